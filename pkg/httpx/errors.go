@@ -1,0 +1,88 @@
+// Package httpx holds the HTTP pieces every Surge listener shares: the JSON
+// error body, JSON responses, and the health, readiness and metrics routes.
+package httpx
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Error is an HTTP error with the JSON body every Surge API answers with:
+//
+//	{"error":{"code":"...","message":"...","field":"...","items":[...]}}
+//
+// Code is a stable machine-readable word; Message is for people.
+type Error struct {
+	Status     int           `json:"-"`
+	Code       string        `json:"code"`
+	Message    string        `json:"message"`
+	Field      string        `json:"field,omitempty"`
+	Items      []ItemError   `json:"items,omitempty"`
+	RetryAfter time.Duration `json:"-"` // sets Retry-After when > 0
+}
+
+// ItemError is one bad item of a batch, by its index in the request.
+type ItemError struct {
+	Index   int    `json:"index"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%d %s: %s (field %s)", e.Status, e.Code, e.Message, e.Field)
+	}
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Errorf builds an Error with a formatted message.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Error codes used across the APIs.
+const (
+	CodeMalformed        = "malformed"          // 400: body is not what the endpoint takes
+	CodeUnknownEventType = "unknown_event_type" // 400: do not retry
+	CodeBadSignature     = "bad_signature"      // 401
+	CodeUnauthorized     = "unauthorized"       // 401: missing/bad bearer token
+	CodeNotFound         = "not_found"          // 404
+	CodeMethodNotAllowed = "method_not_allowed" // 405
+	CodeConflict         = "conflict"           // 409
+	CodeTooLarge         = "too_large"          // 413
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeInvalid          = "invalid"     // 422: schema / validation failure
+	CodeOverloaded       = "overloaded"  // 429: in-flight budget exhausted
+	CodeUnavailable      = "unavailable" // 503: Kafka slow or down
+	CodeInternal         = "internal"
+)
+
+// WriteError writes err as the JSON error body. A non-*Error becomes a 500
+// whose message does not leak internals.
+func WriteError(w http.ResponseWriter, err error) {
+	e, ok := err.(*Error)
+	if !ok {
+		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
+	}
+	if e.RetryAfter > 0 {
+		secs := int(e.RetryAfter.Round(time.Second) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	WriteJSON(w, e.Status, struct {
+		Error *Error `json:"error"`
+	}{e})
+}
+
+// WriteJSON writes v as a JSON response with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

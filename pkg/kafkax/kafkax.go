@@ -1,0 +1,135 @@
+// Package kafkax builds the franz-go clients every Surge process uses with
+// the same safety settings — acks from all in-sync replicas, idempotent
+// writes, Kafka's murmur2 key partitioner — and creates Surge's topics.
+//
+// There is deliberately no interface around *kgo.Client: tests run against
+// an in-process kfake cluster or a real broker instead.
+package kafkax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kzap"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// ClientOpts returns the base options of every Surge client: seed brokers,
+// client id, acks=all with idempotent writes (franz-go's default, stated
+// here so it cannot silently change), the Java-compatible murmur2 key
+// partitioner, and a zap bridge for the client's own logs.
+func ClientOpts(cfg config.Kafka, log *zap.Logger, extra ...kgo.Opt) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)}), // nil hasher = Kafka's murmur2
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+	}
+	if cfg.ClientID != "" {
+		opts = append(opts, kgo.ClientID(cfg.ClientID))
+	}
+	if log != nil {
+		opts = append(opts, kgo.WithLogger(kzap.New(log.Named("kafka"), kzap.Level(kgo.LogLevelWarn))))
+	}
+	return append(opts, extra...)
+}
+
+// EnsureTopics creates every Surge topic that does not exist yet, with the
+// configured partition count and replication factor. Existing topics are
+// left as they are. It is safe to call from every process at start.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg config.Kafka, dedupWindow time.Duration) error {
+	n := topics.Namer{Prefix: cfg.TopicPrefix}
+	for _, l := range topics.Layouts(dedupWindow) {
+		parts := cfg.Partitions
+		if l.Partition == topics.PartitionsOne {
+			parts = 1
+		}
+		configs := map[string]*string{}
+		for k, v := range l.Configs {
+			configs[k] = kadm.StringPtr(v)
+		}
+		if cfg.ReplicationFactor >= 3 {
+			configs["min.insync.replicas"] = kadm.StringPtr(strconv.Itoa(int(cfg.ReplicationFactor) - 1))
+		}
+		name := n.Name(l.Name)
+		resp, err := adm.CreateTopic(ctx, parts, cfg.ReplicationFactor, configs, name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating topic %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// WaitForBrokers pings the cluster until it answers or ctx ends, so a
+// process started next to a broker that is still booting does not fail.
+func WaitForBrokers(ctx context.Context, cl *kgo.Client) error {
+	for {
+		err := cl.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("reaching Kafka: %w", errors.Join(err, ctx.Err()))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// explicitPartition marks a record whose Partition field was chosen by the
+// caller (a dead-letter or retry record mirroring its source partition).
+type explicitPartition struct{}
+
+// WithPartition pins r to partition p: the partitioner installed by
+// ClientOpts keeps it there instead of hashing the key. Dead-letter and retry
+// records use it so they land on the partition their source record came
+// from, whatever partitioner the source's producer used.
+func WithPartition(r *kgo.Record, p int32) *kgo.Record {
+	r.Partition = p
+	r.Context = context.WithValue(contextOf(r), explicitPartition{}, true)
+	return r
+}
+
+func contextOf(r *kgo.Record) context.Context {
+	if r.Context != nil {
+		return r.Context
+	}
+	return context.Background()
+}
+
+// partitioner hashes keys with Kafka's murmur2 unless WithPartition pinned
+// the record.
+type partitioner struct{ keyed kgo.Partitioner }
+
+func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	return topicPartitioner{p.keyed.ForTopic(topic)}
+}
+
+type topicPartitioner struct{ keyed kgo.TopicPartitioner }
+
+func pinned(r *kgo.Record) bool {
+	return r.Context != nil && r.Context.Value(explicitPartition{}) != nil
+}
+
+func (t topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return pinned(r) || t.keyed.RequiresConsistency(r)
+}
+
+func (t topicPartitioner) Partition(r *kgo.Record, n int) int {
+	if pinned(r) && int(r.Partition) < n {
+		return int(r.Partition)
+	}
+	return t.keyed.Partition(r, n)
+}

@@ -1,0 +1,351 @@
+// Package stream is Surge's one consume-transform-produce runtime. Enrich,
+// fanout and every later stage run their core through it instead of owning a
+// Kafka loop.
+//
+// A Stage reads its input topic in a consumer group and, for each polled
+// batch, runs inside one Kafka transaction: it hands every record to the
+// stage's Handler, produces the outputs, sends records that fail
+// permanently to the stage's dead-letter topic (same partition as the
+// source, original key, value and headers kept, error headers added), and
+// commits the input offsets in the same transaction. Consumers of the
+// outputs read with read_committed, so each input record's effects appear
+// exactly once, even when a process is killed mid-batch.
+//
+// Records of one partition are handled in order by one goroutine; different
+// partitions of a batch are handled concurrently, so a Handler must be safe
+// for concurrent use across partitions. A transient error (anything not
+// wrapped with Permanent) aborts the batch; the stage backs off and reads
+// the same records again.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// Handler turns one input record into the records to produce. It returns
+// no records and a nil error to filter the input out. It must not keep
+// the input after returning. An error wrapped with Permanent dead-letters
+// the input; any other error aborts the batch and it is retried.
+// Handlers run concurrently for different partitions.
+type Handler func(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error)
+
+// Stage is one consume-transform-produce step.
+type Stage struct {
+	Name            string        // "enrich", "fanout": logs, metrics, DLQ stage header
+	Input           string        // full input topic name
+	Group           string        // consumer group id
+	TransactionalID string        // unique per running instance
+	DLQ             string        // full dead-letter topic name; partitioned like Input
+	Handle          Handler       // the transform
+	MaxPollRecords  int           // records per transaction; default 2000
+	RetryBackoff    time.Duration // wait after an aborted batch; default 500ms, doubling to 10s
+	// ClientOpts are the base client options (kafkax.ClientOpts); the
+	// stage adds group, transaction and read_committed settings.
+	ClientOpts []kgo.Opt
+	Log        *zap.Logger
+	Metrics    *Metrics
+	Now        func() time.Time // clock for DLQ headers; default time.Now
+}
+
+func (s *Stage) validate() error {
+	var errs []error
+	for name, v := range map[string]string{"Name": s.Name, "Input": s.Input, "Group": s.Group, "TransactionalID": s.TransactionalID, "DLQ": s.DLQ} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("stage %s is empty", name))
+		}
+	}
+	if s.Handle == nil {
+		errs = append(errs, errors.New("stage Handle is nil"))
+	}
+	return errors.Join(errs...)
+}
+
+// Run consumes until ctx ends. It returns nil after a clean shutdown and an
+// error only if the stage cannot run at all; failures of a batch are
+// retried.
+func (s *Stage) Run(ctx context.Context) error {
+	if err := s.validate(); err != nil {
+		return err
+	}
+	if s.MaxPollRecords <= 0 {
+		s.MaxPollRecords = 2000
+	}
+	if s.RetryBackoff <= 0 {
+		s.RetryBackoff = 500 * time.Millisecond
+	}
+	if s.Log == nil {
+		s.Log = zap.NewNop()
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Metrics == nil {
+		s.Metrics = NewMetrics(nil)
+	}
+	log := s.Log.With(zap.String("stage", s.Name), zap.String("topic", s.Input))
+
+	backoff := s.RetryBackoff
+	for ctx.Err() == nil {
+		err := s.session(ctx, log)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		log.Error("stage session failed; restarting", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	return nil
+}
+
+// session runs one transactional client until ctx ends (nil) or the
+// client reaches a state it cannot continue from (error).
+func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
+	opts := append([]kgo.Opt{}, s.ClientOpts...)
+	opts = append(opts,
+		kgo.ConsumerGroup(s.Group),
+		kgo.ConsumeTopics(s.Input),
+		kgo.TransactionalID(s.TransactionalID),
+		kgo.TransactionTimeout(60*time.Second),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ProducerLinger(0),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("creating transactional session: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// Abort anything half done and leave the group so partitions
+		// move to another instance at once.
+		_, _ = sess.End(closeCtx, kgo.TryAbort)
+		sess.Close()
+	}()
+
+	backoff := s.RetryBackoff
+	for {
+		fetches := sess.PollRecords(ctx, s.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			log.Warn("fetch error", zap.String("fetch_topic", t), zap.Int32("partition", p), zap.Error(err))
+		})
+		if fetches.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("beginning transaction: %w", err)
+		}
+		start := time.Now()
+		batchErr := s.processBatch(ctx, sess, fetches, log)
+		commit := kgo.TryCommit
+		if batchErr != nil {
+			commit = kgo.TryAbort
+		}
+		committed, err := sess.End(ctx, commit)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("ending transaction: %w", err)
+		}
+		if committed {
+			s.Metrics.observeCommit(s.Name, fetches.NumRecords(), time.Since(start))
+			backoff = s.RetryBackoff
+			continue
+		}
+		s.Metrics.Aborts.WithLabelValues(s.Name).Inc()
+		if batchErr != nil {
+			log.Warn("batch aborted; retrying", zap.Error(batchErr), zap.Duration("backoff", backoff))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+		} else {
+			log.Info("batch aborted by a rebalance; continuing from committed offsets")
+		}
+	}
+}
+
+// processBatch handles one poll: a goroutine per partition, records in
+// order, outputs produced into the open transaction.
+func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, log *zap.Logger) error {
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		wg      sync.WaitGroup
+		errMu   sync.Mutex
+		errs    []error
+		failOne = func(err error) {
+			errMu.Lock()
+			errs = append(errs, err)
+			errMu.Unlock()
+			cancel()
+		}
+	)
+	// Outputs are produced with the stage's context, not bctx: cancelling
+	// a record inside a transaction would poison the producer, and the
+	// batch is aborted anyway when anything fails.
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			failOne(fmt.Errorf("producing to %s: %w", r.Topic, err))
+		}
+	}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, in := range p.Records {
+				if bctx.Err() != nil {
+					return
+				}
+				outs, err := s.Handle(bctx, in)
+				if err != nil {
+					perm, ok := AsPermanent(err)
+					if !ok {
+						failOne(fmt.Errorf("handling %s/%d@%d: %w", in.Topic, in.Partition, in.Offset, err))
+						return
+					}
+					log.Warn("dead-lettering record", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset),
+						zap.String("error_class", perm.Class), zap.Error(perm.Err))
+					s.Metrics.DeadLettered.WithLabelValues(s.Name, perm.Class).Inc()
+					outs = []*kgo.Record{s.deadLetter(in, perm)}
+				} else if len(outs) == 0 {
+					s.Metrics.Filtered.WithLabelValues(s.Name).Inc()
+				}
+				for _, out := range outs {
+					sess.Produce(ctx, out, promise)
+				}
+				s.Metrics.Out.WithLabelValues(s.Name).Add(float64(len(outs)))
+			}
+		}()
+	})
+	wg.Wait()
+	if err := sess.Client().Flush(ctx); err != nil {
+		failOne(fmt.Errorf("flushing outputs: %w", err))
+	}
+	errMu.Lock()
+	defer errMu.Unlock()
+	return errors.Join(errs...)
+}
+
+// deadLetter builds the DLQ record for in: same key, value and headers,
+// same partition number, plus the error headers.
+func (s *Stage) deadLetter(in *kgo.Record, perm *PermanentError) *kgo.Record {
+	now := s.Now().UTC().Format(time.RFC3339Nano)
+	headers := append([]kgo.RecordHeader{}, in.Headers...)
+	headers = append(headers,
+		kgo.RecordHeader{Key: topics.HeaderDLQTopic, Value: []byte(in.Topic)},
+		kgo.RecordHeader{Key: topics.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(in.Partition)))},
+		kgo.RecordHeader{Key: topics.HeaderDLQOffset, Value: []byte(strconv.FormatInt(in.Offset, 10))},
+		kgo.RecordHeader{Key: topics.HeaderDLQStage, Value: []byte(s.Name)},
+		kgo.RecordHeader{Key: topics.HeaderDLQErrorClass, Value: []byte(perm.Class)},
+		kgo.RecordHeader{Key: topics.HeaderDLQError, Value: []byte(truncate(perm.Err.Error(), 1024))},
+		kgo.RecordHeader{Key: topics.HeaderDLQAttempts, Value: []byte("1")},
+		kgo.RecordHeader{Key: topics.HeaderDLQFirstFailure, Value: []byte(now)},
+		kgo.RecordHeader{Key: topics.HeaderDLQLastFailure, Value: []byte(now)},
+	)
+	r := &kgo.Record{Topic: s.DLQ, Key: in.Key, Value: in.Value, Headers: headers}
+	return kafkax.WithPartition(r, in.Partition)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// Header returns the value of the first header named key, or "".
+func Header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// CarryHeaders returns the headers every stage copies from an input to its
+// outputs: the event id and the correlation id.
+func CarryHeaders(in *kgo.Record) []kgo.RecordHeader {
+	var out []kgo.RecordHeader
+	for _, h := range in.Headers {
+		switch h.Key {
+		case topics.HeaderEventID, topics.HeaderCorrelationID:
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Metrics are the runtime's counters, labelled by stage.
+type Metrics struct {
+	In           *prometheus.CounterVec
+	Out          *prometheus.CounterVec
+	Filtered     *prometheus.CounterVec
+	DeadLettered *prometheus.CounterVec
+	Commits      *prometheus.CounterVec
+	Aborts       *prometheus.CounterVec
+	BatchSeconds *prometheus.HistogramVec
+}
+
+// Metric names of the runtime.
+const (
+	MetricRecordsIn    = "surge_stage_records_in_total"
+	MetricRecordsOut   = "surge_stage_records_out_total"
+	MetricFiltered     = "surge_stage_records_filtered_total"
+	MetricDeadLettered = "surge_stage_dead_lettered_total"
+	MetricCommits      = "surge_stage_transactions_committed_total"
+	MetricAborts       = "surge_stage_transactions_aborted_total"
+	MetricBatchSeconds = "surge_stage_batch_seconds"
+)
+
+// NewMetrics creates the runtime metrics and registers them with reg (nil:
+// not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		In:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRecordsIn, Help: "Input records committed."}, []string{"stage"}),
+		Out:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRecordsOut, Help: "Output records produced (including aborted batches)."}, []string{"stage"}),
+		Filtered:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricFiltered, Help: "Input records that produced no output."}, []string{"stage"}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeadLettered, Help: "Input records sent to the dead-letter topic."}, []string{"stage", "class"}),
+		Commits:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCommits, Help: "Transactions committed."}, []string{"stage"}),
+		Aborts:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricAborts, Help: "Transactions aborted."}, []string{"stage"}),
+		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricBatchSeconds, Help: "Time to process and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"stage"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.In, m.Out, m.Filtered, m.DeadLettered, m.Commits, m.Aborts, m.BatchSeconds)
+	}
+	return m
+}
+
+func (m *Metrics) observeCommit(stage string, n int, d time.Duration) {
+	m.In.WithLabelValues(stage).Add(float64(n))
+	m.Commits.WithLabelValues(stage).Inc()
+	m.BatchSeconds.WithLabelValues(stage).Observe(d.Seconds())
+}

@@ -1,0 +1,108 @@
+// Package topics is the one place that names Surge's Kafka topics, record
+// headers and consumer groups, and says how each topic is laid out
+// (partitions, compaction, which source a dead-letter topic mirrors).
+// No topic or header string appears anywhere else in the code.
+package topics
+
+import (
+	"strconv"
+	"time"
+)
+
+// Base topic names (before the configurable prefix is applied).
+const (
+	EventsRaw        = "commerce.events.raw"
+	EventsEnriched   = "commerce.events.enriched"
+	EventsDLQ        = "commerce.events.dlq"
+	Entities         = "commerce.entities"
+	Subscriptions    = "commerce.subscriptions"
+	Deliveries       = "commerce.deliveries"
+	DeliveriesRetry  = "commerce.deliveries.retry"
+	DeliveriesDLQ    = "commerce.deliveries.dlq"
+	DeliveryAttempts = "commerce.delivery-attempts"
+	IngestDedup      = "commerce.ingest.dedup"
+	Schemas          = "_schemas"
+)
+
+// Record header names. Every stage copies EventID and CorrelationID from its
+// input to its outputs.
+const (
+	HeaderEventID       = "surge.event-id"
+	HeaderCorrelationID = "surge.correlation-id"
+	HeaderEventType     = "surge.event-type"
+	HeaderSource        = "surge.source"
+
+	// Dead-letter headers, added to the original record's headers.
+	HeaderDLQTopic        = "surge.dlq.topic"
+	HeaderDLQPartition    = "surge.dlq.partition"
+	HeaderDLQOffset       = "surge.dlq.offset"
+	HeaderDLQStage        = "surge.dlq.stage"
+	HeaderDLQErrorClass   = "surge.dlq.error-class"
+	HeaderDLQError        = "surge.dlq.error"
+	HeaderDLQAttempts     = "surge.dlq.attempts"
+	HeaderDLQFirstFailure = "surge.dlq.first-failure"
+	HeaderDLQLastFailure  = "surge.dlq.last-failure"
+	HeaderDLQHTTPStatus   = "surge.dlq.http-status"
+
+	HeaderReplayID    = "__surge.replay.id"
+	HeaderReplayCount = "__surge.replay.count"
+)
+
+// Layout says how one topic is created.
+type Layout struct {
+	Name      string            // base name
+	Partition PartitionRule     // how many partitions
+	Configs   map[string]string // topic configs beyond the defaults
+}
+
+// PartitionRule chooses a topic's partition count.
+type PartitionRule int
+
+const (
+	// PartitionsDefault uses the configured partition count. Dead-letter and
+	// retry topics use it too, so they are partitioned exactly like their
+	// source and replaying one partition keeps per-key order.
+	PartitionsDefault PartitionRule = iota
+	// PartitionsOne is for topics that need a single total order.
+	PartitionsOne
+)
+
+var compacted = map[string]string{"cleanup.policy": "compact"}
+
+// Layouts lists every topic Surge uses, with how it is created. dedupWindow
+// bounds how long idempotency records are kept.
+func Layouts(dedupWindow time.Duration) []Layout {
+	dedupRetention := (dedupWindow + time.Hour).Milliseconds()
+	return []Layout{
+		{Name: EventsRaw},
+		{Name: EventsEnriched},
+		{Name: EventsDLQ},
+		{Name: Entities, Configs: compacted},
+		{Name: Subscriptions, Configs: compacted},
+		{Name: Deliveries},
+		{Name: DeliveriesRetry},
+		{Name: DeliveriesDLQ},
+		{Name: DeliveryAttempts},
+		{Name: IngestDedup, Configs: map[string]string{
+			"cleanup.policy": "compact,delete",
+			"retention.ms":   strconv.FormatInt(dedupRetention, 10),
+		}},
+	}
+}
+
+// Namer applies the configurable prefix to base topic names.
+type Namer struct{ Prefix string }
+
+// Name returns the full topic name for a base name.
+func (n Namer) Name(base string) string { return n.Prefix + base }
+
+// Subject is the schema registry subject of a topic's values
+// (TopicNameStrategy).
+func Subject(topic string) string { return topic + "-value" }
+
+// Consumer group ids of the stages.
+const (
+	GroupEnrich     = "surge-enrich"
+	GroupFanout     = "surge-fanout"
+	GroupDispatcher = "surge-dispatcher"
+)

@@ -1,0 +1,3 @@
+module github.com/surgehq/surge/services/enrich
+
+go 1.26.8
