@@ -1,0 +1,591 @@
+package event_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/schemas"
+)
+
+// ms returns a UTC time with millisecond precision, as Avro's
+// timestamp-millis keeps it.
+func ms(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+func ptr(t time.Time) *time.Time { return &t }
+
+func codec(t testing.TB, name string) *goavro.Codec {
+	t.Helper()
+	c, err := goavro.NewCodec(schemas.MustText(name))
+	if err != nil {
+		t.Fatalf("parsing schema %s: %v", name, err)
+	}
+	return c
+}
+
+// roundTrip converts v to native form, encodes it to Avro binary with the
+// schema from the schemas module, decodes it and converts it back.
+func roundTrip[T any](t *testing.T, schema string, v T, toNative func(T) map[string]any, fromNative func(any) (T, error)) T {
+	t.Helper()
+	c := codec(t, schema)
+	bin, err := c.BinaryFromNative(nil, toNative(v))
+	if err != nil {
+		t.Fatalf("encoding: %v", err)
+	}
+	native, rest, err := c.NativeFromBinary(bin)
+	if err != nil {
+		t.Fatalf("decoding: %v", err)
+	}
+	if len(rest) != 0 {
+		t.Fatalf("decoding: %d bytes left over", len(rest))
+	}
+	got, err := fromNative(native)
+	if err != nil {
+		t.Fatalf("converting from native: %v", err)
+	}
+	return got
+}
+
+func TestEventRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		in   event.Event
+	}{
+		{
+			name: "full",
+			in: event.Event{
+				ID:             "2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
+				Type:           "order.placed",
+				Source:         "magento-eu",
+				Time:           ms("2025-07-15T09:30:05Z"),
+				ReceivedAt:     ms("2025-07-15T09:30:05.342Z"),
+				Entity:         event.EntityRef{Type: "order", ID: "100012"},
+				Data:           json.RawMessage(`{"increment_id":"100012","grand_total":129.9,"items":[{"sku":"24-MB01","qty":2}]}`),
+				IdempotencyKey: "7f3c1a52-9e4b-4d1a-b8f2-3c6e0d9a4b71",
+				CorrelationID:  "4bf92f3577b34da6a3ce929d0e0e4736",
+				Format:         event.FormatAdobe,
+				OriginalType:   "com.adobe.commerce.observer.sales_order_place_after",
+				Attributes:     map[string]string{"adobe_uid": "7f3c1a52", "string": "not a union"},
+			},
+		},
+		{
+			name: "thin, no optionals",
+			in: event.Event{
+				ID:         "2zm8Q1y0R5VdqDkH9XcTnUwA7bF",
+				Type:       "product.updated",
+				Source:     "default",
+				Time:       ms("2025-07-15T09:30:05.001Z"),
+				ReceivedAt: ms("2025-07-15T09:30:05.002Z"),
+				Entity:     event.EntityRef{Type: "product", ID: "SKU-1"},
+				Format:     event.FormatCanonical,
+			},
+		},
+		{name: "zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := roundTrip(t, schemas.Event, tt.in, event.Event.Native, event.EventFromNative)
+			if !reflect.DeepEqual(got, tt.in) {
+				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
+			}
+		})
+	}
+}
+
+func TestEnrichedEventRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		in   event.EnrichedEvent
+	}{
+		{
+			name: "full",
+			in: event.EnrichedEvent{
+				ID:            "2zm8Sx4bHq0LpW3e7YjKd9NfRtA",
+				Type:          "product.updated",
+				Source:        "akeneo",
+				Time:          ms("2025-07-15T09:41:12Z"),
+				ReceivedAt:    ms("2025-07-15T09:41:12.519Z"),
+				EnrichedAt:    ms("2025-07-15T09:41:12.587Z"),
+				Entity:        event.EntityRef{Type: "product", ID: "24-MB01"},
+				EntityVersion: 7,
+				Data:          json.RawMessage(`{"sku":"24-MB01","price":29.0,"qty":118}`),
+				Changes:       []string{"price", "updated_at"},
+				Flags:         []string{"price_drop"},
+				CorrelationID: "0af7651916cd43dd8448eb211c80319c",
+				Attributes:    map[string]string{"ce_source": "urn:akeneo:pim:eu-1", "ce_type": "com.akeneo.pim.v1.product.updated"},
+			},
+		},
+		{
+			name: "deleted",
+			in: event.EnrichedEvent{
+				ID:            "2zm8Sx4bHq0LpW3e7YjKd9NfRtB",
+				Type:          "product.deleted",
+				Source:        "akeneo",
+				Time:          ms("2025-07-15T10:00:00Z"),
+				ReceivedAt:    ms("2025-07-15T10:00:00.010Z"),
+				EnrichedAt:    ms("2025-07-15T10:00:00.020Z"),
+				Entity:        event.EntityRef{Type: "product", ID: "24-MB01"},
+				EntityVersion: 8,
+				Deleted:       true,
+			},
+		},
+		{name: "zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := roundTrip(t, schemas.EnrichedEvent, tt.in, event.EnrichedEvent.Native, event.EnrichedEventFromNative)
+			if !reflect.DeepEqual(got, tt.in) {
+				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
+			}
+		})
+	}
+}
+
+func TestSubscriptionRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		in   event.Subscription
+	}{
+		{
+			name: "rotating secrets",
+			in: event.Subscription{
+				ID:            "sub_2zm7Zb3cQ9yTf1KdA0WxLp4VnHs",
+				URL:           "https://erp.example.com/hooks/surge",
+				EventTypes:    []string{"order.*", "shipment.created"},
+				Filter:        `type == "order.placed" && data.grand_total > 100.0`,
+				Headers:       map[string]string{"X-Tenant": "eu-1", "X-Api-Version": "2"},
+				TimeoutMS:     5000,
+				RateLimitPerS: 20.5,
+				MaxInFlight:   4,
+				RetrySchedule: []string{"5s", "30s", "2m"},
+				Enabled:       true,
+				AllowPrivate:  true,
+				Secrets: []event.Secret{
+					{Value: "whsec_bmV3", CreatedAt: ms("2025-07-15T08:00:00Z")},
+					{Value: "whsec_b2xk", CreatedAt: ms("2025-05-01T00:00:00Z"), ExpiresAt: ptr(ms("2025-07-16T08:00:00Z"))},
+				},
+				Description: "ERP order intake (EU)",
+				CreatedAt:   ms("2025-05-01T00:00:00Z"),
+				UpdatedAt:   ms("2025-07-15T08:00:00.123Z"),
+			},
+		},
+		{
+			name: "disabled, paused, no optionals",
+			in: event.Subscription{
+				ID:             "sub_2",
+				URL:            "https://crm.example.com/in",
+				Paused:         true,
+				DisabledReason: "endpoint answered 410 Gone",
+				CreatedAt:      ms("2025-05-01T00:00:00Z"),
+				UpdatedAt:      ms("2025-05-01T00:00:00Z"),
+			},
+		},
+		{name: "zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := roundTrip(t, schemas.Subscription, tt.in, event.Subscription.Native, event.SubscriptionFromNative)
+			if !reflect.DeepEqual(got, tt.in) {
+				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
+			}
+		})
+	}
+}
+
+func TestDeliveryRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		in   event.Delivery
+	}{
+		{
+			name: "third attempt",
+			in: event.Delivery{
+				ID:             "msg_2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
+				EventID:        "2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
+				SubscriptionID: "sub_2zm7Zb3cQ9yTf1KdA0WxLp4VnHs",
+				EntityKey:      "order:100012",
+				EventType:      "order.placed",
+				EntityVersion:  1,
+				Body:           json.RawMessage(`{"id":"2zm8Q1y0R5VdqDkH9XcTnUwA7bE", "type":"order.placed"}`),
+				CreatedAt:      ms("2025-07-15T09:30:05.401Z"),
+				CorrelationID:  "4bf92f3577b34da6a3ce929d0e0e4736",
+				Attempts:       2,
+				NextAttemptAt:  ptr(ms("2025-07-15T09:32:07.911Z")),
+				FirstFailureAt: ptr(ms("2025-07-15T09:30:06.012Z")),
+				LastFailureAt:  ptr(ms("2025-07-15T09:30:37.911Z")),
+				LastStatus:     503,
+				LastError:      "unexpected status 503 Service Unavailable",
+			},
+		},
+		{
+			name: "new",
+			in: event.Delivery{
+				ID:             "msg_1",
+				EventID:        "e1",
+				SubscriptionID: "s1",
+				EntityKey:      "product:SKU-1",
+				EventType:      "product.updated",
+				EntityVersion:  3,
+				Body:           json.RawMessage(`{}`),
+				CreatedAt:      ms("2025-07-15T09:30:05.401Z"),
+			},
+		},
+		{name: "zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := roundTrip(t, schemas.Delivery, tt.in, event.Delivery.Native, event.DeliveryFromNative)
+			if !reflect.DeepEqual(got, tt.in) {
+				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
+			}
+		})
+	}
+}
+
+func TestDeliveryAttemptRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		in   event.DeliveryAttempt
+	}{
+		{
+			name: "retry after 429",
+			in: event.DeliveryAttempt{
+				DeliveryID:      "msg_1",
+				EventID:         "e1",
+				SubscriptionID:  "s1",
+				EntityKey:       "order:100012",
+				Attempt:         2,
+				URL:             "https://erp.example.com/hooks/surge",
+				StartedAt:       ms("2025-07-15T09:30:37.488Z"),
+				Duration:        423117 * time.Microsecond,
+				StatusCode:      429,
+				Outcome:         event.OutcomeRetry,
+				Error:           "unexpected status 429 Too Many Requests",
+				ResponseHeaders: map[string]string{"Retry-After": "90", "Content-Type": "application/json"},
+				ResponseBody:    `{"error":"slow down"}`,
+				NextAttemptAt:   ptr(ms("2025-07-15T09:32:07.911Z")),
+				CorrelationID:   "4bf92f3577b34da6a3ce929d0e0e4736",
+			},
+		},
+		{
+			name: "network error",
+			in: event.DeliveryAttempt{
+				DeliveryID: "msg_1",
+				Attempt:    1,
+				URL:        "https://erp.example.com/hooks/surge",
+				StartedAt:  ms("2025-07-15T09:30:06Z"),
+				Duration:   2 * time.Second,
+				Outcome:    event.OutcomeDeadLettered,
+				Error:      "dial tcp: connection refused",
+			},
+		},
+		{name: "zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := roundTrip(t, schemas.DeliveryAttempt, tt.in, event.DeliveryAttempt.Native, event.DeliveryAttemptFromNative)
+			if !reflect.DeepEqual(got, tt.in) {
+				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
+			}
+		})
+	}
+}
+
+// TestEventNullData checks that every spelling of "no payload" is written as
+// Avro null, a thin event.
+func TestEventNullData(t *testing.T) {
+	tests := []struct {
+		name string
+		in   json.RawMessage
+		want any
+	}{
+		{name: "nil", in: nil, want: nil},
+		{name: "empty", in: json.RawMessage{}, want: nil},
+		{name: "null", in: json.RawMessage("null"), want: nil},
+		{name: "spaced null", in: json.RawMessage(" null\n"), want: nil},
+		{name: "object", in: json.RawMessage(`{"a":1}`), want: goavro.Union("string", `{"a":1}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := event.Event{Data: tt.in}.Native()["data"]
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("data = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestFromNativeTolerant feeds values an older writer (or a hand-built
+// native map) produces: missing fields take the schema default, the
+// promotions Avro allows are accepted.
+func TestFromNativeTolerant(t *testing.T) {
+	tests := []struct {
+		name string
+		in   func() (any, error)
+		want any
+	}{
+		{
+			name: "event with only the first fields",
+			in: func() (any, error) {
+				return event.EventFromNative(map[string]any{
+					"id": "e1", "type": "order.placed", "source": "default",
+					"entity": map[string]any{"type": "order", "id": "1"},
+				})
+			},
+			want: event.Event{ID: "e1", Type: "order.placed", Source: "default",
+				Entity: event.EntityRef{Type: "order", ID: "1"}, Format: event.FormatCanonical},
+		},
+		{
+			name: "event timestamps as epoch millis, unions unwrapped",
+			in: func() (any, error) {
+				return event.EventFromNative(map[string]any{
+					"id":              "e1",
+					"time":            int64(1752571805000),
+					"received_at":     map[string]any{"long": int64(1752571805342)},
+					"data":            map[string]any{"string": `{"a":1}`},
+					"idempotency_key": "k1",
+					"format":          nil,
+					"attributes":      map[string]string{"map": "a real key"},
+				})
+			},
+			want: event.Event{ID: "e1", Time: ms("2025-07-15T09:30:05Z"), ReceivedAt: ms("2025-07-15T09:30:05.342Z"),
+				Data: json.RawMessage(`{"a":1}`), IdempotencyKey: "k1", Format: event.FormatCanonical,
+				Attributes: map[string]string{"map": "a real key"}},
+		},
+		{
+			name: "enriched event without entity version",
+			in: func() (any, error) {
+				return event.EnrichedEventFromNative(map[string]any{
+					"id": "e1", "entity": map[string]any{"type": "order", "id": "1"}, "data": "null",
+				})
+			},
+			want: event.EnrichedEvent{ID: "e1", Entity: event.EntityRef{Type: "order", ID: "1"}},
+		},
+		{
+			name: "subscription written before enabled existed",
+			in: func() (any, error) {
+				return event.SubscriptionFromNative(map[string]any{
+					"id": "s1", "url": "https://x.example", "timeout_ms": int64(2000), "rate_limit_per_s": int32(5),
+				})
+			},
+			want: event.Subscription{ID: "s1", URL: "https://x.example", TimeoutMS: 2000, RateLimitPerS: 5, Enabled: true},
+		},
+		{
+			name: "delivery with int counters promoted",
+			in: func() (any, error) {
+				return event.DeliveryFromNative(map[string]any{"id": "d1", "entity_version": int32(4), "attempts": 3})
+			},
+			want: event.Delivery{ID: "d1", EntityVersion: 4, Attempts: 3},
+		},
+		{
+			name: "delivery attempt without attempt number",
+			in: func() (any, error) {
+				return event.DeliveryAttemptFromNative(map[string]any{"delivery_id": "d1", "duration_us": int64(1500)})
+			},
+			want: event.DeliveryAttempt{DeliveryID: "d1", Attempt: 1, Duration: 1500 * time.Microsecond},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.in()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("\n got: %#v\nwant: %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFromNativeErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      func() error
+		wantErr string
+	}{
+		{
+			name:    "not a record",
+			in:      func() error { _, err := event.EventFromNative("x"); return err },
+			wantErr: "decoding Event: want record, got string",
+		},
+		{
+			name:    "nil",
+			in:      func() error { _, err := event.DeliveryFromNative(nil); return err },
+			wantErr: "decoding Delivery: want record, got <nil>",
+		},
+		{
+			name: "nested field",
+			in: func() error {
+				_, err := event.EventFromNative(map[string]any{"entity": map[string]any{"type": "order", "id": int64(7)}})
+				return err
+			},
+			wantErr: "decoding Event.entity.id: want string, got int64",
+		},
+		{
+			name: "entity not a record",
+			in: func() error {
+				_, err := event.EnrichedEventFromNative(map[string]any{"entity": "order:1"})
+				return err
+			},
+			wantErr: "decoding EnrichedEvent.entity: want record, got string",
+		},
+		{
+			name: "map value",
+			in: func() error {
+				_, err := event.EventFromNative(map[string]any{"attributes": map[string]any{"a": "ok", "b": 1}})
+				return err
+			},
+			wantErr: `decoding Event.attributes["b"]: want string, got int`,
+		},
+		{
+			name: "array item",
+			in: func() error {
+				_, err := event.EnrichedEventFromNative(map[string]any{"changes": []any{"a", true}})
+				return err
+			},
+			wantErr: "decoding EnrichedEvent.changes[1]: want string, got bool",
+		},
+		{
+			name: "secret time",
+			in: func() error {
+				_, err := event.SubscriptionFromNative(map[string]any{"secrets": []any{
+					map[string]any{"value": "whsec_a"},
+					map[string]any{"value": "whsec_b", "created_at": "yesterday"},
+				}})
+				return err
+			},
+			wantErr: "decoding Subscription.secrets[1].created_at: want timestamp, got string",
+		},
+		{
+			name: "int overflow",
+			in: func() error {
+				_, err := event.SubscriptionFromNative(map[string]any{"timeout_ms": int64(1) << 40})
+				return err
+			},
+			wantErr: "decoding Subscription.timeout_ms: 1099511627776 overflows int",
+		},
+		{
+			name: "boolean",
+			in: func() error {
+				_, err := event.SubscriptionFromNative(map[string]any{"enabled": "yes"})
+				return err
+			},
+			wantErr: "decoding Subscription.enabled: want boolean, got string",
+		},
+		{
+			name: "optional time",
+			in: func() error {
+				_, err := event.DeliveryAttemptFromNative(map[string]any{"next_attempt_at": goavro.Union("string", "soon")})
+				return err
+			},
+			wantErr: "decoding DeliveryAttempt.next_attempt_at: want timestamp, got string",
+		},
+		{
+			name: "long",
+			in: func() error {
+				_, err := event.DeliveryFromNative(map[string]any{"entity_version": 1.5})
+				return err
+			},
+			wantErr: "decoding Delivery.entity_version: want long, got float64",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.in()
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestOlderWriterSchema decodes a record written with an older Event schema
+// (without format, original_type and attributes): the missing fields read
+// as their defaults.
+func TestOlderWriterSchema(t *testing.T) {
+	old, err := goavro.NewCodec(withoutFields(t, schemas.MustText(schemas.Event), "format", "original_type", "attributes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := event.Event{
+		ID:         "e1",
+		Type:       "order.placed",
+		Source:     "default",
+		Time:       ms("2025-07-15T09:30:05Z"),
+		ReceivedAt: ms("2025-07-15T09:30:05.100Z"),
+		Entity:     event.EntityRef{Type: "order", ID: "100012"},
+		Data:       json.RawMessage(`{"status":"pending"}`),
+	}
+	native := in.Native()
+	for _, f := range []string{"format", "original_type", "attributes"} {
+		delete(native, f)
+	}
+	bin, err := old.BinaryFromNative(nil, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, _, err := old.NativeFromBinary(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := event.EventFromNative(decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.Format = event.FormatCanonical
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("\n got: %#v\nwant: %#v", got, want)
+	}
+}
+
+// withoutFields returns schema text without the named top-level fields.
+func withoutFields(t *testing.T, text string, names ...string) string {
+	t.Helper()
+	var s map[string]any
+	if err := json.Unmarshal([]byte(text), &s); err != nil {
+		t.Fatal(err)
+	}
+	var kept []any
+	for _, f := range s["fields"].([]any) {
+		if n := f.(map[string]any)["name"].(string); !strings.Contains(","+strings.Join(names, ",")+",", ","+n+",") {
+			kept = append(kept, f)
+		}
+	}
+	s["fields"] = kept
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func ExampleEventFromNative() {
+	thin := event.Event{ID: "e1", Type: "order.placed", Entity: event.EntityRef{Type: "order", ID: "100012"}}
+	native := thin.Native()
+	fmt.Println("data:", native["data"], "entity:", native["entity"])
+
+	// A value written with an older schema lacks newer fields: they take
+	// their defaults. A field of the wrong type is an error naming it.
+	old, err := event.EventFromNative(map[string]any{"id": "e1", "type": "order.placed"})
+	fmt.Printf("format: %q, attributes: %v, err: %v\n", old.Format, old.Attributes, err)
+	_, err = event.EventFromNative(map[string]any{"entity": map[string]any{"type": "order", "id": 100012}})
+	fmt.Println(err)
+	// Output:
+	// data: <nil> entity: map[id:100012 type:order]
+	// format: "canonical", attributes: map[], err: <nil>
+	// decoding Event.entity.id: want string, got int
+}
