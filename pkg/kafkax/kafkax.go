@@ -133,3 +133,43 @@ func (t topicPartitioner) Partition(r *kgo.Record, n int) int {
 	}
 	return t.keyed.Partition(r, n)
 }
+
+// CatchUp reads from cl, which must consume topic with read_committed and
+// kgo.KeepControlRecords, handing every data record to fn, until each
+// partition reaches the last stable offset it had when CatchUp was called.
+// Control records (transaction markers) are skipped but counted as
+// progress, so a topic ending in a marker is still "reached". The client
+// stays usable to tail the topic afterwards.
+func CatchUp(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.Record)) error {
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	for len(remaining) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("reading %s to its end: %w", topic, err)
+		}
+		if fetches.IsClientClosed() {
+			return fmt.Errorf("reading %s to its end: client closed", topic)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				fn(r)
+			}
+			if end, ok := remaining[r.Partition]; ok && r.Offset >= end-1 {
+				delete(remaining, r.Partition)
+			}
+		})
+	}
+	return nil
+}

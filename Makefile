@@ -1,0 +1,48 @@
+# Surge — every target a person runs is the one CI runs (.ci/run).
+GO       ?= go
+BIN      := $(CURDIR)/bin
+# Every module of the workspace (go.work), one directory each.
+MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
+PKGS     := $(addsuffix /...,$(MODULES))
+TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
+
+.PHONY: all build run test test-short lint fmt bench deps clean
+
+all: lint test
+
+## deps: download every module the workspace needs
+deps:
+	@for m in $(MODULES); do (cd $$m && $(GO) mod download) || exit 1; done
+
+## build: the surge CLI and each service binary into ./bin/
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/surge ./cmd/surge
+	$(GO) build -o $(BIN)/surge-ingest ./services/ingest/cmd/ingest
+
+## run: the whole pipeline, embedded (surge dev with its defaults)
+run: build
+	$(BIN)/surge dev
+
+## test: unit and in-process Kafka (kfake) integration tests, with -race
+test:
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## test-short: the same without the slow end-to-end tests
+test-short:
+	$(GO) test -short $(TESTFLAGS) $(PKGS)
+
+## lint: gofmt and go vet over every module
+lint:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $(MODULES)
+
+## bench: the Go benchmarks (see docs/benchmarks.md for the load-generator runs)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/cli"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/registry"
+	"github.com/surgehq/surge/services/ingest"
+)
+
+// devConfig is `surge dev`'s configuration: the operator interface of
+// DESIGN.md with its defaults.
+type devConfig struct {
+	DataDir      string
+	IngestAddr   string
+	AdminAddr    string
+	KafkaAddr    string
+	RegistryAddr string
+	AdminToken   string
+	Partitions   int32
+	SyncWrites   bool
+	Log          config.Log
+}
+
+func (c *devConfig) Flags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "./.surge", "where the embedded cluster, registry and secrets are kept")
+	fs.StringVar(&c.IngestAddr, "ingest-addr", "127.0.0.1:8080", "ingest HTTP listener")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin HTTP API listener")
+	fs.StringVar(&c.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka listener")
+	fs.StringVar(&c.RegistryAddr, "registry-addr", "127.0.0.1:8085", "embedded schema registry listener")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API bearer token (default: generated once and kept in <data-dir>/admin-token)")
+	fs.Int32Var(&c.Partitions, "partitions", 6, "partitions of each topic")
+	fs.BoolVar(&c.SyncWrites, "sync-writes", false, "fsync every Kafka write (survives a machine crash, not only a process crash; slower)")
+	c.Log.Flags(fs)
+}
+
+func (c *devConfig) Validate() error {
+	errs := []error{
+		config.ValidateAddr("ingest-addr", c.IngestAddr),
+		config.ValidateAddr("admin-addr", c.AdminAddr),
+		config.ValidateAddr("kafka-addr", c.KafkaAddr),
+		config.ValidateAddr("registry-addr", c.RegistryAddr),
+		c.Log.Validate(),
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("SURGE_DATA_DIR (--data-dir) is empty"))
+	}
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("SURGE_PARTITIONS (--partitions) must be at least 1, got %d", c.Partitions))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *devConfig) LogLevel() string { return c.Log.Level }
+
+func newDevCommand() *cobra.Command {
+	var c devConfig
+	cmd := cli.Command("dev", "Run the whole pipeline in one process on an embedded Kafka and schema registry", &c,
+		func(ctx context.Context, log *zap.Logger) error {
+			stack, err := startDev(ctx, c, log)
+			if err != nil {
+				return err
+			}
+			stack.printAddrs(os.Stdout)
+			<-ctx.Done()
+			log.Info("shutting down")
+			return stack.Close()
+		})
+	return cmd
+}
+
+// devStack is a running `surge dev`.
+type devStack struct {
+	log        *zap.Logger
+	cluster    *kfake.Cluster
+	registry   *registry.Registry
+	ingest     *ingest.Service
+	adminToken string
+
+	KafkaAddr, RegistryURL, IngestURL, AdminURL string
+
+	cancel  context.CancelFunc
+	servers sync.WaitGroup
+	ready   observe.Readiness
+}
+
+// startDev starts the embedded cluster, the registry and every service,
+// and returns once events can flow end to end.
+func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, err error) {
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	d := &devStack{log: log}
+	defer func() {
+		if err != nil {
+			_ = d.Close()
+		}
+	}()
+
+	// Claim every port first so a taken port fails fast and clearly.
+	listeners := map[string]*net.Listener{}
+	var ingestLn, adminLn, registryLn net.Listener
+	for flag, p := range map[string]struct {
+		addr string
+		ln   *net.Listener
+	}{"ingest-addr": {c.IngestAddr, &ingestLn}, "admin-addr": {c.AdminAddr, &adminLn}, "registry-addr": {c.RegistryAddr, &registryLn}} {
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %s: %w", flag, p.addr, err)
+		}
+		*p.ln = ln
+		listeners[flag] = p.ln
+	}
+
+	reg := observe.NewRegistry()
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.DataDir(filepath.Join(c.DataDir, "kafka")),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, c.KafkaAddr) }),
+		kfake.ClusterID("surge-dev"),
+	}
+	if c.SyncWrites {
+		opts = append(opts, kfake.SyncWrites())
+	}
+	if d.cluster, err = kfake.NewCluster(opts...); err != nil {
+		for _, ln := range []net.Listener{ingestLn, adminLn, registryLn} {
+			ln.Close()
+		}
+		return nil, fmt.Errorf("starting embedded Kafka on --kafka-addr %s: %w", c.KafkaAddr, err)
+	}
+	d.KafkaAddr = d.cluster.ListenAddrs()[0]
+	d.RegistryURL = "http://" + registryLn.Addr().String()
+	d.IngestURL = "http://" + ingestLn.Addr().String()
+	d.AdminURL = "http://" + adminLn.Addr().String()
+
+	if d.adminToken, err = loadAdminToken(c.DataDir, c.AdminToken); err != nil {
+		return nil, err
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	serve := func(name string, ln net.Listener, h http.Handler) {
+		d.servers.Add(1)
+		go func() {
+			defer d.servers.Done()
+			if err := httpx.Serve(runCtx, ln, h); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("listener stopped", zap.String("listener", name), zap.Error(err))
+			}
+		}()
+	}
+
+	// Schema registry, backed by the embedded cluster's _schemas topic.
+	d.registry, err = registry.New(ctx, registry.Config{}, log.Named("registry"), kgo.SeedBrokers(d.KafkaAddr))
+	if err != nil {
+		return nil, fmt.Errorf("starting schema registry: %w", err)
+	}
+	if err := d.registry.WaitReady(ctx); err != nil {
+		return nil, fmt.Errorf("loading schema registry: %w", err)
+	}
+	serve("registry", registryLn, d.registry.Handler())
+
+	// The admin listener answers health from the start; its API grows
+	// with the admin issue.
+	adminMux := http.NewServeMux()
+	observe.Mount(adminMux, d.ready.Ready, reg)
+	serve("admin", adminLn, adminMux)
+
+	kafka := config.Kafka{Brokers: []string{d.KafkaAddr}, Partitions: c.Partitions, ReplicationFactor: 1}
+	icfg := ingest.Config{
+		Addr:           ingestLn.Addr().String(),
+		Kafka:          kafka,
+		Registry:       config.Registry{URL: d.RegistryURL},
+		Log:            c.Log,
+		InstanceID:     "dev",
+		MaxBodyBytes:   1 << 20,
+		MaxInFlight:    20000,
+		ProduceTimeout: 10 * time.Second,
+		DedupWindow:    24 * time.Hour,
+		Writers:        2,
+		MaxTxnRecords:  5000,
+	}
+	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg}); err != nil {
+		return nil, fmt.Errorf("starting ingest: %w", err)
+	}
+	ingestMux := http.NewServeMux()
+	d.ingest.Mount(ingestMux)
+	observe.Mount(ingestMux, d.ready.Ready, reg)
+	serve("ingest", ingestLn, ingestMux)
+
+	d.ready.Set(true)
+	return d, nil
+}
+
+func (d *devStack) printAddrs(w io.Writer) {
+	fmt.Fprintf(w, `surge dev is ready
+  ingest    %s   (POST /v1/events)
+  admin     %s   (bearer token in the data dir's admin-token file)
+  registry  %s
+  kafka     %s
+`, d.IngestURL, d.AdminURL, d.RegistryURL, d.KafkaAddr)
+}
+
+// Close stops everything in reverse order of start, within bounds.
+func (d *devStack) Close() error {
+	d.ready.Set(false)
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.servers.Wait()
+	if d.ingest != nil {
+		d.ingest.Close()
+	}
+	if d.registry != nil {
+		d.registry.Close()
+	}
+	if d.cluster != nil {
+		d.cluster.Close()
+	}
+	return nil
+}
+
+// loadAdminToken returns the token given, or the one kept in the data dir,
+// or generates and keeps a new one (file mode 0600).
+func loadAdminToken(dataDir, given string) (string, error) {
+	path := filepath.Join(dataDir, "admin-token")
+	if given != "" {
+		return given, os.WriteFile(path, []byte(given+"\n"), 0o600)
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		if tok := strings.TrimSpace(string(b)); tok != "" {
+			return tok, nil
+		}
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("generating admin token: %w", err)
+	}
+	tok := "surge_" + hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing admin token: %w", err)
+	}
+	return tok, nil
+}

@@ -1,0 +1,257 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/ksuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// Request headers ingest reads.
+const (
+	headerIdempotencyKey = "Idempotency-Key"
+	headerCorrelationID  = "X-Correlation-Id"
+	headerSource         = "X-Surge-Source"
+)
+
+// Endpoint labels for metrics.
+const (
+	endpointCanonical   = "canonical"
+	endpointAdobe       = "adobe"
+	endpointCloudEvents = "cloudevents"
+)
+
+// Mount adds the ingest routes to mux.
+func (s *Service) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/events", s.handle(endpointCanonical))
+	mux.HandleFunc("POST /v1/sources/{source}/events", s.handle(endpointCanonical))
+	mux.HandleFunc("POST /v1/sources/{source}/adobe", s.handle(endpointAdobe))
+	mux.HandleFunc("POST /v1/sources/{source}/cloudevents", s.handle(endpointCloudEvents))
+}
+
+// Handler returns the ingest routes alone.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	return mux
+}
+
+// accepted is the 202 body.
+type accepted struct {
+	ID         string   `json:"id,omitempty"`  // single event
+	IDs        []string `json:"ids,omitempty"` // batch
+	Duplicates int      `json:"duplicates"`    // events answered from the idempotency index
+}
+
+func (s *Service) handle(endpoint string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		status, err := s.serve(w, r, endpoint)
+		if err != nil {
+			var he *httpx.Error
+			if !errors.As(err, &he) {
+				s.log.Error("ingest request failed", zap.String("endpoint", endpoint), zap.Error(err))
+				he = &httpx.Error{Status: http.StatusInternalServerError, Code: httpx.CodeInternal, Message: "internal error"}
+			}
+			s.m.rejected.WithLabelValues(he.Code).Inc()
+			status = he.Status
+			httpx.WriteError(w, he)
+		}
+		s.m.requests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
+	}
+}
+
+// serve handles one request and writes the success response; errors are
+// returned for handle to write.
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, endpoint string) (int, error) {
+	if !s.Ready() {
+		return 0, &httpx.Error{Status: http.StatusServiceUnavailable, Code: httpx.CodeUnavailable, Message: "ingest is not ready", RetryAfter: 5 * time.Second}
+	}
+	srcID := r.PathValue("source")
+	if srcID == "" {
+		srcID = r.Header.Get(headerSource)
+	}
+	if srcID == "" {
+		srcID = catalog.DefaultSource().ID
+	}
+	src, ok := s.sources.Source(srcID)
+	if !ok {
+		return 0, httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, "unknown source %q", srcID)
+	}
+	if endpoint != endpointCloudEvents {
+		if err := CheckJSONContentType(r.Header.Get("Content-Type")); err != nil {
+			return 0, err
+		}
+	}
+	body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now().UTC()
+	if err := VerifySignature(src.Signature, r.Header, body, now); err != nil {
+		return 0, err
+	}
+	idem := r.Header.Get(headerIdempotencyKey)
+	var evs []event.Event
+	switch endpoint {
+	case endpointCanonical:
+		evs, err = DecodeCanonical(body, idem, src, s.catalog, s.validator, now)
+	case endpointAdobe:
+		evs, err = DecodeAdobe(body, idem, src, s.catalog, s.validator, now)
+	case endpointCloudEvents:
+		evs, err = DecodeCloudEvents(r, body, src, s.catalog, s.validator, now)
+	}
+	if err != nil {
+		return 0, err
+	}
+
+	if !s.budget.TryAcquire(int64(len(evs))) {
+		return 0, &httpx.Error{Status: http.StatusTooManyRequests, Code: httpx.CodeOverloaded,
+			Message: "too many events in flight; retry later", RetryAfter: time.Second}
+	}
+	s.m.inFlight.Add(float64(len(evs)))
+	defer func() {
+		s.budget.Release(int64(len(evs)))
+		s.m.inFlight.Sub(float64(len(evs)))
+	}()
+
+	ids, dups, err := s.accept(r.Context(), evs, r.Header.Get(headerCorrelationID), now)
+	if err != nil {
+		return 0, err
+	}
+	if dups > 0 {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	resp := accepted{Duplicates: dups}
+	if len(ids) == 1 && !isBatch(body) {
+		resp.ID = ids[0]
+	} else {
+		resp.IDs = ids
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, resp)
+	return http.StatusAccepted, nil
+}
+
+// accept mints ids, resolves idempotency keys and writes the new events,
+// returning the id of every event in request order.
+func (s *Service) accept(ctx context.Context, evs []event.Event, correlation string, now time.Time) ([]string, int, error) {
+	ids := make([]string, len(evs))
+	var (
+		claimed []string // dedup keys this request holds
+		recs    = make([]*kgo.Record, 0, 2*len(evs))
+		dups    int
+	)
+	committed := false
+	defer func() {
+		for _, k := range claimed {
+			s.dedup.release(k, committed, now)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProduceTimeout)
+	defer cancel()
+
+	for i := range evs {
+		ev := &evs[i]
+		if ev.IdempotencyKey == "" && ev.ID != "" {
+			ev.IdempotencyKey = ev.ID
+		}
+		ev.ID = ksuid.New().String()
+		ev.ReceivedAt = now
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		ev.CorrelationID = correlation
+		if ev.CorrelationID == "" {
+			ev.CorrelationID = ev.ID
+		}
+		if ev.IdempotencyKey != "" {
+			key := dedupKey(ev.Source, ev.IdempotencyKey)
+			id, dup, err := s.dedup.claim(ctx, key, ev.ID)
+			if err != nil {
+				return nil, 0, unavailable("waiting for a concurrent request with the same idempotency key")
+			}
+			if dup {
+				ids[i] = id
+				dups++
+				continue
+			}
+			claimed = append(claimed, key)
+			val, err := s.dedups.Encode(dedupRecord{Source: ev.Source, Key: ev.IdempotencyKey, EventID: ev.ID, AcceptedAt: now})
+			if err != nil {
+				return nil, 0, err
+			}
+			recs = append(recs, &kgo.Record{Topic: s.names.Name(topics.IngestDedup), Key: []byte(key), Value: val})
+		}
+		ids[i] = ev.ID
+		val, err := s.events.Encode(*ev)
+		if err != nil {
+			return nil, 0, err
+		}
+		recs = append(recs, &kgo.Record{
+			Topic: s.names.Name(topics.EventsRaw),
+			Key:   []byte(ev.Entity.Key()),
+			Value: val,
+			Headers: []kgo.RecordHeader{
+				{Key: topics.HeaderEventID, Value: []byte(ev.ID)},
+				{Key: topics.HeaderCorrelationID, Value: []byte(ev.CorrelationID)},
+				{Key: topics.HeaderEventType, Value: []byte(ev.Type)},
+				{Key: topics.HeaderSource, Value: []byte(ev.Source)},
+			},
+		})
+	}
+	s.m.duplicates.Add(float64(dups))
+	if len(recs) == 0 {
+		return ids, dups, nil
+	}
+	if err := s.writer.Write(ctx, recs); err != nil {
+		s.log.Warn("events not written", zap.Int("events", len(evs)-dups), zap.Error(err))
+		return nil, 0, unavailable("Kafka did not acknowledge the events in time; nothing was accepted")
+	}
+	committed = true
+	s.m.accepted.Add(float64(len(evs) - dups))
+	return ids, dups, nil
+}
+
+func unavailable(msg string) *httpx.Error {
+	return &httpx.Error{Status: http.StatusServiceUnavailable, Code: httpx.CodeUnavailable, Message: msg, RetryAfter: 5 * time.Second}
+}
+
+// readBody reads the whole body, answering 413 past limit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "body of %d bytes is over the %d byte limit", r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "body is over the %d byte limit", limit)
+		}
+		return nil, httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "reading body: %v", err)
+	}
+	return body, nil
+}
+
+// isBatch tells a {"events":[...]} or JSON array body from a single event,
+// so a batch of one still answers with "ids".
+func isBatch(body []byte) bool {
+	t := bytes.TrimLeft(body, " \t\r\n")
+	if len(t) == 0 {
+		return false
+	}
+	if t[0] == '[' {
+		return true
+	}
+	return t[0] == '{' && bytes.HasPrefix(bytes.TrimLeft(t[1:], " \t\r\n"), []byte(`"events"`))
+}

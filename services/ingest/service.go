@@ -1,0 +1,252 @@
+// Package ingest is Surge's HTTP front door. It accepts commerce events in
+// the canonical envelope, the Adobe Commerce starter-kit format and
+// CloudEvents 1.0, verifies the source's signature, checks the event type
+// against the catalog, mints ksuid event ids and answers 202 only once the
+// events are committed to commerce.events.raw with acks from all in-sync
+// replicas. Overload gives 429 and Kafka trouble 503, both with
+// Retry-After; the number of events in flight is bounded.
+//
+// Idempotency: the same (source, idempotency key) within the dedup window
+// yields one event and the same id, across restarts and instances, because
+// the key is recorded in the compacted commerce.ingest.dedup topic in the
+// same Kafka transaction as the event.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// Config is the ingest service's configuration.
+type Config struct {
+	Addr           string
+	Kafka          config.Kafka
+	Registry       config.Registry
+	Log            config.Log
+	InstanceID     string
+	MaxBodyBytes   int64
+	MaxInFlight    int
+	ProduceTimeout time.Duration
+	DedupWindow    time.Duration
+	Writers        int
+	MaxTxnRecords  int
+}
+
+// Flags registers the settings on fs with their defaults.
+func (c *Config) Flags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Addr, "ingest-addr", "127.0.0.1:8080", "ingest HTTP listener")
+	c.Kafka.Flags(fs)
+	c.Registry.Flags(fs)
+	c.Log.Flags(fs)
+	host, _ := os.Hostname()
+	fs.StringVar(&c.InstanceID, "instance-id", host, "stable name of this instance; transactional ids derive from it, so two live instances must differ")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body accepted (413 above)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight-events", 20000, "events accepted but not yet committed before answering 429")
+	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long to wait for Kafka before answering 503")
+	fs.DurationVar(&c.DedupWindow, "dedup-window", 24*time.Hour, "how long an idempotency key is remembered")
+	fs.IntVar(&c.Writers, "writers", 2, "transactional producers committing in parallel")
+	fs.IntVar(&c.MaxTxnRecords, "max-txn-records", 5000, "most records one ingest transaction carries")
+}
+
+// Validate checks the configuration without doing any I/O.
+func (c *Config) Validate() error {
+	errs := []error{
+		config.ValidateAddr("ingest-addr", c.Addr),
+		c.Kafka.Validate(),
+		c.Registry.Validate(),
+		c.Log.Validate(),
+		config.ValidatePositive("produce-timeout", c.ProduceTimeout),
+		config.ValidatePositive("dedup-window", c.DedupWindow),
+	}
+	if c.InstanceID == "" {
+		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("SURGE_MAX_BODY_BYTES (--max-body-bytes) must be at least 1024, got %d", c.MaxBodyBytes))
+	}
+	if c.MaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("SURGE_MAX_IN_FLIGHT_EVENTS (--max-in-flight-events) must be at least 1, got %d", c.MaxInFlight))
+	}
+	if c.Writers < 1 || c.Writers > 16 {
+		errs = append(errs, fmt.Errorf("SURGE_WRITERS (--writers) must be between 1 and 16, got %d", c.Writers))
+	}
+	if c.MaxTxnRecords < 1 {
+		errs = append(errs, fmt.Errorf("SURGE_MAX_TXN_RECORDS (--max-txn-records) must be at least 1, got %d", c.MaxTxnRecords))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the collaborators a Service can be given; zero values get
+// defaults (the "default" unsigned source, the built-in catalog, no
+// metrics registry, the wall clock).
+type Deps struct {
+	Sources catalog.Sources
+	Catalog *catalog.Catalog
+	Metrics prometheus.Registerer
+	Now     func() time.Time
+}
+
+// Service is a running ingest: HTTP handler, idempotency index and
+// transactional writers.
+type Service struct {
+	cfg       Config
+	log       *zap.Logger
+	sources   catalog.Sources
+	catalog   *catalog.Catalog
+	validator *DataValidator
+	now       func() time.Time
+	names     topics.Namer
+
+	events *avroserde.Codec[event.Event]
+	dedups *avroserde.Codec[dedupRecord]
+	dedup  *dedupIndex
+	writer *txnWriter
+	budget *semaphore.Weighted
+	m      *metrics
+
+	tail   *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+	ready  observe.Readiness
+}
+
+// New connects to Kafka and the registry, creates missing topics,
+// registers the schemas, and reads the idempotency topic to its end. It
+// returns once the service can accept events.
+func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Sources == nil {
+		deps.Sources = catalog.StaticSources{catalog.DefaultSource().ID: catalog.DefaultSource()}
+	}
+	if deps.Catalog == nil {
+		deps.Catalog = catalog.New(catalog.Builtin()...)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &Service{
+		cfg:       cfg,
+		log:       log,
+		sources:   deps.Sources,
+		catalog:   deps.Catalog,
+		validator: NewDataValidator(),
+		now:       deps.Now,
+		names:     topics.Namer{Prefix: cfg.Kafka.TopicPrefix},
+		dedup:     newDedupIndex(cfg.DedupWindow, deps.Now),
+		budget:    semaphore.NewWeighted(int64(cfg.MaxInFlight)),
+		done:      make(chan struct{}),
+	}
+	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.dedup.size()) })
+
+	admCl, err := kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	defer admCl.Close()
+	if err := kafkax.WaitForBrokers(ctx, admCl); err != nil {
+		return nil, err
+	}
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admCl), cfg.Kafka, cfg.DedupWindow); err != nil {
+		return nil, err
+	}
+
+	srCl, err := sr.NewClient(sr.URLs(cfg.Registry.URL))
+	if err != nil {
+		return nil, fmt.Errorf("creating registry client: %w", err)
+	}
+	reg := avroserde.NewRegistry(srCl)
+	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
+	s.dedups = newDedupCodec(reg, s.names.Name(topics.IngestDedup))
+	for _, c := range []interface{ Register(context.Context) error }{s.events, s.dedups} {
+		if err := c.Register(ctx); err != nil {
+			return nil, fmt.Errorf("registering schemas: %w", err)
+		}
+	}
+
+	if err := s.loadDedup(ctx); err != nil {
+		return nil, err
+	}
+
+	txnIDs := make([]string, cfg.Writers)
+	for i := range txnIDs {
+		txnIDs[i] = "surge-ingest-" + cfg.InstanceID + "-" + strconv.Itoa(i)
+	}
+	newCl := func(txnID string) (*kgo.Client, error) {
+		return kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log,
+			kgo.TransactionalID(txnID),
+			kgo.TransactionTimeout(cfg.ProduceTimeout+30*time.Second),
+			kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
+			kgo.ProducerLinger(0),
+			kgo.MaxBufferedRecords(cfg.MaxTxnRecords*2),
+		)...)
+	}
+	s.writer = newTxnWriter(newCl, txnIDs, cfg.MaxTxnRecords, cfg.ProduceTimeout, log, s.m)
+	s.ready.Set(true)
+	return s, nil
+}
+
+// Ready reports whether the service accepts events.
+func (s *Service) Ready() bool { return s.ready.Ready() }
+
+// Close stops accepting, answers what is queued, and stops the tail.
+func (s *Service) Close() {
+	s.ready.Set(false)
+	if s.writer != nil {
+		s.writer.Close()
+	}
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+	if s.tail != nil {
+		s.tail.Close()
+	}
+}
+
+// Run is the standalone ingest process: the service plus its HTTP listener
+// with /healthz, /readyz and /metrics, until ctx ends.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	reg := observe.NewRegistry()
+	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	mux := http.NewServeMux()
+	svc.Mount(mux)
+	observe.Mount(mux, svc.Ready, reg)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	log.Info("ingest listening", zap.String("addr", ln.Addr().String()))
+	return httpx.Serve(ctx, ln, mux)
+}
+
+// LogLevel is the configured log level.
+func (c *Config) LogLevel() string { return c.Log.Level }

@@ -1,0 +1,405 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/registry"
+	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/services/ingest"
+)
+
+// harness is ingest running against an in-process Kafka (kfake) and
+// Surge's registry, with its HTTP handler on an httptest server.
+type harness struct {
+	t           *testing.T
+	cluster     *kfake.Cluster
+	brokers     []string
+	registryURL string
+	svc         *ingest.Service
+	srv         *httptest.Server
+	cfg         ingest.Config
+	deps        ingest.Deps
+}
+
+const shopSecret = "s3cr3t-shop-key"
+
+func testSources() catalog.StaticSources {
+	return catalog.StaticSources{
+		"default": catalog.DefaultSource(),
+		"shop": {ID: "shop", Signature: &catalog.Signature{
+			Scheme: catalog.SchemeHMACSHA256Hex, Header: "X-Shop-Signature", Secret: shopSecret}},
+		"akeneo": {ID: "akeneo", Signature: &catalog.Signature{
+			Scheme: catalog.SchemeStandardWebhooks, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ToleranceS: 300}},
+	}
+}
+
+func newHarness(t *testing.T, tweak func(*ingest.Config)) *harness {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	h := &harness{t: t, cluster: cluster, brokers: cluster.ListenAddrs()}
+
+	reg, err := registry.New(context.Background(), registry.Config{}, zap.NewNop(), kgo.SeedBrokers(h.brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Close)
+	if err := reg.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	regSrv := httptest.NewServer(reg.Handler())
+	t.Cleanup(regSrv.Close)
+	h.registryURL = regSrv.URL
+
+	h.cfg = ingest.Config{
+		Addr:           "127.0.0.1:0",
+		Kafka:          config.Kafka{Brokers: h.brokers, Partitions: 3, ReplicationFactor: 1},
+		Registry:       config.Registry{URL: h.registryURL},
+		Log:            config.Log{Level: "info"},
+		InstanceID:     "test",
+		MaxBodyBytes:   1 << 20,
+		MaxInFlight:    1000,
+		ProduceTimeout: 5 * time.Second,
+		DedupWindow:    24 * time.Hour,
+		Writers:        2,
+		MaxTxnRecords:  1000,
+	}
+	if tweak != nil {
+		tweak(&h.cfg)
+	}
+	h.deps = ingest.Deps{Sources: testSources()}
+	h.start()
+	return h
+}
+
+// start (re)starts the service, as a process restart would.
+func (h *harness) start() {
+	h.t.Helper()
+	svc, err := ingest.New(context.Background(), h.cfg, zaptest.NewLogger(h.t, zaptest.Level(zap.WarnLevel)), h.deps)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.svc = svc
+	h.srv = httptest.NewServer(svc.Handler())
+	h.t.Cleanup(h.stop)
+}
+
+func (h *harness) stop() {
+	if h.srv != nil {
+		h.srv.Close()
+		h.svc.Close()
+		h.srv = nil
+	}
+}
+
+type response struct {
+	status     int
+	header     http.Header
+	body       map[string]any
+	retryAfter string
+}
+
+func (h *harness) post(path, contentType string, body []byte, headers map[string]string) response {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, retryAfter: resp.Header.Get("Retry-After")}
+	if err := json.Unmarshal(raw, &r.body); err != nil {
+		h.t.Fatalf("response %d is not JSON: %q", resp.StatusCode, raw)
+	}
+	return r
+}
+
+// rawRecords reads commerce.events.raw to its end with read_committed.
+func (h *harness) rawRecords() []*kgo.Record {
+	h.t.Helper()
+	return readAll(h.t, h.brokers, topics.EventsRaw)
+}
+
+func readAll(t *testing.T, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		f := cl.PollFetches(ctx)
+		cancel()
+		if f.NumRecords() == 0 {
+			return out
+		}
+		out = append(out, f.Records()...)
+	}
+}
+
+const orderPlaced = `{"type":"order.placed","entity":{"type":"order","id":"100012"},"data":{"total":"59.90"}}`
+
+func TestAcceptedEventIsDurableAndDecodesWithAStockDeserializer(t *testing.T) {
+	h := newHarness(t, nil)
+	r := h.post("/v1/events", "application/json", []byte(orderPlaced), nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("status %d, body %v", r.status, r.body)
+	}
+	id, _ := r.body["id"].(string)
+	if len(id) != 27 {
+		t.Fatalf("id %q is not a ksuid", id)
+	}
+	recs := h.rawRecords()
+	if len(recs) != 1 {
+		t.Fatalf("%d records on the raw topic, want 1", len(recs))
+	}
+	rec := recs[0]
+	if string(rec.Key) != "order:100012" {
+		t.Errorf("key %q, want order:100012", rec.Key)
+	}
+	hdr := map[string]string{}
+	for _, x := range rec.Headers {
+		hdr[x.Key] = string(x.Value)
+	}
+	if hdr[topics.HeaderEventID] != id || hdr[topics.HeaderCorrelationID] == "" || hdr[topics.HeaderEventType] != "order.placed" {
+		t.Errorf("headers %v", hdr)
+	}
+
+	// Decode the way any Confluent-compatible consumer does, with nothing
+	// but the registry URL: magic byte, schema id, schema by id, Avro.
+	v := rec.Value
+	if len(v) < 5 || v[0] != 0 {
+		t.Fatalf("value does not start with the Confluent magic byte: % x", v[:min(5, len(v))])
+	}
+	schemaID := int(binary.BigEndian.Uint32(v[1:5]))
+	srCl, err := sr.NewClient(sr.URLs(h.registryURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := srCl.SchemaByID(context.Background(), schemaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects, err := srCl.SubjectsByID(context.Background(), schemaID)
+	if err != nil || len(subjects) != 1 || subjects[0] != topics.EventsRaw+"-value" {
+		t.Errorf("schema %d subjects %v (%v), want [%s-value]", schemaID, subjects, err, topics.EventsRaw)
+	}
+	codec, err := goavro.NewCodec(schema.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, rest, err := codec.NativeFromBinary(v[5:])
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("decoding: %v (%d bytes left)", err, len(rest))
+	}
+	m := native.(map[string]any)
+	if m["id"] != id || m["type"] != "order.placed" || m["source"] != "default" {
+		t.Errorf("decoded %v", m)
+	}
+	entity := m["entity"].(map[string]any)
+	if entity["type"] != "order" || entity["id"] != "100012" {
+		t.Errorf("entity %v", entity)
+	}
+	data := m["data"].(map[string]any)["string"].(string)
+	var payload map[string]any
+	if err := json.Unmarshal([]byte(data), &payload); err != nil || payload["total"] != "59.90" {
+		t.Errorf("data %q", data)
+	}
+}
+
+func hmacHex(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// TestRejectionsWriteNothing produces every error status ingest has and
+// checks that none of them wrote a record.
+func TestRejectionsWriteNothing(t *testing.T) {
+	h := newHarness(t, nil)
+	big := []byte(`{"type":"order.placed","entity":{"type":"order","id":"1"},"data":{"blob":"` + strings.Repeat("x", 2<<20) + `"}}`)
+	staleTS := fmt.Sprint(time.Now().Add(-10 * time.Minute).Unix())
+	cases := []struct {
+		name       string
+		path, ct   string
+		body       []byte
+		headers    map[string]string
+		wantStatus int
+		wantCode   string
+		wantInMsg  string
+	}{
+		{"2 MiB body", "/v1/events", "application/json", big, nil, 413, "too_large", ""},
+		{"malformed JSON", "/v1/events", "application/json", []byte(`{"type":`), nil, 400, "malformed", ""},
+		{"wrong media type", "/v1/events", "text/plain", []byte(orderPlaced), nil, 415, "unsupported_media_type", ""},
+		{"unknown event type", "/v1/events", "application/json", []byte(`{"type":"order.teleported","entity":{"type":"order","id":"1"}}`), nil, 400, "unknown_event_type", "do not retry"},
+		{"wrong signature", "/v1/sources/shop/events", "application/json", []byte(orderPlaced), map[string]string{"X-Shop-Signature": hmacHex("not-the-secret", []byte(orderPlaced))}, 401, "bad_signature", ""},
+		{"missing signature", "/v1/sources/shop/events", "application/json", []byte(orderPlaced), nil, 401, "bad_signature", ""},
+		{"stale timestamp", "/v1/sources/akeneo/events", "application/json", []byte(orderPlaced), map[string]string{
+			"webhook-id": "msg_1", "webhook-timestamp": staleTS, "webhook-signature": "v1,AAAA"}, 401, "bad_signature", ""},
+		{"unknown source", "/v1/sources/nope/events", "application/json", []byte(orderPlaced), nil, 404, "not_found", ""},
+		{"batch with one bad item", "/v1/events", "application/json", []byte(`{"events":[` + orderPlaced + `,{"type":"order.placed","entity":{"type":"order"}},` + orderPlaced + `]}`), nil, 0, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.post(tc.path, tc.ct, tc.body, tc.headers)
+			errBody, _ := r.body["error"].(map[string]any)
+			if tc.name == "batch with one bad item" {
+				if r.status != 422 && r.status != 400 {
+					t.Fatalf("status %d, want 422 (or 400)", r.status)
+				}
+				items, _ := errBody["items"].([]any)
+				if len(items) != 1 || items[0].(map[string]any)["index"].(float64) != 1 {
+					t.Fatalf("items %v, want one item with index 1", errBody["items"])
+				}
+				return
+			}
+			if r.status != tc.wantStatus || errBody["code"] != tc.wantCode {
+				t.Fatalf("got %d %v, want %d %s", r.status, r.body, tc.wantStatus, tc.wantCode)
+			}
+			if msg, _ := errBody["message"].(string); !strings.Contains(msg, tc.wantInMsg) {
+				t.Errorf("message %q does not contain %q", msg, tc.wantInMsg)
+			}
+		})
+	}
+	if recs := h.rawRecords(); len(recs) != 0 {
+		t.Fatalf("rejected requests wrote %d records", len(recs))
+	}
+
+	// The same signed request with the right signature goes through.
+	r := h.post("/v1/sources/shop/events", "application/json", []byte(orderPlaced),
+		map[string]string{"X-Shop-Signature": hmacHex(shopSecret, []byte(orderPlaced))})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("signed request: %d %v", r.status, r.body)
+	}
+	if recs := h.rawRecords(); len(recs) != 1 {
+		t.Fatalf("%d records after one good request", len(recs))
+	}
+}
+
+func TestIdempotencyKeyAcrossRestart(t *testing.T) {
+	h := newHarness(t, nil)
+	key := map[string]string{"Idempotency-Key": "order-100012-placed"}
+	first := h.post("/v1/events", "application/json", []byte(orderPlaced), key)
+	second := h.post("/v1/events", "application/json", []byte(orderPlaced), key)
+	if first.status != 202 || second.status != 202 {
+		t.Fatalf("statuses %d, %d", first.status, second.status)
+	}
+	if first.body["id"] != second.body["id"] {
+		t.Fatalf("ids differ: %v vs %v", first.body["id"], second.body["id"])
+	}
+	if second.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("the repeat is not marked as replayed")
+	}
+	// Concurrent repeats of a new key: still one event.
+	var wg sync.WaitGroup
+	ids := make([]any, 8)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i] = h.post("/v1/events", "application/json", []byte(orderPlaced), map[string]string{"Idempotency-Key": "concurrent"}).body["id"]
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] || id == nil {
+			t.Fatalf("concurrent repeats got different ids: %v", ids)
+		}
+	}
+
+	h.stop()
+	h.start() // a new process: the index comes back from Kafka
+	third := h.post("/v1/events", "application/json", []byte(orderPlaced), key)
+	if third.status != 202 || third.body["id"] != first.body["id"] {
+		t.Fatalf("after restart: %d %v, want id %v", third.status, third.body, first.body["id"])
+	}
+	if n := len(h.rawRecords()); n != 2 {
+		t.Fatalf("%d records on the raw topic, want 2 (one per key)", n)
+	}
+}
+
+func TestOverloadAnswers429AndKafkaTroubleAnswers503(t *testing.T) {
+	h := newHarness(t, func(c *ingest.Config) {
+		c.MaxInFlight = 2
+		c.ProduceTimeout = 1500 * time.Millisecond
+	})
+	batch := []byte(`{"events":[` + orderPlaced + `,` + orderPlaced + `,` + orderPlaced + `]}`)
+	r := h.post("/v1/events", "application/json", batch, nil)
+	if r.status != http.StatusTooManyRequests || r.retryAfter == "" {
+		t.Fatalf("over budget: %d (Retry-After %q), want 429 with Retry-After", r.status, r.retryAfter)
+	}
+
+	// Kafka stops answering produce requests.
+	var down atomic.Bool
+	down.Store(true)
+	h.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !down.Load() {
+			h.cluster.DropControl()
+			return nil, nil, false
+		}
+		h.cluster.KeepControl()
+		return nil, errors.New("broker unavailable"), true
+	})
+	r = h.post("/v1/events", "application/json", []byte(orderPlaced), nil)
+	if r.status != http.StatusServiceUnavailable || r.retryAfter == "" {
+		t.Fatalf("Kafka down: %d %v (Retry-After %q), want 503 with Retry-After", r.status, r.body, r.retryAfter)
+	}
+	down.Store(false)
+	if n := len(h.rawRecords()); n != 0 {
+		t.Fatalf("%d records written while answering errors", n)
+	}
+	// Kafka is back: the next request is accepted.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r = h.post("/v1/events", "application/json", []byte(orderPlaced), nil)
+		if r.status == http.StatusAccepted || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r.status != http.StatusAccepted {
+		t.Fatalf("after recovery: %d %v", r.status, r.body)
+	}
+	if n := len(h.rawRecords()); n != 1 {
+		t.Fatalf("%d records after recovery, want 1", n)
+	}
+}

@@ -1,0 +1,205 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// errWriterClosed is returned for writes after Close.
+var errWriterClosed = errors.New("ingest writer is closed")
+
+// txnWriter makes accepted events durable. Requests queue on one channel;
+// each of a few transactional producers takes every request waiting, writes
+// them in one Kafka transaction and commits (group commit). A request is
+// answered only after its transaction committed with acks from all in-sync
+// replicas, so a 2xx always means "in Kafka". An event and its idempotency
+// record share the transaction, so they exist together or not at all.
+type txnWriter struct {
+	reqs     chan *writeReq
+	newCl    func(txnID string) (*kgo.Client, error)
+	txnIDs   []string
+	maxBatch int
+	timeout  time.Duration
+	log      *zap.Logger
+	m        *metrics
+
+	wg     sync.WaitGroup
+	mu     sync.RWMutex // held for reading while enqueueing; Close takes it to refuse new writes
+	closed bool
+	stop   chan struct{}
+}
+
+type writeReq struct {
+	recs []*kgo.Record
+	done chan error // buffered: the writer never blocks on a caller
+}
+
+func newTxnWriter(newCl func(txnID string) (*kgo.Client, error), txnIDs []string, maxBatch int, timeout time.Duration, log *zap.Logger, m *metrics) *txnWriter {
+	w := &txnWriter{
+		reqs:     make(chan *writeReq, 4096),
+		newCl:    newCl,
+		txnIDs:   txnIDs,
+		maxBatch: maxBatch,
+		timeout:  timeout,
+		log:      log,
+		m:        m,
+		stop:     make(chan struct{}),
+	}
+	for _, id := range txnIDs {
+		w.wg.Add(1)
+		go w.loop(id)
+	}
+	return w
+}
+
+// Write blocks until recs are committed, the commit failed, or ctx ends.
+// A ctx that ends first does not cancel the write: it may still commit,
+// which is why callers retry with the same idempotency key.
+func (w *txnWriter) Write(ctx context.Context, recs []*kgo.Record) error {
+	req := &writeReq{recs: recs, done: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return errWriterClosed
+	}
+	select {
+	case w.reqs <- req:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the producers after the requests they hold are answered.
+func (w *txnWriter) Close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.stop)
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+	// Answer whatever is still queued so no caller waits forever.
+	for {
+		select {
+		case req := <-w.reqs:
+			req.done <- errWriterClosed
+		default:
+			return
+		}
+	}
+}
+
+func (w *txnWriter) loop(txnID string) {
+	defer w.wg.Done()
+	var cl *kgo.Client
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
+	for {
+		var first *writeReq
+		select {
+		case first = <-w.reqs:
+		case <-w.stop:
+			return
+		}
+		batch := []*writeReq{first}
+		n := len(first.recs)
+	drain:
+		for n < w.maxBatch {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+				n += len(r.recs)
+			default:
+				break drain
+			}
+		}
+
+		if cl == nil {
+			var err error
+			if cl, err = w.newCl(txnID); err != nil {
+				w.finish(batch, fmt.Errorf("creating producer: %w", err))
+				continue
+			}
+		}
+		start := time.Now()
+		err := w.commit(cl, batch)
+		w.m.commitSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			w.m.commitErrors.Inc()
+			w.log.Warn("ingest transaction failed", zap.Int("records", n), zap.Error(err))
+			// A failed transaction can leave the producer in a state it
+			// cannot leave; a fresh client with the same transactional
+			// id fences the old one and starts clean.
+			cl.Close()
+			cl = nil
+		} else {
+			w.m.batchRecords.Observe(float64(n))
+		}
+		w.finish(batch, err)
+	}
+}
+
+func (w *txnWriter) finish(batch []*writeReq, err error) {
+	for _, r := range batch {
+		r.done <- err
+	}
+}
+
+// commit writes batch in one transaction.
+func (w *txnWriter) commit(cl *kgo.Client, batch []*writeReq) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	defer cancel()
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+		}
+	}
+	for _, req := range batch {
+		for _, r := range req.recs {
+			cl.Produce(ctx, r, promise)
+		}
+	}
+	flushErr := cl.Flush(ctx)
+	mu.Lock()
+	produceErr := firstErr
+	mu.Unlock()
+	if flushErr != nil || produceErr != nil {
+		abortCtx, cancelAbort := context.WithTimeout(context.Background(), w.timeout)
+		defer cancelAbort()
+		_ = cl.AbortBufferedRecords(abortCtx)
+		_ = cl.EndTransaction(abortCtx, kgo.TryAbort)
+		return fmt.Errorf("producing: %w", errors.Join(produceErr, flushErr))
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
