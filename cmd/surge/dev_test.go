@@ -76,8 +76,10 @@ func TestDevQuickstart(t *testing.T) {
 		t.Fatalf("admin token file: %q %v", tok, err)
 	}
 
+	// Exactly the README's curl -d, which sends a form content type.
 	status, body := postEvent(t, stack.IngestURL,
-		`{"type":"order.placed","entity":{"type":"order","id":"100012"},"data":{"total":"59.90"}}`, nil)
+		`{"type":"order.placed","entity":{"type":"order","id":"100012"},"data":{"total":"59.90"}}`,
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	if status != http.StatusAccepted {
 		t.Fatalf("POST: %d %v", status, body)
 	}

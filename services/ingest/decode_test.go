@@ -468,7 +468,8 @@ func TestCheckJSONContentType(t *testing.T) {
 		{"application/cloudevents+json", false},
 		{"text/plain", true},
 		{"application/xml", true},
-		{"application/x-www-form-urlencoded", true},
+		{"application/x-www-form-urlencoded", false}, // curl -d default; body still parsed as JSON
+		{"multipart/form-data; boundary=x", true},
 		{"text/json+xml", true},
 		{"not a media type;;", true},
 	}

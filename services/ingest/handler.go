@@ -167,6 +167,9 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 			ev.IdempotencyKey = ev.ID
 		}
 		ev.ID = ksuid.New().String()
+		if ev.OriginalType == ev.Type {
+			ev.OriginalType = "" // the schema keeps it only when it differs
+		}
 		ev.ReceivedAt = now
 		if ev.Time.IsZero() {
 			ev.Time = now

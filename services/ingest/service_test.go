@@ -403,3 +403,17 @@ func TestOverloadAnswers429AndKafkaTroubleAnswers503(t *testing.T) {
 		t.Fatalf("%d records after recovery, want 1", n)
 	}
 }
+
+// TestCurlDefaultContentType is the README's first command: curl -d sends
+// application/x-www-form-urlencoded, and the JSON body is accepted.
+func TestCurlDefaultContentType(t *testing.T) {
+	h := newHarness(t, nil)
+	r := h.post("/v1/events", "application/x-www-form-urlencoded", []byte(orderPlaced), nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("status %d %v", r.status, r.body)
+	}
+	r = h.post("/v1/events", "application/x-www-form-urlencoded", []byte("type=order.placed&entity=1"), nil)
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("a real form body: %d %v, want 400", r.status, r.body)
+	}
+}
