@@ -84,6 +84,20 @@ func TestDevQuickstart(t *testing.T) {
 		t.Fatalf("POST: %d %v", status, body)
 	}
 
+	// /metrics on the ingest listener counts it, and exports the Kafka
+	// clients' own metrics.
+	resp, err := http.Get(stack.IngestURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"surge_ingest_events_accepted_total 1", "surge_kafka_"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	var out bytes.Buffer
 	cmd := newRootCommand()
 	cmd.SetOut(&out)

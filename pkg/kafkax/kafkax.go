@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 	"github.com/twmb/franz-go/plugin/kzap"
 	"go.uber.org/zap"
 
@@ -173,3 +175,19 @@ func CatchUp(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.Rec
 	}
 	return nil
 }
+
+// ClientMetrics exports a client's own metrics (franz-go's kprom: bytes,
+// batches, request latency, connection errors) to reg, labelled
+// client=<name>. Each live client needs its own name; a closed client's
+// metrics are unregistered, so a replacement may reuse the name. A nil reg
+// exports nothing.
+func ClientMetrics(reg prometheus.Registerer, name string) kgo.Opt {
+	if reg == nil {
+		return kgo.WithHooks()
+	}
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)
+	return kgo.WithHooks(kprom.NewMetrics(MetricsNamespace, kprom.Registerer(wrapped)))
+}
+
+// MetricsNamespace prefixes the Kafka client metrics.
+const MetricsNamespace = "surge_kafka"

@@ -203,6 +203,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 			kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
 			kgo.ProducerLinger(0),
 			kgo.MaxBufferedRecords(cfg.MaxTxnRecords*2),
+			kafkax.ClientMetrics(deps.Metrics, txnID),
 		)...)
 	}
 	s.writer = newTxnWriter(newCl, txnIDs, cfg.MaxTxnRecords, cfg.ProduceTimeout, log, s.m)
