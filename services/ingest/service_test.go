@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -415,5 +416,49 @@ func TestCurlDefaultContentType(t *testing.T) {
 	r = h.post("/v1/events", "application/x-www-form-urlencoded", []byte("type=order.placed&entity=1"), nil)
 	if r.status != http.StatusBadRequest {
 		t.Fatalf("a real form body: %d %v, want 400", r.status, r.body)
+	}
+}
+
+// TestSchemaViolationsAre422WithEveryBadItem gives order.placed a JSON
+// Schema and posts a batch with two bad items: 422, both listed by index
+// with the field path, and nothing written.
+func TestSchemaViolationsAre422WithEveryBadItem(t *testing.T) {
+	schema, err := os.ReadFile("testdata/order_placed.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := catalog.Builtin()
+	for i := range types {
+		if types[i].Name == "order.placed" {
+			types[i].DataSchema = schema
+		}
+	}
+	h := newHarness(t, nil)
+	h.stop()
+	h.deps.Catalog = catalog.New(types...)
+	h.start()
+
+	good := `{"type":"order.placed","entity":{"type":"order","id":"1"},"data":{"total":10.5}}`
+	noTotal := `{"type":"order.placed","entity":{"type":"order","id":"2"},"data":{"currency":"EUR"}}`
+	badTotal := `{"type":"order.placed","entity":{"type":"order","id":"3"},"data":{"total":"ten"}}`
+	r := h.post("/v1/events", "application/json", []byte(`{"events":[`+good+`,`+noTotal+`,`+good+`,`+badTotal+`]}`), nil)
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d %v, want 422", r.status, r.body)
+	}
+	items, _ := r.body["error"].(map[string]any)["items"].([]any)
+	if len(items) != 2 {
+		t.Fatalf("items %v, want 2", items)
+	}
+	for i, wantIdx := range []float64{1, 3} {
+		it := items[i].(map[string]any)
+		if it["index"] != wantIdx || !strings.HasPrefix(it["field"].(string), fmt.Sprintf("events[%d].data", int(wantIdx))) {
+			t.Errorf("item %d: %v", i, it)
+		}
+	}
+	if n := len(h.rawRecords()); n != 0 {
+		t.Fatalf("a rejected batch wrote %d records", n)
+	}
+	if r := h.post("/v1/events", "application/json", []byte(good), nil); r.status != http.StatusAccepted {
+		t.Fatalf("valid event: %d %v", r.status, r.body)
 	}
 }
