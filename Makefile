@@ -6,7 +6,7 @@ MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS     := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
 
-.PHONY: all build run test test-short lint fmt bench deps clean
+.PHONY: all build run test test-short test-kafka lint fmt bench deps clean
 
 all: lint test
 
@@ -27,6 +27,14 @@ run: build
 ## test: unit and in-process Kafka (kfake) integration tests, with -race
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## test-kafka: the same suites against a real Apache Kafka broker started
+## by scripts/kafka.sh (fetched from Maven Central on first use)
+test-kafka:
+	@brokers=$$(scripts/kafka.sh start) || exit 1; \
+	echo "KAFKA_BROKERS=$$brokers"; \
+	KAFKA_BROKERS=$$brokers $(GO) test $(TESTFLAGS) $(PKGS); rc=$$?; \
+	scripts/kafka.sh stop >/dev/null 2>&1; exit $$rc
 
 ## test-short: the same without the slow end-to-end tests
 test-short:

@@ -143,12 +143,9 @@ func (t topicPartitioner) Partition(r *kgo.Record, n int) int {
 // progress, so a topic ending in a marker is still "reached". The client
 // stays usable to tail the topic afterwards.
 func CatchUp(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.Record)) error {
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	ends, err := endOffsets(ctx, kadm.NewClient(cl), topic)
 	if err != nil {
-		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
+		return err
 	}
 	remaining := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
@@ -191,3 +188,27 @@ func ClientMetrics(reg prometheus.Registerer, name string) kgo.Opt {
 
 // MetricsNamespace prefixes the Kafka client metrics.
 const MetricsNamespace = "surge_kafka"
+
+// endOffsets lists topic's last stable offsets. A topic created a moment
+// ago may not be known to every broker yet (a real cluster propagates
+// metadata asynchronously), so "unknown topic" and "no leader" are retried
+// until ctx ends.
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string) (kadm.ListedOffsets, error) {
+	for {
+		ends, err := adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			return ends, nil
+		}
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) && !errors.Is(err, kerr.NotLeaderForPartition) {
+			return nil, fmt.Errorf("listing end offsets of %s: %w", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("listing end offsets of %s: %w", topic, errors.Join(err, ctx.Err()))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/linkedin/goavro/v2"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/ingest"
@@ -39,7 +39,7 @@ import (
 // Surge's registry, with its HTTP handler on an httptest server.
 type harness struct {
 	t           *testing.T
-	cluster     *kfake.Cluster
+	cluster     *kafkatest.Cluster
 	brokers     []string
 	registryURL string
 	svc         *ingest.Service
@@ -62,14 +62,10 @@ func testSources() catalog.StaticSources {
 
 func newHarness(t *testing.T, tweak func(*ingest.Config)) *harness {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	h := &harness{t: t, cluster: cluster, brokers: cluster.ListenAddrs()}
+	cluster := kafkatest.New(t)
+	h := &harness{t: t, cluster: cluster, brokers: cluster.Brokers}
 
-	reg, err := registry.New(context.Background(), registry.Config{}, zap.NewNop(), kgo.SeedBrokers(h.brokers...))
+	reg, err := registry.New(context.Background(), registry.Config{Topic: cluster.Topic("_schemas")}, zap.NewNop(), kgo.SeedBrokers(h.brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +79,7 @@ func newHarness(t *testing.T, tweak func(*ingest.Config)) *harness {
 
 	h.cfg = ingest.Config{
 		Addr:           "127.0.0.1:0",
-		Kafka:          config.Kafka{Brokers: h.brokers, Partitions: 3, ReplicationFactor: 1},
+		Kafka:          config.Kafka{Brokers: h.brokers, TopicPrefix: cluster.Prefix, Partitions: 3, ReplicationFactor: 1},
 		Registry:       config.Registry{URL: h.registryURL},
 		Log:            config.Log{Level: "info"},
 		InstanceID:     "test",
@@ -154,27 +150,7 @@ func (h *harness) post(path, contentType string, body []byte, headers map[string
 // rawRecords reads commerce.events.raw to its end with read_committed.
 func (h *harness) rawRecords() []*kgo.Record {
 	h.t.Helper()
-	return readAll(h.t, h.brokers, topics.EventsRaw)
-}
-
-func readAll(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-		f := cl.PollFetches(ctx)
-		cancel()
-		if f.NumRecords() == 0 {
-			return out
-		}
-		out = append(out, f.Records()...)
-	}
+	return h.cluster.ReadCommitted(h.t, h.cluster.Topic(topics.EventsRaw))
 }
 
 const orderPlaced = `{"type":"order.placed","entity":{"type":"order","id":"100012"},"data":{"total":"59.90"}}`
@@ -221,8 +197,8 @@ func TestAcceptedEventIsDurableAndDecodesWithAStockDeserializer(t *testing.T) {
 		t.Fatal(err)
 	}
 	subjects, err := srCl.SubjectsByID(context.Background(), schemaID)
-	if err != nil || len(subjects) != 1 || subjects[0] != topics.EventsRaw+"-value" {
-		t.Errorf("schema %d subjects %v (%v), want [%s-value]", schemaID, subjects, err, topics.EventsRaw)
+	if err != nil || len(subjects) != 1 || subjects[0] != h.cluster.Topic(topics.EventsRaw)+"-value" {
+		t.Errorf("schema %d subjects %v (%v), want [%s-value]", schemaID, subjects, err, h.cluster.Topic(topics.EventsRaw))
 	}
 	codec, err := goavro.NewCodec(schema.Schema)
 	if err != nil {
@@ -370,20 +346,25 @@ func TestOverloadAnswers429AndKafkaTroubleAnswers503(t *testing.T) {
 	}
 
 	// Kafka stops answering produce requests.
+	h.cluster.RequireFake(t, "Kafka refusing produce requests")
 	var down atomic.Bool
 	down.Store(true)
-	h.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+	h.cluster.Fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if !down.Load() {
-			h.cluster.DropControl()
+			h.cluster.Fake.DropControl()
 			return nil, nil, false
 		}
-		h.cluster.KeepControl()
+		h.cluster.Fake.KeepControl()
 		return nil, errors.New("broker unavailable"), true
 	})
 	r = h.post("/v1/events", "application/json", []byte(orderPlaced), nil)
 	if r.status != http.StatusServiceUnavailable || r.retryAfter == "" {
 		t.Fatalf("Kafka down: %d %v (Retry-After %q), want 503 with Retry-After", r.status, r.body, r.retryAfter)
 	}
+	// A 503 promises nothing was accepted, but the writer may still be
+	// retrying that transaction for the rest of its own timeout; keep
+	// Kafka down until it has given up, so the check below is exact.
+	time.Sleep(h.cfg.ProduceTimeout + 500*time.Millisecond)
 	down.Store(false)
 	if n := len(h.rawRecords()); n != 0 {
 		t.Fatalf("%d records written while answering errors", n)

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
 )
 
@@ -20,12 +20,10 @@ import (
 // together, each caller is answered, and read_committed readers see every
 // record exactly once.
 func TestWriterGroupCommits(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	kcfg := config.Kafka{Brokers: c.ListenAddrs()}
+	c := kafkatest.New(t)
+	topic := c.Topic("t")
+	c.CreateTopics(t, 3, topic)
+	kcfg := config.Kafka{Brokers: c.Brokers}
 	newCl := func(id string) (*kgo.Client, error) {
 		return kgo.NewClient(kafkax.ClientOpts(kcfg, nil, kgo.TransactionalID(id))...)
 	}
@@ -41,7 +39,7 @@ func TestWriterGroupCommits(t *testing.T) {
 			defer wg.Done()
 			recs := make([]*kgo.Record, perCaller)
 			for j := range recs {
-				recs[j] = &kgo.Record{Topic: "t", Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("%d-%d", i, j))}
+				recs[j] = &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("%d-%d", i, j))}
 			}
 			errs <- w.Write(context.Background(), recs)
 		}()
@@ -58,18 +56,9 @@ func TestWriterGroupCommits(t *testing.T) {
 		t.Fatal("write after Close succeeded")
 	}
 
-	cl, _ := kgo.NewClient(kgo.SeedBrokers(kcfg.Brokers...), kgo.ConsumeTopics("t"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	defer cl.Close()
 	seen := map[string]int{}
-	for len(seen) < callers*perCaller {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		f := cl.PollFetches(ctx)
-		cancel()
-		if f.NumRecords() == 0 {
-			break
-		}
-		f.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	for _, r := range c.ReadCommitted(t, topic) {
+		seen[string(r.Value)]++
 	}
 	if len(seen) != callers*perCaller {
 		t.Fatalf("%d distinct records, want %d", len(seen), callers*perCaller)

@@ -1,0 +1,109 @@
+// Package kafkatest gives integration tests a Kafka cluster: a fresh
+// in-process kfake cluster by default, or the real brokers named by
+// KAFKA_BROKERS (as scripts/kafka.sh prints them), with a topic prefix of
+// its own per test so tests never see each other's records.
+//
+// Tests that need fault injection, which only kfake offers, call
+// RequireFake and are skipped against a real broker with that reason.
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgehq/surge/pkg/kafkax"
+)
+
+// EnvBrokers names the variable that switches tests to a real cluster.
+const EnvBrokers = "KAFKA_BROKERS"
+
+// Cluster is the Kafka a test runs against.
+type Cluster struct {
+	Brokers []string
+	Prefix  string         // topic prefix for this test ("" on kfake)
+	Fake    *kfake.Cluster // nil on a real cluster
+}
+
+var seq atomic.Int64
+
+// New returns the cluster for t, closed when t ends.
+func New(t testing.TB, opts ...kfake.Opt) *Cluster {
+	t.Helper()
+	if env := os.Getenv(EnvBrokers); env != "" {
+		return &Cluster{
+			Brokers: strings.Split(env, ","),
+			Prefix:  fmt.Sprintf("t%d-%d-", time.Now().UnixNano()%1e9, seq.Add(1)),
+		}
+	}
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &Cluster{Brokers: c.ListenAddrs(), Fake: c}
+}
+
+// Real reports whether tests run against real brokers.
+func Real() bool { return os.Getenv(EnvBrokers) != "" }
+
+// RequireFake skips t on a real cluster: it needs kfake's fault injection.
+func (c *Cluster) RequireFake(t testing.TB, why string) {
+	t.Helper()
+	if c.Fake == nil {
+		t.Skipf("needs the in-process cluster's fault injection (%s); %s is set", why, EnvBrokers)
+	}
+}
+
+// Topic is the full name of base in this test.
+func (c *Cluster) Topic(base string) string { return c.Prefix + base }
+
+// ReadCommitted returns every committed record of topic, reading with
+// read_committed up to the last stable offsets of the moment it is called
+// (so it neither stops early on a slow first fetch nor waits for a quiet
+// period).
+func (c *Cluster) ReadCommitted(t testing.TB, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	if err := kafkax.CatchUp(ctx, cl, topic, func(r *kgo.Record) { out = append(out, r) }); err != nil {
+		t.Fatalf("reading %s: %v", topic, err)
+	}
+	return out
+}
+
+// CreateTopics creates the topics (full names) with the given partition
+// count, replication factor 1.
+func (c *Cluster) CreateTopics(t testing.TB, partitions int32, names ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resps, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, names...)
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		t.Fatalf("creating topics %v: %v", names, err)
+	}
+}
