@@ -81,11 +81,35 @@ func (c *Cluster) ReadCommitted(t testing.TB, topic string) []*kgo.Record {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	settle(ctx, kadm.NewClient(cl), topic)
 	var out []*kgo.Record
 	if err := kafkax.CatchUp(ctx, cl, topic, func(r *kgo.Record) { out = append(out, r) }); err != nil {
 		t.Fatalf("reading %s: %v", topic, err)
 	}
 	return out
+}
+
+// settle waits (up to 10 s) until no transaction is open on topic: a real
+// broker answers EndTxn before it has written the commit markers, so the
+// last stable offset trails the commit by a moment.
+func settle(ctx context.Context, adm *kadm.Client, topic string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		stable, err1 := adm.ListCommittedOffsets(ctx, topic)
+		ends, err2 := adm.ListEndOffsets(ctx, topic)
+		if err1 == nil && err2 == nil && stable.Error() == nil && ends.Error() == nil {
+			same := true
+			ends.Each(func(e kadm.ListedOffset) {
+				if s, ok := stable.Lookup(topic, e.Partition); !ok || s.Offset != e.Offset {
+					same = false
+				}
+			})
+			if same {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // CreateTopics creates the topics (full names) with the given partition
