@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,7 @@ type devConfig struct {
 	AdminToken   string
 	Partitions   int32
 	SyncWrites   bool
+	Pprof        bool
 	Log          config.Log
 }
 
@@ -52,6 +54,7 @@ func (c *devConfig) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API bearer token (default: generated once and kept in <data-dir>/admin-token)")
 	fs.Int32Var(&c.Partitions, "partitions", 6, "partitions of each topic")
 	fs.BoolVar(&c.SyncWrites, "sync-writes", false, "fsync every Kafka write (survives a machine crash, not only a process crash; slower)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's /debug/pprof/ on the admin listener (profiling)")
 	c.Log.Flags(fs)
 }
 
@@ -184,6 +187,10 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	// with the admin issue.
 	adminMux := http.NewServeMux()
 	observe.Mount(adminMux, d.ready.Ready, reg)
+	if c.Pprof {
+		adminMux.HandleFunc("/debug/pprof/", pprof.Index)
+		adminMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	serve("admin", adminLn, adminMux)
 
 	kafka := config.Kafka{Brokers: []string{d.KafkaAddr}, Partitions: c.Partitions, ReplicationFactor: 1}
