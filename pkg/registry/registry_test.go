@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/registry"
 )
 
@@ -59,14 +59,11 @@ const eventV3IntTotal = `{"type":"record","name":"Event","namespace":"dev.surge.
   {"name":"total","type":"int"},
   {"name":"currency","type":"string","default":"EUR"}]}`
 
-func newCluster(t *testing.T) *kfake.Cluster {
+// newCluster is kfake, or the real brokers of KAFKA_BROKERS with a
+// _schemas topic of this test's own.
+func newCluster(t *testing.T) *kafkatest.Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatalf("starting kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return kafkatest.New(t)
 }
 
 type instance struct {
@@ -75,12 +72,12 @@ type instance struct {
 	cl  *sr.Client
 }
 
-func start(t *testing.T, c *kfake.Cluster) *instance {
+func start(t *testing.T, c *kafkatest.Cluster) *instance {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	reg, err := registry.New(ctx, registry.Config{}, log, kgo.SeedBrokers(c.ListenAddrs()...))
+	reg, err := registry.New(ctx, registry.Config{Topic: c.Topic("_schemas")}, log, kgo.SeedBrokers(c.Brokers...))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
