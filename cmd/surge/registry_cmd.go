@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/spf13/cobra"
@@ -60,14 +58,10 @@ func newRegistryCommand() *cobra.Command {
 			if err := r.WaitReady(ctx); err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", c.Addr)
-			if err != nil {
-				return fmt.Errorf("listening on %s: %w", c.Addr, err)
-			}
 			mux := http.NewServeMux()
 			mux.Handle("/", r.Handler())
 			observe.Mount(mux, r.Ready, observe.NewRegistry())
-			log.Info("registry listening", zap.String("addr", ln.Addr().String()))
-			return httpx.Serve(ctx, ln, mux)
+			log.Info("registry listening", zap.String("addr", c.Addr))
+			return httpx.ListenAndServe(ctx, c.Addr, mux)
 		})
 }

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -241,12 +240,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	mux := http.NewServeMux()
 	svc.Mount(mux)
 	observe.Mount(mux, svc.Ready, reg)
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
-	}
-	log.Info("ingest listening", zap.String("addr", ln.Addr().String()))
-	return httpx.Serve(ctx, ln, mux)
+	log.Info("ingest listening", zap.String("addr", cfg.Addr))
+	return httpx.ListenAndServe(ctx, cfg.Addr, mux)
 }
 
 // LogLevel is the configured log level.
