@@ -3,6 +3,8 @@ package stream
 import (
 	"errors"
 	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Error classes, written to the surge.dlq.error-class header and used as a
@@ -21,6 +23,13 @@ const (
 type PermanentError struct {
 	Class string
 	Err   error
+	// Attempts is how many times the handler tried before giving up (for
+	// instance HTTP calls of a loader); 0 means 1. It is written to the
+	// surge.dlq.attempts header.
+	Attempts int
+	// Headers are added to the dead-letter record after the standard
+	// error headers, e.g. surge.dlq.http-status.
+	Headers []kgo.RecordHeader
 }
 
 func (e *PermanentError) Error() string { return fmt.Sprintf("%s: %v", e.Class, e.Err) }
@@ -42,3 +51,13 @@ func AsPermanent(err error) (*PermanentError, bool) {
 	}
 	return nil, false
 }
+
+// ErrDefer, returned by a Handler (it may be wrapped), says the record
+// cannot be handled yet — typically it waits for slow I/O running in the
+// background — and must be handled again in a later batch. The stage stops
+// handling that record's partition for the current batch, commits
+// everything handled before it (in that partition and in all others), and
+// delivers the record again in a later poll. Other partitions are not held
+// back: this is how one slow partition avoids stalling the whole
+// transaction.
+var ErrDefer = errors.New("record deferred to a later batch")

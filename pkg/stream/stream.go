@@ -15,7 +15,14 @@
 // partitions of a batch are handled concurrently, so a Handler must be safe
 // for concurrent use across partitions. A transient error (anything not
 // wrapped with Permanent) aborts the batch; the stage backs off and reads
-// the same records again.
+// the same records again. A Handler that returns ErrDefer postpones its
+// record (and the rest of that partition's batch) to a later batch while
+// the other partitions commit.
+//
+// Stages that keep partition-local state (enrich's entity snapshots) use
+// three optional hooks: OnAssigned and OnRevoked report which input
+// partitions this instance owns, and OnBatchEnd says whether the batch's
+// transaction committed, so state changed by an aborted batch is undone.
 package stream
 
 import (
@@ -24,6 +31,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,20 +51,52 @@ type Handler func(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error)
 
 // Stage is one consume-transform-produce step.
 type Stage struct {
-	Name            string        // "enrich", "fanout": logs, metrics, DLQ stage header
-	Input           string        // full input topic name
-	Group           string        // consumer group id
-	TransactionalID string        // unique per running instance
-	DLQ             string        // full dead-letter topic name; partitioned like Input
-	Handle          Handler       // the transform
-	MaxPollRecords  int           // records per transaction; default 2000
-	RetryBackoff    time.Duration // wait after an aborted batch; default 500ms, doubling to 10s
+	Name            string  // "enrich", "fanout": logs, metrics, DLQ stage header
+	Input           string  // full input topic name
+	Group           string  // consumer group id
+	TransactionalID string  // unique per running instance
+	DLQ             string  // full dead-letter topic name; partitioned like Input
+	Handle          Handler // the transform
+	// MaxPollRecords bounds the records of one transaction; default 2000.
+	// A poll takes buffered records partition after partition, so for the
+	// partitions of a batch to be handled in parallel a poll should drain
+	// a whole fetch: keep it above what one fetch brings, and bound fetches
+	// with kgo.FetchMaxBytes / kgo.FetchMaxPartitionBytes in ClientOpts
+	// (franz-go's defaults, 50 MiB and 1 MiB per partition, give batches
+	// of one or two partitions).
+	MaxPollRecords int
+	RetryBackoff   time.Duration // wait after an aborted batch; default 500ms, doubling to 10s
 	// ClientOpts are the base client options (kafkax.ClientOpts); the
 	// stage adds group, transaction and read_committed settings.
 	ClientOpts []kgo.Opt
 	Log        *zap.Logger
 	Metrics    *Metrics
 	Now        func() time.Time // clock for DLQ headers; default time.Now
+
+	// DeferBackoff is the pause before polling again after a batch in
+	// which every partition deferred its first record, so a handler
+	// waiting for slow I/O is not asked again in a hot loop; default
+	// 100ms.
+	DeferBackoff time.Duration
+
+	// OnAssigned, when set, is called with the input partitions this
+	// instance was given in a rebalance (every partition at the first
+	// assignment of a session). It runs in the client's group goroutine,
+	// possibly while a batch of other partitions is being handled, so it
+	// must be quick and safe for concurrent use with Handle; typically it
+	// marks the partitions' state as to be rebuilt before use.
+	OnAssigned func(partitions []int32)
+	// OnRevoked, when set, is called with the input partitions this
+	// instance no longer owns (revoked in a rebalance, or lost). Same
+	// rules as OnAssigned. A batch holding records of a revoked partition
+	// does not commit.
+	OnRevoked func(partitions []int32)
+	// OnBatchEnd, when set, is called after each batch's transaction ended,
+	// with whether it committed, before the next batch is handled. It runs
+	// in the stage's goroutine while no Handle call is running. A handler
+	// that changed state while handling the batch makes the change
+	// permanent on true and undoes it on false.
+	OnBatchEnd func(committed bool)
 }
 
 func (s *Stage) validate() error {
@@ -94,6 +134,9 @@ func (s *Stage) Run(ctx context.Context) error {
 	if s.Metrics == nil {
 		s.Metrics = NewMetrics(nil)
 	}
+	if s.DeferBackoff <= 0 {
+		s.DeferBackoff = 100 * time.Millisecond
+	}
 	log := s.Log.With(zap.String("stage", s.Name), zap.String("topic", s.Input))
 
 	backoff := s.RetryBackoff
@@ -127,6 +170,7 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.ProducerLinger(0),
 	)
+	opts = append(opts, s.partitionHooks()...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("creating transactional session: %w", err)
@@ -156,12 +200,26 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
 		start := time.Now()
-		batchErr := s.processBatch(ctx, sess, fetches, log)
+		res := s.processBatch(ctx, sess, fetches, log)
 		commit := kgo.TryCommit
-		if batchErr != nil {
+		if res.err != nil {
 			commit = kgo.TryAbort
+		} else if len(res.deferred) > 0 {
+			// Commit only up to the deferred records, and fetch them
+			// again: SetOffsets moves both the offsets the transaction
+			// commits and the fetch position.
+			sess.Client().SetOffsets(map[string]map[int32]kgo.EpochOffset{s.Input: res.deferred})
 		}
+		batchErr := res.err
 		committed, err := sess.End(ctx, commit)
+		if !committed && commit == kgo.TryCommit && len(res.deferred) > 0 {
+			// The abort rewound to what SetOffsets called committed;
+			// rewind the deferred partitions to the start of this batch.
+			sess.Client().SetOffsets(map[string]map[int32]kgo.EpochOffset{s.Input: res.firsts})
+		}
+		if s.OnBatchEnd != nil {
+			s.OnBatchEnd(committed && err == nil)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -169,8 +227,15 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 			return fmt.Errorf("ending transaction: %w", err)
 		}
 		if committed {
-			s.Metrics.observeCommit(s.Name, fetches.NumRecords(), time.Since(start))
+			s.Metrics.observeCommit(s.Name, res.handled, time.Since(start))
 			backoff = s.RetryBackoff
+			if res.handled == 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(s.DeferBackoff):
+				}
+			}
 			continue
 		}
 		s.Metrics.Aborts.WithLabelValues(s.Name).Inc()
@@ -188,9 +253,39 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 	}
 }
 
+// partitionHooks turns OnAssigned and OnRevoked into client options.
+func (s *Stage) partitionHooks() []kgo.Opt {
+	var opts []kgo.Opt
+	pick := func(m map[string][]int32) []int32 { return m[s.Input] }
+	if s.OnAssigned != nil {
+		opts = append(opts, kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if ps := pick(m); len(ps) > 0 {
+				s.OnAssigned(ps)
+			}
+		}))
+	}
+	if s.OnRevoked != nil {
+		revoked := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if ps := pick(m); len(ps) > 0 {
+				s.OnRevoked(ps)
+			}
+		}
+		opts = append(opts, kgo.OnPartitionsRevoked(revoked), kgo.OnPartitionsLost(revoked))
+	}
+	return opts
+}
+
+// batchResult is what handling one poll came to.
+type batchResult struct {
+	err      error                     // a transient failure: abort the batch
+	handled  int                       // input records handled (not deferred)
+	deferred map[int32]kgo.EpochOffset // per partition, the first deferred record
+	firsts   map[int32]kgo.EpochOffset // per deferred partition, its first record in the batch
+}
+
 // processBatch handles one poll: a goroutine per partition, records in
 // order, outputs produced into the open transaction.
-func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, log *zap.Logger) error {
+func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, log *zap.Logger) batchResult {
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -198,12 +293,24 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 		wg      sync.WaitGroup
 		errMu   sync.Mutex
 		errs    []error
+		res     batchResult
 		failOne = func(err error) {
 			errMu.Lock()
 			errs = append(errs, err)
 			errMu.Unlock()
 			cancel()
 		}
+		deferOne = func(first, at *kgo.Record) {
+			errMu.Lock()
+			if res.deferred == nil {
+				res.deferred = map[int32]kgo.EpochOffset{}
+				res.firsts = map[int32]kgo.EpochOffset{}
+			}
+			res.deferred[at.Partition] = kgo.EpochOffset{Epoch: at.LeaderEpoch, Offset: at.Offset}
+			res.firsts[at.Partition] = kgo.EpochOffset{Epoch: first.LeaderEpoch, Offset: first.Offset}
+			errMu.Unlock()
+		}
+		handled atomic.Int64
 	)
 	// Outputs are produced with the stage's context, not bctx: cancelling
 	// a record inside a transaction would poison the producer, and the
@@ -225,6 +332,13 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 					return
 				}
 				outs, err := s.Handle(bctx, in)
+				if err != nil && errors.Is(err, ErrDefer) {
+					log.Debug("deferring record", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset), zap.Error(err))
+					s.Metrics.Deferred.WithLabelValues(s.Name).Inc()
+					deferOne(p.Records[0], in)
+					return
+				}
+				handled.Add(1)
 				if err != nil {
 					perm, ok := AsPermanent(err)
 					if !ok {
@@ -251,13 +365,16 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	}
 	errMu.Lock()
 	defer errMu.Unlock()
-	return errors.Join(errs...)
+	res.err = errors.Join(errs...)
+	res.handled = int(handled.Load())
+	return res
 }
 
 // deadLetter builds the DLQ record for in: same key, value and headers,
 // same partition number, plus the error headers.
 func (s *Stage) deadLetter(in *kgo.Record, perm *PermanentError) *kgo.Record {
 	now := s.Now().UTC().Format(time.RFC3339Nano)
+	attempts := max(perm.Attempts, 1)
 	headers := append([]kgo.RecordHeader{}, in.Headers...)
 	headers = append(headers,
 		kgo.RecordHeader{Key: topics.HeaderDLQTopic, Value: []byte(in.Topic)},
@@ -266,10 +383,11 @@ func (s *Stage) deadLetter(in *kgo.Record, perm *PermanentError) *kgo.Record {
 		kgo.RecordHeader{Key: topics.HeaderDLQStage, Value: []byte(s.Name)},
 		kgo.RecordHeader{Key: topics.HeaderDLQErrorClass, Value: []byte(perm.Class)},
 		kgo.RecordHeader{Key: topics.HeaderDLQError, Value: []byte(truncate(perm.Err.Error(), 1024))},
-		kgo.RecordHeader{Key: topics.HeaderDLQAttempts, Value: []byte("1")},
+		kgo.RecordHeader{Key: topics.HeaderDLQAttempts, Value: []byte(strconv.Itoa(attempts))},
 		kgo.RecordHeader{Key: topics.HeaderDLQFirstFailure, Value: []byte(now)},
 		kgo.RecordHeader{Key: topics.HeaderDLQLastFailure, Value: []byte(now)},
 	)
+	headers = append(headers, perm.Headers...)
 	r := &kgo.Record{Topic: s.DLQ, Key: in.Key, Value: in.Value, Headers: headers}
 	return kafkax.WithPartition(r, in.Partition)
 }
@@ -313,6 +431,7 @@ type Metrics struct {
 	Commits      *prometheus.CounterVec
 	Aborts       *prometheus.CounterVec
 	BatchSeconds *prometheus.HistogramVec
+	Deferred     *prometheus.CounterVec
 }
 
 // Metric names of the runtime.
@@ -324,10 +443,13 @@ const (
 	MetricCommits      = "surge_stage_transactions_committed_total"
 	MetricAborts       = "surge_stage_transactions_aborted_total"
 	MetricBatchSeconds = "surge_stage_batch_seconds"
+	MetricDeferred     = "surge_stage_records_deferred_total"
 )
 
 // NewMetrics creates the runtime metrics and registers them with reg (nil:
-// not registered).
+// not registered). Every stage of a process can call it with the same
+// registry: a metric already registered there is reused, since the series
+// are labelled by stage.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		In:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRecordsIn, Help: "Input records committed."}, []string{"stage"}),
@@ -337,11 +459,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Commits:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCommits, Help: "Transactions committed."}, []string{"stage"}),
 		Aborts:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricAborts, Help: "Transactions aborted."}, []string{"stage"}),
 		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricBatchSeconds, Help: "Time to process and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"stage"}),
+		Deferred:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeferred, Help: "Times a handler deferred a record to a later batch."}, []string{"stage"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.In, m.Out, m.Filtered, m.DeadLettered, m.Commits, m.Aborts, m.BatchSeconds)
+		m.In = Register(reg, m.In)
+		m.Out = Register(reg, m.Out)
+		m.Filtered = Register(reg, m.Filtered)
+		m.DeadLettered = Register(reg, m.DeadLettered)
+		m.Commits = Register(reg, m.Commits)
+		m.Aborts = Register(reg, m.Aborts)
+		m.BatchSeconds = Register(reg, m.BatchSeconds)
+		m.Deferred = Register(reg, m.Deferred)
 	}
 	return m
+}
+
+// Register registers c with reg and returns it, or returns the collector
+// of the same description that reg already has, so several components of
+// one process can share a metric. Like prometheus.MustRegister it panics
+// on any other registration error, which is a programming error found at
+// start-up.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic(fmt.Sprintf("registering metric: %v", err))
 }
 
 func (m *Metrics) observeCommit(stage string, n int, d time.Duration) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -248,4 +249,268 @@ func TestStageExactlyOnceAcrossCrash(t *testing.T) {
 	}
 	runUntil(t, stage(brokers, upper), func() bool { return len(readCommitted(t, brokers, outTopic)) >= n })
 	assertOrderedOnce(t, readCommitted(t, brokers, outTopic), n, func(int) bool { return true })
+}
+
+// TestStageDeferHoldsOnePartitionOnly defers one record (as a handler
+// waiting for a slow loader does) and checks that the other partitions
+// commit meanwhile, that the deferred partition commits nothing from that
+// record on, and that once the record can be handled every input comes
+// out exactly once and in key order.
+func TestStageDeferHoldsOnePartitionOnly(t *testing.T) {
+	brokers := newCluster(t)
+	const n = 600
+	produceInputs(t, brokers, n, 30, func(i int) string { return "v-" + strconv.Itoa(i) })
+	slow := "v-100"
+	var slowPart atomic.Int32
+	slowPart.Store(-1)
+	var release atomic.Bool
+	var deferrals atomic.Int32
+	h := func(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
+		if string(in.Value) == slow && !release.Load() {
+			slowPart.Store(in.Partition)
+			deferrals.Add(1)
+			return nil, fmt.Errorf("waiting for the loader: %w", stream.ErrDefer)
+		}
+		return upper(ctx, in)
+	}
+	var batchEnds atomic.Int32
+	st := stage(brokers, h)
+	st.DeferBackoff = 10 * time.Millisecond
+	st.OnBatchEnd = func(bool) { batchEnds.Add(1) }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+
+	// While v-100 is deferred, every other partition drains completely.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("other partitions did not drain while one record was deferred")
+		}
+		time.Sleep(100 * time.Millisecond)
+		p := slowPart.Load()
+		if p < 0 {
+			continue
+		}
+		outs := readCommitted(t, brokers, outTopic)
+		var others, fromSlow int
+		for _, r := range outs {
+			if r.Partition == p {
+				fromSlow++
+			} else {
+				others++
+			}
+		}
+		total := countByPartition(t, brokers, inTopic)
+		if others == n-total[p] {
+			// The slow partition stopped right before v-100: inputs are
+			// produced in order, so none of its outputs is from v-100 on.
+			// (Outputs are keyed like their inputs, so they share the
+			// partition number.)
+			for _, r := range outs {
+				i, _ := strconv.Atoi(strings.TrimPrefix(string(r.Value), "V-"))
+				if r.Partition == p && i >= 100 {
+					t.Fatalf("output %s of the deferred partition was committed past the deferred record", r.Value)
+				}
+			}
+			if fromSlow == 0 {
+				t.Log("the deferred record was the first of its partition")
+			}
+			break
+		}
+	}
+	if deferrals.Load() < 2 {
+		t.Fatalf("the record was deferred %d times; want it asked again in later batches", deferrals.Load())
+	}
+	release.Store(true)
+	for len(readCommitted(t, brokers, outTopic)) < n {
+		if time.Now().After(deadline) {
+			t.Fatal("the deferred partition did not resume")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	assertOrderedOnce(t, readCommitted(t, brokers, outTopic), n, func(int) bool { return true })
+	if batchEnds.Load() == 0 {
+		t.Error("OnBatchEnd was never called")
+	}
+}
+
+// countByPartition counts the committed records of topic per partition.
+func countByPartition(t *testing.T, brokers []string, topic string) map[int32]int {
+	t.Helper()
+	out := map[int32]int{}
+	for _, r := range readCommitted(t, brokers, topic) {
+		out[r.Partition]++
+	}
+	return out
+}
+
+// TestStageHooksReportOwnershipAndOutcome runs two instances of a stage in
+// one group: each one's OnAssigned/OnRevoked calls must add up to the
+// partitions it owns, the two must own every partition between them, and
+// OnBatchEnd must report an aborted batch as not committed.
+func TestStageHooksReportOwnershipAndOutcome(t *testing.T) {
+	brokers := newCluster(t)
+	const n = 300
+	produceInputs(t, brokers, n, 10, func(i int) string { return "v-" + strconv.Itoa(i) })
+
+	type owner struct {
+		mu      sync.Mutex
+		owned   map[int32]bool
+		commits int
+		aborts  int
+	}
+	newInstance := func(id string, o *owner, h stream.Handler) *stream.Stage {
+		o.owned = map[int32]bool{}
+		st := stage(brokers, h)
+		st.TransactionalID = id
+		st.OnAssigned = func(ps []int32) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			for _, p := range ps {
+				o.owned[p] = true
+			}
+		}
+		st.OnRevoked = func(ps []int32) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			for _, p := range ps {
+				delete(o.owned, p)
+			}
+		}
+		st.OnBatchEnd = func(committed bool) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if committed {
+				o.commits++
+			} else {
+				o.aborts++
+			}
+		}
+		return st
+	}
+	var failures atomic.Int32
+	flaky := func(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
+		if string(in.Value) == "v-10" && failures.Add(1) == 1 {
+			return nil, errors.New("registry unreachable")
+		}
+		return upper(ctx, in)
+	}
+	var a, b owner
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	doneA := make(chan error, 1)
+	stA := newInstance("txn-a", &a, flaky)
+	go func() { doneA <- stA.Run(ctx) }()
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	owned := func(o *owner) map[int32]bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		m := map[int32]bool{}
+		for p := range o.owned {
+			m[p] = true
+		}
+		return m
+	}
+	waitFor("instance a to own every partition", func() bool { return len(owned(&a)) == parts })
+	waitFor("all outputs", func() bool { return len(readCommitted(t, brokers, outTopic)) >= n })
+	a.mu.Lock()
+	if a.aborts == 0 || a.commits == 0 {
+		t.Errorf("OnBatchEnd saw %d commits and %d aborts; want both", a.commits, a.aborts)
+	}
+	a.mu.Unlock()
+
+	ctxB, cancelB := context.WithCancel(ctx)
+	doneB := make(chan error, 1)
+	stB := newInstance("txn-b", &b, upper)
+	go func() { doneB <- stB.Run(ctxB) }()
+	waitFor("the partitions to be shared", func() bool {
+		oa, ob := owned(&a), owned(&b)
+		if len(oa) == 0 || len(ob) == 0 || len(oa)+len(ob) != parts {
+			return false
+		}
+		for p := range oa {
+			if ob[p] {
+				return false
+			}
+		}
+		return true
+	})
+	cancelB()
+	if err := <-doneB; err != nil {
+		t.Fatal(err)
+	}
+	waitFor("instance a to take every partition back", func() bool { return len(owned(&a)) == parts })
+	cancel()
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	assertOrderedOnce(t, readCommitted(t, brokers, outTopic), n, func(int) bool { return true })
+}
+
+func TestDeadLetterCarriesAttemptsAndExtraHeaders(t *testing.T) {
+	brokers := newCluster(t)
+	produceInputs(t, brokers, 20, 5, func(i int) string { return "v-" + strconv.Itoa(i) })
+	h := func(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
+		if string(in.Value) == "v-3" {
+			return nil, &stream.PermanentError{
+				Class:    stream.ClassLoader,
+				Err:      errors.New("loader answered 503 three times"),
+				Attempts: 3,
+				Headers:  []kgo.RecordHeader{{Key: topics.HeaderDLQHTTPStatus, Value: []byte("503")}},
+			}
+		}
+		return upper(ctx, in)
+	}
+	runUntil(t, stage(brokers, h), func() bool { return len(readCommitted(t, brokers, outTopic)) >= 19 })
+	dlq := readCommitted(t, brokers, dlqTopic)
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dlq))
+	}
+	for key, want := range map[string]string{
+		topics.HeaderDLQAttempts:   "3",
+		topics.HeaderDLQHTTPStatus: "503",
+		topics.HeaderDLQErrorClass: stream.ClassLoader,
+		topics.HeaderEventID:       "ev3",
+	} {
+		if got := stream.Header(dlq[0], key); got != want {
+			t.Errorf("header %s = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestNewMetricsSharesARegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := stream.NewMetrics(reg)
+	b := stream.NewMetrics(reg)
+	a.In.WithLabelValues("enrich").Add(2)
+	b.In.WithLabelValues("fanout").Add(3)
+	if a.In != b.In {
+		t.Fatal("the second NewMetrics did not reuse the registered counter")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == stream.MetricRecordsIn && len(mf.GetMetric()) != 2 {
+			t.Errorf("%s has %d series, want 2", stream.MetricRecordsIn, len(mf.GetMetric()))
+		}
+	}
 }

@@ -31,6 +31,10 @@ const (
 	HeaderCorrelationID = "surge.correlation-id"
 	HeaderEventType     = "surge.event-type"
 	HeaderSource        = "surge.source"
+	// HeaderCausationID names the event a derived event was made from
+	// (an inventory.reserved written by enrich for an order.placed, an
+	// inventory.changed for a stock.updated).
+	HeaderCausationID = "surge.causation-id"
 
 	// Dead-letter headers, added to the original record's headers.
 	HeaderDLQTopic        = "surge.dlq.topic"
