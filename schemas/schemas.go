@@ -29,6 +29,7 @@ const (
 	Subscription    = "subscription"     // dev.surge.v1.Subscription, commerce.subscriptions
 	Delivery        = "delivery"         // dev.surge.v1.Delivery, commerce.deliveries and its retry and DLQ topics
 	DeliveryAttempt = "delivery_attempt" // dev.surge.v1.DeliveryAttempt, commerce.delivery-attempts
+	EntitySnapshot  = "entity_snapshot"  // dev.surge.v1.EntitySnapshot, commerce.entities
 )
 
 const ext = ".avsc"

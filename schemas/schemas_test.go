@@ -26,6 +26,7 @@ var golden = []string{
 	schemas.Subscription,
 	schemas.Delivery,
 	schemas.DeliveryAttempt,
+	schemas.EntitySnapshot,
 }
 
 // TestGolden checks, for each schema, that the fixture in Avro's JSON
@@ -165,6 +166,7 @@ func TestText(t *testing.T) {
 		{name: "subscription", in: schemas.Subscription, want: `"name": "Subscription"`},
 		{name: "delivery", in: schemas.Delivery, want: `"name": "Delivery"`},
 		{name: "delivery attempt", in: schemas.DeliveryAttempt, want: `"name": "DeliveryAttempt"`},
+		{name: "entity snapshot", in: schemas.EntitySnapshot, want: `"name": "EntitySnapshot"`},
 		{name: "unknown", in: "order", wantErr: true},
 		{name: "with extension", in: "event.avsc", wantErr: true},
 		{name: "path", in: "../schemas/event", wantErr: true},
