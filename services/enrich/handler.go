@@ -1,0 +1,275 @@
+package enrich
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// handle is the stage's Handler: decode, look the snapshot up, load a thin
+// event, Apply, encode. Errors: decoding and validation failures and
+// failed loads are permanent (dead-lettered with their class); a record
+// waiting for its load is deferred; anything else (registry or Kafka
+// trouble) aborts the batch for a retry.
+func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
+	ev, err := s.events.Decode(ctx, in.Value)
+	if err != nil {
+		return nil, classifyDecode(err)
+	}
+	key := ev.Entity.Key()
+	if string(in.Key) != key {
+		return nil, stream.Permanent(stream.ClassInvalid, fmt.Errorf("checking event %s: record key %q is not its entity key %q", ev.ID, in.Key, key))
+	}
+	et, ok := s.catalog.Lookup(ev.Type)
+	if !ok {
+		et = catalog.EventType{Name: ev.Type}
+	}
+	ps, err := s.state.partition(ctx, in.Partition)
+	if err != nil {
+		return nil, err
+	}
+	snap := ps.get(key)
+	now := s.now()
+
+	var loaded json.RawMessage
+	var loader catalog.Loader
+	hasLoader := false
+	if src, ok := s.sources.Source(ev.Source); ok {
+		loader, hasLoader = src.Loaders[ev.Entity.Type]
+	}
+	switch {
+	case NeedsLoad(ev, et, snap, loader, hasLoader, now):
+		if loaded, err = s.loaders.load(ctx, ev, loader); err != nil {
+			return nil, err
+		}
+	case ev.Data == nil && !hasLoader && !et.Delete && snap == nil:
+		s.m.thinUnloaded.Inc()
+	}
+
+	res, err := Apply(Input{Event: ev, Type: et, Snapshot: snap, Loaded: loaded, Now: now})
+	if err != nil {
+		class := stream.ClassPermanent
+		if errors.Is(err, ErrInvalid) {
+			class = stream.ClassInvalid
+		}
+		return nil, stream.Permanent(class, fmt.Errorf("enriching event %s: %w", ev.ID, err))
+	}
+	outs, err := s.records(in, ev, res)
+	if err != nil {
+		return nil, stream.Permanent(stream.ClassPermanent, err)
+	}
+	ps.put(key, res.Snapshot)
+	s.m.events.WithLabelValues(res.Enriched[0].Type).Inc()
+	for _, e := range res.Enriched[1:] {
+		s.m.derived.WithLabelValues(e.Type).Inc()
+		if e.Type == TypeInventoryOversold {
+			s.m.oversold.Inc()
+		}
+	}
+	for _, c := range res.Commands {
+		s.m.derived.WithLabelValues(c.Type).Inc()
+	}
+	if ce := s.log.Check(zap.DebugLevel, "enriched event"); ce != nil {
+		ce.Write(zap.String("event_id", ev.ID), zap.String("event_type", ev.Type), zap.String("entity", key),
+			zap.Int64("version", res.Snapshot.Version), zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset))
+	}
+	return outs, nil
+}
+
+// records encodes a Result: movement events for the raw topic, the
+// enriched events, and the snapshot for commerce.entities on the raw
+// record's partition number.
+func (s *Service) records(in *kgo.Record, ev event.Event, res Result) ([]*kgo.Record, error) {
+	outs := make([]*kgo.Record, 0, len(res.Commands)+len(res.Enriched)+1)
+	for _, c := range res.Commands {
+		v, err := s.events.Encode(c)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s for event %s: %w", c.Type, ev.ID, err)
+		}
+		outs = append(outs, &kgo.Record{
+			Topic:   s.events.Topic(),
+			Key:     []byte(c.Entity.Key()),
+			Value:   v,
+			Headers: derivedHeaders(in, c.ID, c.Type, c.Source, ev.ID),
+		})
+	}
+	for i, e := range res.Enriched {
+		v, err := s.enriched.Encode(e)
+		if err != nil {
+			return nil, fmt.Errorf("encoding enriched %s for event %s: %w", e.Type, ev.ID, err)
+		}
+		var h []kgo.RecordHeader
+		if i == 0 {
+			h = append(stream.CarryHeaders(in),
+				kgo.RecordHeader{Key: topics.HeaderEventType, Value: []byte(e.Type)},
+				kgo.RecordHeader{Key: topics.HeaderSource, Value: []byte(e.Source)})
+		} else {
+			h = derivedHeaders(in, e.ID, e.Type, e.Source, ev.ID)
+		}
+		outs = append(outs, &kgo.Record{Topic: s.enriched.Topic(), Key: in.Key, Value: v, Headers: h})
+	}
+	id := s.snapshots.ID()
+	if id == 0 {
+		return nil, fmt.Errorf("encoding the snapshot of %s: %w", ev.Entity.Key(), avroserde.ErrNotRegistered)
+	}
+	v := appendSnapshot(make([]byte, 0, 64+len(res.Snapshot.Data)), id, res.Snapshot)
+	snap := &kgo.Record{Topic: s.snapshots.Topic(), Key: in.Key, Value: v, Headers: stream.CarryHeaders(in)}
+	return append(outs, kafkax.WithPartition(snap, in.Partition)), nil
+}
+
+// derivedHeaders are the headers of an event enrich made from in: its own
+// id, in's correlation id, and in's event id as the causation id.
+func derivedHeaders(in *kgo.Record, id, typ, source, causedBy string) []kgo.RecordHeader {
+	h := []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte(id)}}
+	if c := stream.Header(in, topics.HeaderCorrelationID); c != "" {
+		h = append(h, kgo.RecordHeader{Key: topics.HeaderCorrelationID, Value: []byte(c)})
+	}
+	return append(h,
+		kgo.RecordHeader{Key: topics.HeaderCausationID, Value: []byte(causedBy)},
+		kgo.RecordHeader{Key: topics.HeaderEventType, Value: []byte(typ)},
+		kgo.RecordHeader{Key: topics.HeaderSource, Value: []byte(source)})
+}
+
+// classifyDecode turns a decoding error into a dead-letter class, or
+// leaves it transient (the registry could not be reached).
+func classifyDecode(err error) error {
+	switch {
+	case errors.Is(err, avroserde.ErrUnknownSchema):
+		return stream.Permanent(stream.ClassUnknownSchema, fmt.Errorf("decoding raw event: %w", err))
+	case errors.Is(err, avroserde.ErrNotWireFormat), errors.Is(err, avroserde.ErrUndecodable):
+		return stream.Permanent(stream.ClassUndecodable, fmt.Errorf("decoding raw event: %w", err))
+	}
+	return fmt.Errorf("decoding raw event: %w", err)
+}
+
+// restorePartition reads partition p of commerce.entities from its start
+// to its end, keeping the last snapshot of each key. It first waits until
+// no other producer has a transaction open on the partition (its last
+// stable offset is its end), so the state read matches the committed
+// input offsets; a previous owner that has not finished yet makes it wait
+// up to RestoreWait, after which the batch is retried.
+func (s *Service) restorePartition(ctx context.Context, p int32) (map[string]*Snapshot, error) {
+	start := time.Now()
+	topic := s.snapshots.Topic()
+	end, err := s.stableEnd(ctx, topic, p)
+	if err != nil {
+		return nil, err
+	}
+	snaps := map[string]*Snapshot{}
+	if end > 0 {
+		if err := s.readPartition(ctx, topic, p, end, snaps); err != nil {
+			return nil, err
+		}
+	}
+	s.m.restores.Inc()
+	s.m.restoreSeconds.Observe(time.Since(start).Seconds())
+	s.log.Info("rebuilt partition state", zap.String("topic", topic), zap.Int32("partition", p),
+		zap.Int("snapshots", len(snaps)), zap.Int64("end_offset", end), zap.Duration("took", time.Since(start)))
+	return snaps, nil
+}
+
+func (s *Service) stableEnd(ctx context.Context, topic string, p int32) (int64, error) {
+	adm := kadm.NewClient(s.admin)
+	deadline := time.Now().Add(s.cfg.RestoreWait)
+	for {
+		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			return 0, fmt.Errorf("listing stable offsets of %s: %w", topic, err)
+		}
+		hwm, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return 0, fmt.Errorf("listing end offsets of %s: %w", topic, err)
+		}
+		l, okL := lso.Lookup(topic, p)
+		h, okH := hwm.Lookup(topic, p)
+		switch {
+		case !okL || !okH:
+			return 0, fmt.Errorf("listing offsets of %s: partition %d missing", topic, p)
+		case l.Err != nil:
+			return 0, fmt.Errorf("listing stable offsets of %s/%d: %w", topic, p, l.Err)
+		case h.Err != nil:
+			return 0, fmt.Errorf("listing end offsets of %s/%d: %w", topic, p, h.Err)
+		case l.Offset >= h.Offset:
+			return l.Offset, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("rebuilding state of %s/%d: a transaction of another producer is still open at offset %d (end %d)", topic, p, l.Offset, h.Offset)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("rebuilding state of %s/%d: %w", topic, p, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// readPartition reads topic/p from its start up to end (exclusive) with
+// read_committed into snaps.
+func (s *Service) readPartition(ctx context.Context, topic string, p int32, end int64, snaps map[string]*Snapshot) error {
+	cl, err := kgo.NewClient(kafkax.ClientOpts(s.cfg.Kafka, s.log,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)...)
+	if err != nil {
+		return fmt.Errorf("creating reader of %s/%d: %w", topic, p, err)
+	}
+	defer cl.Close()
+	for {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("reading %s/%d: %w", topic, p, err)
+		}
+		var fetchErr error
+		fetches.EachError(func(_ string, _ int32, err error) { fetchErr = errors.Join(fetchErr, err) })
+		if fetchErr != nil {
+			return fmt.Errorf("reading %s/%d: %w", topic, p, fetchErr)
+		}
+		done := false
+		var decodeErr error
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= end-1 {
+				done = true
+			}
+			if r.Attrs.IsControl() || r.Offset >= end || decodeErr != nil {
+				return
+			}
+			if r.Value == nil { // a Kafka tombstone: enrich writes none, but honour one
+				delete(snaps, string(r.Key))
+				return
+			}
+			snap, err := s.snapshots.Decode(ctx, r.Value)
+			switch {
+			case err == nil:
+				snaps[string(r.Key)] = snap
+			case errors.Is(err, avroserde.ErrNotWireFormat), errors.Is(err, avroserde.ErrUndecodable), errors.Is(err, avroserde.ErrUnknownSchema):
+				// Stopping here would stop every partition; the entity
+				// starts over from what its next event says.
+				s.m.snapshotSkipped.Inc()
+				s.log.Error("skipping unreadable snapshot", zap.String("topic", topic), zap.Int32("partition", p),
+					zap.Int64("offset", r.Offset), zap.ByteString("key", r.Key), zap.Error(err))
+			default:
+				decodeErr = err
+			}
+		})
+		if decodeErr != nil {
+			return fmt.Errorf("reading %s/%d: %w", topic, p, decodeErr)
+		}
+		if done {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package enrich
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surgehq/surge/pkg/stream"
+)
+
+// Metric names of the enrich service (the stage's own counters — records
+// in and out, dead-lettered by class, transactions — are pkg/stream's).
+const (
+	metricEvents          = "surge_enrich_events_total"
+	metricDerived         = "surge_enrich_derived_events_total"
+	metricThinUnloaded    = "surge_enrich_thin_unloaded_total"
+	metricOversold        = "surge_enrich_oversold_total"
+	metricLoaderCalls     = "surge_enrich_loader_calls_total"
+	metricLoaderSeconds   = "surge_enrich_loader_seconds"
+	metricRestores        = "surge_enrich_state_restores_total"
+	metricRestoreSeconds  = "surge_enrich_state_restore_seconds"
+	metricSnapshots       = "surge_enrich_snapshots"
+	metricSnapshotSkipped = "surge_enrich_snapshots_unreadable_total"
+)
+
+type metrics struct {
+	events          *prometheus.CounterVec // by event type
+	derived         *prometheus.CounterVec // by event type
+	thinUnloaded    prometheus.Counter
+	oversold        prometheus.Counter
+	loaderCalls     *prometheus.CounterVec // by outcome
+	loaderSeconds   prometheus.Histogram
+	restores        prometheus.Counter
+	restoreSeconds  prometheus.Histogram
+	snapshots       prometheus.GaugeFunc
+	snapshotSkipped prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
+	m := &metrics{
+		events:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricEvents, Help: "Events enriched, by event type (aborted batches included)."}, []string{"type"}),
+		derived:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDerived, Help: "Events enrich derived (inventory movements, changes, oversold), by type."}, []string{"type"}),
+		thinUnloaded:    prometheus.NewCounter(prometheus.CounterOpts{Name: metricThinUnloaded, Help: "Thin events of an unknown entity whose source has no loader: enriched with empty data."}),
+		oversold:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricOversold, Help: "Reservations that drove a SKU's available stock below zero."}),
+		loaderCalls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricLoaderCalls, Help: "Loader HTTP tries by outcome: ok, retry, not_found, rejected, bad_body, exhausted."}, []string{"outcome"}),
+		loaderSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricLoaderSeconds, Help: "Duration of one loader HTTP try.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		restores:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricRestores, Help: "Partitions whose snapshots were rebuilt from commerce.entities."}),
+		restoreSeconds:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricRestoreSeconds, Help: "Time to rebuild one partition's snapshots.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+		snapshots:       prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricSnapshots, Help: "Entity snapshots held in memory."}, snapshots),
+		snapshotSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: metricSnapshotSkipped, Help: "Records of commerce.entities that could not be decoded while rebuilding state."}),
+	}
+	if reg != nil {
+		m.events = stream.Register(reg, m.events)
+		m.derived = stream.Register(reg, m.derived)
+		m.thinUnloaded = stream.Register(reg, m.thinUnloaded)
+		m.oversold = stream.Register(reg, m.oversold)
+		m.loaderCalls = stream.Register(reg, m.loaderCalls)
+		m.loaderSeconds = stream.Register(reg, m.loaderSeconds)
+		m.restores = stream.Register(reg, m.restores)
+		m.restoreSeconds = stream.Register(reg, m.restoreSeconds)
+		m.snapshots = stream.Register(reg, m.snapshots)
+		m.snapshotSkipped = stream.Register(reg, m.snapshotSkipped)
+	}
+	return m
+}

@@ -1,0 +1,373 @@
+// Package enrich is Surge's enrich stage. It reads commerce.events.raw and
+// writes commerce.events.enriched exactly once, through pkg/stream's
+// transactional consume-transform-produce loop: every enriched event
+// carries the whole entity (its snapshot merged with the event), the
+// top-level fields the event changed and a per-entity version that grows by
+// one per event.
+//
+// State is partition-local and kept in Kafka: each entity's snapshot is
+// written to the compacted commerce.entities topic in the same transaction
+// as its enriched event, on the same partition number as the raw event, and
+// an instance rebuilds a partition's snapshots from it when the partition
+// is assigned. Thin events (type and id only) are filled by the source's
+// HTTP loader. Stock and order events keep a per-SKU inventory ledger and
+// emit inventory.changed and inventory.oversold. Records that cannot be
+// enriched go to commerce.events.dlq with error headers.
+//
+// README.md in this directory documents the rules for users; core.go holds
+// the pure function at the centre, Apply.
+package enrich
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// StageName names the stage in logs, metrics and the surge.dlq.stage
+// header.
+const StageName = "enrich"
+
+// Fetch sizes of the stage's consumer. pkg/stream hands one poll (at most
+// MaxPollRecords records) to one transaction and handles its partitions in
+// parallel, but a poll takes buffered records partition after partition:
+// with franz-go's default 1 MiB per partition and 50 MiB per fetch, a poll
+// of a few thousand records holds one or two partitions and the handlers
+// run one at a time. Small fetches drained whole by each poll keep every
+// owned partition in every transaction (measured on kfake with 6
+// partitions: 1-2 partitions per batch before, all 6 after).
+const (
+	fetchMaxBytes          = 2 << 20
+	fetchMaxPartitionBytes = 256 << 10
+)
+
+// topicsDedupWindow is passed to kafkax.EnsureTopics, which creates every
+// Surge topic; it only sets the retention of ingest's idempotency topic if
+// enrich happens to create it first, so it is ingest's default.
+const topicsDedupWindow = 24 * time.Hour
+
+// Config is the enrich service's configuration.
+type Config struct {
+	Kafka    config.Kafka
+	Registry config.Registry
+	Log      config.Log
+	// InstanceID names this instance; the transactional id derives from
+	// it, so two live instances must differ and a restarted one should
+	// keep its id (its unfinished transaction is then aborted at once).
+	InstanceID  string
+	MetricsAddr string // listener of /healthz, /readyz, /metrics (Run only)
+	// MaxPollRecords is the most raw records one transaction handles.
+	MaxPollRecords int
+	// LoaderAttempts is the most HTTP tries of one load, all within the
+	// loader's timeout budget.
+	LoaderAttempts int
+	// LoaderWait is how long a record waits for its load (or for its
+	// partition's state to be rebuilt) before it is deferred to a later
+	// batch so other partitions can commit.
+	LoaderWait time.Duration
+	// LoaderConcurrency bounds loader HTTP calls in flight.
+	LoaderConcurrency int
+	// RestoreWait is how long rebuilding a partition's snapshots waits for
+	// another producer's open transaction on commerce.entities (a previous
+	// owner that has not finished) before the batch is retried.
+	RestoreWait time.Duration
+	// SourcesFile, when set, is a JSON list of sources (as PUT
+	// /v1/sources/{id} takes them) with their loaders, for a standalone
+	// process; Deps.Sources overrides it.
+	SourcesFile string
+}
+
+// Flags registers the settings on fs with their defaults.
+func (c *Config) Flags(fs *pflag.FlagSet) {
+	c.Kafka.Flags(fs)
+	c.Registry.Flags(fs)
+	c.Log.Flags(fs)
+	host, _ := os.Hostname()
+	fs.StringVar(&c.InstanceID, "instance-id", host, "stable name of this instance; the transactional id derives from it, so two live instances must differ")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:8086", "listener of /healthz, /readyz and /metrics")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 10000, "most raw records handled in one transaction (a poll takes what one fetch of at most 2 MiB brought)")
+	fs.IntVar(&c.LoaderAttempts, "loader-attempts", 3, "most HTTP tries of one loader call, all within the loader's timeout_ms")
+	fs.DurationVar(&c.LoaderWait, "loader-wait", 250*time.Millisecond, "how long a thin event waits for its loader (or a record for its partition's state to be rebuilt) before its partition is deferred to a later transaction (0: wait for the whole load)")
+	fs.IntVar(&c.LoaderConcurrency, "loader-concurrency", 64, "loader HTTP calls in flight at most")
+	fs.DurationVar(&c.RestoreWait, "restore-wait", 5*time.Second, "how long rebuilding a partition's state waits for an unfinished transaction of a previous owner before retrying the batch")
+	fs.StringVar(&c.SourcesFile, "sources-file", "", "JSON file with a list of sources and their loaders (standalone use)")
+}
+
+// Validate checks the configuration without doing any I/O.
+func (c *Config) Validate() error {
+	errs := []error{
+		c.Kafka.Validate(),
+		c.Registry.Validate(),
+		c.Log.Validate(),
+		config.ValidatePositive("restore-wait", c.RestoreWait),
+	}
+	if c.MetricsAddr != "" {
+		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
+	}
+	if c.InstanceID == "" {
+		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
+	}
+	if c.MaxPollRecords < 1 {
+		errs = append(errs, fmt.Errorf("SURGE_MAX_POLL_RECORDS (--max-poll-records) must be at least 1, got %d", c.MaxPollRecords))
+	}
+	if c.LoaderAttempts < 1 || c.LoaderAttempts > 10 {
+		errs = append(errs, fmt.Errorf("SURGE_LOADER_ATTEMPTS (--loader-attempts) must be between 1 and 10, got %d", c.LoaderAttempts))
+	}
+	if c.LoaderWait < 0 {
+		errs = append(errs, fmt.Errorf("SURGE_LOADER_WAIT (--loader-wait) must not be negative, got %s", c.LoaderWait))
+	}
+	if c.LoaderConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("SURGE_LOADER_CONCURRENCY (--loader-concurrency) must be at least 1, got %d", c.LoaderConcurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// LogLevel is the configured log level.
+func (c *Config) LogLevel() string { return c.Log.Level }
+
+// Deps are the collaborators a Service can be given; zero values get
+// defaults: the sources of Config.SourcesFile, or else the "default"
+// unsigned source without loaders; the built-in catalog; no metrics
+// registry; the wall clock; an HTTP client without a global timeout (each
+// loader call has its own).
+type Deps struct {
+	Sources    catalog.Sources
+	Catalog    *catalog.Catalog
+	Metrics    prometheus.Registerer
+	Now        func() time.Time
+	HTTPClient *http.Client
+}
+
+// Service is a ready-to-run enrich stage.
+type Service struct {
+	cfg     Config
+	log     *zap.Logger
+	sources catalog.Sources
+	catalog *catalog.Catalog
+	now     func() time.Time
+	names   topics.Namer
+
+	events    *avroserde.Codec[event.Event]
+	enriched  *avroserde.Codec[event.EnrichedEvent]
+	snapshots *avroserde.Codec[*Snapshot]
+
+	admin   *kgo.Client // metadata and offset listing
+	state   *store
+	loaders *loaders
+	stage   *stream.Stage
+	m       *metrics
+
+	stopBackground context.CancelFunc // loads and state rebuilds
+	ready          observe.Readiness
+	closeOnce      sync.Once
+}
+
+// New checks the configuration, connects to Kafka and the registry,
+// creates missing topics, checks that commerce.entities is partitioned
+// like commerce.events.raw, and registers the schemas. It does not consume
+// yet: Run does.
+func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if deps.Sources == nil {
+		srcs, err := loadSourcesFile(cfg.SourcesFile)
+		if err != nil {
+			return nil, err
+		}
+		deps.Sources = srcs
+	}
+	if deps.Catalog == nil {
+		deps.Catalog = catalog.New(catalog.Builtin()...)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.HTTPClient == nil {
+		deps.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	s := &Service{
+		cfg:     cfg,
+		log:     log,
+		sources: deps.Sources,
+		catalog: deps.Catalog,
+		now:     deps.Now,
+		names:   topics.Namer{Prefix: cfg.Kafka.TopicPrefix},
+	}
+	bgCtx, stop := context.WithCancel(context.Background())
+	s.stopBackground = stop
+	s.state = newStore(bgCtx, s.restorePartition, cfg.LoaderWait, log.Named("state"))
+	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.state.snapshots()) })
+
+	admin, err := kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log)...)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	s.admin = admin
+	if err := s.prepareTopics(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+
+	srCl, err := sr.NewClient(sr.URLs(cfg.Registry.URL))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("creating registry client: %w", err)
+	}
+	reg := avroserde.NewRegistry(srCl)
+	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
+	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))
+	s.snapshots = newSnapshotCodec(reg, s.names.Name(topics.Entities))
+	for _, c := range []interface{ Register(context.Context) error }{s.events, s.enriched, s.snapshots} {
+		if err := c.Register(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("registering schemas: %w", err)
+		}
+	}
+
+	s.loaders = newLoaders(bgCtx, deps.HTTPClient, cfg.LoaderAttempts, cfg.LoaderConcurrency, cfg.LoaderWait, log.Named("loader"), s.m)
+	s.stage = &stream.Stage{
+		Name:            StageName,
+		Input:           s.names.Name(topics.EventsRaw),
+		Group:           cfg.Kafka.TopicPrefix + topics.GroupEnrich,
+		TransactionalID: "surge-enrich-" + cfg.InstanceID,
+		DLQ:             s.names.Name(topics.EventsDLQ),
+		Handle:          s.handle,
+		MaxPollRecords:  cfg.MaxPollRecords,
+		ClientOpts:      kafkax.ClientOpts(cfg.Kafka, log, kgo.FetchMaxBytes(fetchMaxBytes), kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes)),
+		Log:             log,
+		Metrics:         stream.NewMetrics(deps.Metrics),
+		Now:             deps.Now,
+		OnAssigned:      s.state.assigned,
+		OnRevoked:       s.state.drop,
+		OnBatchEnd:      s.state.end,
+	}
+	return s, nil
+}
+
+// prepareTopics creates missing topics and checks the partition counts the
+// state design relies on: raw partition p's snapshots live in entities
+// partition p.
+func (s *Service) prepareTopics(ctx context.Context) error {
+	if err := kafkax.WaitForBrokers(ctx, s.admin); err != nil {
+		return err
+	}
+	adm := kadm.NewClient(s.admin)
+	if err := kafkax.EnsureTopics(ctx, adm, s.cfg.Kafka, topicsDedupWindow); err != nil {
+		return err
+	}
+	raw, entities := s.names.Name(topics.EventsRaw), s.names.Name(topics.Entities)
+	details, err := adm.ListTopics(ctx, raw, entities)
+	if err != nil {
+		return fmt.Errorf("describing topics %s and %s: %w", raw, entities, err)
+	}
+	nRaw, nEnt := len(details[raw].Partitions), len(details[entities].Partitions)
+	if nRaw == 0 || nRaw != nEnt {
+		return fmt.Errorf("checking topics: %s has %d partitions and %s has %d; enrich needs the same number in both", raw, nRaw, entities, nEnt)
+	}
+	return nil
+}
+
+// Run consumes until ctx ends and returns nil after a clean shutdown (its
+// transaction aborted, the group left). It returns an error only if the
+// stage cannot run at all. Run may be called once.
+func (s *Service) Run(ctx context.Context) error {
+	s.ready.Set(true)
+	defer s.ready.Set(false)
+	return s.stage.Run(ctx)
+}
+
+// Ready reports whether the service is consuming.
+func (s *Service) Ready() bool { return s.ready.Ready() }
+
+// Close releases what New opened. Call it after Run returned.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.stopBackground()
+		s.admin.Close()
+	})
+}
+
+// Run is the standalone enrich process: the service plus /healthz, /readyz
+// and /metrics on cfg.MetricsAddr, until ctx ends.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	reg := observe.NewRegistry()
+	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	mux := http.NewServeMux()
+	observe.Mount(mux, svc.Ready, reg)
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.MetricsAddr, err)
+	}
+	log.Info("enrich running", zap.String("metrics_addr", ln.Addr().String()), zap.String("instance_id", cfg.InstanceID))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var httpErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		httpErr = httpx.Serve(ctx, ln, mux)
+		cancel() // a listener that failed stops the process
+	}()
+	runErr := svc.Run(ctx)
+	cancel()
+	wg.Wait()
+	return errors.Join(runErr, httpErr)
+}
+
+// loadSourcesFile reads a JSON list of sources; "" gives the default
+// source without loaders.
+func loadSourcesFile(path string) (catalog.Sources, error) {
+	if path == "" {
+		return catalog.StaticSources{catalog.DefaultSourceID: catalog.DefaultSource()}, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading SURGE_SOURCES_FILE (--sources-file): %w", err)
+	}
+	var list []catalog.Source
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("parsing SURGE_SOURCES_FILE (--sources-file) %s: %w", path, err)
+	}
+	out := catalog.StaticSources{}
+	for i, src := range list {
+		if err := src.Validate(); err != nil {
+			return nil, fmt.Errorf("validating source %d (%q) of %s: %w", i, src.ID, path, err)
+		}
+		out[src.ID] = src
+	}
+	return out, nil
+}

@@ -1,0 +1,650 @@
+package enrich_test
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/services/enrich"
+)
+
+// shopLoader is a platform's REST API: GET /rest/V1/orders/{id}.
+type shopLoader struct {
+	mu       sync.Mutex
+	bodies   map[string]string // order id -> JSON body; absent: 404
+	failures map[string]int    // order id -> 503s to answer first
+	delay    map[string]time.Duration
+	calls    map[string]int
+	auth     []string
+}
+
+func newShop() *shopLoader {
+	return &shopLoader{bodies: map[string]string{}, failures: map[string]int{}, delay: map[string]time.Duration{}, calls: map[string]int{}}
+}
+
+func (s *shopLoader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/rest/V1/orders/")
+	s.mu.Lock()
+	s.calls[id]++
+	s.auth = append(s.auth, r.Header.Get("Authorization"))
+	body, ok := s.bodies[id]
+	fail := s.failures[id] > 0
+	if fail {
+		s.failures[id]--
+	}
+	delay := s.delay[id]
+	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch {
+	case fail:
+		http.Error(w, "upstream busy", http.StatusServiceUnavailable)
+	case !ok:
+		http.Error(w, `{"message":"order not found"}`, http.StatusNotFound)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+func (s *shopLoader) callsOf(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func shopSources(url string, timeoutMS int) catalog.StaticSources {
+	return catalog.StaticSources{"default": {
+		ID:            "default",
+		AllowUnsigned: true,
+		Loaders: map[string]catalog.Loader{"order": {
+			URL:       url + "/rest/V1/orders/{id}",
+			Headers:   map[string]string{"Authorization": "Bearer shop-token"},
+			TimeoutMS: timeoutMS,
+		}},
+	}}
+}
+
+// TestThinOrderLoadedMergedAndTombstoned is the Mage-OS pattern end to end:
+// a thin order.placed is filled by the loader, an update merges into it, a
+// delete tombstones it, and the versions are 1, 2, 3.
+func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
+	h := newHarness(t, 3)
+	shop := newShop()
+	shop.bodies["100012"] = `{"increment_id":"100012","status":"pending","grand_total":59.9,"customer":{"email":"a@example.com"}}`
+	srv := httptest.NewServer(shop)
+	defer srv.Close()
+	out := h.tail(topics.EventsEnriched)
+	entities := h.tail(topics.Entities)
+	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 2000)})
+
+	h.produceEvents(
+		rawEvent("ev-1", "order.placed", "order:100012", ""),
+		rawEvent("ev-2", "order.updated", "order:100012", `{"status":"processing"}`),
+		rawEvent("ev-3", "order.deleted", "order:100012", ""),
+	)
+	waitFor(t, 20*time.Second, "three enriched events", func() bool { return out.len() >= 3 })
+	got := h.decode(out.records())
+	if len(got) != 3 {
+		t.Fatalf("%d enriched events, want 3", len(got))
+	}
+	want := []struct {
+		id      string
+		version int64
+		data    map[string]any
+		changes []string
+		deleted bool
+	}{
+		{"ev-1", 1, map[string]any{"increment_id": "100012", "status": "pending", "grand_total": 59.9, "customer": map[string]any{"email": "a@example.com"}},
+			[]string{"customer", "grand_total", "increment_id", "status"}, false},
+		{"ev-2", 2, map[string]any{"increment_id": "100012", "status": "processing", "grand_total": 59.9, "customer": map[string]any{"email": "a@example.com"}},
+			[]string{"status"}, false},
+		{"ev-3", 3, nil, []string{"customer", "grand_total", "increment_id", "status"}, true},
+	}
+	for i, w := range want {
+		e := got[i]
+		if e.ev.ID != w.id || e.ev.EntityVersion != w.version || e.ev.Deleted != w.deleted || !reflect.DeepEqual(e.ev.Changes, w.changes) {
+			t.Errorf("event %d: id %s version %d deleted %v changes %v; want %s %d %v %v", i, e.ev.ID, e.ev.EntityVersion, e.ev.Deleted, e.ev.Changes, w.id, w.version, w.deleted, w.changes)
+		}
+		if w.data == nil {
+			if e.ev.Data != nil {
+				t.Errorf("event %d: data %s, want null", i, e.ev.Data)
+			}
+		} else if d := jsonOf(t, e.ev.Data); !reflect.DeepEqual(d, w.data) {
+			t.Errorf("event %d: data %v, want %v", i, d, w.data)
+		}
+		if header(e.rec, topics.HeaderEventID) != w.id || header(e.rec, topics.HeaderCorrelationID) != "corr-"+w.id {
+			t.Errorf("event %d: headers %v do not carry the event and correlation ids", i, e.rec.Headers)
+		}
+		if string(e.rec.Key) != "order:100012" {
+			t.Errorf("event %d: key %q", i, e.rec.Key)
+		}
+	}
+	if n := shop.callsOf("100012"); n != 1 {
+		t.Errorf("the loader was called %d times, want once (only the thin event needs it)", n)
+	}
+	if shop.auth[0] != "Bearer shop-token" {
+		t.Errorf("the loader got Authorization %q", shop.auth[0])
+	}
+	// The tombstone in commerce.entities keeps the version for a re-created
+	// order, on the partition of the raw event.
+	waitFor(t, 10*time.Second, "three snapshots", func() bool { return entities.len() >= 3 })
+	last := entities.records()[2]
+	if last.Partition != got[2].rec.Partition {
+		t.Errorf("snapshot on partition %d, enriched event on %d (keys hash the same way)", last.Partition, got[2].rec.Partition)
+	}
+
+	h.produceEvents(rawEvent("ev-4", "order.placed", "order:100012", `{"status":"pending"}`))
+	waitFor(t, 20*time.Second, "the re-created order", func() bool { return out.len() >= 4 })
+	if v := h.decode(out.records())[3].ev.EntityVersion; v != 4 {
+		t.Errorf("re-created order has version %d, want 4", v)
+	}
+}
+
+// TestLoaderRetriesAndDeadLetters covers a loader that fails twice before
+// answering, one that answers 404, and one that keeps failing.
+func TestLoaderRetriesAndDeadLetters(t *testing.T) {
+	h := newHarness(t, 3)
+	shop := newShop()
+	shop.bodies["1"] = `{"status":"pending"}`
+	shop.failures["1"] = 2
+	shop.bodies["3"] = `{"status":"pending"}`
+	shop.failures["3"] = 100
+	srv := httptest.NewServer(shop)
+	defer srv.Close()
+	out := h.tail(topics.EventsEnriched)
+	dlq := h.tail(topics.EventsDLQ)
+	reg := prometheus.NewRegistry()
+	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 3000), Metrics: reg})
+
+	h.produceEvents(
+		rawEvent("ev-1", "order.placed", "order:1", ""),
+		rawEvent("ev-2", "order.placed", "order:2", ""),
+		rawEvent("ev-3", "order.placed", "order:3", ""),
+		rawEvent("ev-4", "order.placed", "order:4", `{"status":"pending"}`),
+	)
+	waitFor(t, 20*time.Second, "2 enriched and 2 dead-lettered", func() bool { return out.len() >= 2 && dlq.len() >= 2 })
+	got := h.decode(out.records())
+	if len(got) != 2 || got[0].ev.ID == got[1].ev.ID {
+		t.Fatalf("enriched %d events", len(got))
+	}
+	for _, e := range got {
+		if e.ev.ID == "ev-1" && jsonOf(t, e.ev.Data)["status"] != "pending" {
+			t.Errorf("ev-1 data %s, want the loader's body", e.ev.Data)
+		}
+	}
+	if n := shop.callsOf("1"); n != 3 {
+		t.Errorf("order 1 was loaded %d times, want 3 (two 503s, then 200)", n)
+	}
+	byID := map[string]*kgo.Record{}
+	for _, r := range dlq.records() {
+		byID[header(r, topics.HeaderEventID)] = r
+	}
+	for id, want := range map[string]map[string]string{
+		"ev-2": {topics.HeaderDLQErrorClass: stream.ClassLoader, topics.HeaderDLQHTTPStatus: "404", topics.HeaderDLQAttempts: "1", topics.HeaderDLQStage: "enrich"},
+		"ev-3": {topics.HeaderDLQErrorClass: stream.ClassLoader, topics.HeaderDLQHTTPStatus: "503", topics.HeaderDLQAttempts: "3", topics.HeaderCorrelationID: "corr-ev-3"},
+	} {
+		r := byID[id]
+		if r == nil {
+			t.Fatalf("%s is not in the DLQ", id)
+		}
+		for k, v := range want {
+			if got := header(r, k); got != v {
+				t.Errorf("%s: header %s = %q, want %q", id, k, got, v)
+			}
+		}
+		if !strings.Contains(header(r, topics.HeaderDLQError), "/rest/V1/orders/") {
+			t.Errorf("%s: error %q does not name the loader URL", id, header(r, topics.HeaderDLQError))
+		}
+	}
+	if n := testutil.ToFloat64(stream.NewMetrics(reg).DeadLettered.WithLabelValues(enrich.StageName, stream.ClassLoader)); n != 2 {
+		t.Errorf("dead-lettered{class=loader} = %v, want 2", n)
+	}
+}
+
+// TestSlowLoaderDoesNotStallOtherPartitions holds one thin order's loader
+// for two seconds: events of the other partitions (and of other keys
+// behind it in its own partition) keep being committed meanwhile, and the
+// slow order comes out once its load returns, ahead of the later events of
+// its partition.
+func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
+	h := newHarness(t, 3)
+	shop := newShop()
+	shop.bodies["slow"] = `{"status":"pending"}`
+	shop.delay["slow"] = 2 * time.Second
+	srv := httptest.NewServer(shop)
+	defer srv.Close()
+	out := h.tail(topics.EventsEnriched)
+	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 5000)})
+
+	h.produceEvents(rawEvent("ev-slow", "order.placed", "order:slow", ""))
+	waitFor(t, 10*time.Second, "the slow load to start", func() bool { return shop.callsOf("slow") == 1 })
+	start := time.Now()
+	var es []*kgo.Record
+	for i := range 60 {
+		es = append(es, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i), `{"price":1}`)))
+	}
+	h.produce(es...)
+	p := partitionOf(h, "order:slow")
+	// Every product on a partition other than the slow order's comes out
+	// while the load is still running.
+	waitFor(t, 10*time.Second, "the other partitions", func() bool {
+		n := 0
+		for _, r := range out.records() {
+			if r.Partition != p {
+				n++
+			}
+		}
+		return n >= othersOf(es, p)
+	})
+	if waited := time.Since(start); waited > 1500*time.Millisecond {
+		t.Errorf("other partitions waited %s for a 2s loader", waited)
+	}
+	if got := h.decode(out.records()); len(ofKey(got, "order:slow")) != 0 {
+		t.Fatal("the slow order came out before its loader answered")
+	}
+	waitFor(t, 10*time.Second, "everything", func() bool { return out.len() >= 61 })
+	// In the slow order's partition nothing produced after it overtook it.
+	for _, e := range h.decode(out.records()) {
+		if e.rec.Partition == p {
+			if e.ev.ID != "ev-slow" {
+				t.Errorf("%s of the slow order's partition came out before it", e.ev.ID)
+			}
+			break
+		}
+	}
+	if n := shop.callsOf("slow"); n != 1 {
+		t.Errorf("the slow order was loaded %d times, want once however often it was deferred", n)
+	}
+}
+
+// partitionOf is the partition Kafka's key hashing gives key on the raw
+// topic (every Surge topic has the harness's partition count).
+func partitionOf(h *harness, key string) int32 {
+	r := &kgo.Record{Topic: topics.EventsRaw, Key: []byte(key)}
+	return int32(kgo.StickyKeyPartitioner(nil).ForTopic(topics.EventsRaw).Partition(r, int(h.cfg.Kafka.Partitions)))
+}
+
+// othersOf counts the records not on partition p.
+func othersOf(rs []*kgo.Record, p int32) int {
+	n := 0
+	for _, r := range rs {
+		if r.Partition != p {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPoisonRecordsAreDeadLetteredAndTheStreamFlows sends garbage bytes,
+// JSON, a truncated Avro value, a value with a schema id the registry does
+// not know, and an event whose record key is not its entity key between
+// good events.
+func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
+	h := newHarness(t, 3)
+	out := h.tail(topics.EventsEnriched)
+	dlq := h.tail(topics.EventsDLQ)
+	reg := prometheus.NewRegistry()
+	h.start("a", enrich.Deps{Metrics: reg})
+
+	unknownSchema := binary.BigEndian.AppendUint32([]byte{0}, 987654)
+	unknownSchema = append(unknownSchema, 2, 'x')
+	truncated := h.record(rawEvent("ev-truncated", "order.placed", "order:7", `{"a":1}`)).Value
+	truncated = truncated[:len(truncated)-20]
+	wrongKey := h.record(rawEvent("ev-wrong-key", "order.placed", "order:9", `{"a":1}`))
+	wrongKey.Key = []byte("order:10")
+	poison := []*kgo.Record{
+		{Topic: topics.EventsRaw, Key: []byte("order:7"), Value: []byte("\xde\xad\xbe\xef garbage"), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-garbage")}}},
+		{Topic: topics.EventsRaw, Key: []byte("order:7"), Value: truncated, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-truncated")}}},
+		{Topic: topics.EventsRaw, Key: []byte("order:7"), Value: []byte(`{"not":"avro"}`), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-json")}}},
+		{Topic: topics.EventsRaw, Key: []byte("order:8"), Value: unknownSchema, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-unknown-schema")}}},
+		wrongKey,
+	}
+	h.produceEvents(rawEvent("ev-1", "order.placed", "order:7", `{"a":1}`))
+	h.produce(poison...)
+	h.produceEvents(rawEvent("ev-2", "order.updated", "order:7", `{"a":2}`), rawEvent("ev-3", "order.placed", "order:8", `{"a":3}`))
+
+	waitFor(t, 20*time.Second, "3 enriched and 5 dead-lettered", func() bool { return out.len() >= 3 && dlq.len() >= 5 })
+	got := h.decode(out.records())
+	if len(got) != 3 {
+		t.Fatalf("%d enriched, want 3", len(got))
+	}
+	if o7 := ofKey(got, "order:7"); len(o7) != 2 || o7[1].ev.EntityVersion != 2 {
+		t.Errorf("order:7 events %v: the stream did not flow past the poison in its own partition", o7)
+	}
+	classes := map[string]string{}
+	for _, r := range dlq.records() {
+		id := header(r, topics.HeaderEventID)
+		classes[id] = header(r, topics.HeaderDLQErrorClass)
+		var orig *kgo.Record
+		for _, p := range poison {
+			if header(p, topics.HeaderEventID) == id {
+				orig = p
+			}
+		}
+		if orig == nil {
+			t.Fatalf("unexpected dead letter %s", id)
+		}
+		if string(r.Value) != string(orig.Value) || string(r.Key) != string(orig.Key) {
+			t.Errorf("%s: the DLQ record does not keep the original key and value", id)
+		}
+		if src := header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || header(r, topics.HeaderDLQTopic) != topics.EventsRaw {
+			t.Errorf("%s: DLQ partition %d, source %s/%s", id, r.Partition, header(r, topics.HeaderDLQTopic), src)
+		}
+		if header(r, topics.HeaderDLQOffset) == "" || header(r, topics.HeaderDLQError) == "" || header(r, topics.HeaderDLQFirstFailure) == "" {
+			t.Errorf("%s: error headers missing: %v", id, r.Headers)
+		}
+	}
+	want := map[string]string{
+		"ev-garbage":        stream.ClassUndecodable,
+		"ev-truncated":      stream.ClassUndecodable,
+		"ev-json":           stream.ClassUndecodable,
+		"ev-unknown-schema": stream.ClassUnknownSchema,
+		"ev-wrong-key":      stream.ClassInvalid,
+	}
+	if !reflect.DeepEqual(classes, want) {
+		t.Errorf("DLQ classes %v, want %v", classes, want)
+	}
+	m := stream.NewMetrics(reg)
+	for class, n := range map[string]float64{stream.ClassUndecodable: 3, stream.ClassUnknownSchema: 1, stream.ClassInvalid: 1} {
+		if got := testutil.ToFloat64(m.DeadLettered.WithLabelValues(enrich.StageName, class)); got != n {
+			t.Errorf("dead-lettered{class=%s} = %v, want %v", class, got, n)
+		}
+	}
+}
+
+// TestCrashMidStreamIsExactlyOnce cancels enrich in the middle of a batch
+// of a 50,000-event stream (so that batch never commits), restarts it with
+// the same instance id, and checks that read_committed readers see every
+// raw event exactly once, in per-key order, with versions 1, 2, 3... per
+// entity, deletes and re-creations included.
+func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
+	n, keys := 50000, 2000
+	if testing.Short() {
+		n, keys = 5000, 400
+	}
+	h := newHarness(t, 6)
+	rs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		k := i % keys
+		entity := "product:P" + strconv.Itoa(k)
+		typ, data := "product.updated", `{"seq":`+strconv.Itoa(i)+`,"price":`+strconv.Itoa(i%97)+`}`
+		switch {
+		case k%3 == 0:
+			entity = "customer:C" + strconv.Itoa(k)
+			typ = "customer.updated"
+		case i/keys%7 == 3 && k%5 == 0:
+			typ, data = "product.deleted", ""
+		}
+		rs = append(rs, h.record(rawEvent(idf("ev", i), typ, entity, data)))
+	}
+	h.produce(rs...)
+	out := h.tail(topics.EventsEnriched)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls atomic.Int64
+	crashAt := int64(n * 2 / 5)
+	now := func() time.Time {
+		if calls.Add(1) == crashAt {
+			cancel() // the process dies in the middle of a batch
+		}
+		return time.Now()
+	}
+	start := time.Now()
+	if err := h.runWith(ctx, "crashy", enrich.Deps{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // let the tail catch up
+	partial := out.len()
+	t.Logf("crashed after %s with %d of %d events committed", time.Since(start), partial, n)
+	if partial == 0 || partial >= n {
+		t.Fatalf("after the crash %d outputs are committed; want some but not all", partial)
+	}
+
+	h.start("crashy", enrich.Deps{})
+	waitFor(t, 120*time.Second, "every event", func() bool { return out.len() >= n })
+	time.Sleep(300 * time.Millisecond) // nothing more may come
+	t.Logf("all %d events enriched after %s", n, time.Since(start))
+	got := h.decode(out.records())
+	if len(got) != n {
+		t.Fatalf("%d enriched events, want exactly %d", len(got), n)
+	}
+	seen := make(map[string]int, n)
+	lastSeq := map[string]int{}
+	lastVersion := map[string]int64{}
+	for _, e := range got {
+		seen[e.ev.ID]++
+		key := string(e.rec.Key)
+		seq, _ := strconv.Atoi(strings.TrimPrefix(e.ev.ID, "ev-"))
+		if prev, ok := lastSeq[key]; ok && seq <= prev {
+			t.Fatalf("%s: event %d after %d", key, seq, prev)
+		}
+		lastSeq[key] = seq
+		if want := lastVersion[key] + 1; e.ev.EntityVersion != want {
+			t.Fatalf("%s: event %s has version %d, want %d", key, e.ev.ID, e.ev.EntityVersion, want)
+		}
+		lastVersion[key] = e.ev.EntityVersion
+		if e.ev.Type == "product.deleted" != e.ev.Deleted {
+			t.Fatalf("%s: %s deleted = %v", key, e.ev.Type, e.ev.Deleted)
+		}
+	}
+	for i := range n {
+		if c := seen[idf("ev", i)]; c != 1 {
+			t.Fatalf("raw event %d seen %d times", i, c)
+		}
+	}
+}
+
+// TestOversoldUnderConcurrentOrders: 10 units of a SKU in stock, then 15
+// one-unit orders from different order partitions, handled concurrently by
+// two enrich instances. Exactly 5 reservations are oversold, each flagged
+// on its inventory.reserved, inventory.changed and inventory.oversold
+// events, which name the order. Cancelling the 5 oversold orders brings
+// available stock back to 0.
+func TestOversoldUnderConcurrentOrders(t *testing.T) {
+	h := newHarness(t, 6)
+	out := h.tail(topics.EventsEnriched)
+	h.start("a", enrich.Deps{})
+	h.start("b", enrich.Deps{})
+
+	h.produceEvents(rawEvent("stock-1", "stock.updated", "stock:SKU-1", `{"sku":"SKU-1","qty":10}`))
+	waitFor(t, 30*time.Second, "the stock level", func() bool { return out.len() >= 2 })
+	var orders []*kgo.Record
+	for i := range 15 {
+		orders = append(orders, h.record(rawEvent(idf("order", i), "order.placed", "order:"+strconv.Itoa(1000+i),
+			`{"status":"pending","items":[{"sku":"SKU-1","qty":1},{"sku":"SKU-2","qty":2}]}`)))
+	}
+	var wg sync.WaitGroup
+	for _, r := range orders { // concurrent producers, as concurrent checkouts
+		wg.Add(1)
+		go func() { defer wg.Done(); h.produce(r) }()
+	}
+	wg.Wait()
+	// SKU-1: 1 stock.updated + 1 changed, then per order 1 reserved + 1
+	// changed, plus 5 oversold; SKU-2 (never stocked): 2 per order; the
+	// 15 orders themselves.
+	const wantAfterOrders = 2 + 15*2 + 5 + 15*2 + 15
+	waitFor(t, 30*time.Second, "the reservations", func() bool { return out.len() >= wantAfterOrders })
+	time.Sleep(300 * time.Millisecond)
+	got := h.decode(out.records())
+	if len(got) != wantAfterOrders {
+		t.Fatalf("%d enriched events, want %d", len(got), wantAfterOrders)
+	}
+	sku1 := ofKey(got, "stock:SKU-1")
+	oversoldOrders := map[string]bool{}
+	for _, e := range ofType(sku1, enrich.TypeInventoryOversold) {
+		mv, _ := jsonOf(t, e.ev.Data)["last_movement"].(map[string]any)
+		id, _ := mv["order_id"].(string)
+		oversoldOrders[id] = true
+		if !reflect.DeepEqual(e.ev.Flags, []string{enrich.FlagOversold}) {
+			t.Errorf("inventory.oversold flags %v", e.ev.Flags)
+		}
+		if header(e.rec, topics.HeaderCausationID) == "" || header(e.rec, topics.HeaderCorrelationID) == "" {
+			t.Errorf("inventory.oversold headers %v", e.rec.Headers)
+		}
+	}
+	if len(oversoldOrders) != 5 {
+		t.Fatalf("%d distinct orders oversold, want 5: %v", len(oversoldOrders), oversoldOrders)
+	}
+	flagged := 0
+	for _, e := range ofType(sku1, enrich.TypeInventoryReserved) {
+		mv, _ := jsonOf(t, e.ev.Data)["last_movement"].(map[string]any)
+		isFlagged := len(e.ev.Flags) == 1
+		if isFlagged {
+			flagged++
+		}
+		if isFlagged != oversoldOrders[mv["order_id"].(string)] {
+			t.Errorf("reservation for order %v flagged %v", mv["order_id"], e.ev.Flags)
+		}
+	}
+	if flagged != 5 {
+		t.Errorf("%d reservations flagged oversold, want 5", flagged)
+	}
+	// Versions of the SKU are gap-free and the balance runs down to -5.
+	for i, e := range sku1 {
+		if e.ev.EntityVersion != int64(i+1) {
+			t.Fatalf("stock:SKU-1 event %d (%s) has version %d", i, e.ev.Type, e.ev.EntityVersion)
+		}
+	}
+	final := jsonOf(t, sku1[len(sku1)-1].ev.Data)
+	if final["available"] != -5.0 || final["reserved"] != 15.0 || final["on_hand"] != 10.0 {
+		t.Errorf("final SKU-1 balance %v", final)
+	}
+	for _, e := range ofType(ofKey(got, "stock:SKU-2"), enrich.TypeInventoryReserved) {
+		if len(e.ev.Flags) != 0 {
+			t.Errorf("SKU-2 has no stock level and must not be flagged: %v", e.ev.Flags)
+		}
+	}
+
+	// Cancelling the oversold orders releases their units.
+	var cancels []*kgo.Record
+	for id := range oversoldOrders {
+		cancels = append(cancels, h.record(rawEvent("cancel-"+id, "order.cancelled", "order:"+id, "")))
+	}
+	h.produce(cancels...)
+	waitFor(t, 30*time.Second, "the releases", func() bool { return out.len() >= wantAfterOrders+5+5*2*2 })
+	time.Sleep(300 * time.Millisecond)
+	got = h.decode(out.records())
+	sku1 = ofKey(got, "stock:SKU-1")
+	final = jsonOf(t, sku1[len(sku1)-1].ev.Data)
+	if final["available"] != 0.0 || final["reserved"] != 10.0 {
+		t.Errorf("SKU-1 balance after the cancellations %v, want available 0, reserved 10", final)
+	}
+	if n := len(ofType(sku1, enrich.TypeInventoryReleased)); n != 5 {
+		t.Errorf("%d releases of SKU-1, want 5", n)
+	}
+}
+
+// TestRebalanceHandsStateOver scales out from one instance to two and back
+// to one while events flow: whichever instance owns a partition rebuilds
+// its snapshots from commerce.entities first, so every entity's versions
+// stay gap-free and every event comes out once.
+func TestRebalanceHandsStateOver(t *testing.T) {
+	h := newHarness(t, 6)
+	out := h.tail(topics.EventsEnriched)
+	const perPhase, keys = 3000, 300
+	i := 0
+	phase := func() {
+		t.Helper()
+		var rs []*kgo.Record
+		for range perPhase {
+			rs = append(rs, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i%keys), `{"seq":`+strconv.Itoa(i)+`}`)))
+			i++
+		}
+		h.produce(rs...)
+		waitFor(t, 60*time.Second, "phase "+strconv.Itoa(i/perPhase), func() bool { return out.len() >= i })
+	}
+	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
+	a := h.start("a", enrich.Deps{Metrics: regA})
+	phase()
+	h.start("b", enrich.Deps{Metrics: regB})
+	time.Sleep(time.Second) // let b join
+	phase()
+	a.stop()
+	phase()
+	time.Sleep(300 * time.Millisecond)
+
+	got := h.decode(out.records())
+	if len(got) != i {
+		t.Fatalf("%d enriched events, want %d", len(got), i)
+	}
+	seen := map[string]bool{}
+	lastVersion := map[string]int64{}
+	for _, e := range got {
+		if seen[e.ev.ID] {
+			t.Fatalf("%s came out twice", e.ev.ID)
+		}
+		seen[e.ev.ID] = true
+		key := string(e.rec.Key)
+		if want := lastVersion[key] + 1; e.ev.EntityVersion != want {
+			t.Fatalf("%s: %s has version %d, want %d", key, e.ev.ID, e.ev.EntityVersion, want)
+		}
+		lastVersion[key] = e.ev.EntityVersion
+	}
+	inB := testutil.ToFloat64(stream.NewMetrics(regB).In.WithLabelValues(enrich.StageName))
+	if inB == 0 {
+		t.Error("instance b never handled an event")
+	}
+	t.Logf("instance a handled %v events, b %v", testutil.ToFloat64(stream.NewMetrics(regA).In.WithLabelValues(enrich.StageName)), inB)
+}
+
+// TestRunServesHealthAndMetrics runs the standalone process function.
+func TestRunServesHealthAndMetrics(t *testing.T) {
+	h := newHarness(t, 3)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.cfg
+	cfg.MetricsAddr = ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- enrich.Run(ctx, cfg, zap.NewNop()) }()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + cfg.MetricsAddr + path)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	h.produce(h.record(rawEvent("ev-1", "order.placed", "order:1", `{"a":1}`)), &kgo.Record{Topic: topics.EventsRaw, Key: []byte("order:2"), Value: []byte("junk")})
+	waitFor(t, 20*time.Second, "the dead letter in /metrics", func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, `surge_stage_dead_lettered_total{class="undecodable",stage="enrich"} 1`) &&
+			strings.Contains(body, `surge_enrich_events_total{type="order.placed"} 1`)
+	})
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz answered %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
