@@ -6,7 +6,8 @@ FROM golang:1.26 AS build
 WORKDIR /src
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /out/surge ./cmd/surge \
- && CGO_ENABLED=0 go build -trimpath -o /out/surge-ingest ./services/ingest/cmd/ingest
+ && CGO_ENABLED=0 go build -trimpath -o /out/surge-ingest ./services/ingest/cmd/ingest \
+ && CGO_ENABLED=0 go build -trimpath -o /out/surge-enrich ./services/enrich/cmd/enrich
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/

@@ -19,6 +19,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/surge ./cmd/surge
 	$(GO) build -o $(BIN)/surge-ingest ./services/ingest/cmd/ingest
+	$(GO) build -o $(BIN)/surge-enrich ./services/enrich/cmd/enrich
 
 ## run: the whole pipeline, embedded (surge dev with its defaults)
 run: build

@@ -27,6 +27,7 @@ import (
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
+	"github.com/surgehq/surge/services/enrich"
 	"github.com/surgehq/surge/services/ingest"
 )
 
@@ -99,13 +100,21 @@ type devStack struct {
 	cluster    *kfake.Cluster
 	registry   *registry.Registry
 	ingest     *ingest.Service
+	enrich     *enrich.Service
 	adminToken string
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
 	cancel  context.CancelFunc
-	servers sync.WaitGroup
+	servers sync.WaitGroup // HTTP listeners
+	stages  sync.WaitGroup // stream stages (enrich, ...)
 	ready   observe.Readiness
+}
+
+// Ready reports whether events can flow end to end: every listener and
+// stage is up.
+func (d *devStack) Ready() bool {
+	return d.ready.Ready() && d.ingest != nil && d.ingest.Ready() && d.enrich != nil && d.enrich.Ready()
 }
 
 // startDev starts the embedded cluster, the registry and every service,
@@ -186,7 +195,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	// The admin listener answers health from the start; its API grows
 	// with the admin issue.
 	adminMux := http.NewServeMux()
-	observe.Mount(adminMux, d.ready.Ready, reg)
+	observe.Mount(adminMux, d.Ready, reg)
 	if c.Pprof {
 		adminMux.HandleFunc("/debug/pprof/", pprof.Index)
 		adminMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -212,11 +221,48 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	ingestMux := http.NewServeMux()
 	d.ingest.Mount(ingestMux)
-	observe.Mount(ingestMux, d.ready.Ready, reg)
+	observe.Mount(ingestMux, d.Ready, reg)
 	serve("ingest", ingestLn, ingestMux)
 
+	// Enrich: raw → enriched, exactly once, with entity snapshots.
+	ecfg := enrich.Config{
+		Kafka:             kafka,
+		Registry:          config.Registry{URL: d.RegistryURL},
+		Log:               c.Log,
+		InstanceID:        "dev",
+		MetricsAddr:       adminLn.Addr().String(), // unused: dev serves metrics on the admin listener
+		MaxPollRecords:    10000,
+		LoaderAttempts:    3,
+		LoaderWait:        250 * time.Millisecond,
+		LoaderConcurrency: 64,
+		RestoreWait:       5 * time.Second,
+	}
+	if d.enrich, err = enrich.New(ctx, ecfg, log.Named("enrich"), enrich.Deps{Metrics: reg}); err != nil {
+		return nil, fmt.Errorf("starting enrich: %w", err)
+	}
+	d.runStage(runCtx, "enrich", d.enrich.Run)
+
 	d.ready.Set(true)
+	// Ready once every stage has started consuming.
+	for !d.Ready() {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	return d, nil
+}
+
+// runStage runs a stream stage until the stack closes.
+func (d *devStack) runStage(ctx context.Context, name string, run func(context.Context) error) {
+	d.stages.Add(1)
+	go func() {
+		defer d.stages.Done()
+		if err := run(ctx); err != nil {
+			d.log.Error("stage stopped", zap.String("stage", name), zap.Error(err))
+		}
+	}()
 }
 
 func (d *devStack) printAddrs(w io.Writer) {
@@ -235,6 +281,10 @@ func (d *devStack) Close() error {
 		d.cancel()
 	}
 	d.servers.Wait()
+	d.stages.Wait()
+	if d.enrich != nil {
+		d.enrich.Close()
+	}
 	if d.ingest != nil {
 		d.ingest.Close()
 	}

@@ -127,6 +127,29 @@ func TestDevQuickstart(t *testing.T) {
 		t.Errorf("tap value data %v", rec.Value["data"])
 	}
 
+	// Enrich picks it up: the enriched topic has the whole entity and
+	// version 1.
+	out.Reset()
+	cmd = newRootCommand()
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"tap", topics.EventsEnriched, "--from-beginning", "--max", "1",
+		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL})
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var enriched struct {
+		Key   string         `json:"key"`
+		Value map[string]any `json:"value"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &enriched); err != nil {
+		t.Fatalf("tap printed %q: %v", out.String(), err)
+	}
+	entity, _ := enriched.Value["entity"].(map[string]any)
+	if enriched.Key != "order:100012" || enriched.Value["id"] != body["id"] || fmt.Sprint(entity["version"]) != "1" ||
+		!strings.Contains(fmt.Sprint(enriched.Value["data"]), "59.90") {
+		t.Errorf("enriched record %s", out.String())
+	}
+
 	// --exit-at-end returns by itself on a topic that is not growing.
 	out.Reset()
 	cmd = newRootCommand()

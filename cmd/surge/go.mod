@@ -15,6 +15,8 @@ require (
 	go.uber.org/zap v1.28.0
 )
 
+require github.com/twmb/franz-go/plugin/kprom v1.5.0 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -38,6 +40,7 @@ require (
 	github.com/segmentio/ksuid v1.0.4 // indirect
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1 // indirect
 	github.com/surgehq/surge/schemas v0.0.0 // indirect
+	github.com/surgehq/surge/services/enrich v0.0.0
 	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
 	github.com/twmb/franz-go/plugin/kzap v1.1.2 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
@@ -53,3 +56,5 @@ replace github.com/surgehq/surge/pkg => ../../pkg
 replace github.com/surgehq/surge/schemas => ../../schemas
 
 replace github.com/surgehq/surge/services/ingest => ../../services/ingest
+
+replace github.com/surgehq/surge/services/enrich => ../../services/enrich
