@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +20,7 @@ import (
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkax"
-	"github.com/surgehq/surge/pkg/registry"
+	"github.com/surgehq/surge/pkg/registry/registrytest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
 )
@@ -47,17 +46,7 @@ func newHarness(t testing.TB, partitions int32) *harness {
 	t.Cleanup(cluster.Close)
 	h := &harness{t: t, brokers: cluster.ListenAddrs()}
 
-	reg, err := registry.New(context.Background(), registry.Config{}, zap.NewNop(), kgo.SeedBrokers(h.brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Close)
-	if err := reg.WaitReady(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	regSrv := httptest.NewServer(reg.Handler())
-	t.Cleanup(regSrv.Close)
-	h.registryURL = regSrv.URL
+	h.registryURL = registrytest.Start(t, h.brokers, "_schemas")
 
 	h.cfg = enrich.Config{
 		Kafka:             config.Kafka{Brokers: h.brokers, Partitions: partitions, ReplicationFactor: 1},

@@ -30,7 +30,7 @@ import (
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/kafkatest"
-	"github.com/surgehq/surge/pkg/registry"
+	"github.com/surgehq/surge/pkg/registry/registrytest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/ingest"
 )
@@ -65,17 +65,7 @@ func newHarness(t *testing.T, tweak func(*ingest.Config)) *harness {
 	cluster := kafkatest.New(t)
 	h := &harness{t: t, cluster: cluster, brokers: cluster.Brokers}
 
-	reg, err := registry.New(context.Background(), registry.Config{Topic: cluster.Topic("_schemas")}, zap.NewNop(), kgo.SeedBrokers(h.brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Close)
-	if err := reg.WaitReady(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	regSrv := httptest.NewServer(reg.Handler())
-	t.Cleanup(regSrv.Close)
-	h.registryURL = regSrv.URL
+	h.registryURL = registrytest.Start(t, h.brokers, cluster.Topic("_schemas"))
 
 	h.cfg = ingest.Config{
 		Addr:           "127.0.0.1:0",
