@@ -80,6 +80,11 @@ func newHarness(t *testing.T, tweak func(*ingest.Config)) *harness {
 		Writers:        2,
 		MaxTxnRecords:  1000,
 	}
+	if kafkatest.Real() {
+		// A cold real broker creates __transaction_state on the first
+		// transaction, which can take longer than a test's usual budget.
+		h.cfg.ProduceTimeout = 30 * time.Second
+	}
 	if tweak != nil {
 		tweak(&h.cfg)
 	}

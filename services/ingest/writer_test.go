@@ -28,7 +28,9 @@ func TestWriterGroupCommits(t *testing.T) {
 		return kgo.NewClient(kafkax.ClientOpts(kcfg, nil, kgo.TransactionalID(id))...)
 	}
 	m := newMetrics(prometheus.NewRegistry(), func() float64 { return 0 })
-	w := newTxnWriter(newCl, []string{"w0", "w1"}, 500, 5*time.Second, zap.NewNop(), m)
+	// A real broker's first transaction creates __transaction_state, which
+	// can take seconds on a cold broker.
+	w := newTxnWriter(newCl, []string{c.Topic("w0"), c.Topic("w1")}, 500, 30*time.Second, zap.NewNop(), m)
 
 	const callers, perCaller = 50, 20
 	var wg sync.WaitGroup
