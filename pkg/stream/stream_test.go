@@ -12,30 +12,30 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
-const (
-	inTopic  = "in"
-	outTopic = "out"
-	dlqTopic = "in.dlq"
-	parts    = 3
-)
+const parts = 3
+
+// The topic names, group and transactional id of the running test: plain
+// on kfake, prefixed per test on a real broker (KAFKA_BROKERS) so tests
+// never see each other's records or fence each other's producers. Tests in
+// this package do not run in parallel.
+var inTopic, outTopic, dlqTopic, prefix string
 
 func newCluster(t *testing.T) []string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, inTopic, outTopic, dlqTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	c := kafkatest.New(t)
+	prefix = c.Prefix
+	inTopic, outTopic, dlqTopic = c.Topic("in"), c.Topic("out"), c.Topic("in.dlq")
+	c.CreateTopics(t, parts, inTopic, outTopic, dlqTopic)
+	return c.Brokers
 }
 
 func produceInputs(t *testing.T, brokers []string, n, keys int, value func(i int) string) {
@@ -59,30 +59,11 @@ func produceInputs(t *testing.T, brokers []string, n, keys int, value func(i int
 	}
 }
 
-// readCommitted reads topic to its end offsets with read_committed.
+// readCommitted reads topic's committed records up to its last stable
+// offset.
 func readCommitted(t *testing.T, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
-		kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	// Read until a poll stays empty for half a second.
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		f := cl.PollFetches(ctx)
-		cancel()
-		if f.NumRecords() == 0 {
-			return out
-		}
-		out = append(out, f.Records()...)
-	}
+	return (&kafkatest.Cluster{Brokers: brokers}).ReadCommitted(t, topic)
 }
 
 func upper(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
@@ -100,8 +81,8 @@ func stage(brokers []string, h stream.Handler) *stream.Stage {
 	return &stream.Stage{
 		Name:            "test",
 		Input:           inTopic,
-		Group:           "g",
-		TransactionalID: "test-txn",
+		Group:           prefix + "g",
+		TransactionalID: prefix + "test-txn",
 		DLQ:             dlqTopic,
 		Handle:          h,
 		MaxPollRecords:  200,
@@ -369,7 +350,7 @@ func TestStageHooksReportOwnershipAndOutcome(t *testing.T) {
 	newInstance := func(id string, o *owner, h stream.Handler) *stream.Stage {
 		o.owned = map[int32]bool{}
 		st := stage(brokers, h)
-		st.TransactionalID = id
+		st.TransactionalID = prefix + id
 		st.OnAssigned = func(ps []int32) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
