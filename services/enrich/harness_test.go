@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
@@ -19,6 +18,7 @@ import (
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/registry/registrytest"
 	"github.com/surgehq/surge/pkg/topics"
@@ -29,6 +29,7 @@ import (
 // schema registry, with a producer for raw events and tailing readers.
 type harness struct {
 	t           testing.TB
+	prefix      string // topic prefix of this test (real broker only)
 	brokers     []string
 	registryURL string
 	cfg         enrich.Config
@@ -39,17 +40,14 @@ type harness struct {
 
 func newHarness(t testing.TB, partitions int32) *harness {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	h := &harness{t: t, brokers: cluster.ListenAddrs()}
+	cluster := kafkatest.New(t)
+	h := &harness{t: t, prefix: cluster.Prefix, brokers: cluster.Brokers}
+	var err error
 
-	h.registryURL = registrytest.Start(t, h.brokers, "_schemas")
+	h.registryURL = registrytest.Start(t, h.brokers, cluster.Topic("_schemas"))
 
 	h.cfg = enrich.Config{
-		Kafka:             config.Kafka{Brokers: h.brokers, Partitions: partitions, ReplicationFactor: 1},
+		Kafka:             config.Kafka{Brokers: h.brokers, TopicPrefix: cluster.Prefix, Partitions: partitions, ReplicationFactor: 1},
 		Registry:          config.Registry{URL: h.registryURL},
 		Log:               config.Log{Level: "info"},
 		InstanceID:        "test-1",
@@ -73,8 +71,8 @@ func newHarness(t testing.TB, partitions int32) *harness {
 		t.Fatal(err)
 	}
 	areg := avroserde.NewRegistry(srCl)
-	h.events = avroserde.NewEventCodec(areg, topics.EventsRaw)
-	h.enriched = avroserde.NewEnrichedEventCodec(areg, topics.EventsEnriched)
+	h.events = avroserde.NewEventCodec(areg, h.topic(topics.EventsRaw))
+	h.enriched = avroserde.NewEnrichedEventCodec(areg, h.topic(topics.EventsEnriched))
 	if err := h.events.Register(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +155,7 @@ func (h *harness) record(e event.Event) *kgo.Record {
 		h.t.Fatal(err)
 	}
 	return &kgo.Record{
-		Topic: topics.EventsRaw,
+		Topic: h.topic(topics.EventsRaw),
 		Key:   []byte(e.Entity.Key()),
 		Value: v,
 		Headers: []kgo.RecordHeader{
@@ -196,9 +194,13 @@ type tail struct {
 	recs []*kgo.Record
 }
 
-func (h *harness) tail(topic string) *tail {
+// topic is the full name of a base topic name in this test.
+func (h *harness) topic(base string) string { return h.prefix + base }
+
+// tail follows the topic with base name base.
+func (h *harness) tail(base string) *tail {
 	h.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumeTopics(h.topic(base)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		h.t.Fatal(err)

@@ -284,7 +284,7 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 // partitionOf is the partition Kafka's key hashing gives key on the raw
 // topic (every Surge topic has the harness's partition count).
 func partitionOf(h *harness, key string) int32 {
-	r := &kgo.Record{Topic: topics.EventsRaw, Key: []byte(key)}
+	r := &kgo.Record{Topic: h.topic(topics.EventsRaw), Key: []byte(key)}
 	return int32(kgo.StickyKeyPartitioner(nil).ForTopic(topics.EventsRaw).Partition(r, int(h.cfg.Kafka.Partitions)))
 }
 
@@ -317,10 +317,10 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	wrongKey := h.record(rawEvent("ev-wrong-key", "order.placed", "order:9", `{"a":1}`))
 	wrongKey.Key = []byte("order:10")
 	poison := []*kgo.Record{
-		{Topic: topics.EventsRaw, Key: []byte("order:7"), Value: []byte("\xde\xad\xbe\xef garbage"), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-garbage")}}},
-		{Topic: topics.EventsRaw, Key: []byte("order:7"), Value: truncated, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-truncated")}}},
-		{Topic: topics.EventsRaw, Key: []byte("order:7"), Value: []byte(`{"not":"avro"}`), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-json")}}},
-		{Topic: topics.EventsRaw, Key: []byte("order:8"), Value: unknownSchema, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-unknown-schema")}}},
+		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte("\xde\xad\xbe\xef garbage"), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-garbage")}}},
+		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: truncated, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-truncated")}}},
+		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte(`{"not":"avro"}`), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-json")}}},
+		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:8"), Value: unknownSchema, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-unknown-schema")}}},
 		wrongKey,
 	}
 	h.produceEvents(rawEvent("ev-1", "order.placed", "order:7", `{"a":1}`))
@@ -351,7 +351,7 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 		if string(r.Value) != string(orig.Value) || string(r.Key) != string(orig.Key) {
 			t.Errorf("%s: the DLQ record does not keep the original key and value", id)
 		}
-		if src := header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || header(r, topics.HeaderDLQTopic) != topics.EventsRaw {
+		if src := header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || header(r, topics.HeaderDLQTopic) != h.topic(topics.EventsRaw) {
 			t.Errorf("%s: DLQ partition %d, source %s/%s", id, r.Partition, header(r, topics.HeaderDLQTopic), src)
 		}
 		if header(r, topics.HeaderDLQOffset) == "" || header(r, topics.HeaderDLQError) == "" || header(r, topics.HeaderDLQFirstFailure) == "" {
@@ -634,7 +634,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	waitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
-	h.produce(h.record(rawEvent("ev-1", "order.placed", "order:1", `{"a":1}`)), &kgo.Record{Topic: topics.EventsRaw, Key: []byte("order:2"), Value: []byte("junk")})
+	h.produce(h.record(rawEvent("ev-1", "order.placed", "order:1", `{"a":1}`)), &kgo.Record{Topic: h.topic(topics.EventsRaw), Key: []byte("order:2"), Value: []byte("junk")})
 	waitFor(t, 20*time.Second, "the dead letter in /metrics", func() bool {
 		_, body := get("/metrics")
 		return strings.Contains(body, `surge_stage_dead_lettered_total{class="undecodable",stage="enrich"} 1`) &&
