@@ -151,6 +151,7 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 		claimed []string // dedup keys this request holds
 		recs    = make([]*kgo.Record, 0, 2*len(evs))
 		dups    int
+		mine    = map[string]string{} // keys claimed by this request → event id
 	)
 	committed := false
 	defer func() {
@@ -180,6 +181,12 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 		}
 		if ev.IdempotencyKey != "" {
 			key := dedupKey(ev.Source, ev.IdempotencyKey)
+			if id, ok := mine[key]; ok {
+				// The same key twice in one request: one event.
+				ids[i] = id
+				dups++
+				continue
+			}
 			id, dup, err := s.dedup.claim(ctx, key, ev.ID)
 			if err != nil {
 				return nil, 0, unavailable("waiting for a concurrent request with the same idempotency key")
@@ -190,6 +197,7 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 				continue
 			}
 			claimed = append(claimed, key)
+			mine[key] = ev.ID
 			val, err := s.dedups.Encode(dedupRecord{Source: ev.Source, Key: ev.IdempotencyKey, EventID: ev.ID, AcceptedAt: now})
 			if err != nil {
 				return nil, 0, err

@@ -438,3 +438,22 @@ func TestSchemaViolationsAre422WithEveryBadItem(t *testing.T) {
 		t.Fatalf("valid event: %d %v", r.status, r.body)
 	}
 }
+
+// TestSameKeyTwiceInOneBatch: a batch carrying the same event id twice
+// yields one event, and the request does not wait on itself.
+func TestSameKeyTwiceInOneBatch(t *testing.T) {
+	h := newHarness(t, nil)
+	ev := `{"id":"evt-7","type":"order.placed","entity":{"type":"order","id":"7"},"data":{"total":1}}`
+	// Waiting on its own key would end in a 503 at the produce timeout.
+	r := h.post("/v1/events", "application/json", []byte(`{"events":[`+ev+`,`+ev+`]}`), nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("status %d %v", r.status, r.body)
+	}
+	ids, _ := r.body["ids"].([]any)
+	if len(ids) != 2 || ids[0] != ids[1] || r.body["duplicates"] != float64(1) {
+		t.Fatalf("body %v, want the same id twice and one duplicate", r.body)
+	}
+	if n := len(h.rawRecords()); n != 1 {
+		t.Fatalf("%d records, want 1", n)
+	}
+}
