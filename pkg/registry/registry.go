@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +20,8 @@ import (
 
 const (
 	// maxWriteAttempts bounds how often a write that lost a race to
-	// another instance is planned again.
-	maxWriteAttempts = 8
+	// another instance is planned again (within writeTimeout).
+	maxWriteAttempts = 40
 	// writeTimeout bounds one write (all its attempts) even when the
 	// caller's context does not.
 	writeTimeout = 30 * time.Second
@@ -529,7 +530,23 @@ func (r *Registry) register(ctx context.Context, subject string, req registerReq
 		}
 		r.log.Debug("lost a registration race; planning again", zap.String("subject", subject),
 			zap.Int("version", reg.version), zap.Int("id", reg.id), zap.Int("attempt", attempt))
+		// Instances that keep proposing the same next version at the
+		// same moment keep colliding; a random pause that grows with the
+		// attempts breaks the tie (on a real broker, where a round trip
+		// takes milliseconds, retrying at once lost eight times in a row).
+		select {
+		case <-ctx.Done():
+			return 0, storeErr("registering schema", ctx.Err())
+		case <-time.After(raceBackoff(attempt)):
+		}
 	}
+}
+
+// raceBackoff is the pause before planning a lost registration again:
+// random, up to 5 ms per attempt so far, at most 200 ms.
+func raceBackoff(attempt int) time.Duration {
+	limit := min(time.Duration(attempt)*5*time.Millisecond, 200*time.Millisecond)
+	return time.Duration(rand.Int64N(int64(limit) + 1))
 }
 
 // deleteVersions soft-deletes (or, permanent, removes) the given versions
