@@ -130,8 +130,17 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		}
 	}()
 
-	// Claim every port first so a taken port fails fast and clearly.
-	listeners := map[string]*net.Listener{}
+	// Claim every port first so a taken port fails fast and clearly. If
+	// start-up fails, every claimed port is released (closing one that a
+	// server already shut down is harmless).
+	var claimed []net.Listener
+	defer func() {
+		if err != nil {
+			for _, ln := range claimed {
+				ln.Close()
+			}
+		}
+	}()
 	var ingestLn, adminLn, registryLn net.Listener
 	for flag, p := range map[string]struct {
 		addr string
@@ -142,7 +151,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 			return nil, fmt.Errorf("--%s %s: %w", flag, p.addr, err)
 		}
 		*p.ln = ln
-		listeners[flag] = p.ln
+		claimed = append(claimed, ln)
 	}
 
 	reg := observe.NewRegistry()
@@ -156,9 +165,6 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		opts = append(opts, kfake.SyncWrites())
 	}
 	if d.cluster, err = kfake.NewCluster(opts...); err != nil {
-		for _, ln := range []net.Listener{ingestLn, adminLn, registryLn} {
-			ln.Close()
-		}
 		return nil, fmt.Errorf("starting embedded Kafka on --kafka-addr %s: %w", c.KafkaAddr, err)
 	}
 	d.KafkaAddr = d.cluster.ListenAddrs()[0]

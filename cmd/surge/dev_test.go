@@ -351,3 +351,26 @@ func netListen() (interface {
 }, error) {
 	return net.Listen("tcp", "127.0.0.1:0")
 }
+
+// TestDevTakenPortFailsClearlyAndReleasesTheOthers: a port already in use
+// is named in the error, and the ports claimed before it are free again.
+func TestDevTakenPortFailsClearlyAndReleasesTheOthers(t *testing.T) {
+	taken, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	c := testDevConfig(t.TempDir())
+	c.IngestAddr, c.RegistryAddr = freeAddr(t), freeAddr(t)
+	c.AdminAddr = taken.Addr().String()
+	if _, err := startDev(context.Background(), c, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "--admin-addr") {
+		t.Fatalf("error %v, want one naming --admin-addr", err)
+	}
+	for _, addr := range []string{c.IngestAddr, c.RegistryAddr} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s is still held after the failed start: %v", addr, err)
+		}
+		ln.Close()
+	}
+}
