@@ -35,6 +35,8 @@ const (
 	// (an inventory.reserved written by enrich for an order.placed, an
 	// inventory.changed for a stock.updated).
 	HeaderCausationID = "surge.causation-id"
+	// HeaderSubscriptionID names the subscription a delivery is for.
+	HeaderSubscriptionID = "surge.subscription-id"
 
 	// Dead-letter headers, added to the original record's headers.
 	HeaderDLQTopic        = "surge.dlq.topic"
@@ -82,7 +84,7 @@ func Layouts(dedupWindow time.Duration) []Layout {
 		{Name: EventsEnriched},
 		{Name: EventsDLQ},
 		{Name: Entities, Configs: compacted},
-		{Name: Subscriptions, Configs: compacted},
+		{Name: Subscriptions, Partition: PartitionsOne, Configs: compacted},
 		{Name: Deliveries},
 		{Name: DeliveriesRetry},
 		{Name: DeliveriesDLQ},
