@@ -116,6 +116,14 @@ type Delivery struct {
 	LastError      string
 }
 
+// DeliveryKey is the record key of commerce.deliveries and its retry and
+// dead-letter topics: "<subscription id>/<entity key>". One subscription's
+// deliveries for one entity share a partition and stay in order; different
+// subscriptions of the same entity spread over partitions.
+func DeliveryKey(subscriptionID, entityKey string) string {
+	return subscriptionID + "/" + entityKey
+}
+
 // Outcomes of a delivery attempt.
 const (
 	OutcomeDelivered    = "delivered"

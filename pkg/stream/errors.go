@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgehq/surge/pkg/avroserde"
 )
 
 // Error classes, written to the surge.dlq.error-class header and used as a
@@ -61,3 +63,19 @@ func AsPermanent(err error) (*PermanentError, bool) {
 // back: this is how one slow partition avoids stalling the whole
 // transaction.
 var ErrDefer = errors.New("record deferred to a later batch")
+
+// DecodeFailure classifies an error of decoding an input value (what names
+// it, e.g. "raw event"): bytes that are not the wire format or do not decode
+// are permanent (ClassUndecodable), a schema id the registry does not know
+// is permanent (ClassUnknownSchema), anything else (the registry did not
+// answer) is transient.
+func DecodeFailure(what string, err error) error {
+	err = fmt.Errorf("decoding %s: %w", what, err)
+	switch {
+	case errors.Is(err, avroserde.ErrUnknownSchema):
+		return Permanent(ClassUnknownSchema, err)
+	case errors.Is(err, avroserde.ErrNotWireFormat), errors.Is(err, avroserde.ErrUndecodable):
+		return Permanent(ClassUndecodable, err)
+	}
+	return err
+}

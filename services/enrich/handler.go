@@ -27,7 +27,7 @@ import (
 func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
 	ev, err := s.events.Decode(ctx, in.Value)
 	if err != nil {
-		return nil, classifyDecode(err)
+		return nil, stream.DecodeFailure("raw event", err)
 	}
 	key := ev.Entity.Key()
 	if string(in.Key) != key {
@@ -141,18 +141,6 @@ func derivedHeaders(in *kgo.Record, id, typ, source, causedBy string) []kgo.Reco
 		kgo.RecordHeader{Key: topics.HeaderCausationID, Value: []byte(causedBy)},
 		kgo.RecordHeader{Key: topics.HeaderEventType, Value: []byte(typ)},
 		kgo.RecordHeader{Key: topics.HeaderSource, Value: []byte(source)})
-}
-
-// classifyDecode turns a decoding error into a dead-letter class, or
-// leaves it transient (the registry could not be reached).
-func classifyDecode(err error) error {
-	switch {
-	case errors.Is(err, avroserde.ErrUnknownSchema):
-		return stream.Permanent(stream.ClassUnknownSchema, fmt.Errorf("decoding raw event: %w", err))
-	case errors.Is(err, avroserde.ErrNotWireFormat), errors.Is(err, avroserde.ErrUndecodable):
-		return stream.Permanent(stream.ClassUndecodable, fmt.Errorf("decoding raw event: %w", err))
-	}
-	return fmt.Errorf("decoding raw event: %w", err)
 }
 
 // restorePartition reads partition p of commerce.entities from its start
