@@ -5,6 +5,7 @@ package httpx
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -116,4 +117,26 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	return Serve(ctx, ln, h)
+}
+
+// ServeWhile serves h on addr while run runs: it returns when run returns
+// (the listener is then shut down) or when the listener fails (run's
+// context is then cancelled and ServeWhile waits for it). It is how a
+// stage process serves its health and metrics next to its work.
+func ServeWhile(ctx context.Context, addr string, h http.Handler, run func(context.Context) error) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpErr := make(chan error, 1)
+	go func() {
+		err := Serve(ctx, ln, h)
+		cancel() // a listener that failed stops the process
+		httpErr <- err
+	}()
+	runErr := run(ctx)
+	cancel()
+	return errors.Join(runErr, <-httpErr)
 }

@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -326,26 +325,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	defer svc.Close()
 	mux := http.NewServeMux()
 	observe.Mount(mux, svc.Ready, reg)
-	ln, err := net.Listen("tcp", cfg.MetricsAddr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.MetricsAddr, err)
-	}
-	log.Info("enrich running", zap.String("metrics_addr", ln.Addr().String()), zap.String("instance_id", cfg.InstanceID))
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var httpErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		httpErr = httpx.Serve(ctx, ln, mux)
-		cancel() // a listener that failed stops the process
-	}()
-	runErr := svc.Run(ctx)
-	cancel()
-	wg.Wait()
-	return errors.Join(runErr, httpErr)
+	log.Info("enrich running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
+	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
 }
 
 // loadSourcesFile reads a JSON list of sources; "" gives the default
