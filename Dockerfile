@@ -7,7 +7,8 @@ WORKDIR /src
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /out/surge ./cmd/surge \
  && CGO_ENABLED=0 go build -trimpath -o /out/surge-ingest ./services/ingest/cmd/ingest \
- && CGO_ENABLED=0 go build -trimpath -o /out/surge-enrich ./services/enrich/cmd/enrich
+ && CGO_ENABLED=0 go build -trimpath -o /out/surge-enrich ./services/enrich/cmd/enrich \
+ && CGO_ENABLED=0 go build -trimpath -o /out/surge-fanout ./services/fanout/cmd/fanout
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/

@@ -1,0 +1,98 @@
+package fanout
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// handle is the stage's Handler: decode the enriched event, make sure the
+// subscriptions are current as of the moment it was enriched, and produce
+// one Delivery per matching subscription. Undecodable input is
+// dead-lettered; a subscriptions table that cannot be synced (Kafka
+// trouble) aborts the batch for a retry.
+func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
+	ev, err := s.enriched.Decode(ctx, in.Value)
+	if err != nil {
+		return nil, stream.DecodeFailure("enriched event", err)
+	}
+	// Every subscription change acknowledged before this event was
+	// enriched must be visible (one round trip per batch: the sync is
+	// shared by every record older than its start).
+	if err := s.subs.FreshAsOf(ctx, in.Timestamp); err != nil {
+		return nil, fmt.Errorf("syncing subscriptions: %w", err)
+	}
+	c := candidate{ev: &ev}
+	var (
+		outs []*kgo.Record
+		body []byte
+	)
+	for _, rt := range s.router.routes().all {
+		d, ferr := rt.match(&c)
+		if ferr != nil {
+			s.logFilterError(rt.sub.ID, ev.ID, ferr)
+		}
+		if d != deliver {
+			continue
+		}
+		if body == nil {
+			body = bodyOf(&ev)
+		}
+		rec, err := s.delivery(in, &ev, rt.sub.ID, body)
+		if err != nil {
+			return nil, stream.Permanent(stream.ClassPermanent, err)
+		}
+		outs = append(outs, rec)
+	}
+	return outs, nil
+}
+
+// delivery builds the commerce.deliveries record of ev for one
+// subscription.
+func (s *Service) delivery(in *kgo.Record, ev *event.EnrichedEvent, subID string, body []byte) (*kgo.Record, error) {
+	key := ev.Entity.Key()
+	d := event.Delivery{
+		ID:             DeliveryID(ev.ID, subID),
+		EventID:        ev.ID,
+		SubscriptionID: subID,
+		EntityKey:      key,
+		EventType:      ev.Type,
+		EntityVersion:  ev.EntityVersion,
+		Body:           body,
+		CreatedAt:      s.now(),
+		CorrelationID:  ev.CorrelationID,
+	}
+	v, err := s.deliveries.Encode(d)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the delivery of event %s to %s: %w", ev.ID, subID, err)
+	}
+	h := append(stream.CarryHeaders(in),
+		kgo.RecordHeader{Key: topics.HeaderSubscriptionID, Value: []byte(subID)},
+		kgo.RecordHeader{Key: topics.HeaderEventType, Value: []byte(ev.Type)})
+	return &kgo.Record{Topic: s.deliveries.Topic(), Key: []byte(event.DeliveryKey(subID, key)), Value: v, Headers: h}, nil
+}
+
+// DeliveryID is the webhook-id of event eventID delivered to subscription
+// subID: derived from the pair alone, so it is the same in every retry,
+// after a crash that re-runs fanout's transaction, and in a replay.
+func DeliveryID(eventID, subID string) string {
+	sum := sha256.Sum256([]byte(eventID + "\x00" + subID))
+	return "msg_" + hex.EncodeToString(sum[:16])
+}
+
+// logFilterError logs a filter failure, at most once per subscription per
+// logErrorEvery, so a filter failing on every event does not flood logs.
+func (s *Service) logFilterError(subID, eventID string, err error) {
+	if s.errLog.allow(subID, s.now()) {
+		s.log.Warn("subscription filter failed; the event is counted as filtered (filter_error)",
+			zap.String("subscription", subID), zap.String("event_id", eventID), zap.Error(err))
+	}
+}

@@ -1,0 +1,274 @@
+package fanout_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/ktable"
+	"github.com/surgehq/surge/pkg/registry/registrytest"
+	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/services/fanout"
+)
+
+// harness is fanout against kfake (or KAFKA_BROKERS) and Surge's registry,
+// with a producer of enriched events, a writable subscriptions table (as
+// the admin API holds it) and tailing readers.
+type harness struct {
+	t          testing.TB
+	prefix     string
+	brokers    []string
+	cfg        fanout.Config
+	producer   *kgo.Client
+	enriched   *avroserde.Codec[event.EnrichedEvent]
+	deliveries *avroserde.Codec[event.Delivery]
+	subs       *ktable.Table[event.Subscription]
+}
+
+func newHarness(t testing.TB, partitions int32) *harness {
+	t.Helper()
+	cluster := kafkatest.New(t)
+	h := &harness{t: t, prefix: cluster.Prefix, brokers: cluster.Brokers}
+	registryURL := registrytest.Start(t, h.brokers, cluster.Topic("_schemas"))
+	h.cfg = fanout.Config{
+		Kafka:          config.Kafka{Brokers: h.brokers, TopicPrefix: cluster.Prefix, Partitions: partitions, ReplicationFactor: 1},
+		Registry:       config.Registry{URL: registryURL},
+		Log:            config.Log{Level: "info"},
+		InstanceID:     "test-1",
+		MaxPollRecords: 10000,
+	}
+	var err error
+	h.producer, err = kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.brokers}, nil, kgo.ProducerLinger(0))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.producer.Close)
+	ctx := context.Background()
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(h.producer), h.cfg.Kafka, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	srCl, err := sr.NewClient(sr.URLs(registryURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	areg := avroserde.NewRegistry(srCl)
+	h.enriched = avroserde.NewEnrichedEventCodec(areg, h.topic(topics.EventsEnriched))
+	h.deliveries = avroserde.NewDeliveryCodec(areg, h.topic(topics.Deliveries))
+	if err := h.enriched.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.subs, err = store.Subscriptions(ctx, store.Options{
+		Names:      topics.Namer{Prefix: h.prefix},
+		ClientOpts: kafkax.ClientOpts(config.Kafka{Brokers: h.brokers}, nil),
+		Registry:   areg,
+		Writable:   true,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.subs.Close)
+	return h
+}
+
+func (h *harness) topic(base string) string { return h.prefix + base }
+
+func (h *harness) logger() *zap.Logger {
+	if tt, ok := h.t.(*testing.T); ok {
+		return zaptest.NewLogger(tt, zaptest.Level(zap.WarnLevel))
+	}
+	return zap.NewNop()
+}
+
+// instance is one running fanout.
+type instance struct {
+	svc    *fanout.Service
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (h *harness) start(id string, deps fanout.Deps) *instance {
+	h.t.Helper()
+	cfg := h.cfg
+	cfg.InstanceID = id
+	svc, err := fanout.New(context.Background(), cfg, h.logger(), deps)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{svc: svc, cancel: cancel, done: make(chan error, 1)}
+	go func() { in.done <- svc.Run(ctx) }()
+	h.t.Cleanup(in.stop)
+	return in
+}
+
+func (in *instance) stop() {
+	if in.svc == nil {
+		return
+	}
+	in.cancel()
+	<-in.done
+	in.svc.Close()
+	in.svc = nil
+}
+
+// subscribe stores a subscription as the admin API would.
+func (h *harness) subscribe(s event.Subscription) event.Subscription {
+	h.t.Helper()
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	s.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	if s.URL == "" {
+		s.URL = "http://127.0.0.1:9/" + s.ID
+	}
+	if err := h.subs.Put(context.Background(), s.ID, s); err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+// enrichedEvent builds an enriched event as enrich writes it, enriched now.
+func enrichedEvent(id, typ, entity string, version int64, data string) event.EnrichedEvent {
+	kind, eid, _ := strings.Cut(entity, ":")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return event.EnrichedEvent{
+		ID: id, Type: typ, Source: "default", Time: now, ReceivedAt: now, EnrichedAt: now,
+		Entity:        event.EntityRef{Type: kind, ID: eid},
+		EntityVersion: version,
+		Data:          json.RawMessage(data),
+		Changes:       []string{"total"},
+		CorrelationID: "corr-" + id,
+	}
+}
+
+func (h *harness) record(e event.EnrichedEvent) *kgo.Record {
+	h.t.Helper()
+	v, err := h.enriched.Encode(e)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &kgo.Record{
+		Topic: h.topic(topics.EventsEnriched),
+		Key:   []byte(e.Entity.Key()),
+		Value: v,
+		Headers: []kgo.RecordHeader{
+			{Key: topics.HeaderEventID, Value: []byte(e.ID)},
+			{Key: topics.HeaderCorrelationID, Value: []byte(e.CorrelationID)},
+		},
+	}
+}
+
+func (h *harness) produce(es ...event.EnrichedEvent) {
+	h.t.Helper()
+	rs := make([]*kgo.Record, len(es))
+	for i, e := range es {
+		rs[i] = h.record(e)
+	}
+	for len(rs) > 0 {
+		n := min(len(rs), 5000)
+		if err := h.producer.ProduceSync(context.Background(), rs[:n]...).FirstErr(); err != nil {
+			h.t.Fatal(err)
+		}
+		rs = rs[n:]
+	}
+}
+
+// tail follows a topic with read_committed from its start.
+type tail struct {
+	mu   sync.Mutex
+	recs []*kgo.Record
+}
+
+func (h *harness) tail(base string) *tail {
+	h.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumeTopics(h.topic(base)),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tl := &tail{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			f := cl.PollFetches(ctx)
+			if ctx.Err() != nil || f.IsClientClosed() {
+				return
+			}
+			tl.mu.Lock()
+			tl.recs = append(tl.recs, f.Records()...)
+			tl.mu.Unlock()
+		}
+	}()
+	h.t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	return tl
+}
+
+func (tl *tail) len() int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return len(tl.recs)
+}
+
+func (tl *tail) records() []*kgo.Record {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return append([]*kgo.Record(nil), tl.recs...)
+}
+
+// delivered is a decoded record of commerce.deliveries.
+type delivered struct {
+	rec *kgo.Record
+	d   event.Delivery
+}
+
+func (h *harness) decode(rs []*kgo.Record) []delivered {
+	h.t.Helper()
+	out := make([]delivered, 0, len(rs))
+	for _, r := range rs {
+		d, err := h.deliveries.Decode(context.Background(), r.Value)
+		if err != nil {
+			h.t.Fatalf("decoding delivery %d@%d: %v", r.Partition, r.Offset, err)
+		}
+		out = append(out, delivered{rec: r, d: d})
+	}
+	return out
+}
+
+func bySubscription(ds []delivered) map[string][]delivered {
+	out := map[string][]delivered{}
+	for _, d := range ds {
+		out[d.d.SubscriptionID] = append(out[d.d.SubscriptionID], d)
+	}
+	return out
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func idf(prefix string, i int) string { return fmt.Sprintf("%s-%06d", prefix, i) }

@@ -1,0 +1,60 @@
+package fanout
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surgehq/surge/pkg/stream"
+)
+
+// Metric names of the fanout service (records in and out, dead-lettered,
+// transactions are pkg/stream's). Per-subscription series count only
+// committed batches, so for each subscription
+// matched = deliveries + filtered (all reasons).
+const (
+	metricDeliveries    = "surge_fanout_deliveries_total"
+	metricFiltered      = "surge_fanout_filtered_total"
+	metricSubscriptions = "surge_fanout_subscriptions"
+)
+
+type metrics struct {
+	deliveries    *prometheus.CounterVec // by subscription
+	filtered      *prometheus.CounterVec // by subscription, reason
+	subscriptions prometheus.GaugeFunc
+}
+
+func newMetrics(reg prometheus.Registerer, subscriptions func() float64) *metrics {
+	m := &metrics{
+		deliveries:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDeliveries, Help: "Deliveries written to commerce.deliveries, by subscription (committed batches only)."}, []string{"subscription"}),
+		filtered:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricFiltered, Help: "Events of a subscription's event types that got no delivery, by subscription and reason: filter, filter_error, disabled, before_created (committed batches only)."}, []string{"subscription", "reason"}),
+		subscriptions: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricSubscriptions, Help: "Subscriptions known to fanout."}, subscriptions),
+	}
+	if reg != nil {
+		m.deliveries = stream.Register(reg, m.deliveries)
+		m.filtered = stream.Register(reg, m.filtered)
+		m.subscriptions = stream.Register(reg, m.subscriptions)
+	}
+	return m
+}
+
+// logLimiter allows one log line per key per period.
+type logLimiter struct {
+	period time.Duration
+	mu     sync.Mutex
+	last   map[string]time.Time
+}
+
+func (l *logLimiter) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	if t, ok := l.last[key]; ok && now.Sub(t) < l.period {
+		return false
+	}
+	l.last[key] = now
+	return true
+}

@@ -1,0 +1,82 @@
+package fanout
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/surgehq/surge/pkg/event"
+)
+
+func TestBodyIsTheDocumentedJSON(t *testing.T) {
+	at := time.Date(2026, 11, 23, 9, 30, 0, 120_000_000, time.FixedZone("CET", 3600))
+	ev := &event.EnrichedEvent{
+		ID: "ev-1", Type: "order.placed", Source: "shop \"EU\"\n\t\x01", Time: at,
+		Entity:        event.EntityRef{Type: "order", ID: "1000\\12 – ünïcode \xff"},
+		EntityVersion: 7,
+		Data:          json.RawMessage(`{"total": 59.9, "items":[{"sku":"A"}]}`),
+		Changes:       []string{"total", "items"},
+	}
+	b := bodyOf(ev)
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, b)
+	}
+	want := map[string]any{
+		"id":      "ev-1",
+		"type":    "order.placed",
+		"source":  "shop \"EU\"\n\t\x01",
+		"time":    "2026-11-23T08:30:00.12Z",
+		"entity":  map[string]any{"type": "order", "id": "1000\\12 – ünïcode \ufffd", "version": float64(7)},
+		"data":    map[string]any{"total": 59.9, "items": []any{map[string]any{"sku": "A"}}},
+		"changes": []any{"total", "items"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("body\n got %v\nwant %v", got, want)
+	}
+
+	// A deleted entity: data null, no changes → an empty list, not null.
+	b = bodyOf(&event.EnrichedEvent{ID: "ev-2", Type: "product.deleted", Entity: event.EntityRef{Type: "product", ID: "P"}})
+	got = nil
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["data"] != nil || !reflect.DeepEqual(got["changes"], []any{}) {
+		t.Fatalf("deleted body %s", b)
+	}
+}
+
+// FuzzAppendJSONString: whatever the string, the output is a JSON string
+// that reads back as encoding/json's own encoding of it does.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\"back\\slash", "ctl\x00\x1f\x7f", "bad\xff\xfeutf8", "emoji 🛒", "\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		mine := appendJSONString(nil, s)
+		var got, want string
+		if err := json.Unmarshal(mine, &got); err != nil {
+			t.Fatalf("%q → %s: not a JSON string: %v", s, mine, err)
+		}
+		std, _ := json.Marshal(s)
+		if err := json.Unmarshal(std, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%q → %q, encoding/json gives %q", s, got, want)
+		}
+	})
+}
+
+func TestDeliveryIDIsStablePerPair(t *testing.T) {
+	a, b := DeliveryID("ev-1", "sub_a"), DeliveryID("ev-1", "sub_a")
+	if a != b || len(a) != 36 {
+		t.Fatalf("ids %q %q", a, b)
+	}
+	for _, other := range []string{DeliveryID("ev-1", "sub_b"), DeliveryID("ev-2", "sub_a"), DeliveryID("ev-1s", "ub_a")} {
+		if other == a {
+			t.Fatalf("different pairs share id %q", a)
+		}
+	}
+}

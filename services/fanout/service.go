@@ -1,0 +1,251 @@
+// Package fanout is Surge's fanout stage. It reads commerce.events.enriched
+// and writes commerce.deliveries exactly once, through pkg/stream's
+// transactional consume-transform-produce loop: one Delivery per enabled
+// subscription (paused ones included: the dispatcher holds them) whose
+// event-type patterns and CEL filter match the event.
+//
+// Subscriptions come from the compacted commerce.subscriptions topic,
+// tailed into memory (pkg/ktable). Before handling a batch the stage makes
+// sure every subscription change acknowledged before the batch's events
+// were enriched is applied, so a change made through the admin API applies
+// to every event enriched after the call returned. A subscription created
+// at time T only gets events enriched at or after T: events already in the
+// pipeline (a backlog, a replay of the enriched topic) are not sent to a
+// subscription that did not exist when they were enriched.
+//
+// A delivery is keyed "<subscription id>/<entity key>": one subscription's
+// deliveries for one entity share a partition and keep their order, while
+// the subscriptions of an entity spread over partitions. Its id, the
+// webhook-id, derives from (event id, subscription id) alone.
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/ktable"
+	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// StageName names the stage in logs, metrics and the surge.dlq.stage
+// header.
+const StageName = "fanout"
+
+// Fetch sizes of the stage's consumer: small fetches drained whole by each
+// poll keep every owned partition in every transaction (see pkg/stream's
+// MaxPollRecords).
+const (
+	fetchMaxBytes          = 2 << 20
+	fetchMaxPartitionBytes = 256 << 10
+)
+
+// topicsDedupWindow only matters if fanout is the first process to create
+// Surge's topics: it is ingest's default idempotency window.
+const topicsDedupWindow = 24 * time.Hour
+
+// Config is the fanout service's configuration.
+type Config struct {
+	Kafka    config.Kafka
+	Registry config.Registry
+	Log      config.Log
+	// InstanceID names this instance; the transactional id derives from
+	// it, so two live instances must differ.
+	InstanceID     string
+	MetricsAddr    string // listener of /healthz, /readyz, /metrics (Run only)
+	MaxPollRecords int    // most enriched events one transaction handles
+}
+
+// Flags registers the settings on fs with their defaults.
+func (c *Config) Flags(fs *pflag.FlagSet) {
+	c.Kafka.Flags(fs)
+	c.Registry.Flags(fs)
+	c.Log.Flags(fs)
+	host, _ := os.Hostname()
+	fs.StringVar(&c.InstanceID, "instance-id", host, "stable name of this instance; the transactional id derives from it, so two live instances must differ")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:8087", "listener of /healthz, /readyz and /metrics")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 10000, "most enriched events handled in one transaction")
+}
+
+// Validate checks the configuration without doing any I/O.
+func (c *Config) Validate() error {
+	errs := []error{c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate()}
+	if c.MetricsAddr != "" {
+		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
+	}
+	if c.InstanceID == "" {
+		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
+	}
+	if c.MaxPollRecords < 1 {
+		errs = append(errs, fmt.Errorf("SURGE_MAX_POLL_RECORDS (--max-poll-records) must be at least 1, got %d", c.MaxPollRecords))
+	}
+	return errors.Join(errs...)
+}
+
+// LogLevel is the configured log level.
+func (c *Config) LogLevel() string { return c.Log.Level }
+
+// Deps are what tests and `surge dev` may inject.
+type Deps struct {
+	Metrics prometheus.Registerer
+	Now     func() time.Time
+	// Subscriptions, when set, is a subscriptions table shared with other
+	// components of the process; by default fanout opens its own.
+	Subscriptions *ktable.Table[event.Subscription]
+}
+
+// Service is a running fanout stage.
+type Service struct {
+	cfg        Config
+	log        *zap.Logger
+	now        func() time.Time
+	names      topics.Namer
+	admin      *kgo.Client
+	enriched   *avroserde.Codec[event.EnrichedEvent]
+	deliveries *avroserde.Codec[event.Delivery]
+	subs       *ktable.Table[event.Subscription]
+	ownSubs    bool
+	router     *router
+	m          *metrics
+	errLog     logLimiter
+	stage      *stream.Stage
+	ready      observe.Readiness
+	closeOnce  sync.Once
+}
+
+// New connects to Kafka and the registry, creates missing topics, loads
+// the subscriptions and registers the schemas. It does not consume yet:
+// Run does.
+func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &Service{
+		cfg:    cfg,
+		log:    log,
+		now:    deps.Now,
+		names:  topics.Namer{Prefix: cfg.Kafka.TopicPrefix},
+		errLog: logLimiter{period: time.Minute},
+	}
+	admin, err := kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	s.admin = admin
+	if err := kafkax.WaitForBrokers(ctx, admin); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admin), cfg.Kafka, topicsDedupWindow); err != nil {
+		s.Close()
+		return nil, err
+	}
+	srCl, err := sr.NewClient(sr.URLs(cfg.Registry.URL))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("creating registry client: %w", err)
+	}
+	reg := avroserde.NewRegistry(srCl)
+	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))
+	s.deliveries = avroserde.NewDeliveryCodec(reg, s.names.Name(topics.Deliveries))
+	for _, c := range []interface{ Register(context.Context) error }{s.enriched, s.deliveries} {
+		if err := c.Register(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("registering schemas: %w", err)
+		}
+	}
+	s.subs = deps.Subscriptions
+	if s.subs == nil {
+		s.subs, err = store.Subscriptions(ctx, store.Options{
+			Names:      s.names,
+			ClientOpts: kafkax.ClientOpts(cfg.Kafka, log),
+			Registry:   reg,
+			Log:        log.Named("subscriptions"),
+		}, nil)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("loading subscriptions: %w", err)
+		}
+		s.ownSubs = true
+	}
+	s.router = newRouter(log, s.subs.List, s.subs.Version)
+	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.subs.Len()) })
+
+	s.stage = &stream.Stage{
+		Name:            StageName,
+		Input:           s.names.Name(topics.EventsEnriched),
+		Group:           cfg.Kafka.TopicPrefix + topics.GroupFanout,
+		TransactionalID: cfg.Kafka.TopicPrefix + "surge-fanout-" + cfg.InstanceID,
+		DLQ:             s.names.Name(topics.EventsDLQ),
+		Handle:          s.handle,
+		MaxPollRecords:  cfg.MaxPollRecords,
+		ClientOpts:      kafkax.ClientOpts(cfg.Kafka, log, kgo.FetchMaxBytes(fetchMaxBytes), kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes)),
+		Log:             log,
+		Metrics:         stream.NewMetrics(deps.Metrics),
+		Now:             deps.Now,
+		OnBatchEnd:      func(committed bool) { s.router.flush(committed, s.m) },
+	}
+	return s, nil
+}
+
+// Run consumes until ctx ends and returns nil after a clean shutdown. It
+// returns an error only if the stage cannot run at all. Run may be called
+// once.
+func (s *Service) Run(ctx context.Context) error {
+	s.ready.Set(true)
+	defer s.ready.Set(false)
+	return s.stage.Run(ctx)
+}
+
+// Ready reports whether the service is consuming.
+func (s *Service) Ready() bool { return s.ready.Ready() }
+
+// Close releases what New opened. Call it after Run returned.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		if s.ownSubs && s.subs != nil {
+			s.subs.Close()
+		}
+		s.admin.Close()
+	})
+}
+
+// Run is the standalone fanout process: the service plus /healthz, /readyz
+// and /metrics on cfg.MetricsAddr, until ctx ends.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	reg := observe.NewRegistry()
+	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	mux := http.NewServeMux()
+	observe.Mount(mux, svc.Ready, reg)
+	log.Info("fanout running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
+	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
+}
