@@ -20,14 +20,22 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
+	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
+	"github.com/surgehq/surge/services/fanout"
 	"github.com/surgehq/surge/services/ingest"
 )
 
@@ -101,7 +109,10 @@ type devStack struct {
 	registry   *registry.Registry
 	ingest     *ingest.Service
 	enrich     *enrich.Service
+	fanout     *fanout.Service
 	adminToken string
+
+	subscriptions *ktable.Table[event.Subscription]
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
@@ -114,7 +125,8 @@ type devStack struct {
 // Ready reports whether events can flow end to end: every listener and
 // stage is up.
 func (d *devStack) Ready() bool {
-	return d.ready.Ready() && d.ingest != nil && d.ingest.Ready() && d.enrich != nil && d.enrich.Ready()
+	return d.ready.Ready() && d.ingest != nil && d.ingest.Ready() && d.enrich != nil && d.enrich.Ready() &&
+		d.fanout != nil && d.fanout.Ready()
 }
 
 // startDev starts the embedded cluster, the registry and every service,
@@ -248,6 +260,36 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	d.runStage(runCtx, "enrich", d.enrich.Run)
 
+	// The configuration tables, shared by the admin API and the stages
+	// that read them.
+	srCl, err := sr.NewClient(sr.URLs(d.RegistryURL))
+	if err != nil {
+		return nil, fmt.Errorf("creating registry client: %w", err)
+	}
+	storeOpts := store.Options{
+		Names:      topics.Namer{},
+		ClientOpts: kafkax.ClientOpts(kafka, log),
+		Registry:   avroserde.NewRegistry(srCl),
+		Log:        log.Named("store"),
+		Writable:   true,
+	}
+	if d.subscriptions, err = store.Subscriptions(ctx, storeOpts, nil); err != nil {
+		return nil, fmt.Errorf("loading subscriptions: %w", err)
+	}
+
+	// Fanout: enriched events → one delivery per matching subscription.
+	fcfg := fanout.Config{
+		Kafka:          kafka,
+		Registry:       config.Registry{URL: d.RegistryURL},
+		Log:            c.Log,
+		InstanceID:     "dev",
+		MaxPollRecords: 10000,
+	}
+	if d.fanout, err = fanout.New(ctx, fcfg, log.Named("fanout"), fanout.Deps{Metrics: reg, Subscriptions: d.subscriptions}); err != nil {
+		return nil, fmt.Errorf("starting fanout: %w", err)
+	}
+	d.runStage(runCtx, "fanout", d.fanout.Run)
+
 	d.ready.Set(true)
 	// Ready once every stage has started consuming.
 	for !d.Ready() {
@@ -288,6 +330,12 @@ func (d *devStack) Close() error {
 	}
 	d.servers.Wait()
 	d.stages.Wait()
+	if d.fanout != nil {
+		d.fanout.Close()
+	}
+	if d.subscriptions != nil {
+		d.subscriptions.Close()
+	}
 	if d.enrich != nil {
 		d.enrich.Close()
 	}
