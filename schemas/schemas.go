@@ -30,6 +30,8 @@ const (
 	Delivery        = "delivery"         // dev.surge.v1.Delivery, commerce.deliveries and its retry and DLQ topics
 	DeliveryAttempt = "delivery_attempt" // dev.surge.v1.DeliveryAttempt, commerce.delivery-attempts
 	EntitySnapshot  = "entity_snapshot"  // dev.surge.v1.EntitySnapshot, commerce.entities
+	Source          = "source"           // dev.surge.v1.Source, commerce.sources
+	EventType       = "event_type"       // dev.surge.v1.EventType, commerce.event-types
 )
 
 const ext = ".avsc"

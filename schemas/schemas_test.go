@@ -27,6 +27,8 @@ var golden = []string{
 	schemas.Delivery,
 	schemas.DeliveryAttempt,
 	schemas.EntitySnapshot,
+	schemas.Source,
+	schemas.EventType,
 }
 
 // TestGolden checks, for each schema, that the fixture in Avro's JSON
@@ -167,6 +169,8 @@ func TestText(t *testing.T) {
 		{name: "delivery", in: schemas.Delivery, want: `"name": "Delivery"`},
 		{name: "delivery attempt", in: schemas.DeliveryAttempt, want: `"name": "DeliveryAttempt"`},
 		{name: "entity snapshot", in: schemas.EntitySnapshot, want: `"name": "EntitySnapshot"`},
+		{name: "source", in: schemas.Source, want: `"name": "Source"`},
+		{name: "event type", in: schemas.EventType, want: `"name": "EventType"`},
 		{name: "unknown", in: "order", wantErr: true},
 		{name: "with extension", in: "event.avsc", wantErr: true},
 		{name: "path", in: "../schemas/event", wantErr: true},

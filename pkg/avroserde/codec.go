@@ -8,6 +8,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
+	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/schemas"
 )
@@ -140,6 +141,18 @@ func NewEnrichedEventCodec(reg *Registry, topic string) *Codec[event.EnrichedEve
 // (commerce.subscriptions).
 func NewSubscriptionCodec(reg *Registry, topic string) *Codec[event.Subscription] {
 	return NewCodec(reg, topic, schemas.Subscription, event.Subscription.Native, event.SubscriptionFromNative)
+}
+
+// NewSourceCodec returns the Codec of ingest Source values
+// (commerce.sources).
+func NewSourceCodec(reg *Registry, topic string) *Codec[catalog.Source] {
+	return NewCodec(reg, topic, schemas.Source, catalog.Source.Native, catalog.SourceFromNative)
+}
+
+// NewEventTypeCodec returns the Codec of EventType values
+// (commerce.event-types).
+func NewEventTypeCodec(reg *Registry, topic string) *Codec[catalog.EventType] {
+	return NewCodec(reg, topic, schemas.EventType, catalog.EventType.Native, catalog.EventTypeFromNative)
 }
 
 // NewDeliveryCodec returns the Codec of Delivery values (commerce.deliveries

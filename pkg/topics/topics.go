@@ -21,6 +21,8 @@ const (
 	DeliveriesDLQ    = "commerce.deliveries.dlq"
 	DeliveryAttempts = "commerce.delivery-attempts"
 	IngestDedup      = "commerce.ingest.dedup"
+	Sources          = "commerce.sources"
+	EventTypes       = "commerce.event-types"
 	Schemas          = "_schemas"
 )
 
@@ -85,6 +87,8 @@ func Layouts(dedupWindow time.Duration) []Layout {
 		{Name: EventsDLQ},
 		{Name: Entities, Configs: compacted},
 		{Name: Subscriptions, Partition: PartitionsOne, Configs: compacted},
+		{Name: Sources, Partition: PartitionsOne, Configs: compacted},
+		{Name: EventTypes, Partition: PartitionsOne, Configs: compacted},
 		{Name: Deliveries},
 		{Name: DeliveriesRetry},
 		{Name: DeliveriesDLQ},
