@@ -1,0 +1,243 @@
+// Package subscription owns the subscription model of the admin API: the
+// JSON a client sends and receives, its conversion to and from the stored
+// form (event.Subscription, the Go form of schemas/subscription.avsc), the
+// validation rules (field-named errors, SSRF refusal of private targets,
+// header and policy limits), ids, and the Standard Webhooks signing
+// secrets with their rotation.
+//
+// The package does no I/O except the optional DNS lookup of a target host
+// through an injected Resolver.
+package subscription
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/segmentio/ksuid"
+
+	"github.com/surgehq/surge/pkg/event"
+)
+
+// IDPrefix starts every subscription id.
+const IDPrefix = "sub_"
+
+// NewID mints a subscription id: "sub_" and a ksuid, so ids sort by
+// creation time.
+func NewID() string { return IDPrefix + ksuid.New().String() }
+
+// View is a subscription as the admin API answers it. Secret values never
+// appear in it except Secret, which only the create and rotate-secret
+// responses fill.
+type View struct {
+	ID             string            `json:"id"`
+	URL            string            `json:"url"`
+	EventTypes     []string          `json:"event_types"`
+	Filter         string            `json:"filter"`
+	Headers        map[string]string `json:"headers"`
+	TimeoutMS      int32             `json:"timeout_ms"`
+	RateLimitPerS  float64           `json:"rate_limit_per_s"`
+	MaxInFlight    int32             `json:"max_in_flight"`
+	RetrySchedule  []string          `json:"retry_schedule"`
+	Enabled        bool              `json:"enabled"`
+	Paused         bool              `json:"paused"`
+	DisabledReason string            `json:"disabled_reason"`
+	AllowPrivate   bool              `json:"allow_private"`
+	Description    string            `json:"description"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	// Secrets describes the signing secrets, newest first, without their
+	// values.
+	Secrets []SecretInfo `json:"secrets"`
+	// Secret is the new signing secret, shown once: in the create and the
+	// rotate-secret responses only.
+	Secret string `json:"secret,omitempty"`
+}
+
+// SecretInfo is what the API shows of a signing secret.
+type SecretInfo struct {
+	// Fingerprint identifies the secret without revealing it; see
+	// Fingerprint.
+	Fingerprint string     `json:"fingerprint"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+}
+
+// NewView is the API form of a stored subscription, with secret metadata
+// and no secret value. Slices and maps are copied.
+func NewView(s event.Subscription) View {
+	v := View{
+		ID:             s.ID,
+		URL:            s.URL,
+		EventTypes:     slices.Clone(s.EventTypes),
+		Filter:         s.Filter,
+		Headers:        cloneMap(s.Headers),
+		TimeoutMS:      s.TimeoutMS,
+		RateLimitPerS:  s.RateLimitPerS,
+		MaxInFlight:    s.MaxInFlight,
+		RetrySchedule:  slices.Clone(s.RetrySchedule),
+		Enabled:        s.Enabled,
+		Paused:         s.Paused,
+		DisabledReason: s.DisabledReason,
+		AllowPrivate:   s.AllowPrivate,
+		Description:    s.Description,
+		CreatedAt:      s.CreatedAt,
+		UpdatedAt:      s.UpdatedAt,
+		Secrets:        make([]SecretInfo, 0, len(s.Secrets)),
+	}
+	// Clients iterate these; null would be a needless special case.
+	if v.EventTypes == nil {
+		v.EventTypes = []string{}
+	}
+	if v.Headers == nil {
+		v.Headers = map[string]string{}
+	}
+	if v.RetrySchedule == nil {
+		v.RetrySchedule = []string{}
+	}
+	for _, sec := range s.Secrets {
+		info := SecretInfo{Fingerprint: Fingerprint(sec.Value), CreatedAt: sec.CreatedAt}
+		if sec.ExpiresAt != nil {
+			t := *sec.ExpiresAt
+			info.ExpiresAt = &t
+		}
+		v.Secrets = append(v.Secrets, info)
+	}
+	return v
+}
+
+// Input is the body of a create (POST) or a partial update (PATCH): a nil
+// field was not sent. JSON null counts as not sent; send "" / [] / {} to
+// clear a field. id, secrets, created_at and updated_at are not part of it,
+// so a body naming them is refused as an unknown field.
+type Input struct {
+	URL            *string            `json:"url"`
+	EventTypes     *[]string          `json:"event_types"`
+	Filter         *string            `json:"filter"`
+	Headers        *map[string]string `json:"headers"`
+	TimeoutMS      *int32             `json:"timeout_ms"`
+	RateLimitPerS  *float64           `json:"rate_limit_per_s"`
+	MaxInFlight    *int32             `json:"max_in_flight"`
+	RetrySchedule  *[]string          `json:"retry_schedule"`
+	Enabled        *bool              `json:"enabled"`
+	Paused         *bool              `json:"paused"`
+	DisabledReason *string            `json:"disabled_reason"`
+	AllowPrivate   *bool              `json:"allow_private"`
+	Description    *string            `json:"description"`
+}
+
+// ReadOnlyFields are the fields of a View a client cannot set.
+var ReadOnlyFields = []string{"id", "secret", "secrets", "created_at", "updated_at"}
+
+// IsReadOnly reports whether the JSON field name is one of ReadOnlyFields.
+func IsReadOnly(field string) bool { return slices.Contains(ReadOnlyFields, field) }
+
+// Missing lists the fields a create requires that in does not set.
+func (in Input) Missing() []string {
+	var out []string
+	if in.URL == nil {
+		out = append(out, "url")
+	}
+	if in.EventTypes == nil {
+		out = append(out, "event_types")
+	}
+	return out
+}
+
+// NewSubscription builds the stored form of a new subscription from a
+// create body: id and timestamps set, enabled unless the body says
+// otherwise, no secrets yet (see NewSecret). Validate it before storing.
+func NewSubscription(id string, in Input, now time.Time) event.Subscription {
+	now = Timestamp(now)
+	s := event.Subscription{ID: id, Enabled: true, CreatedAt: now}
+	in.Apply(&s, now)
+	return s
+}
+
+// Apply sets every field in sends on s and stamps UpdatedAt. Enabling a
+// subscription without giving a reason clears DisabledReason. Slices and
+// maps are copied, so s shares nothing with in.
+func (in Input) Apply(s *event.Subscription, now time.Time) {
+	if in.URL != nil {
+		s.URL = *in.URL
+	}
+	if in.EventTypes != nil {
+		s.EventTypes = slices.Clone(*in.EventTypes)
+	}
+	if in.Filter != nil {
+		s.Filter = *in.Filter
+	}
+	if in.Headers != nil {
+		s.Headers = cloneMap(*in.Headers)
+	}
+	if in.TimeoutMS != nil {
+		s.TimeoutMS = *in.TimeoutMS
+	}
+	if in.RateLimitPerS != nil {
+		s.RateLimitPerS = *in.RateLimitPerS
+	}
+	if in.MaxInFlight != nil {
+		s.MaxInFlight = *in.MaxInFlight
+	}
+	if in.RetrySchedule != nil {
+		s.RetrySchedule = slices.Clone(*in.RetrySchedule)
+	}
+	if in.Enabled != nil {
+		s.Enabled = *in.Enabled
+		if s.Enabled && in.DisabledReason == nil {
+			s.DisabledReason = ""
+		}
+	}
+	if in.Paused != nil {
+		s.Paused = *in.Paused
+	}
+	if in.DisabledReason != nil {
+		s.DisabledReason = *in.DisabledReason
+	}
+	if in.AllowPrivate != nil {
+		s.AllowPrivate = *in.AllowPrivate
+	}
+	if in.Description != nil {
+		s.Description = *in.Description
+	}
+	s.UpdatedAt = Timestamp(now)
+}
+
+// Clone returns a deep copy of s, so a stored value shares nothing with
+// the caller.
+func Clone(s event.Subscription) event.Subscription {
+	s.EventTypes = slices.Clone(s.EventTypes)
+	s.Headers = cloneMap(s.Headers)
+	s.RetrySchedule = slices.Clone(s.RetrySchedule)
+	secrets := make([]event.Secret, len(s.Secrets))
+	for i, sec := range s.Secrets {
+		if sec.ExpiresAt != nil {
+			t := *sec.ExpiresAt
+			sec.ExpiresAt = &t
+		}
+		secrets[i] = sec
+	}
+	if s.Secrets == nil {
+		secrets = nil
+	}
+	s.Secrets = secrets
+	return s
+}
+
+// Timestamp is t as the stored form keeps it: UTC, to the millisecond
+// (Avro timestamp-millis), so a response and a later read agree.
+func Timestamp(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// normalizeHeaderName is the case-insensitive form headers are compared in.
+func normalizeHeaderName(h string) string { return strings.ToLower(h) }
