@@ -1,0 +1,329 @@
+// Package admin is Surge's admin HTTP API: subscriptions (create, list,
+// get, partial update, delete, secret rotation), sources and event types,
+// behind a bearer token, with the JSON errors of pkg/httpx and an OpenAPI 3
+// document of itself at /v1/openapi.json.
+//
+// The API keeps no state of its own: every read and write goes to a Store,
+// one compacted Kafka topic tailed into memory (pkg/ktable in production,
+// an in-memory map in tests). Changes are logged at info with the route
+// and the id, never a secret.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/subscription"
+)
+
+// Store is one compacted topic tailed into memory. Implementations must be
+// safe for concurrent use. Get and List never block on I/O; Put and Delete
+// block until the change is durable and visible to Get, or ctx ends.
+type Store[V any] interface {
+	Get(key string) (V, bool)
+	// List returns every value, sorted by key.
+	List() []V
+	// Put is durable and visible to Get when it returns nil.
+	Put(ctx context.Context, key string, v V) error
+	// Delete writes a tombstone; it is visible to Get when it returns nil.
+	Delete(ctx context.Context, key string) error
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes = 256 << 10
+	DefaultWriteTimeout = 10 * time.Second
+	// RetryAfter is sent with a 503 when a store write failed.
+	RetryAfter = 5 * time.Second
+)
+
+// Config is the admin API's settings.
+type Config struct {
+	// Token is the bearer token every request but the OpenAPI document
+	// must carry; required.
+	Token string
+	// AllowLoopback lets subscriptions target loopback without
+	// allow_private (surge dev).
+	AllowLoopback bool
+	// SecretGrace is how long a rotated-out secret keeps signing;
+	// 0 means subscription.DefaultGrace (24 h).
+	SecretGrace time.Duration
+	// MaxBodyBytes bounds a request body (413 above); 0 means
+	// DefaultMaxBodyBytes (256 KiB).
+	MaxBodyBytes int64
+	// WriteTimeout bounds one store write (503 after); 0 means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
+}
+
+// Deps are the API's collaborators.
+type Deps struct {
+	Subscriptions Store[event.Subscription]
+	Sources       Store[catalog.Source]
+	// EventTypes holds the operator-set types; they override built-ins
+	// by name.
+	EventTypes Store[catalog.EventType]
+	// Catalog is the live merged view (built-ins and EventTypes) that
+	// GET /v1/event-types shows. The API also puts a type it stored into
+	// it, so the change is in effect at once in this process.
+	Catalog *catalog.Catalog
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Resolver resolves subscription target hosts for the SSRF check; nil
+	// means net.DefaultResolver.
+	Resolver subscription.Resolver
+	// ResolveTimeout bounds one lookup; 0 means
+	// subscription.DefaultResolveTimeout.
+	ResolveTimeout time.Duration
+	// Log receives one info line per change; nil means no logging.
+	Log *zap.Logger
+}
+
+// API serves the admin routes. It is safe for concurrent use.
+type API struct {
+	cfg       Config
+	deps      Deps
+	validator subscription.Validator
+	now       func() time.Time
+	log       *zap.Logger
+	tokenSum  [sha256.Size]byte
+
+	// mu serializes this process's read-modify-write changes, so two
+	// PATCHes of one subscription cannot lose either change.
+	mu sync.Mutex
+
+	routes []string // "METHOD /pattern" of every route Mount registered
+}
+
+// New checks cfg and deps and returns the API.
+func New(cfg Config, deps Deps) (*API, error) {
+	var errs []error
+	if cfg.Token == "" {
+		errs = append(errs, errors.New("admin: Config.Token is empty; the admin API needs a bearer token"))
+	}
+	if cfg.SecretGrace < 0 {
+		errs = append(errs, fmt.Errorf("admin: Config.SecretGrace must not be negative, got %s", cfg.SecretGrace))
+	}
+	if cfg.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("admin: Config.MaxBodyBytes must not be negative, got %d", cfg.MaxBodyBytes))
+	}
+	if cfg.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("admin: Config.WriteTimeout must not be negative, got %s", cfg.WriteTimeout))
+	}
+	if deps.Subscriptions == nil {
+		errs = append(errs, errors.New("admin: Deps.Subscriptions is nil"))
+	}
+	if deps.Sources == nil {
+		errs = append(errs, errors.New("admin: Deps.Sources is nil"))
+	}
+	if deps.EventTypes == nil {
+		errs = append(errs, errors.New("admin: Deps.EventTypes is nil"))
+	}
+	if deps.Catalog == nil {
+		errs = append(errs, errors.New("admin: Deps.Catalog is nil"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.SecretGrace == 0 {
+		cfg.SecretGrace = subscription.DefaultGrace
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	a := &API{
+		cfg:  cfg,
+		deps: deps,
+		validator: subscription.Validator{
+			AllowLoopback:  cfg.AllowLoopback,
+			Resolver:       deps.Resolver,
+			ResolveTimeout: deps.ResolveTimeout,
+		},
+		now:      deps.Now,
+		log:      deps.Log,
+		tokenSum: sha256.Sum256([]byte(cfg.Token)),
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = zap.NewNop()
+	}
+	return a, nil
+}
+
+// handlerFunc serves one route; a returned error is written as the JSON
+// error body (an *httpx.Error keeps its status, anything else is a 500).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Mount registers every /v1 route of the admin API on mux, and a /v1/
+// fallback answering unknown paths with a JSON 404.
+func (a *API) Mount(mux *http.ServeMux) {
+	a.routes = nil
+	a.handle(mux, "/v1/subscriptions", true, map[string]handlerFunc{
+		http.MethodGet:  a.listSubscriptions,
+		http.MethodPost: a.createSubscription,
+	})
+	a.handle(mux, "/v1/subscriptions/{id}", true, map[string]handlerFunc{
+		http.MethodGet:    a.getSubscription,
+		http.MethodPatch:  a.patchSubscription,
+		http.MethodDelete: a.deleteSubscription,
+	})
+	a.handle(mux, "/v1/subscriptions/{id}/rotate-secret", true, map[string]handlerFunc{
+		http.MethodPost: a.rotateSecret,
+	})
+	a.handle(mux, "/v1/sources", true, map[string]handlerFunc{
+		http.MethodGet: a.listSources,
+	})
+	a.handle(mux, "/v1/sources/{id}", true, map[string]handlerFunc{
+		http.MethodGet:    a.getSource,
+		http.MethodPut:    a.putSource,
+		http.MethodDelete: a.deleteSource,
+	})
+	a.handle(mux, "/v1/event-types", true, map[string]handlerFunc{
+		http.MethodGet: a.listEventTypes,
+	})
+	a.handle(mux, "/v1/event-types/{type}", true, map[string]handlerFunc{
+		http.MethodPut: a.putEventType,
+	})
+	a.handle(mux, "/v1/openapi.json", false, map[string]handlerFunc{
+		http.MethodGet: a.openAPI,
+	})
+	mux.Handle("/v1/", a.authenticated(func(_ http.ResponseWriter, r *http.Request) error {
+		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, "no route %s %s; GET /v1/openapi.json lists them", r.Method, r.URL.Path)
+	}))
+}
+
+// handle registers pattern, dispatching by method itself so a wrong method
+// gets the JSON 405 with Allow rather than the mux's plain text.
+func (a *API) handle(mux *http.ServeMux, pattern string, auth bool, methods map[string]handlerFunc) {
+	allowed := make([]string, 0, len(methods))
+	for m := range methods {
+		allowed = append(allowed, m)
+		a.routes = append(a.routes, m+" "+pattern)
+	}
+	slices.Sort(allowed)
+	allow := strings.Join(allowed, ", ")
+	h := func(w http.ResponseWriter, r *http.Request) error {
+		f, ok := methods[r.Method]
+		if !ok {
+			w.Header().Set("Allow", allow)
+			return httpx.Errorf(http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, "%s does not take %s; allowed: %s", pattern, r.Method, allow)
+		}
+		return f(w, r)
+	}
+	if auth {
+		mux.Handle(pattern, a.authenticated(h))
+	} else {
+		mux.Handle(pattern, serve(h))
+	}
+}
+
+// Routes lists "METHOD /pattern" of every route Mount registered, sorted.
+func (a *API) Routes() []string {
+	out := slices.Clone(a.routes)
+	slices.Sort(out)
+	return out
+}
+
+func serve(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			httpx.WriteError(w, err)
+		}
+	})
+}
+
+// authenticated requires "Authorization: Bearer <token>", compared in
+// constant time (of hashes, so not even the length leaks).
+func (a *API) authenticated(h handlerFunc) http.Handler {
+	return serve(func(w http.ResponseWriter, r *http.Request) error {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="surge-admin"`)
+			msg := "missing bearer token: send Authorization: Bearer <token> (surge dev keeps it in <data-dir>/admin-token)"
+			if r.Header.Get("Authorization") != "" {
+				msg = "wrong bearer token"
+			}
+			return httpx.Errorf(http.StatusUnauthorized, httpx.CodeUnauthorized, "%s", msg)
+		}
+		return h(w, r)
+	})
+}
+
+// unavailable is the answer to a failed store write.
+func unavailable(what string, err error) error {
+	e := httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "%s was not stored: %v; nothing changed, retry later", what, err)
+	e.RetryAfter = RetryAfter
+	return e
+}
+
+// writeCtx bounds one store write.
+func (a *API) writeCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), a.cfg.WriteTimeout)
+}
+
+func notFound(what, id string) error {
+	return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, "%s %q does not exist", what, id)
+}
+
+// validationError turns joined *catalog.FieldError values into a 400
+// invalid naming the first field; the message lists every problem.
+func validationError(err error) error {
+	var fes []*catalog.FieldError
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *catalog.FieldError
+		if errors.As(e, &fe) {
+			fes = append(fes, fe)
+			return
+		}
+		fes = append(fes, &catalog.FieldError{Message: e.Error()})
+	}
+	walk(err)
+	if len(fes) == 0 {
+		return httpx.Errorf(http.StatusBadRequest, httpx.CodeInvalid, "%v", err)
+	}
+	e := &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: fes[0].Field, Message: fes[0].Message}
+	if len(fes) > 1 {
+		parts := make([]string, len(fes))
+		for i, fe := range fes {
+			parts[i] = fe.Error()
+		}
+		e.Message = strings.Join(parts, "; ")
+	}
+	return e
+}
+
+// resolverNoLookup fails every lookup: the SSRF check of an unchanged URL
+// then only looks at IP literals, so pausing a subscription does not wait
+// for DNS.
+type resolverNoLookup struct{}
+
+func (resolverNoLookup) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
+	return nil, errors.New("not looked up")
+}

@@ -1,0 +1,94 @@
+package admin
+
+import (
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/httpx"
+)
+
+// eventTypeList is the body of GET /v1/event-types.
+type eventTypeList struct {
+	EventTypes []catalog.EventType `json:"event_types"`
+}
+
+func (a *API) listEventTypes(w http.ResponseWriter, _ *http.Request) error {
+	types := a.deps.Catalog.List()
+	if types == nil {
+		types = []catalog.EventType{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, eventTypeList{EventTypes: types})
+	return nil
+}
+
+func (a *API) putEventType(w http.ResponseWriter, r *http.Request) error {
+	const route = "PUT /v1/event-types/{type}"
+	name := r.PathValue("type")
+	var et catalog.EventType
+	if err := a.decodeBody(w, r, &et, nil); err != nil {
+		return err
+	}
+	switch {
+	case et.Name == "":
+		et.Name = name
+	case et.Name != name:
+		return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "name",
+			Message: "\"" + et.Name + "\" does not match the type in the path, \"" + name + "\"; leave it out or make them equal"}
+	}
+	if err := et.Validate(); err != nil {
+		return validationError(err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// The merged catalog must still hold together: no name or alias of
+	// this type may belong to another type.
+	known := a.isOwnName(et.Name)
+	if err := a.checkMerged(et); err != nil {
+		return err
+	}
+	ctx, cancel := a.writeCtx(r)
+	defer cancel()
+	if err := a.deps.EventTypes.Put(ctx, et.Name, et); err != nil {
+		a.log.Warn("event type not stored", zap.String("route", route), zap.String("event_type", et.Name), zap.Error(err))
+		return unavailable("the event type", err)
+	}
+	// Read-your-writes in this process; the owner of the catalog applies
+	// the same change when it reads the store.
+	if err := a.deps.Catalog.Put(et); err != nil {
+		a.log.Warn("event type stored but not applied to the live catalog", zap.String("event_type", et.Name), zap.Error(err))
+	}
+	status, what := http.StatusOK, "event type replaced"
+	if !known {
+		status, what = http.StatusCreated, "event type created"
+		w.Header().Set("Location", "/v1/event-types/"+et.Name)
+	}
+	a.log.Info(what, zap.String("route", route), zap.String("event_type", et.Name))
+	httpx.WriteJSON(w, status, et)
+	return nil
+}
+
+// isOwnName reports whether name is a type's canonical name in the
+// catalog, not an alias of another type.
+func (a *API) isOwnName(name string) bool {
+	et, ok := a.deps.Catalog.Lookup(name)
+	return ok && et.Name == name
+}
+
+// checkMerged refuses et when the catalog with et in place of the type of
+// the same name would not hold together.
+func (a *API) checkMerged(et catalog.EventType) error {
+	types := a.deps.Catalog.List()
+	merged := make([]catalog.EventType, 0, len(types)+1)
+	for _, t := range types {
+		if t.Name != et.Name {
+			merged = append(merged, t)
+		}
+	}
+	merged = append(merged, et)
+	if err := (&catalog.Catalog{}).Replace(merged); err != nil {
+		return validationError(err)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package admin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	legacyrouter "github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/surgehq/surge/pkg/admin"
+)
+
+// reqWant says what the document must think of a scripted request.
+type reqWant int
+
+const (
+	reqValid   reqWant = iota // the document accepts the request
+	reqInvalid                // the document refuses it too (bad body, no token, wrong media type)
+	reqEither                 // the document does not decide (a body over the server's size limit)
+)
+
+// step is one scripted request. path may hold {sub}, replaced by the id of
+// the subscription the script created.
+type step struct {
+	name    string
+	method  string
+	path    string
+	body    string
+	ctype   string // Content-Type; "" = application/json when there is a body
+	noAuth  bool
+	before  func(e *env)
+	status  int
+	request reqWant
+}
+
+// TestOpenAPIDocumentMatchesHandlers drives the real handlers through every
+// operation of openapi.json and its documented responses, validating each
+// request and response against the document, then checks that every
+// documented (operation, status) was seen and that the document and the
+// mounted routes list the same operations.
+func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
+	ctx := context.Background()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(admin.OpenAPI)
+	if err != nil {
+		t.Fatalf("loading openapi.json: %v", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI 3 document: %v", err)
+	}
+
+	const maxBody = 4096
+	e := newEnv(t, admin.Config{MaxBodyBytes: maxBody})
+	doc.Servers = openapi3.Servers{{URL: e.srv.URL}}
+	router, err := legacyrouter.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fail := func(e *env) {
+		err := errors.New("kafka unavailable")
+		e.subs.Fail(err)
+		e.sources.Fail(err)
+		e.types.Fail(err)
+	}
+	heal := func(e *env) {
+		e.subs.Fail(nil)
+		e.sources.Fail(nil)
+		e.types.Fail(nil)
+	}
+	big := strings.Repeat("x", maxBody)
+	bigSub := `{"url":"https://hooks.example.com/","event_types":["*"],"description":"` + big + `"}`
+	bigSource := `{"allow_unsigned":true,"loaders":{"order":{"url":"https://shop.example/{id}","headers":{"X-Big":"` + big + `"}}}}`
+	bigType := `{"description":"` + big + `"}`
+	const shop = `{"signature":{"scheme":"standard-webhooks","secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		"loaders":{"order":{"url":"https://shop.example/rest/V1/orders/{id}","headers":{"Authorization":"Bearer t"},"timeout_ms":2000,"cache_ttl_s":60}}}`
+
+	script := []step{
+		{name: "document", method: "GET", path: "/v1/openapi.json", noAuth: true, status: 200},
+
+		// Subscriptions.
+		{name: "create", method: "POST", path: "/v1/subscriptions", body: validCreate, status: 201},
+		{name: "create minimal", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://erp.example.com/h","event_types":["*"]}`, status: 201},
+		{name: "create without token", method: "POST", path: "/v1/subscriptions", body: validCreate, noAuth: true, status: 401, request: reqInvalid},
+		{name: "create metadata target", method: "POST", path: "/v1/subscriptions", body: `{"url":"http://169.254.169.254/","event_types":["*"]}`, status: 400},
+		{name: "create bad filter", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://hooks.example.com/","event_types":["*"],"filter":"type =="}`, status: 400},
+		{name: "create unknown field", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://hooks.example.com/","event_types":["*"],"x":1}`, status: 400, request: reqInvalid},
+		{name: "create with id", method: "POST", path: "/v1/subscriptions", body: `{"id":"sub_x","url":"https://hooks.example.com/","event_types":["*"]}`, status: 400, request: reqInvalid},
+		{name: "create no url", method: "POST", path: "/v1/subscriptions", body: `{"event_types":["*"]}`, status: 400, request: reqInvalid},
+		{name: "create not JSON", method: "POST", path: "/v1/subscriptions", body: `{`, status: 400, request: reqInvalid},
+		{name: "create too large", method: "POST", path: "/v1/subscriptions", body: bigSub, status: 413, request: reqInvalid},
+		{name: "create as text", method: "POST", path: "/v1/subscriptions", body: validCreate, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "create store down", method: "POST", path: "/v1/subscriptions", body: validCreate, before: fail, status: 503},
+		{name: "list", method: "GET", path: "/v1/subscriptions", before: heal, status: 200},
+		{name: "list without token", method: "GET", path: "/v1/subscriptions", noAuth: true, status: 401, request: reqInvalid},
+		{name: "get", method: "GET", path: "/v1/subscriptions/{sub}", status: 200},
+		{name: "get without token", method: "GET", path: "/v1/subscriptions/{sub}", noAuth: true, status: 401, request: reqInvalid},
+		{name: "get unknown", method: "GET", path: "/v1/subscriptions/sub_nope", status: 404},
+		{name: "pause", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"paused":true}`, status: 200},
+		{name: "patch several", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"paused":false,"enabled":false,"disabled_reason":"maintenance","retry_schedule":["1m"],"headers":{}}`, status: 200},
+		{name: "patch bad", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"timeout_ms":5}`, status: 400},
+		{name: "patch created_at", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"created_at":"2020-01-01T00:00:00Z"}`, status: 400, request: reqInvalid},
+		{name: "patch without token", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"paused":true}`, noAuth: true, status: 401, request: reqInvalid},
+		{name: "patch unknown", method: "PATCH", path: "/v1/subscriptions/sub_nope", body: `{"paused":true}`, status: 404},
+		{name: "patch too large", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"description":"` + big + `"}`, status: 413, request: reqInvalid},
+		{name: "patch as form", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `paused=true`, ctype: "application/x-www-form-urlencoded", status: 415, request: reqInvalid},
+		{name: "patch store down", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"paused":true}`, before: fail, status: 503},
+		{name: "rotate", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", before: heal, status: 200},
+		{name: "rotate without token", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", noAuth: true, status: 401, request: reqInvalid},
+		{name: "rotate unknown", method: "POST", path: "/v1/subscriptions/sub_nope/rotate-secret", status: 404},
+		{name: "rotate store down", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", before: fail, status: 503},
+		{name: "get after rotation", method: "GET", path: "/v1/subscriptions/{sub}", before: heal, status: 200},
+		{name: "delete store down", method: "DELETE", path: "/v1/subscriptions/{sub}", before: fail, status: 503},
+		{name: "delete without token", method: "DELETE", path: "/v1/subscriptions/{sub}", before: heal, noAuth: true, status: 401, request: reqInvalid},
+		{name: "delete", method: "DELETE", path: "/v1/subscriptions/{sub}", status: 204},
+		{name: "delete again", method: "DELETE", path: "/v1/subscriptions/{sub}", status: 404},
+
+		// Sources.
+		{name: "put source new", method: "PUT", path: "/v1/sources/shop", body: shop, status: 201},
+		{name: "put source again", method: "PUT", path: "/v1/sources/shop", body: `{"id":"shop","allow_unsigned":true}`, status: 200},
+		{name: "put source signed", method: "PUT", path: "/v1/sources/shop", body: shop, status: 200},
+		{name: "put source invalid", method: "PUT", path: "/v1/sources/shop", body: `{}`, status: 400},
+		{name: "put source bad scheme", method: "PUT", path: "/v1/sources/shop", body: `{"signature":{"scheme":"md5","secret":"x"}}`, status: 400, request: reqInvalid},
+		{name: "put source without token", method: "PUT", path: "/v1/sources/shop", body: shop, noAuth: true, status: 401, request: reqInvalid},
+		{name: "put source too large", method: "PUT", path: "/v1/sources/shop", body: bigSource, status: 413, request: reqEither},
+		{name: "put source as text", method: "PUT", path: "/v1/sources/shop", body: shop, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "put source store down", method: "PUT", path: "/v1/sources/shop", body: shop, before: fail, status: 503},
+		{name: "get source", method: "GET", path: "/v1/sources/shop", before: heal, status: 200},
+		{name: "get source without token", method: "GET", path: "/v1/sources/shop", noAuth: true, status: 401, request: reqInvalid},
+		{name: "get source unknown", method: "GET", path: "/v1/sources/nope", status: 404},
+		{name: "list sources", method: "GET", path: "/v1/sources", status: 200},
+		{name: "list sources without token", method: "GET", path: "/v1/sources", noAuth: true, status: 401, request: reqInvalid},
+		{name: "delete source store down", method: "DELETE", path: "/v1/sources/shop", before: fail, status: 503},
+		{name: "delete source without token", method: "DELETE", path: "/v1/sources/shop", before: heal, noAuth: true, status: 401, request: reqInvalid},
+		{name: "delete source", method: "DELETE", path: "/v1/sources/shop", status: 204},
+		{name: "delete source unknown", method: "DELETE", path: "/v1/sources/shop", status: 404},
+
+		// Event types.
+		{name: "list types", method: "GET", path: "/v1/event-types", status: 200},
+		{name: "list types without token", method: "GET", path: "/v1/event-types", noAuth: true, status: 401, request: reqInvalid},
+		{name: "put type new", method: "PUT", path: "/v1/event-types/return.requested", body: `{"entity_type":"order","aliases":["shop.rma"],"description":"An RMA.","data_schema":{"type":"object"}}`, status: 201},
+		{name: "put type override", method: "PUT", path: "/v1/event-types/order.placed", body: `{"name":"order.placed","entity_type":"order","delete":false}`, status: 200},
+		{name: "put type bad name", method: "PUT", path: "/v1/event-types/order.placed", body: `{"name":"order.other"}`, status: 400},
+		{name: "put type alias taken", method: "PUT", path: "/v1/event-types/x.y", body: `{"aliases":["shop.rma"]}`, status: 400},
+		{name: "put type without token", method: "PUT", path: "/v1/event-types/x.y", body: `{}`, noAuth: true, status: 401, request: reqInvalid},
+		{name: "put type too large", method: "PUT", path: "/v1/event-types/x.y", body: bigType, status: 413, request: reqEither},
+		{name: "put type as text", method: "PUT", path: "/v1/event-types/x.y", body: `{}`, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "put type store down", method: "PUT", path: "/v1/event-types/x.y", body: `{}`, before: fail, status: 503},
+		{name: "list types after", method: "GET", path: "/v1/event-types", before: heal, status: 200},
+	}
+
+	auth := func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+		if in.SecuritySchemeName != "bearerAuth" {
+			return fmt.Errorf("unknown security scheme %q", in.SecuritySchemeName)
+		}
+		if !strings.HasPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer ") {
+			return errors.New("no bearer token")
+		}
+		return nil
+	}
+	seen := map[string]bool{} // "METHOD /template STATUS"
+	var subID string
+	for _, s := range script {
+		t.Run(s.name, func(t *testing.T) {
+			if s.before != nil {
+				s.before(e)
+			}
+			path := strings.ReplaceAll(s.path, "{sub}", subID)
+			newReq := func() *http.Request {
+				var body io.Reader
+				if s.body != "" {
+					body = strings.NewReader(s.body)
+				}
+				req, err := http.NewRequest(s.method, e.srv.URL+path, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.body != "" {
+					ct := s.ctype
+					if ct == "" {
+						ct = "application/json"
+					}
+					req.Header.Set("Content-Type", ct)
+				}
+				if !s.noAuth {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				return req
+			}
+
+			// The request, as the document sees it.
+			req := newReq()
+			route, params, err := router.FindRoute(req)
+			if err != nil {
+				t.Fatalf("%s %s is not in the document: %v", s.method, path, err)
+			}
+			in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: auth}}
+			reqErr := openapi3filter.ValidateRequest(ctx, in)
+			switch {
+			case s.request == reqValid && reqErr != nil:
+				t.Fatalf("the document refuses a request the script means as valid: %v", reqErr)
+			case s.request == reqInvalid && reqErr == nil:
+				t.Fatalf("the document accepts a request the server must refuse with %d", s.status)
+			}
+
+			// The real handler.
+			resp, err := http.DefaultClient.Do(newReq())
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != s.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, s.status, body)
+			}
+			if s.name == "create" {
+				subID = jsonField(t, body, "id")
+			}
+
+			// The response, against the document.
+			out := &openapi3filter.ResponseValidationInput{
+				RequestValidationInput: in,
+				Status:                 resp.StatusCode,
+				Header:                 resp.Header,
+				Body:                   io.NopCloser(bytes.NewReader(body)),
+				Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+			}
+			if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+				t.Fatalf("the response does not match the document: %v\n%s", err, body)
+			}
+			seen[fmt.Sprintf("%s %s %d", route.Method, route.Path, resp.StatusCode)] = true
+		})
+	}
+
+	// Every documented operation and response was exercised.
+	var docOps []string
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			docOps = append(docOps, method+" "+path)
+			for code := range op.Responses.Map() {
+				if key := fmt.Sprintf("%s %s %s", method, path, code); !seen[key] {
+					t.Errorf("documented but never exercised: %s", key)
+				}
+			}
+		}
+	}
+	slices.Sort(docOps)
+	if routes := e.api.Routes(); !slices.Equal(docOps, routes) {
+		t.Errorf("the document and the handlers disagree on the operations:\ndocument %v\nhandlers %v", docOps, routes)
+	}
+}
+
+// jsonField returns a top-level string field of a JSON object.
+func jsonField(t *testing.T, body []byte, field string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := m[field].(string)
+	return s
+}
