@@ -16,7 +16,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDevCommand(), newTapCommand(), newRegistryCommand(), newLoadCommand())
+	root.AddCommand(newDevCommand(), newTapCommand(), newRegistryCommand(), newLoadCommand(), newSubsCommand())
 	return root
 }
 
