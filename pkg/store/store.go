@@ -8,11 +8,13 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/topics"
@@ -59,4 +61,121 @@ func open[V any](ctx context.Context, o Options, c codec[V], onChange func(strin
 		cfg.Encode = c.Encode
 	}
 	return ktable.Open(ctx, cfg)
+}
+
+// Sources opens the table of commerce.sources, keyed by source id.
+func Sources(ctx context.Context, o Options, onChange func(id string, s catalog.Source, deleted bool)) (*ktable.Table[catalog.Source], error) {
+	codec := avroserde.NewSourceCodec(o.Registry, o.Names.Name(topics.Sources))
+	return open(ctx, o, codec, onChange)
+}
+
+// EventTypes opens the table of commerce.event-types, keyed by canonical
+// type name, and keeps cat equal to the built-in types overlaid with the
+// stored ones (a stored type replaces the built-in of the same name) from
+// the moment it returns. A stored set that does not fit together (two
+// types claiming one alias) leaves cat as it was and is logged: the admin
+// API refuses such a change, so only a foreign write can cause it.
+func EventTypes(ctx context.Context, o Options, cat *catalog.Catalog) (*ktable.Table[catalog.EventType], error) {
+	codec := avroserde.NewEventTypeCodec(o.Registry, o.Names.Name(topics.EventTypes))
+	log := o.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var (
+		tb     *ktable.Table[catalog.EventType]
+		loaded atomic.Bool // set once tb is assigned
+	)
+	refresh := func() {
+		if err := cat.Replace(Merge(catalog.Builtin(), tb.List())); err != nil {
+			log.Error("stored event types do not fit together; the catalog keeps its previous types", zap.Error(err))
+		}
+	}
+	tb, err := open(ctx, o, codec, func(string, catalog.EventType, bool) {
+		if loaded.Load() {
+			refresh()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	loaded.Store(true)
+	refresh()
+	return tb, nil
+}
+
+// Merge overlays stored event types on the built-in ones by name.
+func Merge(builtin, stored []catalog.EventType) []catalog.EventType {
+	byName := map[string]int{}
+	out := append([]catalog.EventType(nil), builtin...)
+	for i, et := range out {
+		byName[et.Name] = i
+	}
+	for _, et := range stored {
+		if i, ok := byName[et.Name]; ok {
+			out[i] = et
+			continue
+		}
+		byName[et.Name] = len(out)
+		out = append(out, et)
+	}
+	return out
+}
+
+// SourceLookup resolves a source id from the table first and then from
+// Fallback (the built-in default source), so a fresh deployment takes
+// events before any source is configured, and an operator can replace the
+// default (give it a signature) by writing source "default".
+type SourceLookup struct {
+	Table    *ktable.Table[catalog.Source]
+	Fallback catalog.Sources
+}
+
+// Source implements catalog.Sources.
+func (l SourceLookup) Source(id string) (catalog.Source, bool) {
+	if s, ok := l.Table.Get(id); ok {
+		return s, true
+	}
+	if l.Fallback != nil {
+		return l.Fallback.Source(id)
+	}
+	return catalog.Source{}, false
+}
+
+// Live is the view of sources and event types a service reads: both
+// tables tailed, the catalog kept current, sources resolved through the
+// table with the built-in default source as fallback.
+type Live struct {
+	Sources    SourceLookup
+	Catalog    *catalog.Catalog
+	sources    *ktable.Table[catalog.Source]
+	eventTypes *ktable.Table[catalog.EventType]
+}
+
+// OpenLive opens both tables (read-only unless o.Writable). The topics
+// must exist.
+func OpenLive(ctx context.Context, o Options) (*Live, error) {
+	l := &Live{Catalog: catalog.New(catalog.Builtin()...)}
+	var err error
+	if l.sources, err = Sources(ctx, o, nil); err != nil {
+		return nil, fmt.Errorf("loading sources: %w", err)
+	}
+	if l.eventTypes, err = EventTypes(ctx, o, l.Catalog); err != nil {
+		l.sources.Close()
+		return nil, fmt.Errorf("loading event types: %w", err)
+	}
+	l.Sources = SourceLookup{Table: l.sources, Fallback: catalog.StaticSources{catalog.DefaultSourceID: catalog.DefaultSource()}}
+	return l, nil
+}
+
+// SourceTable is the sources table (the admin API writes through it).
+func (l *Live) SourceTable() *ktable.Table[catalog.Source] { return l.sources }
+
+// EventTypeTable is the event types table (the admin API writes through
+// it).
+func (l *Live) EventTypeTable() *ktable.Table[catalog.EventType] { return l.eventTypes }
+
+// Close stops tailing both tables.
+func (l *Live) Close() {
+	l.eventTypes.Close()
+	l.sources.Close()
 }

@@ -42,6 +42,7 @@ import (
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
+	configstore "github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -94,8 +95,8 @@ type Config struct {
 	// owner that has not finished) before the batch is retried.
 	RestoreWait time.Duration
 	// SourcesFile, when set, is a JSON list of sources (as PUT
-	// /v1/sources/{id} takes them) with their loaders, for a standalone
-	// process; Deps.Sources overrides it.
+	// /v1/sources/{id} takes them) with their loaders, used instead of
+	// the sources stored in Kafka; Deps.Sources overrides it.
 	SourcesFile string
 }
 
@@ -112,7 +113,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.LoaderWait, "loader-wait", 250*time.Millisecond, "how long a thin event waits for its loader (or a record for its partition's state to be rebuilt) before its partition is deferred to a later transaction (0: wait for the whole load)")
 	fs.IntVar(&c.LoaderConcurrency, "loader-concurrency", 64, "loader HTTP calls in flight at most")
 	fs.DurationVar(&c.RestoreWait, "restore-wait", 5*time.Second, "how long rebuilding a partition's state waits for an unfinished transaction of a previous owner before retrying the batch")
-	fs.StringVar(&c.SourcesFile, "sources-file", "", "JSON file with a list of sources and their loaders (standalone use)")
+	fs.StringVar(&c.SourcesFile, "sources-file", "", "JSON file with a list of sources and their loaders, instead of the sources the admin API stores in Kafka")
 }
 
 // Validate checks the configuration without doing any I/O.
@@ -148,10 +149,12 @@ func (c *Config) Validate() error {
 func (c *Config) LogLevel() string { return c.Log.Level }
 
 // Deps are the collaborators a Service can be given; zero values get
-// defaults: the sources of Config.SourcesFile, or else the "default"
-// unsigned source without loaders; the built-in catalog; no metrics
-// registry; the wall clock; an HTTP client without a global timeout (each
-// loader call has its own).
+// defaults: the sources of Config.SourcesFile, or else the sources and
+// event types the admin API stores in Kafka, tailed so changes apply
+// without a restart (the built-in catalog and the "default" unsigned
+// source until an operator changes them); no metrics registry; the wall
+// clock; an HTTP client without a global timeout (each loader call has its
+// own).
 type Deps struct {
 	Sources    catalog.Sources
 	Catalog    *catalog.Catalog
@@ -173,7 +176,8 @@ type Service struct {
 	enriched  *avroserde.Codec[event.EnrichedEvent]
 	snapshots *avroserde.Codec[*Snapshot]
 
-	admin   *kgo.Client // metadata and offset listing
+	live    *configstore.Live // sources and event types tailed, unless given
+	admin   *kgo.Client       // metadata and offset listing
 	state   *store
 	loaders *loaders
 	stage   *stream.Stage
@@ -195,15 +199,12 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if deps.Sources == nil {
+	if deps.Sources == nil && cfg.SourcesFile != "" {
 		srcs, err := loadSourcesFile(cfg.SourcesFile)
 		if err != nil {
 			return nil, err
 		}
 		deps.Sources = srcs
-	}
-	if deps.Catalog == nil {
-		deps.Catalog = catalog.New(catalog.Builtin()...)
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -241,6 +242,20 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		return nil, fmt.Errorf("creating registry client: %w", err)
 	}
 	reg := avroserde.NewRegistry(srCl)
+	if s.sources == nil || s.catalog == nil {
+		// Tail the sources and event types the admin API writes.
+		s.live, err = configstore.OpenLive(ctx, configstore.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		if s.sources == nil {
+			s.sources = s.live.Sources
+		}
+		if s.catalog == nil {
+			s.catalog = s.live.Catalog
+		}
+	}
 	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
 	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))
 	s.snapshots = newSnapshotCodec(reg, s.names.Name(topics.Entities))
@@ -310,6 +325,9 @@ func (s *Service) Ready() bool { return s.ready.Ready() }
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		s.stopBackground()
+		if s.live != nil {
+			s.live.Close()
+		}
 		s.admin.Close()
 	})
 }

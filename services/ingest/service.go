@@ -36,6 +36,7 @@ import (
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -98,9 +99,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Deps are the collaborators a Service can be given; zero values get
-// defaults (the "default" unsigned source, the built-in catalog, no
-// metrics registry, the wall clock).
+// Deps are the collaborators a Service can be given. Without Sources and
+// Catalog, the service tails the sources and event types topics the admin
+// API writes (the built-in catalog and the "default" unsigned source until
+// an operator changes them), so changes apply without a restart. Without
+// Metrics nothing is registered; without Now the wall clock is used.
 type Deps struct {
 	Sources catalog.Sources
 	Catalog *catalog.Catalog
@@ -126,6 +129,7 @@ type Service struct {
 	budget *semaphore.Weighted
 	m      *metrics
 
+	live   *store.Live // sources and event types tailed, unless given in Deps
 	tail   *kgo.Client
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -138,12 +142,6 @@ type Service struct {
 func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if deps.Sources == nil {
-		deps.Sources = catalog.StaticSources{catalog.DefaultSource().ID: catalog.DefaultSource()}
-	}
-	if deps.Catalog == nil {
-		deps.Catalog = catalog.New(catalog.Builtin()...)
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -179,15 +177,29 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		return nil, fmt.Errorf("creating registry client: %w", err)
 	}
 	reg := avroserde.NewRegistry(srCl)
+	if deps.Sources == nil || deps.Catalog == nil {
+		s.live, err = store.OpenLive(ctx, store.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")})
+		if err != nil {
+			return nil, err
+		}
+		if s.sources == nil {
+			s.sources = s.live.Sources
+		}
+		if s.catalog == nil {
+			s.catalog = s.live.Catalog
+		}
+	}
 	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
 	s.dedups = newDedupCodec(reg, s.names.Name(topics.IngestDedup))
 	for _, c := range []interface{ Register(context.Context) error }{s.events, s.dedups} {
 		if err := c.Register(ctx); err != nil {
+			s.Close()
 			return nil, fmt.Errorf("registering schemas: %w", err)
 		}
 	}
 
 	if err := s.loadDedup(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 
@@ -225,6 +237,9 @@ func (s *Service) Close() {
 	}
 	if s.tail != nil {
 		s.tail.Close()
+	}
+	if s.live != nil {
+		s.live.Close()
 	}
 }
 
