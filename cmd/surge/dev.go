@@ -18,12 +18,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/admin"
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
@@ -33,7 +36,6 @@ import (
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
-	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
 	"github.com/surgehq/surge/services/fanout"
 	"github.com/surgehq/surge/services/ingest"
@@ -113,6 +115,7 @@ type devStack struct {
 	adminToken string
 
 	subscriptions *ktable.Table[event.Subscription]
+	live          *store.Live // sources and event types
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
@@ -210,9 +213,27 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	serve("registry", registryLn, d.registry.Handler())
 
-	// The admin listener answers health from the start; its API grows
-	// with the admin issue.
+	kafka := config.Kafka{Brokers: []string{d.KafkaAddr}, Partitions: c.Partitions, ReplicationFactor: 1}
+
+	// The configuration tables (subscriptions, sources, event types),
+	// written by the admin API and read by every stage of this process.
+	if err := d.openStores(ctx, kafka, log); err != nil {
+		return nil, err
+	}
+
+	// The admin listener: the admin API, health and metrics.
+	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true}, admin.Deps{
+		Subscriptions: d.subscriptions,
+		Sources:       d.live.SourceTable(),
+		EventTypes:    d.live.EventTypeTable(),
+		Catalog:       d.live.Catalog,
+		Log:           log.Named("admin"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the admin API: %w", err)
+	}
 	adminMux := http.NewServeMux()
+	api.Mount(adminMux)
 	observe.Mount(adminMux, d.Ready, reg)
 	if c.Pprof {
 		adminMux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -220,7 +241,6 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	serve("admin", adminLn, adminMux)
 
-	kafka := config.Kafka{Brokers: []string{d.KafkaAddr}, Partitions: c.Partitions, ReplicationFactor: 1}
 	icfg := ingest.Config{
 		Addr:           ingestLn.Addr().String(),
 		Kafka:          kafka,
@@ -234,7 +254,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Writers:        2,
 		MaxTxnRecords:  5000,
 	}
-	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg}); err != nil {
+	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.live.Sources, Catalog: d.live.Catalog}); err != nil {
 		return nil, fmt.Errorf("starting ingest: %w", err)
 	}
 	ingestMux := http.NewServeMux()
@@ -255,27 +275,10 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		LoaderConcurrency: 64,
 		RestoreWait:       5 * time.Second,
 	}
-	if d.enrich, err = enrich.New(ctx, ecfg, log.Named("enrich"), enrich.Deps{Metrics: reg}); err != nil {
+	if d.enrich, err = enrich.New(ctx, ecfg, log.Named("enrich"), enrich.Deps{Metrics: reg, Sources: d.live.Sources, Catalog: d.live.Catalog}); err != nil {
 		return nil, fmt.Errorf("starting enrich: %w", err)
 	}
 	d.runStage(runCtx, "enrich", d.enrich.Run)
-
-	// The configuration tables, shared by the admin API and the stages
-	// that read them.
-	srCl, err := sr.NewClient(sr.URLs(d.RegistryURL))
-	if err != nil {
-		return nil, fmt.Errorf("creating registry client: %w", err)
-	}
-	storeOpts := store.Options{
-		Names:      topics.Namer{},
-		ClientOpts: kafkax.ClientOpts(kafka, log),
-		Registry:   avroserde.NewRegistry(srCl),
-		Log:        log.Named("store"),
-		Writable:   true,
-	}
-	if d.subscriptions, err = store.Subscriptions(ctx, storeOpts, nil); err != nil {
-		return nil, fmt.Errorf("loading subscriptions: %w", err)
-	}
 
 	// Fanout: enriched events → one delivery per matching subscription.
 	fcfg := fanout.Config{
@@ -300,6 +303,43 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		}
 	}
 	return d, nil
+}
+
+// openStores creates Surge's topics and opens the configuration tables,
+// writable: this process also serves the admin API.
+func (d *devStack) openStores(ctx context.Context, kafka config.Kafka, log *zap.Logger) error {
+	cl, err := kgo.NewClient(kafkax.ClientOpts(kafka, log)...)
+	if err != nil {
+		return fmt.Errorf("creating Kafka client: %w", err)
+	}
+	defer cl.Close()
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(cl), kafka, 24*time.Hour); err != nil {
+		return err
+	}
+	srCl, err := sr.NewClient(sr.URLs(d.RegistryURL))
+	if err != nil {
+		return fmt.Errorf("creating registry client: %w", err)
+	}
+	o := store.Options{
+		ClientOpts: kafkax.ClientOpts(kafka, log),
+		Registry:   avroserde.NewRegistry(srCl),
+		Log:        log.Named("store"),
+		Writable:   true,
+	}
+	if d.subscriptions, err = store.Subscriptions(ctx, o, nil); err != nil {
+		return fmt.Errorf("loading subscriptions: %w", err)
+	}
+	if d.live, err = store.OpenLive(ctx, o); err != nil {
+		return err
+	}
+	// DESIGN.md: surge dev creates source "default", unsigned (it
+	// listens on loopback). An operator's own "default" is kept.
+	if _, ok := d.live.SourceTable().Get(catalog.DefaultSourceID); !ok {
+		if err := d.live.SourceTable().Put(ctx, catalog.DefaultSourceID, catalog.DefaultSource()); err != nil {
+			return fmt.Errorf("creating the default source: %w", err)
+		}
+	}
+	return nil
 }
 
 // runStage runs a stream stage until the stack closes.
@@ -335,6 +375,9 @@ func (d *devStack) Close() error {
 	}
 	if d.subscriptions != nil {
 		d.subscriptions.Close()
+	}
+	if d.live != nil {
+		d.live.Close()
 	}
 	if d.enrich != nil {
 		d.enrich.Close()
