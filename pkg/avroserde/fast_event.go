@@ -1,0 +1,172 @@
+package avroserde
+
+import (
+	"encoding/binary"
+	"slices"
+
+	"github.com/surgehq/surge/pkg/event"
+)
+
+// The fast paths of the records of package event, field by field in the
+// order of their schemas. Each appendX writes what goavro writes from
+// X.Native() with schemas/x.avsc; each readX returns what XFromNative
+// returns for goavro's decoding of the same bytes. fast_test.go pins both
+// to goavro.
+
+// fieldLen bounds the encoded size of a scalar field.
+const fieldLen = binary.MaxVarintLen64
+
+// appendEvent encodes e with schemas/event.avsc.
+func appendEvent(dst []byte, e event.Event) []byte {
+	dst = slices.Grow(dst, 12*fieldLen+len(e.ID)+len(e.Type)+len(e.Source)+
+		len(e.Entity.Type)+len(e.Entity.ID)+len(e.Data)+len(e.IdempotencyKey)+
+		len(e.CorrelationID)+len(e.Format)+len(e.OriginalType)+stringMapLen(e.Attributes))
+	dst = appendAvroString(dst, e.ID)
+	dst = appendAvroString(dst, e.Type)
+	dst = appendAvroString(dst, e.Source)
+	dst = appendAvroTime(dst, e.Time)
+	dst = appendAvroTime(dst, e.ReceivedAt)
+	dst = appendAvroString(dst, e.Entity.Type)
+	dst = appendAvroString(dst, e.Entity.ID)
+	if isNullJSON(e.Data) { // data: ["null", "string"]
+		dst = append(dst, 0)
+	} else {
+		dst = appendAvroBytes(append(dst, 2), e.Data)
+	}
+	if e.IdempotencyKey == "" { // idempotency_key: ["null", "string"]
+		dst = append(dst, 0)
+	} else {
+		dst = appendAvroString(append(dst, 2), e.IdempotencyKey)
+	}
+	dst = appendAvroString(dst, e.CorrelationID)
+	dst = appendAvroString(dst, e.Format)
+	dst = appendAvroString(dst, e.OriginalType)
+	return appendAvroStringMap(dst, e.Attributes)
+}
+
+// readEvent decodes an Event written with schemas/event.avsc.
+func readEvent(b []byte) (event.Event, error) {
+	r := newAvroReader("Event", b)
+	var e event.Event
+	e.ID = r.str("id")
+	e.Type = r.str("type")
+	e.Source = r.str("source")
+	e.Time = r.time("time")
+	e.ReceivedAt = r.time("received_at")
+	e.Entity.Type = r.str("entity.type")
+	e.Entity.ID = r.str("entity.id")
+	if r.branch("data", 2) == 1 {
+		e.Data = r.json("data")
+	}
+	if r.branch("idempotency_key", 2) == 1 {
+		e.IdempotencyKey = r.str("idempotency_key")
+	}
+	e.CorrelationID = r.str("correlation_id")
+	e.Format = r.str("format")
+	e.OriginalType = r.str("original_type")
+	e.Attributes = r.stringMap("attributes")
+	if err := r.end(); err != nil {
+		return event.Event{}, err
+	}
+	return e, nil
+}
+
+// appendEnrichedEvent encodes e with schemas/enriched_event.avsc. Nil Data
+// is written as the JSON literal null.
+func appendEnrichedEvent(dst []byte, e event.EnrichedEvent) []byte {
+	dst = slices.Grow(dst, 12*fieldLen+len(e.ID)+len(e.Type)+len(e.Source)+
+		len(e.Entity.Type)+len(e.Entity.ID)+len(e.Data)+len(e.CorrelationID)+
+		stringsLen(e.Changes)+stringsLen(e.Flags)+stringMapLen(e.Attributes))
+	dst = appendAvroString(dst, e.ID)
+	dst = appendAvroString(dst, e.Type)
+	dst = appendAvroString(dst, e.Source)
+	dst = appendAvroTime(dst, e.Time)
+	dst = appendAvroTime(dst, e.ReceivedAt)
+	dst = appendAvroTime(dst, e.EnrichedAt)
+	dst = appendAvroString(dst, e.Entity.Type)
+	dst = appendAvroString(dst, e.Entity.ID)
+	dst = appendAvroLong(dst, e.EntityVersion)
+	if len(e.Data) == 0 {
+		dst = appendAvroString(dst, "null")
+	} else {
+		dst = appendAvroBytes(dst, e.Data)
+	}
+	dst = appendAvroStrings(dst, e.Changes)
+	dst = appendAvroBoolean(dst, e.Deleted)
+	dst = appendAvroStrings(dst, e.Flags)
+	dst = appendAvroString(dst, e.CorrelationID)
+	return appendAvroStringMap(dst, e.Attributes)
+}
+
+// readEnrichedEvent decodes an EnrichedEvent written with
+// schemas/enriched_event.avsc.
+func readEnrichedEvent(b []byte) (event.EnrichedEvent, error) {
+	r := newAvroReader("EnrichedEvent", b)
+	var e event.EnrichedEvent
+	e.ID = r.str("id")
+	e.Type = r.str("type")
+	e.Source = r.str("source")
+	e.Time = r.time("time")
+	e.ReceivedAt = r.time("received_at")
+	e.EnrichedAt = r.time("enriched_at")
+	e.Entity.Type = r.str("entity.type")
+	e.Entity.ID = r.str("entity.id")
+	e.EntityVersion = r.long("entity.version")
+	e.Data = r.json("data")
+	e.Changes = r.strings("changes")
+	e.Deleted = r.boolean("deleted")
+	e.Flags = r.strings("flags")
+	e.CorrelationID = r.str("correlation_id")
+	e.Attributes = r.stringMap("attributes")
+	if err := r.end(); err != nil {
+		return event.EnrichedEvent{}, err
+	}
+	return e, nil
+}
+
+// appendDelivery encodes d with schemas/delivery.avsc.
+func appendDelivery(dst []byte, d event.Delivery) []byte {
+	dst = slices.Grow(dst, 15*fieldLen+len(d.ID)+len(d.EventID)+len(d.SubscriptionID)+
+		len(d.EntityKey)+len(d.EventType)+len(d.Body)+len(d.CorrelationID)+len(d.LastError))
+	dst = appendAvroString(dst, d.ID)
+	dst = appendAvroString(dst, d.EventID)
+	dst = appendAvroString(dst, d.SubscriptionID)
+	dst = appendAvroString(dst, d.EntityKey)
+	dst = appendAvroString(dst, d.EventType)
+	dst = appendAvroLong(dst, d.EntityVersion)
+	dst = appendAvroBytes(dst, d.Body)
+	dst = appendAvroTime(dst, d.CreatedAt)
+	dst = appendAvroString(dst, d.CorrelationID)
+	dst = appendAvroLong(dst, int64(d.Attempts))
+	dst = appendAvroOptTime(dst, d.NextAttemptAt)
+	dst = appendAvroOptTime(dst, d.FirstFailureAt)
+	dst = appendAvroOptTime(dst, d.LastFailureAt)
+	dst = appendAvroLong(dst, int64(d.LastStatus))
+	return appendAvroString(dst, d.LastError)
+}
+
+// readDelivery decodes a Delivery written with schemas/delivery.avsc. The
+// body is kept byte for byte.
+func readDelivery(b []byte) (event.Delivery, error) {
+	r := newAvroReader("Delivery", b)
+	var d event.Delivery
+	d.ID = r.str("id")
+	d.EventID = r.str("event_id")
+	d.SubscriptionID = r.str("subscription_id")
+	d.EntityKey = r.str("entity_key")
+	d.EventType = r.str("event_type")
+	d.EntityVersion = r.long("entity_version")
+	d.Body = r.body("body")
+	d.CreatedAt = r.time("created_at")
+	d.CorrelationID = r.str("correlation_id")
+	d.Attempts = r.int("attempts")
+	d.NextAttemptAt = r.optTime("next_attempt_at")
+	d.FirstFailureAt = r.optTime("first_failure_at")
+	d.LastFailureAt = r.optTime("last_failure_at")
+	d.LastStatus = r.int("last_status")
+	d.LastError = r.str("last_error")
+	if err := r.end(); err != nil {
+		return event.Delivery{}, err
+	}
+	return d, nil
+}

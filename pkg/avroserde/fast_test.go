@@ -1,0 +1,797 @@
+package avroserde
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/schemas"
+)
+
+// The fast paths are pinned to goavro: for every value, the fast encoder
+// writes the bytes goavro writes from the value's native form, and the fast
+// decoder reads goavro's bytes to what the FromNative function makes of
+// goavro's decoding.
+
+// fastType is what the tests know of the fast path of one record.
+type fastType[T any] struct {
+	schema     string // its name in the schemas module
+	native     func(T) map[string]any
+	fromNative func(any) (T, error)
+	append     func([]byte, T) []byte
+	read       func([]byte) (T, error)
+	newCodec   func(*Registry, string) *Codec[T]
+	// mapLen returns the number of entries of the record's map field, which
+	// goavro writes in Go's random map order.
+	mapLen func(T) int
+}
+
+var (
+	fastEvent = fastType[event.Event]{
+		schema:     schemas.Event,
+		native:     event.Event.Native,
+		fromNative: event.EventFromNative,
+		append:     appendEvent,
+		read:       readEvent,
+		newCodec:   NewEventCodec,
+		mapLen:     func(e event.Event) int { return len(e.Attributes) },
+	}
+	fastEnriched = fastType[event.EnrichedEvent]{
+		schema:     schemas.EnrichedEvent,
+		native:     event.EnrichedEvent.Native,
+		fromNative: event.EnrichedEventFromNative,
+		append:     appendEnrichedEvent,
+		read:       readEnrichedEvent,
+		newCodec:   NewEnrichedEventCodec,
+		mapLen:     func(e event.EnrichedEvent) int { return len(e.Attributes) },
+	}
+	fastDelivery = fastType[event.Delivery]{
+		schema:     schemas.Delivery,
+		native:     event.Delivery.Native,
+		fromNative: event.DeliveryFromNative,
+		append:     appendDelivery,
+		read:       readDelivery,
+		newCodec:   NewDeliveryCodec,
+		mapLen:     func(event.Delivery) int { return 0 },
+	}
+)
+
+// goavroCodec returns goavro's codec of the schema.
+func (ft fastType[T]) goavroCodec(t testing.TB) *goavro.Codec {
+	t.Helper()
+	c, err := goavro.NewCodec(schemas.MustText(ft.schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// goavroDecode decodes b with goavro the way Codec.Decode does: the whole
+// of b, then FromNative.
+func (ft fastType[T]) goavroDecode(c *goavro.Codec, b []byte) (T, any, error) {
+	var zero T
+	native, rest, err := c.NativeFromBinary(b)
+	if err != nil {
+		return zero, nil, err
+	}
+	if len(rest) != 0 {
+		return zero, nil, errors.New("bytes left after the value")
+	}
+	v, err := ft.fromNative(native)
+	return v, native, err
+}
+
+// check compares the fast path with goavro for v.
+func (ft fastType[T]) check(t *testing.T, c *goavro.Codec, v T) {
+	t.Helper()
+	want, err := c.BinaryFromNative(nil, ft.native(v))
+	if err != nil {
+		t.Fatalf("goavro: %v", err)
+	}
+	prefix := []byte{0xaa, 0xbb}
+	got := ft.append(prefix[:2:2], v)
+	if !bytes.Equal(got[:2], prefix) {
+		t.Fatalf("append changed dst: % x", got[:2])
+	}
+	got = got[2:]
+
+	wantValue, wantNative, err := ft.goavroDecode(c, want)
+	if err != nil {
+		t.Fatalf("goavro decoding goavro's bytes: %v", err)
+	}
+	if ft.mapLen(v) <= 1 {
+		if !bytes.Equal(got, want) {
+			t.Fatalf("fast encoding differs from goavro's\n  fast: % x\ngoavro: % x\nvalue: %#v", got, want, v)
+		}
+	} else {
+		// goavro writes the map's entries in random order (and the fast
+		// encoder in key order): compare what both decode to.
+		_, gotNative, err := ft.goavroDecode(c, got)
+		if err != nil {
+			t.Fatalf("goavro decoding the fast encoding: %v\n% x", err, got)
+		}
+		if len(got) != len(want) || !reflect.DeepEqual(gotNative, wantNative) {
+			t.Fatalf("fast encoding decodes differently from goavro's\n  fast: %v\ngoavro: %v", gotNative, wantNative)
+		}
+	}
+
+	fromGoavro, err := ft.read(want)
+	if err != nil {
+		t.Fatalf("fast decoding of goavro's bytes: %v\n% x", err, want)
+	}
+	if !reflect.DeepEqual(fromGoavro, wantValue) {
+		t.Fatalf("fast decoding of goavro's bytes\n  fast: %#v\ngoavro: %#v", fromGoavro, wantValue)
+	}
+	roundTrip, err := ft.read(got)
+	if err != nil {
+		t.Fatalf("fast decoding of the fast encoding: %v\n% x", err, got)
+	}
+	if !reflect.DeepEqual(roundTrip, wantValue) {
+		t.Fatalf("fast round trip\n  fast: %#v\ngoavro: %#v", roundTrip, wantValue)
+	}
+}
+
+// checkRead decodes arbitrary bytes with the fast decoder and with goavro:
+// both fail, or both give the same value. The fast decoder never panics.
+func (ft fastType[T]) checkRead(t *testing.T, c *goavro.Codec, b []byte) {
+	t.Helper()
+	got, err := ft.read(b)
+	if err != nil {
+		if !reflect.ValueOf(&got).Elem().IsZero() {
+			t.Fatalf("fast decoder returned %#v with error %v", got, err)
+		}
+		switch {
+		case errors.Is(err, errVarintOverflow), errors.Is(err, errIntRange):
+			return // goavro accepts these, dropping bits (see fast.go)
+		case errors.Is(err, errBlockCount):
+			return // goavro fails too, after allocating for the whole count
+		}
+		if v, _, gerr := ft.goavroDecode(c, b); gerr == nil {
+			t.Fatalf("fast decoder fails (%v) where goavro gives %#v\n% x", err, v, b)
+		}
+		return
+	}
+	want, _, gerr := ft.goavroDecode(c, b)
+	if gerr != nil {
+		t.Fatalf("fast decoder gives %#v where goavro fails (%v)\n% x", got, gerr, b)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoding % x\n  fast: %#v\ngoavro: %#v", b, got, want)
+	}
+	again, err := ft.read(ft.append(nil, got))
+	if err != nil || !reflect.DeepEqual(again, got) {
+		t.Fatalf("re-encoding %#v: got %#v, %v", got, again, err)
+	}
+}
+
+// fuzzRead fuzzes the fast decoder with arbitrary bytes, seeded with the
+// encodings of values and their truncations.
+func (ft fastType[T]) fuzzRead(f *testing.F, seeds ...T) {
+	c := ft.goavroCodec(f)
+	for _, v := range seeds {
+		b := ft.append(nil, v)
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+		f.Add(append(b, 0))
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) { ft.checkRead(t, c, b) })
+}
+
+func FuzzFastEventRead(f *testing.F) {
+	g := newGen(10)
+	fastEvent.fuzzRead(f, sampleEventValue, event.Event{}, g.event(), g.event(), g.event())
+}
+
+func FuzzFastEnrichedEventRead(f *testing.F) {
+	g := newGen(11)
+	fastEnriched.fuzzRead(f, sampleEnrichedValue, event.EnrichedEvent{}, g.enriched(), g.enriched(), g.enriched())
+}
+
+func FuzzFastDeliveryRead(f *testing.F) {
+	g := newGen(12)
+	fastDelivery.fuzzRead(f, sampleDeliveryValue, event.Delivery{}, g.delivery(), g.delivery(), g.delivery())
+}
+
+func utc(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func timePtr(t time.Time) *time.Time { return &t }
+
+// Times whose encoding is easy to get wrong.
+var edgeTimes = map[string]time.Time{
+	"zero":                  {},
+	"epoch":                 time.Unix(0, 0),
+	"epoch, not UTC":        time.Unix(0, 0).In(time.FixedZone("CEST", 2*3600)),
+	"just after epoch":      time.Unix(0, 999_999),
+	"1 ms":                  time.UnixMilli(1),
+	"before epoch":          utc("1969-12-31T23:59:59.999Z"),
+	"before epoch, sub-ms":  time.Unix(-1, 999_999_999),
+	"sub-ms":                utc("2025-07-15T09:30:05.123456789Z"),
+	"other zone":            time.Date(2025, 7, 15, 11, 30, 5, 42e6, time.FixedZone("CEST", 2*3600)),
+	"local, monotonic":      time.Now(),
+	"year 1 plus 1ns":       time.Time{}.Add(1),
+	"year 9999":             time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC),
+	"millis overflow int64": time.Unix(math.MaxInt64/1000+1, 0),
+	"far past":              time.Unix(math.MinInt64/1000-1, 0),
+}
+
+var edgeLongs = []int64{0, 1, -1, 63, -64, 64, -65, 8191, 8192, -8193, math.MaxInt32, math.MinInt32, math.MaxInt64, math.MinInt64}
+
+var edgeInts = []int32{0, 1, -1, 63, -64, 64, 503, math.MaxInt32, math.MinInt32}
+
+var edgeData = map[string]json.RawMessage{
+	"nil":                 nil,
+	"empty":               {},
+	"null":                json.RawMessage(`null`),
+	"null with space":     json.RawMessage(" \tnull\r\n"),
+	"space":               json.RawMessage("  "),
+	"string null":         json.RawMessage(`"null"`),
+	"object":              json.RawMessage(`{"sku":"24-MB01","price":29.0}`),
+	"object with space":   json.RawMessage(" {\"a\":1} \n"),
+	"unicode":             json.RawMessage(`{"name":"Käse – 日本語 🧀"}`),
+	"not JSON":            json.RawMessage("\x00\xff\xfe"),
+	"NBSP around null":    json.RawMessage("\u00a0null\u00a0"), // bytes.TrimSpace trims it
+	"200 KiB (long size)": json.RawMessage(`"` + strings.Repeat("x", 200<<10) + `"`),
+}
+
+var edgeStrings = []string{"", "a", "Käse – 日本語 🧀", "\x00", "\xff\xfe not UTF-8", strings.Repeat("é", 100)}
+
+func manyAttributes(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[strings.Repeat("k", i)] = strings.Repeat("v", n-i)
+	}
+	return m
+}
+
+var edgeAttributes = map[string]map[string]string{
+	"nil":             nil,
+	"empty":           {},
+	"one":             {"adobe_uid": "evt-1"},
+	"empty key/value": {"": ""},
+	"unicode":         {"ключ": "значение", "🔑": "🧀"},
+	"three":           {"b": "2", "a": "1", "c": ""},
+	"40 (no stack)":   manyAttributes(40),
+}
+
+var edgeLists = map[string][]string{
+	"nil":         nil,
+	"empty":       {},
+	"one empty":   {""},
+	"unicode":     {"prix", "價格", "🧀"},
+	"duplicates":  {"a", "a"},
+	"100 entries": strings.Split(strings.Repeat("field,", 99)+"field", ","),
+}
+
+var (
+	sampleEventValue = event.Event{
+		ID:             "2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
+		Type:           "order.placed",
+		Source:         "magento-eu",
+		Time:           utc("2025-07-15T09:30:05Z"),
+		ReceivedAt:     utc("2025-07-15T09:30:05.342Z"),
+		Entity:         event.EntityRef{Type: "order", ID: "100012"},
+		Data:           json.RawMessage(`{"increment_id":"100012","grand_total":129.9}`),
+		IdempotencyKey: "order-100012-placed",
+		CorrelationID:  "4bf92f3577b34da6a3ce929d0e0e4736",
+		Format:         event.FormatAdobe,
+		OriginalType:   "com.adobe.commerce.observer.sales_order_save_commit_after",
+		Attributes:     map[string]string{"magento_store": "eu"},
+	}
+	sampleEnrichedValue = event.EnrichedEvent{
+		ID:            "2zm8Sx4bHq0LpW3e7YjKd9NfRtA",
+		Type:          "product.updated",
+		Source:        "akeneo",
+		Time:          utc("2025-07-15T09:41:12Z"),
+		ReceivedAt:    utc("2025-07-15T09:41:12.519Z"),
+		EnrichedAt:    utc("2025-07-15T09:41:12.587Z"),
+		Entity:        event.EntityRef{Type: "product", ID: "24-MB01"},
+		EntityVersion: 7,
+		Data:          json.RawMessage(`{"sku":"24-MB01","price":29.0}`),
+		Changes:       []string{"price"},
+		Flags:         []string{"price_drop"},
+		CorrelationID: "4bf92f3577b34da6a3ce929d0e0e4736",
+		Attributes:    map[string]string{"akeneo_channel": "ecommerce"},
+	}
+	sampleDeliveryValue = event.Delivery{
+		ID:             "msg_1",
+		EventID:        "2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
+		SubscriptionID: "sub_1",
+		EntityKey:      "order:100012",
+		EventType:      "order.placed",
+		EntityVersion:  1,
+		Body:           json.RawMessage(`{"id":"2zm8Q1y0R5VdqDkH9XcTnUwA7bE"}`),
+		CreatedAt:      utc("2025-07-15T09:30:05.401Z"),
+		CorrelationID:  "4bf92f3577b34da6a3ce929d0e0e4736",
+		Attempts:       2,
+		NextAttemptAt:  timePtr(utc("2025-07-15T09:32:07.911Z")),
+		FirstFailureAt: timePtr(utc("2025-07-15T09:30:06.012Z")),
+		LastFailureAt:  timePtr(utc("2025-07-15T09:30:37.911Z")),
+		LastStatus:     503,
+		LastError:      "unexpected status 503 Service Unavailable",
+	}
+)
+
+func TestFastEventMatchesGoavro(t *testing.T) {
+	c := fastEvent.goavroCodec(t)
+	check := func(name string, e event.Event) {
+		t.Run(name, func(t *testing.T) { fastEvent.check(t, c, e) })
+	}
+	check("zero", event.Event{})
+	check("sample", sampleEventValue)
+	thin := sampleEventValue
+	thin.Data, thin.IdempotencyKey, thin.Attributes = nil, "", nil
+	check("thin", thin)
+	for name, tm := range edgeTimes {
+		e := sampleEventValue
+		e.Time, e.ReceivedAt = tm, tm
+		check("time "+name, e)
+	}
+	for name, data := range edgeData {
+		e := sampleEventValue
+		e.Data = data
+		check("data "+name, e)
+	}
+	for name, attrs := range edgeAttributes {
+		e := sampleEventValue
+		e.Attributes = attrs
+		check("attributes "+name, e)
+	}
+	for i, s := range edgeStrings {
+		check("strings "+string(rune('a'+i)), event.Event{
+			ID: s, Type: s, Source: s, Entity: event.EntityRef{Type: s, ID: s}, Data: json.RawMessage(s),
+			IdempotencyKey: s, CorrelationID: s, Format: s, OriginalType: s, Attributes: map[string]string{s: s},
+		})
+	}
+}
+
+func TestFastEnrichedEventMatchesGoavro(t *testing.T) {
+	c := fastEnriched.goavroCodec(t)
+	check := func(name string, e event.EnrichedEvent) {
+		t.Run(name, func(t *testing.T) { fastEnriched.check(t, c, e) })
+	}
+	check("zero", event.EnrichedEvent{})
+	check("sample", sampleEnrichedValue)
+	deleted := sampleEnrichedValue
+	deleted.Deleted, deleted.Data, deleted.Changes, deleted.Flags = true, nil, nil, nil
+	check("deleted", deleted)
+	for name, tm := range edgeTimes {
+		e := sampleEnrichedValue
+		e.Time, e.ReceivedAt, e.EnrichedAt = tm, tm, tm
+		check("time "+name, e)
+	}
+	for name, data := range edgeData {
+		e := sampleEnrichedValue
+		e.Data = data
+		check("data "+name, e)
+	}
+	for name, attrs := range edgeAttributes {
+		e := sampleEnrichedValue
+		e.Attributes = attrs
+		check("attributes "+name, e)
+	}
+	for name, list := range edgeLists {
+		e := sampleEnrichedValue
+		e.Changes, e.Flags = list, list
+		check("lists "+name, e)
+		e.Changes, e.Flags = list, nil
+		check("changes only "+name, e)
+	}
+	for _, n := range edgeLongs {
+		e := sampleEnrichedValue
+		e.EntityVersion = n
+		check("version "+itoa(n), e)
+	}
+	for i, s := range edgeStrings {
+		check("strings "+string(rune('a'+i)), event.EnrichedEvent{
+			ID: s, Type: s, Source: s, Entity: event.EntityRef{Type: s, ID: s}, Data: json.RawMessage(s),
+			Changes: []string{s}, Flags: []string{s, s}, CorrelationID: s, Attributes: map[string]string{s: s},
+		})
+	}
+}
+
+func TestFastDeliveryMatchesGoavro(t *testing.T) {
+	c := fastDelivery.goavroCodec(t)
+	check := func(name string, d event.Delivery) {
+		t.Run(name, func(t *testing.T) { fastDelivery.check(t, c, d) })
+	}
+	check("zero", event.Delivery{})
+	check("sample", sampleDeliveryValue)
+	first := sampleDeliveryValue
+	first.Attempts, first.NextAttemptAt, first.FirstFailureAt, first.LastFailureAt, first.LastStatus, first.LastError = 0, nil, nil, nil, 0, ""
+	check("before the first attempt", first)
+	for name, tm := range edgeTimes {
+		d := sampleDeliveryValue
+		d.CreatedAt, d.NextAttemptAt, d.FirstFailureAt, d.LastFailureAt = tm, timePtr(tm), timePtr(tm), nil
+		check("time "+name, d)
+	}
+	for name, body := range edgeData {
+		d := sampleDeliveryValue
+		d.Body = body
+		check("body "+name, d)
+	}
+	for _, n := range edgeLongs {
+		d := sampleDeliveryValue
+		d.EntityVersion = n
+		check("version "+itoa(n), d)
+	}
+	for _, n := range edgeInts {
+		d := sampleDeliveryValue
+		d.Attempts, d.LastStatus = n, -n
+		check("attempts "+itoa(int64(n)), d)
+	}
+	for i, s := range edgeStrings {
+		check("strings "+string(rune('a'+i)), event.Delivery{
+			ID: s, EventID: s, SubscriptionID: s, EntityKey: s, EventType: s, Body: json.RawMessage(s),
+			CorrelationID: s, LastError: s,
+		})
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// gen generates random values, biased towards edge cases.
+type gen struct{ r *rand.Rand }
+
+func newGen(seed uint64) gen { return gen{rand.New(rand.NewPCG(seed, 0x5eed))} }
+
+func (g gen) str() string {
+	switch g.r.IntN(8) {
+	case 0:
+		return ""
+	case 1:
+		return edgeStrings[g.r.IntN(len(edgeStrings))]
+	case 2: // random bytes, mostly not UTF-8
+		b := make([]byte, g.r.IntN(40))
+		for i := range b {
+			b[i] = byte(g.r.Uint32())
+		}
+		return string(b)
+	case 3: // long enough for a multi-byte length
+		return strings.Repeat("ab", 32+g.r.IntN(200))
+	default:
+		const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789_.:-ÄöüßЖ日本🧀"
+		runes := []rune(alphabet)
+		out := make([]rune, g.r.IntN(24))
+		for i := range out {
+			out[i] = runes[g.r.IntN(len(runes))]
+		}
+		return string(out)
+	}
+}
+
+func (g gen) long() int64 {
+	switch g.r.IntN(4) {
+	case 0:
+		return edgeLongs[g.r.IntN(len(edgeLongs))]
+	case 1:
+		return int64(g.r.Uint64())
+	default:
+		return g.r.Int64N(1<<20) - 1<<19
+	}
+}
+
+func (g gen) int() int32 {
+	switch g.r.IntN(3) {
+	case 0:
+		return edgeInts[g.r.IntN(len(edgeInts))]
+	case 1:
+		return int32(g.r.Uint32())
+	default:
+		return int32(g.r.IntN(1000)) - 100
+	}
+}
+
+var zones = []*time.Location{time.UTC, time.Local, time.FixedZone("CEST", 2*3600), time.FixedZone("NST", -(3*3600 + 1800))}
+
+func (g gen) time() time.Time {
+	switch g.r.IntN(6) {
+	case 0:
+		return time.Time{}
+	case 1:
+		i := g.r.IntN(len(edgeTimes))
+		for _, t := range edgeTimes {
+			if i == 0 {
+				return t
+			}
+			i--
+		}
+	case 2: // anywhere in the int64 nanoseconds range, before or after 1970
+		return time.Unix(0, int64(g.r.Uint64())).In(zones[g.r.IntN(len(zones))])
+	}
+	ms := g.r.Int64N(4e12) - 1e12 // 1938 to 2096
+	return time.UnixMilli(ms).Add(time.Duration(g.r.IntN(1e6))).In(zones[g.r.IntN(len(zones))])
+}
+
+func (g gen) optTime() *time.Time {
+	if g.r.IntN(3) == 0 {
+		return nil
+	}
+	return timePtr(g.time())
+}
+
+func (g gen) json() json.RawMessage {
+	switch g.r.IntN(6) {
+	case 0:
+		return nil
+	case 1:
+		i := g.r.IntN(len(edgeData))
+		for _, d := range edgeData {
+			if i == 0 {
+				return d
+			}
+			i--
+		}
+	case 2:
+		return json.RawMessage(g.str())
+	}
+	b, _ := json.Marshal(map[string]any{"id": g.str(), "n": g.long(), "tags": g.strings()})
+	return b
+}
+
+func (g gen) strings() []string {
+	switch g.r.IntN(4) {
+	case 0:
+		return nil
+	case 1:
+		return []string{}
+	}
+	out := make([]string, 1+g.r.IntN(20))
+	for i := range out {
+		out[i] = g.str()
+	}
+	return out
+}
+
+func (g gen) stringMap() map[string]string {
+	switch g.r.IntN(4) {
+	case 0:
+		return nil
+	case 1:
+		return map[string]string{}
+	}
+	n := 1 + g.r.IntN(20)
+	m := make(map[string]string, n)
+	for range n {
+		m[g.str()] = g.str()
+	}
+	return m
+}
+
+func (g gen) event() event.Event {
+	return event.Event{
+		ID: g.str(), Type: g.str(), Source: g.str(), Time: g.time(), ReceivedAt: g.time(),
+		Entity: event.EntityRef{Type: g.str(), ID: g.str()}, Data: g.json(), IdempotencyKey: g.str(),
+		CorrelationID: g.str(), Format: g.str(), OriginalType: g.str(), Attributes: g.stringMap(),
+	}
+}
+
+func (g gen) enriched() event.EnrichedEvent {
+	return event.EnrichedEvent{
+		ID: g.str(), Type: g.str(), Source: g.str(), Time: g.time(), ReceivedAt: g.time(), EnrichedAt: g.time(),
+		Entity: event.EntityRef{Type: g.str(), ID: g.str()}, EntityVersion: g.long(), Data: g.json(),
+		Changes: g.strings(), Deleted: g.r.IntN(2) == 0, Flags: g.strings(), CorrelationID: g.str(),
+		Attributes: g.stringMap(),
+	}
+}
+
+func (g gen) delivery() event.Delivery {
+	return event.Delivery{
+		ID: g.str(), EventID: g.str(), SubscriptionID: g.str(), EntityKey: g.str(), EventType: g.str(),
+		EntityVersion: g.long(), Body: g.json(), CreatedAt: g.time(), CorrelationID: g.str(),
+		Attempts: g.int(), NextAttemptAt: g.optTime(), FirstFailureAt: g.optTime(), LastFailureAt: g.optTime(),
+		LastStatus: g.int(), LastError: g.str(),
+	}
+}
+
+// TestFastRandomMatchesGoavro checks a few thousand random values of each
+// record.
+func TestFastRandomMatchesGoavro(t *testing.T) {
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	t.Run("event", func(t *testing.T) {
+		c, g := fastEvent.goavroCodec(t), newGen(1)
+		for range n {
+			fastEvent.check(t, c, g.event())
+		}
+	})
+	t.Run("enriched", func(t *testing.T) {
+		c, g := fastEnriched.goavroCodec(t), newGen(2)
+		for range n {
+			fastEnriched.check(t, c, g.enriched())
+		}
+	})
+	t.Run("delivery", func(t *testing.T) {
+		c, g := fastDelivery.goavroCodec(t), newGen(3)
+		for range n {
+			fastDelivery.check(t, c, g.delivery())
+		}
+	})
+}
+
+// block encodes one block of an array or map of strings: a negative count
+// is followed by the block's size in bytes, as other Avro writers do (size
+// < 0: the right size).
+func block(count, size int64, items ...string) []byte {
+	var body []byte
+	for _, s := range items {
+		body = appendAvroString(body, s)
+	}
+	b := appendAvroLong(nil, count)
+	if count < 0 {
+		if size < 0 {
+			size = int64(len(body))
+		}
+		b = appendAvroLong(b, size)
+	}
+	return append(b, body...)
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// enrichedRaw encodes an EnrichedEvent with the given encodings of
+// changes, deleted, flags and attributes.
+func enrichedRaw(changes, deleted, flags, attributes []byte) []byte {
+	b := appendAvroString(nil, "id")
+	b = appendAvroString(b, "order.placed")
+	b = appendAvroString(b, "default")
+	b = appendAvroLong(b, 1)
+	b = appendAvroLong(b, 2)
+	b = appendAvroLong(b, -3)
+	b = appendAvroString(b, "order")
+	b = appendAvroString(b, "100012")
+	b = appendAvroLong(b, 4)
+	b = appendAvroString(b, `{"a":1}`)
+	return cat(b, changes, deleted, flags, appendAvroString(nil, ""), attributes)
+}
+
+var (
+	end     = []byte{0}
+	noFlags = []byte{0}
+	kept    = []byte{0} // deleted: false
+)
+
+// TestFastReadHandmade reads encodings goavro never writes — several
+// blocks, negative block counts — and malformed ones, comparing with
+// goavro.
+func TestFastReadHandmade(t *testing.T) {
+	c := fastEnriched.goavroCodec(t)
+	valid := []struct {
+		name       string
+		b          []byte
+		changes    []string
+		attributes map[string]string
+	}{
+		{
+			name:    "two blocks",
+			b:       enrichedRaw(cat(block(2, 0, "a", "b"), block(1, 0, "c"), end), kept, noFlags, end),
+			changes: []string{"a", "b", "c"},
+		},
+		{
+			name:    "negative count with size",
+			b:       enrichedRaw(cat(block(-2, -1, "a", "b"), end), kept, noFlags, end),
+			changes: []string{"a", "b"},
+		},
+		{
+			name:    "negative then positive",
+			b:       enrichedRaw(cat(block(-1, -1, "a"), block(2, 0, "b", "c"), end), kept, noFlags, end),
+			changes: []string{"a", "b", "c"},
+		},
+		{
+			name:    "wrong block size, unused",
+			b:       enrichedRaw(cat(block(-1, 999, "a"), end), kept, noFlags, end),
+			changes: []string{"a"},
+		},
+		{
+			name:       "map in blocks",
+			b:          enrichedRaw(end, kept, noFlags, cat(block(1, 0, "k", "v"), block(-2, -1, "k2", "v2", "k3", ""), end)),
+			attributes: map[string]string{"k": "v", "k2": "v2", "k3": ""},
+		},
+	}
+	for _, tt := range valid {
+		t.Run(tt.name, func(t *testing.T) {
+			fastEnriched.checkRead(t, c, tt.b)
+			e, err := readEnrichedEvent(tt.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(e.Changes, tt.changes) || !reflect.DeepEqual(e.Attributes, tt.attributes) {
+				t.Errorf("changes %q, attributes %q", e.Changes, e.Attributes)
+			}
+			if e.Time.UnixMilli() != 1 || e.ReceivedAt.UnixMilli() != 2 || e.EnrichedAt.UnixMilli() != -3 || e.EntityVersion != 4 {
+				t.Errorf("decoded %#v", e)
+			}
+		})
+	}
+
+	overlong := []byte{0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00} // 1, in 11 bytes
+	good := enrichedRaw(end, kept, noFlags, end)
+	invalid := []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"empty", nil, errTruncated},
+		{"truncated", good[:len(good)-1], errTruncated},
+		{"trailing byte", cat(good, []byte{0}), errTrailing},
+		{"duplicate key", enrichedRaw(end, kept, noFlags, cat(block(2, 0, "k", "v", "k", "w"), end)), errDuplicateKey},
+		{"duplicate key across blocks", enrichedRaw(end, kept, noFlags, cat(block(1, 0, "k", "v"), block(1, 0, "k", "v"), end)), errDuplicateKey},
+		{"negative string length", enrichedRaw(cat([]byte{2}, appendAvroLong(nil, -1)), kept, noFlags, end), errNegativeLength},
+		{"string past the end", enrichedRaw(cat([]byte{2}, appendAvroLong(nil, 200)), nil, nil, nil), errTruncated},
+		{"min int64 block count", enrichedRaw(cat(appendAvroLong(nil, math.MinInt64), []byte{0}), kept, noFlags, end), errBlockCount},
+		{"huge block count", enrichedRaw(appendAvroLong(nil, 1<<40), kept, noFlags, end), errBlockCount},
+		{"huge negative block count", enrichedRaw(cat(appendAvroLong(nil, -(1<<30)), []byte{2}), kept, noFlags, end), errBlockCount},
+		{"boolean 2", enrichedRaw(end, []byte{2}, noFlags, end), errBoolean},
+		{"overlong varint", cat(overlong, good[1:]), errVarintOverflow},
+		{"varint 10th byte > 1", cat([]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02}, good[1:]), errVarintOverflow},
+	}
+	for _, tt := range invalid {
+		t.Run(tt.name, func(t *testing.T) {
+			fastEnriched.checkRead(t, c, tt.b)
+			if _, err := readEnrichedEvent(tt.b); !errors.Is(err, tt.want) {
+				t.Errorf("error %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	t.Run("union branch", func(t *testing.T) {
+		c := fastEvent.goavroCodec(t)
+		good := appendEvent(nil, event.Event{Data: json.RawMessage(`{}`)})
+		i := bytes.IndexByte(good, 2) // data's branch: the first non-zero byte
+		for _, branch := range []int64{-1, 2, 1 << 40} {
+			b := cat(good[:i], appendAvroLong(nil, branch), good[i+1:])
+			fastEvent.checkRead(t, c, b)
+			if _, err := readEvent(b); !errors.Is(err, errUnionBranch) {
+				t.Errorf("branch %d: error %v", branch, err)
+			}
+		}
+	})
+	t.Run("event data null as a string", func(t *testing.T) {
+		// The fast encoder writes null JSON as the null branch; another
+		// writer may not.
+		c := fastEvent.goavroCodec(t)
+		good := appendEvent(nil, event.Event{Data: json.RawMessage(`{}`)})
+		i := bytes.IndexByte(good, 2) // data's branch: the first non-zero byte
+		for _, data := range []string{"", "null", " null\n", "\u00a0null"} {
+			b := cat(good[:i+1], appendAvroString(nil, data), good[i+4:])
+			fastEvent.checkRead(t, c, b)
+			if e, err := readEvent(b); err != nil || e.Data != nil {
+				t.Errorf("data %q: %q, %v", data, e.Data, err)
+			}
+		}
+	})
+	t.Run("int range", func(t *testing.T) {
+		c := fastDelivery.goavroCodec(t)
+		good := appendDelivery(nil, event.Delivery{LastError: "x"})
+		i := len(good) - 3 // last_status, before last_error's length and byte
+		for _, tt := range []struct {
+			n    uint64
+			want error
+		}{{math.MaxUint32, nil}, {math.MaxUint32 + 1, errIntRange}, {1 << 62, errIntRange}} {
+			b := cat(good[:i], binary.AppendUvarint(nil, tt.n), good[i+1:])
+			fastDelivery.checkRead(t, c, b)
+			if _, err := readDelivery(b); !errors.Is(err, tt.want) {
+				t.Errorf("int %d: error %v, want %v", tt.n, err, tt.want)
+			}
+		}
+	})
+}
