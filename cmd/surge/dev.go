@@ -18,21 +18,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/admin"
-	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
-	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
-	"github.com/surgehq/surge/pkg/kafkax"
-	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
@@ -114,8 +108,7 @@ type devStack struct {
 	fanout     *fanout.Service
 	adminToken string
 
-	subscriptions *ktable.Table[event.Subscription]
-	live          *store.Live // sources and event types
+	stores *store.All // subscriptions, sources, event types
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
@@ -223,10 +216,10 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 
 	// The admin listener: the admin API, health and metrics.
 	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true}, admin.Deps{
-		Subscriptions: d.subscriptions,
-		Sources:       d.live.SourceTable(),
-		EventTypes:    d.live.EventTypeTable(),
-		Catalog:       d.live.Catalog,
+		Subscriptions: d.stores.Subscriptions,
+		Sources:       d.stores.SourceTable(),
+		EventTypes:    d.stores.EventTypeTable(),
+		Catalog:       d.stores.Catalog,
 		Log:           log.Named("admin"),
 	})
 	if err != nil {
@@ -254,7 +247,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Writers:        2,
 		MaxTxnRecords:  5000,
 	}
-	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.live.Sources, Catalog: d.live.Catalog}); err != nil {
+	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog}); err != nil {
 		return nil, fmt.Errorf("starting ingest: %w", err)
 	}
 	ingestMux := http.NewServeMux()
@@ -275,7 +268,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		LoaderConcurrency: 64,
 		RestoreWait:       5 * time.Second,
 	}
-	if d.enrich, err = enrich.New(ctx, ecfg, log.Named("enrich"), enrich.Deps{Metrics: reg, Sources: d.live.Sources, Catalog: d.live.Catalog}); err != nil {
+	if d.enrich, err = enrich.New(ctx, ecfg, log.Named("enrich"), enrich.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog}); err != nil {
 		return nil, fmt.Errorf("starting enrich: %w", err)
 	}
 	d.runStage(runCtx, "enrich", d.enrich.Run)
@@ -288,7 +281,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		InstanceID:     "dev",
 		MaxPollRecords: 10000,
 	}
-	if d.fanout, err = fanout.New(ctx, fcfg, log.Named("fanout"), fanout.Deps{Metrics: reg, Subscriptions: d.subscriptions}); err != nil {
+	if d.fanout, err = fanout.New(ctx, fcfg, log.Named("fanout"), fanout.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions}); err != nil {
 		return nil, fmt.Errorf("starting fanout: %w", err)
 	}
 	d.runStage(runCtx, "fanout", d.fanout.Run)
@@ -305,37 +298,18 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	return d, nil
 }
 
-// openStores creates Surge's topics and opens the configuration tables,
-// writable: this process also serves the admin API.
+// openStores opens the configuration tables, writable: this process also
+// serves the admin API.
 func (d *devStack) openStores(ctx context.Context, kafka config.Kafka, log *zap.Logger) error {
-	cl, err := kgo.NewClient(kafkax.ClientOpts(kafka, log)...)
+	all, err := store.OpenAll(ctx, kafka, d.RegistryURL, log.Named("store"), true)
 	if err != nil {
-		return fmt.Errorf("creating Kafka client: %w", err)
-	}
-	defer cl.Close()
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(cl), kafka, 24*time.Hour); err != nil {
 		return err
 	}
-	srCl, err := sr.NewClient(sr.URLs(d.RegistryURL))
-	if err != nil {
-		return fmt.Errorf("creating registry client: %w", err)
-	}
-	o := store.Options{
-		ClientOpts: kafkax.ClientOpts(kafka, log),
-		Registry:   avroserde.NewRegistry(srCl),
-		Log:        log.Named("store"),
-		Writable:   true,
-	}
-	if d.subscriptions, err = store.Subscriptions(ctx, o, nil); err != nil {
-		return fmt.Errorf("loading subscriptions: %w", err)
-	}
-	if d.live, err = store.OpenLive(ctx, o); err != nil {
-		return err
-	}
+	d.stores = all
 	// DESIGN.md: surge dev creates source "default", unsigned (it
 	// listens on loopback). An operator's own "default" is kept.
-	if _, ok := d.live.SourceTable().Get(catalog.DefaultSourceID); !ok {
-		if err := d.live.SourceTable().Put(ctx, catalog.DefaultSourceID, catalog.DefaultSource()); err != nil {
+	if _, ok := all.SourceTable().Get(catalog.DefaultSourceID); !ok {
+		if err := all.SourceTable().Put(ctx, catalog.DefaultSourceID, catalog.DefaultSource()); err != nil {
 			return fmt.Errorf("creating the default source: %w", err)
 		}
 	}
@@ -373,11 +347,8 @@ func (d *devStack) Close() error {
 	if d.fanout != nil {
 		d.fanout.Close()
 	}
-	if d.subscriptions != nil {
-		d.subscriptions.Close()
-	}
-	if d.live != nil {
-		d.live.Close()
+	if d.stores != nil {
+		d.stores.Close()
 	}
 	if d.enrich != nil {
 		d.enrich.Close()

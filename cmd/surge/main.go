@@ -16,7 +16,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDevCommand(), newTapCommand(), newRegistryCommand(), newLoadCommand(), newSubsCommand())
+	root.AddCommand(newDevCommand(), newTapCommand(), newRegistryCommand(), newLoadCommand(), newSubsCommand(), newAdminCommand())
 	return root
 }
 

@@ -9,13 +9,18 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -178,4 +183,57 @@ func (l *Live) EventTypeTable() *ktable.Table[catalog.EventType] { return l.even
 func (l *Live) Close() {
 	l.eventTypes.Close()
 	l.sources.Close()
+}
+
+// All is every configuration table of one process.
+type All struct {
+	Subscriptions *ktable.Table[event.Subscription]
+	*Live
+}
+
+// OpenAll creates Surge's topics if missing and opens every configuration
+// table through the registry at registryURL; writable tables are for the
+// admin API.
+func OpenAll(ctx context.Context, kafka config.Kafka, registryURL string, log *zap.Logger, writable bool) (*All, error) {
+	cl, err := kgo.NewClient(kafkax.ClientOpts(kafka, log)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	defer cl.Close()
+	if err := kafkax.WaitForBrokers(ctx, cl); err != nil {
+		return nil, err
+	}
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(cl), kafka, topicsDedupWindow); err != nil {
+		return nil, err
+	}
+	srCl, err := sr.NewClient(sr.URLs(registryURL))
+	if err != nil {
+		return nil, fmt.Errorf("creating registry client: %w", err)
+	}
+	o := Options{
+		Names:      topics.Namer{Prefix: kafka.TopicPrefix},
+		ClientOpts: kafkax.ClientOpts(kafka, log),
+		Registry:   avroserde.NewRegistry(srCl),
+		Log:        log,
+		Writable:   writable,
+	}
+	a := &All{}
+	if a.Subscriptions, err = Subscriptions(ctx, o, nil); err != nil {
+		return nil, fmt.Errorf("loading subscriptions: %w", err)
+	}
+	if a.Live, err = OpenLive(ctx, o); err != nil {
+		a.Subscriptions.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// topicsDedupWindow only matters if this process creates the topics: it is
+// ingest's default idempotency window.
+const topicsDedupWindow = 24 * time.Hour
+
+// Close stops tailing every table.
+func (a *All) Close() {
+	a.Live.Close()
+	a.Subscriptions.Close()
 }

@@ -32,6 +32,7 @@ import (
 // the admin API holds it) and tailing readers.
 type harness struct {
 	t          testing.TB
+	cluster    *kafkatest.Cluster
 	prefix     string
 	brokers    []string
 	cfg        fanout.Config
@@ -44,7 +45,7 @@ type harness struct {
 func newHarness(t testing.TB, partitions int32) *harness {
 	t.Helper()
 	cluster := kafkatest.New(t)
-	h := &harness{t: t, prefix: cluster.Prefix, brokers: cluster.Brokers}
+	h := &harness{t: t, cluster: cluster, prefix: cluster.Prefix, brokers: cluster.Brokers}
 	registryURL := registrytest.Start(t, h.brokers, cluster.Topic("_schemas"))
 	h.cfg = fanout.Config{
 		Kafka:          config.Kafka{Brokers: h.brokers, TopicPrefix: cluster.Prefix, Partitions: partitions, ReplicationFactor: 1},

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/admin"
+	"github.com/surgehq/surge/pkg/cli"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/store"
+)
+
+// adminConfig runs the admin API on its own (production): subscriptions,
+// sources and event types, written to their compacted topics.
+type adminConfig struct {
+	Addr          string
+	Token         string
+	Kafka         config.Kafka
+	Registry      config.Registry
+	AllowLoopback bool
+	SecretGrace   time.Duration
+	Log           config.Log
+}
+
+func (c *adminConfig) Flags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Addr, "admin-addr", "127.0.0.1:8081", "admin HTTP API listener (also /healthz, /readyz, /metrics)")
+	fs.StringVar(&c.Token, "admin-token", "", "bearer token every admin request must carry (required; keep it in SURGE_ADMIN_TOKEN)")
+	c.Kafka.Flags(fs)
+	c.Registry.Flags(fs)
+	fs.BoolVar(&c.AllowLoopback, "allow-loopback", false, "let subscriptions target loopback addresses without allow_private (single-machine setups)")
+	fs.DurationVar(&c.SecretGrace, "secret-grace", 24*time.Hour, "how long a rotated-out subscription secret keeps signing")
+	c.Log.Flags(fs)
+}
+
+func (c *adminConfig) Validate() error {
+	errs := []error{config.ValidateAddr("admin-addr", c.Addr), c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate(),
+		config.ValidatePositive("secret-grace", c.SecretGrace)}
+	if c.Token == "" {
+		errs = append(errs, errors.New("SURGE_ADMIN_TOKEN (--admin-token) is empty; the admin API needs a bearer token (e.g. openssl rand -hex 24)"))
+	} else if len(c.Token) < 16 {
+		errs = append(errs, errors.New("SURGE_ADMIN_TOKEN (--admin-token) is shorter than 16 characters"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *adminConfig) LogLevel() string { return c.Log.Level }
+
+func newAdminCommand() *cobra.Command {
+	var c adminConfig
+	return cli.Command("admin", "Run the admin HTTP API (subscriptions, sources, event types) against a Kafka cluster", &c,
+		func(ctx context.Context, log *zap.Logger) error { return runAdmin(ctx, c, log) })
+}
+
+func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
+	stores, err := store.OpenAll(ctx, c.Kafka, c.Registry.URL, log.Named("store"), true)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+	api, err := admin.New(admin.Config{Token: c.Token, AllowLoopback: c.AllowLoopback, SecretGrace: c.SecretGrace}, admin.Deps{
+		Subscriptions: stores.Subscriptions,
+		Sources:       stores.SourceTable(),
+		EventTypes:    stores.EventTypeTable(),
+		Catalog:       stores.Catalog,
+		Log:           log.Named("admin"),
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	api.Mount(mux)
+	observe.Mount(mux, func() bool { return true }, observe.NewRegistry())
+	log.Info("admin API listening", zap.String("addr", c.Addr))
+	return httpx.ListenAndServe(ctx, c.Addr, mux)
+}
