@@ -25,6 +25,10 @@ var ErrNotRegistered = errors.New("schema not registered")
 //
 // A Codec is safe for concurrent use; Encode does no I/O, Decode may fetch
 // an unknown writer schema from the registry.
+//
+// The codecs of Event, EnrichedEvent and Delivery, which every event
+// passes through, encode and decode values of their registered schema id
+// with hand-written code instead of goavro; see WithFast.
 type Codec[T any] struct {
 	reg        *Registry
 	topic      string
@@ -33,6 +37,10 @@ type Codec[T any] struct {
 	fromNative func(any) (T, error)
 	record     string // full name of the schema's record, e.g. dev.surge.v1.Event
 	current    atomic.Pointer[registered]
+
+	// Set by WithFast (fast_codec.go); nil: goavro.
+	fastAppend func(dst []byte, v T) []byte
+	fastRead   func(avro []byte) (T, error)
 }
 
 type registered struct {
@@ -99,6 +107,9 @@ func (c *Codec[T]) AppendEncode(dst []byte, v T) ([]byte, error) {
 	if r == nil {
 		return dst, fmt.Errorf("encoding value for topic %s: %w (call Register first)", c.topic, ErrNotRegistered)
 	}
+	if c.fastAppend != nil {
+		return c.appendFast(dst, r.id, v)
+	}
 	out, err := AppendEncode(dst, r.id, r.codec, c.toNative(v))
 	if err != nil {
 		return dst, fmt.Errorf("encoding value for topic %s: %w", c.topic, err)
@@ -111,6 +122,9 @@ func (c *Codec[T]) AppendEncode(dst []byte, v T) ([]byte, error) {
 // a schema of another record (another full name), or that does not convert
 // to T, is ErrUndecodable.
 func (c *Codec[T]) Decode(ctx context.Context, b []byte) (T, error) {
+	if v, ok, err := c.decodeFast(b); ok {
+		return v, err
+	}
 	var zero T
 	id, w, native, err := c.reg.decode(ctx, b)
 	if err != nil {
@@ -128,13 +142,15 @@ func (c *Codec[T]) Decode(ctx context.Context, b []byte) (T, error) {
 
 // NewEventCodec returns the Codec of Event values (commerce.events.raw).
 func NewEventCodec(reg *Registry, topic string) *Codec[event.Event] {
-	return NewCodec(reg, topic, schemas.Event, event.Event.Native, event.EventFromNative)
+	return NewCodec(reg, topic, schemas.Event, event.Event.Native, event.EventFromNative).
+		WithFast(appendEvent, readEvent)
 }
 
 // NewEnrichedEventCodec returns the Codec of EnrichedEvent values
 // (commerce.events.enriched).
 func NewEnrichedEventCodec(reg *Registry, topic string) *Codec[event.EnrichedEvent] {
-	return NewCodec(reg, topic, schemas.EnrichedEvent, event.EnrichedEvent.Native, event.EnrichedEventFromNative)
+	return NewCodec(reg, topic, schemas.EnrichedEvent, event.EnrichedEvent.Native, event.EnrichedEventFromNative).
+		WithFast(appendEnrichedEvent, readEnrichedEvent)
 }
 
 // NewSubscriptionCodec returns the Codec of Subscription values
@@ -158,7 +174,8 @@ func NewEventTypeCodec(reg *Registry, topic string) *Codec[catalog.EventType] {
 // NewDeliveryCodec returns the Codec of Delivery values (commerce.deliveries
 // and its retry and dead-letter topics).
 func NewDeliveryCodec(reg *Registry, topic string) *Codec[event.Delivery] {
-	return NewCodec(reg, topic, schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative)
+	return NewCodec(reg, topic, schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).
+		WithFast(appendDelivery, readDelivery)
 }
 
 // NewDeliveryAttemptCodec returns the Codec of DeliveryAttempt values

@@ -1,0 +1,352 @@
+package avroserde
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/schemas"
+)
+
+// fastRegistry returns a Registry over an in-memory schema registry.
+func fastRegistry(t testing.TB) (*srfake.Registry, *Registry) {
+	t.Helper()
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	cl, err := sr.NewClient(sr.URLs(fake.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fake, NewRegistry(cl)
+}
+
+// goavroOnly returns a codec of the same schema and conversions as
+// ft.newCodec, without the fast path.
+func (ft fastType[T]) goavroOnly(reg *Registry, topic string) *Codec[T] {
+	return NewCodec(reg, topic, ft.schema, ft.native, ft.fromNative)
+}
+
+func register(t testing.TB, cs ...interface{ Register(context.Context) error }) {
+	t.Helper()
+	for _, c := range cs {
+		if err := c.Register(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFastCodec checks that a codec with a fast path writes goavro's bytes
+// and reads its own and goavro's bytes to goavro's value.
+func TestFastCodec(t *testing.T) {
+	t.Run("event", func(t *testing.T) {
+		testFastCodec(t, fastEvent, sampleEventValue, event.Event{}, newGen(20).event())
+	})
+	t.Run("enriched", func(t *testing.T) {
+		testFastCodec(t, fastEnriched, sampleEnrichedValue, event.EnrichedEvent{}, newGen(21).enriched())
+	})
+	t.Run("delivery", func(t *testing.T) {
+		testFastCodec(t, fastDelivery, sampleDeliveryValue, event.Delivery{}, newGen(22).delivery())
+	})
+}
+
+func testFastCodec[T any](t *testing.T, ft fastType[T], values ...T) {
+	ctx := context.Background()
+	fake, reg := fastRegistry(t)
+	fast, slow := ft.newCodec(reg, "topic"), ft.goavroOnly(reg, "topic")
+	register(t, fast, slow)
+	if fast.ID() != slow.ID() {
+		t.Fatalf("ids %d and %d for one schema", fast.ID(), slow.ID())
+	}
+	// A codec that never registered decodes everything with goavro.
+	cl, err := sr.NewClient(sr.URLs(fake.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unregistered := ft.newCodec(NewRegistry(cl), "topic")
+
+	for _, v := range values {
+		prefix := []byte("key")
+		fb, err := fast.AppendEncode(prefix, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(fb, prefix) {
+			t.Fatalf("AppendEncode overwrote dst: %q", fb)
+		}
+		fb = fb[len(prefix):]
+		sb, err := slow.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fb[:HeaderLen], sb[:HeaderLen]) {
+			t.Fatalf("header % x, goavro's % x", fb[:HeaderLen], sb[:HeaderLen])
+		}
+		if ft.mapLen(v) <= 1 && !bytes.Equal(fb, sb) {
+			t.Errorf("fast encoding % x\n      goavro's % x", fb, sb)
+		}
+		want, err := slow.Decode(ctx, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dec := range []*Codec[T]{fast, slow, unregistered} {
+			for _, b := range [][]byte{fb, sb} {
+				got, err := dec.Decode(ctx, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("decoded\n got: %#v\nwant: %#v", got, want)
+				}
+			}
+		}
+	}
+}
+
+// overlongFirstLength returns wire-format b with the length of the record's
+// first field (a string shorter than 64 bytes) written as an 11-byte
+// varint. goavro reads it; the fast decoder rejects it, which tells which
+// of the two decoded a value.
+func overlongFirstLength(t testing.TB, b []byte) []byte {
+	t.Helper()
+	n := b[HeaderLen]
+	if n >= 0x80 {
+		t.Fatalf("first length % x takes more than a byte", n)
+	}
+	out := append([]byte(nil), b[:HeaderLen]...)
+	out = append(out, n|0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0)
+	return append(out, b[HeaderLen+1:]...)
+}
+
+// schemaWith returns the text of schema name changed by edit.
+func schemaWith(t testing.TB, name string, edit func(s map[string]any)) string {
+	t.Helper()
+	var s map[string]any
+	if err := json.Unmarshal([]byte(schemas.MustText(name)), &s); err != nil {
+		t.Fatal(err)
+	}
+	edit(s)
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func dropFields(names ...string) func(map[string]any) {
+	return func(s map[string]any) {
+		var kept []any
+		for _, f := range s["fields"].([]any) {
+			drop := false
+			for _, n := range names {
+				drop = drop || f.(map[string]any)["name"] == n
+			}
+			if !drop {
+				kept = append(kept, f)
+			}
+		}
+		s["fields"] = kept
+	}
+}
+
+// TestFastOnlyForRegisteredID checks that the fast decoder reads only
+// values written with the schema id the codec registered: a value of any
+// other id, even of the same record with identical binary encoding, is
+// decoded by goavro with the writer's schema.
+func TestFastOnlyForRegisteredID(t *testing.T) {
+	t.Run("event", func(t *testing.T) {
+		testFastOnlyForRegisteredID(t, fastEvent, sampleEventValue, []string{"original_type", "attributes"},
+			func(e *event.Event) { e.OriginalType, e.Attributes = "", nil })
+	})
+	t.Run("enriched", func(t *testing.T) {
+		testFastOnlyForRegisteredID(t, fastEnriched, sampleEnrichedValue, []string{"flags", "correlation_id", "attributes"},
+			func(e *event.EnrichedEvent) { e.Flags, e.CorrelationID, e.Attributes = nil, "", nil })
+	})
+	t.Run("delivery", func(t *testing.T) {
+		testFastOnlyForRegisteredID(t, fastDelivery, sampleDeliveryValue, []string{"next_attempt_at", "first_failure_at", "last_failure_at", "last_status", "last_error"},
+			func(d *event.Delivery) {
+				d.NextAttemptAt, d.FirstFailureAt, d.LastFailureAt, d.LastStatus, d.LastError = nil, nil, nil, 0, ""
+			})
+	})
+}
+
+func testFastOnlyForRegisteredID[T any](t *testing.T, ft fastType[T], v T, older []string, clear func(*T)) {
+	ctx := context.Background()
+	_, reg := fastRegistry(t)
+
+	// Older versions of the subject: one without some fields, one that
+	// differs from the current schema in its doc only.
+	oldID, err := reg.Register(ctx, "topic", schemaWith(t, ft.schema, dropFields(older...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docID, err := reg.Register(ctx, "topic", schemaWith(t, ft.schema, func(s map[string]any) { s["doc"] = "an older doc" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := ft.newCodec(reg, "topic")
+	register(t, fast)
+	if fast.ID() == oldID || fast.ID() == docID || oldID == docID {
+		t.Fatalf("ids %d, %d, %d", fast.ID(), oldID, docID)
+	}
+	encode := func(id int, drop []string) []byte {
+		codec, err := reg.Codec(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		native := ft.native(v)
+		for _, name := range drop {
+			delete(native, name)
+		}
+		b, err := AppendEncode(nil, id, codec, native)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	want, err := fast.Decode(ctx, encode(fast.ID(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The older schema without some fields: they read as their defaults.
+	got, err := fast.Decode(ctx, encode(oldID, older))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOld := want
+	clear(&wantOld)
+	if !reflect.DeepEqual(got, wantOld) {
+		t.Errorf("value of the older schema\n got: %#v\nwant: %#v", got, wantOld)
+	}
+
+	// The same bytes under the current id and under another id of the same
+	// binary encoding: goavro reads the overlong length, the fast decoder
+	// does not.
+	current := overlongFirstLength(t, encode(fast.ID(), nil))
+	if _, err := fast.Decode(ctx, current); !errors.Is(err, ErrUndecodable) || !errors.Is(err, errVarintOverflow) {
+		t.Errorf("overlong length under the registered id: error %v, want ErrUndecodable (fast decoder)", err)
+	}
+	if got, err := ft.goavroOnly(reg, "topic").Decode(ctx, current); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("goavro does not read the overlong length as expected: %v", err)
+	}
+	docOnly := overlongFirstLength(t, encode(docID, nil))
+	got, err = fast.Decode(ctx, docOnly)
+	if err != nil {
+		t.Fatalf("value of another id, same encoding: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("value of another id, same encoding\n got: %#v\nwant: %#v", got, want)
+	}
+}
+
+// TestFastCorrupt checks that truncated and corrupted values decode to
+// ErrUndecodable (or to goavro's value where the corruption still decodes)
+// and never panic.
+func TestFastCorrupt(t *testing.T) {
+	t.Run("event", func(t *testing.T) {
+		g := newGen(30)
+		testFastCorrupt(t, fastEvent, sampleEventValue, g.event(), g.event())
+	})
+	t.Run("enriched", func(t *testing.T) {
+		g := newGen(31)
+		testFastCorrupt(t, fastEnriched, sampleEnrichedValue, g.enriched(), g.enriched())
+	})
+	t.Run("delivery", func(t *testing.T) {
+		g := newGen(32)
+		testFastCorrupt(t, fastDelivery, sampleDeliveryValue, g.delivery(), g.delivery())
+	})
+}
+
+func testFastCorrupt[T any](t *testing.T, ft fastType[T], values ...T) {
+	ctx := context.Background()
+	_, reg := fastRegistry(t)
+	fast := ft.newCodec(reg, "topic")
+	register(t, fast)
+	c := ft.goavroCodec(t)
+	r := rand.New(rand.NewPCG(uint64(len(values)), 7))
+	class := func(b []byte, want error) {
+		t.Helper()
+		_, err := fast.Decode(ctx, b)
+		if want == nil && err == nil {
+			return
+		}
+		if !errors.Is(err, want) {
+			t.Fatalf("error %v, want %v\n% x", err, want, b)
+		}
+		for _, other := range []error{ErrNotWireFormat, ErrUnknownSchema, ErrUndecodable} {
+			if other != want && errors.Is(err, other) {
+				t.Fatalf("error %v is %v too", err, other)
+			}
+		}
+	}
+	for _, v := range values {
+		b, err := fast.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range len(b) {
+			want := ErrUndecodable
+			if i < HeaderLen {
+				want = ErrNotWireFormat
+			}
+			class(b[:i], want)
+		}
+		class(append(append([]byte(nil), b...), 0), ErrUndecodable)
+		class(append(append([]byte(nil), b...), b[HeaderLen:]...), ErrUndecodable)
+
+		for range 1000 {
+			bad := append([]byte(nil), b...)
+			for range 1 + r.IntN(3) {
+				i := HeaderLen + r.IntN(len(b)-HeaderLen)
+				switch r.IntN(3) {
+				case 0:
+					bad[i] ^= 1 << r.IntN(8)
+				case 1:
+					bad[i] = byte(r.Uint32())
+				default:
+					bad[i] |= 0x80 // a varint that goes on
+				}
+			}
+			if _, err := fast.Decode(ctx, bad); err != nil && !errors.Is(err, ErrUndecodable) {
+				t.Fatalf("error %v, want ErrUndecodable", err)
+			}
+			ft.checkRead(t, c, bad[HeaderLen:])
+		}
+	}
+}
+
+// TestWithFastNil checks that a nil fast encoder or decoder leaves that
+// direction to goavro.
+func TestWithFastNil(t *testing.T) {
+	ctx := context.Background()
+	_, reg := fastRegistry(t)
+	readOnly := NewCodec(reg, "topic", schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).WithFast(nil, readDelivery)
+	writeOnly := NewCodec(reg, "topic", schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).WithFast(appendDelivery, nil)
+	register(t, readOnly, writeOnly)
+	a, err := readOnly.Encode(sampleDeliveryValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := writeOnly.Encode(sampleDeliveryValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("encodings differ\n% x\n% x", a, b)
+	}
+	overlong := overlongFirstLength(t, a)
+	if _, err := readOnly.Decode(ctx, overlong); !errors.Is(err, errVarintOverflow) {
+		t.Errorf("read-only fast codec: error %v, want the fast decoder's", err)
+	}
+	if _, err := writeOnly.Decode(ctx, overlong); err != nil {
+		t.Errorf("write-only fast codec does not decode with goavro: %v", err)
+	}
+}
