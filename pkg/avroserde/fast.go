@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -85,35 +85,33 @@ func appendAvroStringMap(dst []byte, m map[string]string) []byte {
 			dst = appendAvroString(appendAvroString(dst, k), v)
 		}
 	default:
-		dst = appendAvroLong(dst, int64(len(m)))
-		var buf [16]string
-		keys := buf[:0]
+		type entry struct{ k, v string }
+		var buf [16]entry
+		entries := buf[:0]
 		if len(m) > len(buf) {
-			keys = make([]string, 0, len(m))
+			entries = make([]entry, 0, len(m))
 		}
-		keys = slices.AppendSeq(keys, maps.Keys(m))
-		slices.Sort(keys)
-		for _, k := range keys {
-			dst = appendAvroString(appendAvroString(dst, k), m[k])
+		size := 2 * binary.MaxVarintLen64
+		for k, v := range m {
+			entries = append(entries, entry{k, v})
+			size += 2*binary.MaxVarintLen64 + len(k) + len(v)
+		}
+		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.k, b.k) })
+		dst = slices.Grow(dst, size)
+		dst = appendAvroLong(dst, int64(len(entries)))
+		for _, e := range entries {
+			dst = appendAvroString(appendAvroString(dst, e.k), e.v)
 		}
 	}
 	return append(dst, 0)
 }
 
-// stringsLen and stringMapLen bound the encoded size of a field, to grow
-// the destination once.
+// stringsLen bounds the encoded size of an array of strings, to grow the
+// destination once.
 func stringsLen(s []string) int {
 	n := 2 * binary.MaxVarintLen64
 	for _, v := range s {
 		n += binary.MaxVarintLen64 + len(v)
-	}
-	return n
-}
-
-func stringMapLen(m map[string]string) int {
-	n := 2 * binary.MaxVarintLen64
-	for k, v := range m {
-		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
 	}
 	return n
 }

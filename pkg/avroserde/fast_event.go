@@ -20,7 +20,7 @@ const fieldLen = binary.MaxVarintLen64
 func appendEvent(dst []byte, e event.Event) []byte {
 	dst = slices.Grow(dst, 12*fieldLen+len(e.ID)+len(e.Type)+len(e.Source)+
 		len(e.Entity.Type)+len(e.Entity.ID)+len(e.Data)+len(e.IdempotencyKey)+
-		len(e.CorrelationID)+len(e.Format)+len(e.OriginalType)+stringMapLen(e.Attributes))
+		len(e.CorrelationID)+len(e.Format)+len(e.OriginalType))
 	dst = appendAvroString(dst, e.ID)
 	dst = appendAvroString(dst, e.Type)
 	dst = appendAvroString(dst, e.Source)
@@ -76,7 +76,7 @@ func readEvent(b []byte) (event.Event, error) {
 func appendEnrichedEvent(dst []byte, e event.EnrichedEvent) []byte {
 	dst = slices.Grow(dst, 12*fieldLen+len(e.ID)+len(e.Type)+len(e.Source)+
 		len(e.Entity.Type)+len(e.Entity.ID)+len(e.Data)+len(e.CorrelationID)+
-		stringsLen(e.Changes)+stringsLen(e.Flags)+stringMapLen(e.Attributes))
+		stringsLen(e.Changes)+stringsLen(e.Flags))
 	dst = appendAvroString(dst, e.ID)
 	dst = appendAvroString(dst, e.Type)
 	dst = appendAvroString(dst, e.Source)
