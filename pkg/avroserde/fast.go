@@ -150,7 +150,7 @@ func newAvroReader(record string, b []byte) avroReader {
 
 func (r *avroReader) fail(field string, err error) {
 	if r.err == nil {
-		r.err = fmt.Errorf("decoding %s.%s at byte %d: %w", r.record, field, r.size-len(r.b), err)
+		r.err = fmt.Errorf("decoding %s.%s at byte %d of %d: %w", r.record, field, r.size-len(r.b), r.size, err)
 	}
 	r.b = nil
 }
@@ -158,7 +158,7 @@ func (r *avroReader) fail(field string, err error) {
 // end returns the first error, or errTrailing when bytes are left.
 func (r *avroReader) end() error {
 	if r.err == nil && len(r.b) != 0 {
-		r.fail("", fmt.Errorf("%w: %d", errTrailing, len(r.b)))
+		r.err = fmt.Errorf("decoding %s: %w: %d of %d", r.record, errTrailing, len(r.b), r.size)
 	}
 	return r.err
 }
