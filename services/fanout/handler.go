@@ -35,7 +35,7 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 		outs []*kgo.Record
 		body []byte
 	)
-	for _, rt := range s.router.routes().all {
+	for _, rt := range s.router.routes().forType(ev.Type) {
 		d, ferr := rt.match(&c)
 		if ferr != nil {
 			s.logFilterError(rt.sub.ID, ev.ID, ferr)

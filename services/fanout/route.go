@@ -143,7 +143,41 @@ type router struct {
 type routes struct {
 	version uint64
 	all     []*route
+
+	// byType caches, per event type, the routes whose patterns match it,
+	// so an event visits only its own subscriptions instead of every one.
+	mu     sync.RWMutex
+	byType map[string][]*route
 }
+
+// forType returns the routes whose event-type patterns match eventType.
+func (rs *routes) forType(eventType string) []*route {
+	rs.mu.RLock()
+	m, ok := rs.byType[eventType]
+	rs.mu.RUnlock()
+	if ok {
+		return m
+	}
+	m = []*route{}
+	for _, rt := range rs.all {
+		if rt.types != nil && rt.types.Match(eventType) {
+			m = append(m, rt)
+		}
+	}
+	rs.mu.Lock()
+	if rs.byType == nil {
+		rs.byType = map[string][]*route{}
+	}
+	if len(rs.byType) < maxCachedTypes {
+		rs.byType[eventType] = m
+	}
+	rs.mu.Unlock()
+	return m
+}
+
+// maxCachedTypes bounds the per-type cache; senders cannot mint event
+// types freely (the catalog rejects unknown ones), so it is rarely reached.
+const maxCachedTypes = 10000
 
 func newRouter(log *zap.Logger, list func() []event.Subscription, version func() uint64) *router {
 	r := &router{log: log, list: list, ver: version, counts: map[string]*routeCounts{}}
