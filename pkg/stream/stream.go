@@ -373,23 +373,35 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 // deadLetter builds the DLQ record for in: same key, value and headers,
 // same partition number, plus the error headers.
 func (s *Stage) deadLetter(in *kgo.Record, perm *PermanentError) *kgo.Record {
-	now := s.Now().UTC().Format(time.RFC3339Nano)
-	attempts := max(perm.Attempts, 1)
-	headers := append([]kgo.RecordHeader{}, in.Headers...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: topics.HeaderDLQTopic, Value: []byte(in.Topic)},
-		kgo.RecordHeader{Key: topics.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(in.Partition)))},
-		kgo.RecordHeader{Key: topics.HeaderDLQOffset, Value: []byte(strconv.FormatInt(in.Offset, 10))},
-		kgo.RecordHeader{Key: topics.HeaderDLQStage, Value: []byte(s.Name)},
-		kgo.RecordHeader{Key: topics.HeaderDLQErrorClass, Value: []byte(perm.Class)},
-		kgo.RecordHeader{Key: topics.HeaderDLQError, Value: []byte(truncate(perm.Err.Error(), 1024))},
-		kgo.RecordHeader{Key: topics.HeaderDLQAttempts, Value: []byte(strconv.Itoa(attempts))},
-		kgo.RecordHeader{Key: topics.HeaderDLQFirstFailure, Value: []byte(now)},
-		kgo.RecordHeader{Key: topics.HeaderDLQLastFailure, Value: []byte(now)},
-	)
+	now := s.Now()
+	headers := DeadLetterHeaders(in, s.Name, perm.Class, perm.Err, max(perm.Attempts, 1), now, now)
 	headers = append(headers, perm.Headers...)
 	r := &kgo.Record{Topic: s.DLQ, Key: in.Key, Value: in.Value, Headers: headers}
 	return kafkax.WithPartition(r, in.Partition)
+}
+
+// DeadLetterHeaders are in's headers followed by the surge.dlq.* headers
+// DESIGN.md fixes: where the record came from, which stage failed it, the
+// error class and message, the attempts made, the first and last failure
+// time. Every stage that dead-letters uses it.
+func DeadLetterHeaders(in *kgo.Record, stage, class string, err error, attempts int, first, last time.Time) []kgo.RecordHeader {
+	msg := ""
+	if err != nil {
+		msg = truncate(err.Error(), 1024)
+	}
+	headers := make([]kgo.RecordHeader, 0, len(in.Headers)+9)
+	headers = append(headers, in.Headers...)
+	return append(headers,
+		kgo.RecordHeader{Key: topics.HeaderDLQTopic, Value: []byte(in.Topic)},
+		kgo.RecordHeader{Key: topics.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(in.Partition)))},
+		kgo.RecordHeader{Key: topics.HeaderDLQOffset, Value: []byte(strconv.FormatInt(in.Offset, 10))},
+		kgo.RecordHeader{Key: topics.HeaderDLQStage, Value: []byte(stage)},
+		kgo.RecordHeader{Key: topics.HeaderDLQErrorClass, Value: []byte(class)},
+		kgo.RecordHeader{Key: topics.HeaderDLQError, Value: []byte(msg)},
+		kgo.RecordHeader{Key: topics.HeaderDLQAttempts, Value: []byte(strconv.Itoa(attempts))},
+		kgo.RecordHeader{Key: topics.HeaderDLQFirstFailure, Value: []byte(first.UTC().Format(time.RFC3339Nano))},
+		kgo.RecordHeader{Key: topics.HeaderDLQLastFailure, Value: []byte(last.UTC().Format(time.RFC3339Nano))},
+	)
 }
 
 func truncate(s string, n int) string {
