@@ -8,7 +8,8 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /out/surge ./cmd/surge \
  && CGO_ENABLED=0 go build -trimpath -o /out/surge-ingest ./services/ingest/cmd/ingest \
  && CGO_ENABLED=0 go build -trimpath -o /out/surge-enrich ./services/enrich/cmd/enrich \
- && CGO_ENABLED=0 go build -trimpath -o /out/surge-fanout ./services/fanout/cmd/fanout
+ && CGO_ENABLED=0 go build -trimpath -o /out/surge-fanout ./services/fanout/cmd/fanout \
+ && CGO_ENABLED=0 go build -trimpath -o /out/surge-dispatcher ./services/dispatcher/cmd/dispatcher
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/

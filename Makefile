@@ -21,6 +21,7 @@ build:
 	$(GO) build -o $(BIN)/surge-ingest ./services/ingest/cmd/ingest
 	$(GO) build -o $(BIN)/surge-enrich ./services/enrich/cmd/enrich
 	$(GO) build -o $(BIN)/surge-fanout ./services/fanout/cmd/fanout
+	$(GO) build -o $(BIN)/surge-dispatcher ./services/dispatcher/cmd/dispatcher
 
 ## run: the whole pipeline, embedded (surge dev with its defaults)
 run: build

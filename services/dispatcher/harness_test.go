@@ -1,0 +1,351 @@
+package dispatcher_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/ktable"
+	"github.com/surgehq/surge/pkg/registry/registrytest"
+	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/subscription"
+	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/services/dispatcher"
+)
+
+// harness is the dispatcher against kfake (or KAFKA_BROKERS), a writable
+// subscriptions table, a producer of deliveries and a receiving endpoint
+// that checks every signature with the official Standard Webhooks library.
+type harness struct {
+	t        testing.TB
+	cluster  *kafkatest.Cluster
+	cfg      dispatcher.Config
+	producer *kgo.Client
+	codec    *avroserde.Codec[event.Delivery]
+	dlq      *avroserde.Codec[event.Delivery]
+	subs     *ktable.Table[event.Subscription]
+	recv     *receiver
+}
+
+func newHarness(t testing.TB, partitions int32) *harness {
+	t.Helper()
+	kc := kafkatest.New(t)
+	h := &harness{t: t, cluster: kc}
+	url := registrytest.Start(t, kc.Brokers, kc.Topic("_schemas"))
+	h.cfg = dispatcher.Config{
+		Kafka:              config.Kafka{Brokers: kc.Brokers, TopicPrefix: kc.Prefix, Partitions: partitions, ReplicationFactor: 1},
+		Registry:           config.Registry{URL: url},
+		Log:                config.Log{Level: "info"},
+		MemoryWait:         2 * time.Second,
+		ParkRefresh:        time.Minute,
+		HoldRecheck:        50 * time.Millisecond,
+		BreakerRecheck:     100 * time.Millisecond,
+		MaxInFlight:        256,
+		DefaultMaxInFlight: 64,
+		DefaultTimeout:     5 * time.Second,
+		BreakerFailures:    1000, // tests of ordering must not trip it; the breaker has its own tests
+		BreakerCoolDown:    time.Second,
+		AllowLoopback:      true,
+		CommitInterval:     100 * time.Millisecond,
+	}
+	var err error
+	h.producer, err = kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: kc.Brokers}, nil, kgo.ProducerLinger(0))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.producer.Close)
+	ctx := context.Background()
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(h.producer), h.cfg.Kafka, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	srCl, err := sr.NewClient(sr.URLs(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := avroserde.NewRegistry(srCl)
+	h.codec = avroserde.NewDeliveryCodec(reg, kc.Topic(topics.Deliveries))
+	h.dlq = avroserde.NewDeliveryCodec(reg, kc.Topic(topics.DeliveriesDLQ))
+	if err := h.codec.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.subs, err = store.Subscriptions(ctx, store.Options{
+		Names: topics.Namer{Prefix: kc.Prefix}, ClientOpts: kafkax.ClientOpts(config.Kafka{Brokers: kc.Brokers}, nil),
+		Registry: reg, Writable: true,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.subs.Close)
+	h.recv = newReceiver(t)
+	return h
+}
+
+func (h *harness) logger() *zap.Logger {
+	if tt, ok := h.t.(*testing.T); ok {
+		return zaptest.NewLogger(tt, zaptest.Level(zap.ErrorLevel))
+	}
+	return zap.NewNop()
+}
+
+type instance struct {
+	svc    *dispatcher.Service
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (h *harness) start() *instance {
+	h.t.Helper()
+	svc, err := dispatcher.New(context.Background(), h.cfg, h.logger(), dispatcher.Deps{Subscriptions: h.subs})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{svc: svc, cancel: cancel, done: make(chan error, 1)}
+	go func() { in.done <- svc.Run(ctx) }()
+	h.t.Cleanup(in.stop)
+	return in
+}
+
+func (in *instance) stop() {
+	if in.svc == nil {
+		return
+	}
+	in.cancel()
+	<-in.done
+	in.svc.Close()
+	in.svc = nil
+}
+
+// subscribe stores a subscription to the receiver at path /<id> and
+// returns its secret.
+func (h *harness) subscribe(id string, mut func(*event.Subscription)) string {
+	h.t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	sec, err := subscription.NewSecret(now)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	s := event.Subscription{ID: id, URL: h.recv.srv.URL + "/" + id, EventTypes: []string{"*"}, Enabled: true,
+		Secrets: []event.Secret{sec}, CreatedAt: now, UpdatedAt: now}
+	if mut != nil {
+		mut(&s)
+	}
+	if err := h.subs.Put(context.Background(), id, s); err != nil {
+		h.t.Fatal(err)
+	}
+	h.recv.setSecret(id, sec.Value)
+	return sec.Value
+}
+
+// delivery builds the seq-th delivery of entity key to sub, as fanout
+// writes it.
+func delivery(sub, entityKey string, version int64, seq int) event.Delivery {
+	body := fmt.Sprintf(`{"id":"ev-%06d","type":"order.updated","entity":{"key":%q,"version":%d},"seq":%d}`, seq, entityKey, version, seq)
+	return event.Delivery{
+		ID: fmt.Sprintf("msg_%s_%06d", sub, seq), EventID: fmt.Sprintf("ev-%06d", seq), SubscriptionID: sub,
+		EntityKey: entityKey, EventType: "order.updated", EntityVersion: version, Body: []byte(body),
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
+	}
+}
+
+func (h *harness) produce(ds ...event.Delivery) {
+	h.t.Helper()
+	rs := make([]*kgo.Record, len(ds))
+	for i, d := range ds {
+		v, err := h.codec.Encode(d)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rs[i] = &kgo.Record{Topic: h.cluster.Topic(topics.Deliveries), Key: []byte(event.DeliveryKey(d.SubscriptionID, d.EntityKey)), Value: v,
+			Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte(d.EventID)}}}
+	}
+	for len(rs) > 0 {
+		n := min(len(rs), 5000)
+		if err := h.producer.ProduceSync(context.Background(), rs[:n]...).FirstErr(); err != nil {
+			h.t.Fatal(err)
+		}
+		rs = rs[n:]
+	}
+}
+
+// committed is the dispatcher group's committed offset sum on a topic.
+func (h *harness) committed(base string) int64 {
+	h.t.Helper()
+	adm := kadm.NewClient(h.producer)
+	offs, err := adm.FetchOffsets(context.Background(), h.cluster.Prefix+topics.GroupDispatcher)
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == h.cluster.Topic(base) {
+			sum += o.At
+		}
+	})
+	return sum
+}
+
+// received is one request the endpoint got.
+type received struct {
+	sub     string
+	id      string // webhook-id
+	key     string
+	version int64
+	seq     int
+	at      time.Time
+	status  int
+}
+
+// receiver is the test's endpoint. respond decides each answer (nil: 200).
+type receiver struct {
+	t       testing.TB
+	srv     *httptest.Server
+	mu      sync.Mutex
+	secrets map[string]string
+	got     []received
+	bad     []string // signature failures
+	respond func(r received, n int) (status int, header http.Header)
+	calls   map[string]int // by webhook-id
+}
+
+func newReceiver(t testing.TB) *receiver {
+	rc := &receiver{t: t, secrets: map[string]string{}, calls: map[string]int{}}
+	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) setSecret(sub, secret string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.secrets[sub] = secret
+}
+
+func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
+	sub := strings.TrimPrefix(r.URL.Path, "/")
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	secret := rc.secrets[sub]
+	rc.mu.Unlock()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err == nil {
+		err = wh.Verify(body, r.Header)
+	}
+	var b struct {
+		Entity struct {
+			Key     string `json:"key"`
+			Version int64  `json:"version"`
+		} `json:"entity"`
+		Seq int `json:"seq"`
+	}
+	_ = json.Unmarshal(body, &b)
+	got := received{sub: sub, id: r.Header.Get("webhook-id"), key: b.Entity.Key, version: b.Entity.Version, seq: b.Seq, at: time.Now()}
+	rc.mu.Lock()
+	if err != nil {
+		rc.bad = append(rc.bad, fmt.Sprintf("%s: %v", got.id, err))
+	}
+	rc.calls[got.id]++
+	n := rc.calls[got.id]
+	respond := rc.respond
+	rc.mu.Unlock()
+	status, header := http.StatusOK, http.Header(nil)
+	if respond != nil {
+		status, header = respond(got, n)
+	}
+	got.status = status
+	rc.mu.Lock()
+	rc.got = append(rc.got, got)
+	rc.mu.Unlock()
+	for k, vs := range header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.WriteHeader(status)
+}
+
+func (rc *receiver) setRespond(f func(r received, n int) (int, http.Header)) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.respond = f
+}
+
+// delivered returns the 2xx requests, in arrival order.
+func (rc *receiver) delivered() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []received
+	for _, g := range rc.got {
+		if g.status < 300 {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (rc *receiver) all() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.got...)
+}
+
+func (rc *receiver) badSignatures() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.bad...)
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkOrder fails unless, per (subscription, key), the first delivery of
+// each version comes after the first delivery of the previous one, and
+// every version from 1 to the highest arrived. Duplicates (same
+// webhook-id) are allowed after a crash.
+func checkOrder(t testing.TB, got []received, wantPerKey map[string]int64) {
+	t.Helper()
+	last := map[string]int64{}
+	for _, g := range got {
+		k := g.sub + "/" + g.key
+		switch {
+		case g.version == last[k]+1:
+			last[k] = g.version
+		case g.version <= last[k]:
+			// a repeat of something already delivered (at least once)
+		default:
+			t.Fatalf("%s: version %d delivered after %d", k, g.version, last[k])
+		}
+	}
+	for k, want := range wantPerKey {
+		if last[k] != want {
+			t.Fatalf("%s: delivered up to version %d, want %d", k, last[k], want)
+		}
+	}
+}

@@ -1,0 +1,591 @@
+// Package dispatcher is Surge's last stage: it delivers commerce.deliveries
+// to HTTP endpoints as Standard Webhooks, in order per (subscription,
+// entity key), with retries, a circuit breaker, rate limits, a dead-letter
+// topic and an attempt log — and a failing key never holds up the others.
+//
+// Many keys are in flight at once, at most one delivery per key. A short
+// wait before a retry is held in memory; a long one parks the key: its
+// deliveries move to commerce.deliveries.retry (same partition number,
+// attempt state in the record) and every later delivery of that key read
+// from the main topic follows them there, so the main partition's
+// committed offset keeps moving. Only a contiguous prefix of finished
+// offsets is committed, on both topics. The parked keys are rebuilt from
+// the retry topic after a restart or a rebalance: a partition's main
+// records are not looked at before its retry partition was read to its
+// end. docs/ordering.md tells the whole design.
+//
+// Delivery to endpoints is at least once: a crash or a rebalance can repeat
+// a delivery, always with the same webhook-id.
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/ktable"
+	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/webhook"
+)
+
+// StageName names the stage in logs, metrics and the surge.dlq.stage
+// header.
+const StageName = "dispatcher"
+
+// Config is the dispatcher's configuration.
+type Config struct {
+	Kafka    config.Kafka
+	Registry config.Registry
+	Log      config.Log
+	// MetricsAddr serves /healthz, /readyz and /metrics (Run only).
+	MetricsAddr string
+	// MemoryWait is the longest wait before a retry that is held in
+	// memory; longer ones park the key in the retry topic.
+	MemoryWait time.Duration
+	// ParkRefresh is how old a parked delivery's retry record may get
+	// before it is written again at the end of the retry topic, so that
+	// topic's committed offset keeps moving while an endpoint is down for
+	// hours.
+	ParkRefresh time.Duration
+	// HoldRecheck is how often a held delivery (paused or disabled
+	// subscription) checks whether it may go.
+	HoldRecheck time.Duration
+	// BreakerRecheck is how long a key waits when its endpoint's breaker
+	// is open and the breaker says nothing more precise.
+	BreakerRecheck time.Duration
+	// MaxInFlight bounds HTTP requests in flight over all endpoints.
+	MaxInFlight int
+	// DefaultMaxInFlight bounds one endpoint whose max_in_flight is 0.
+	DefaultMaxInFlight int
+	// DefaultTimeout bounds one request whose subscription sets none.
+	DefaultTimeout time.Duration
+	// BreakerFailures opens an endpoint's breaker after that many
+	// retryable failures in a row; BreakerCoolDown is how long it stays
+	// open before one probe.
+	BreakerFailures int
+	BreakerCoolDown time.Duration
+	// AllowLoopback lets deliveries reach loopback addresses (surge dev).
+	AllowLoopback bool
+	// CommitInterval is how often finished offsets are committed.
+	CommitInterval time.Duration
+}
+
+// Flags registers the settings on fs with their defaults.
+func (c *Config) Flags(fs *pflag.FlagSet) {
+	c.Kafka.Flags(fs)
+	c.Registry.Flags(fs)
+	c.Log.Flags(fs)
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:8088", "listener of /healthz, /readyz and /metrics")
+	fs.DurationVar(&c.MemoryWait, "memory-wait", 10*time.Second, "longest retry wait held in memory; longer waits park the key in the retry topic")
+	fs.DurationVar(&c.ParkRefresh, "park-refresh", 10*time.Minute, "rewrite a parked delivery at the end of the retry topic once its record is this old")
+	fs.DurationVar(&c.HoldRecheck, "hold-recheck", time.Second, "how often a paused or disabled subscription's held deliveries check whether they may go")
+	fs.DurationVar(&c.BreakerRecheck, "breaker-recheck", time.Second, "wait of a key whose endpoint's circuit breaker is open")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", 1024, "HTTP requests in flight over all endpoints")
+	fs.IntVar(&c.DefaultMaxInFlight, "default-max-in-flight", 64, "requests in flight to one endpoint whose subscription sets no max_in_flight")
+	fs.DurationVar(&c.DefaultTimeout, "default-timeout", 10*time.Second, "timeout of one request whose subscription sets no timeout_ms")
+	fs.IntVar(&c.BreakerFailures, "breaker-failures", 5, "retryable failures in a row that open an endpoint's circuit breaker")
+	fs.DurationVar(&c.BreakerCoolDown, "breaker-cool-down", 30*time.Second, "how long an open breaker waits before one probe")
+	fs.BoolVar(&c.AllowLoopback, "allow-loopback", false, "let deliveries reach loopback addresses (single-machine setups)")
+	fs.DurationVar(&c.CommitInterval, "commit-interval", 500*time.Millisecond, "how often finished offsets are committed")
+}
+
+// Validate checks the configuration without doing any I/O.
+func (c *Config) Validate() error {
+	errs := []error{c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate()}
+	if c.MetricsAddr != "" {
+		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
+	}
+	for name, d := range map[string]time.Duration{"memory-wait": c.MemoryWait, "park-refresh": c.ParkRefresh, "hold-recheck": c.HoldRecheck,
+		"breaker-recheck": c.BreakerRecheck, "default-timeout": c.DefaultTimeout, "breaker-cool-down": c.BreakerCoolDown, "commit-interval": c.CommitInterval} {
+		errs = append(errs, config.ValidatePositive(name, d))
+	}
+	for name, n := range map[string]int{"max-in-flight": c.MaxInFlight, "default-max-in-flight": c.DefaultMaxInFlight, "breaker-failures": c.BreakerFailures} {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("%s (--%s) must be at least 1, got %d", config.EnvName(name), name, n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LogLevel is the configured log level.
+func (c *Config) LogLevel() string { return c.Log.Level }
+
+// Deps are what tests and `surge dev` may inject.
+type Deps struct {
+	Metrics prometheus.Registerer
+	Now     func() time.Time
+	// Subscriptions, when set, is a writable subscriptions table shared
+	// with other components (a 410 Gone disables a subscription through
+	// it); by default the dispatcher opens its own.
+	Subscriptions *ktable.Table[event.Subscription]
+}
+
+// Service is a running dispatcher.
+type Service struct {
+	cfg  Config
+	log  *zap.Logger
+	now  func() time.Time
+	subs *ktable.Table[event.Subscription]
+	own  bool // subs opened here
+
+	mainTopic, retryTopic, dlqTopic, attemptsTopic string
+	deliveries                                     *avroserde.Codec[event.Delivery]
+	retryCodec, dlqCodec                           *avroserde.Codec[event.Delivery]
+	attemptCodec                                   *avroserde.Codec[event.DeliveryAttempt]
+
+	client   *kgo.Client
+	adm      *kadm.Client
+	sender   *webhook.Sender
+	inFlight chan struct{}
+	m        *metrics
+
+	mu     sync.Mutex
+	lanes  map[int32]*lane
+	guards map[string]*webhook.Guard
+	sched  map[string]schedEntry
+	rnd    *rand.Rand
+
+	failed chan error
+	ready  observe.Readiness
+}
+
+type schedEntry struct {
+	raw string
+	s   webhook.Schedule
+}
+
+// New connects to Kafka and the registry, creates missing topics, loads
+// the subscriptions and registers the schemas. Run consumes.
+func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	names := topics.Namer{Prefix: cfg.Kafka.TopicPrefix}
+	s := &Service{
+		cfg: cfg, log: log, now: deps.Now,
+		mainTopic:     names.Name(topics.Deliveries),
+		retryTopic:    names.Name(topics.DeliveriesRetry),
+		dlqTopic:      names.Name(topics.DeliveriesDLQ),
+		attemptsTopic: names.Name(topics.DeliveryAttempts),
+		inFlight:      make(chan struct{}, cfg.MaxInFlight),
+		lanes:         map[int32]*lane{},
+		guards:        map[string]*webhook.Guard{},
+		sched:         map[string]schedEntry{},
+		rnd:           rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)),
+		failed:        make(chan error, 1),
+	}
+	s.sender = webhook.NewSender(webhook.Config{DefaultTimeout: cfg.DefaultTimeout, AllowLoopback: cfg.AllowLoopback, Now: deps.Now})
+
+	admCl, err := kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	defer admCl.Close()
+	if err := kafkax.WaitForBrokers(ctx, admCl); err != nil {
+		return nil, err
+	}
+	adm := kadm.NewClient(admCl)
+	if err := kafkax.EnsureTopics(ctx, adm, cfg.Kafka, 24*time.Hour); err != nil {
+		return nil, err
+	}
+	if err := checkPartitions(ctx, adm, s.mainTopic, s.retryTopic); err != nil {
+		return nil, err
+	}
+	srCl, err := sr.NewClient(sr.URLs(cfg.Registry.URL))
+	if err != nil {
+		return nil, fmt.Errorf("creating registry client: %w", err)
+	}
+	reg := avroserde.NewRegistry(srCl)
+	s.deliveries = avroserde.NewDeliveryCodec(reg, s.mainTopic)
+	s.retryCodec = avroserde.NewDeliveryCodec(reg, s.retryTopic)
+	s.dlqCodec = avroserde.NewDeliveryCodec(reg, s.dlqTopic)
+	s.attemptCodec = avroserde.NewDeliveryAttemptCodec(reg, s.attemptsTopic)
+	for _, c := range []interface{ Register(context.Context) error }{s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec} {
+		if err := c.Register(ctx); err != nil {
+			return nil, fmt.Errorf("registering schemas: %w", err)
+		}
+	}
+	s.subs = deps.Subscriptions
+	if s.subs == nil {
+		s.subs, err = store.Subscriptions(ctx, store.Options{Names: names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("subscriptions"), Writable: true}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("loading subscriptions: %w", err)
+		}
+		s.own = true
+	}
+	s.m = newMetrics(deps.Metrics, s.parkedKeys, func() float64 { return float64(len(s.inFlight)) })
+	return s, nil
+}
+
+// checkPartitions makes sure the retry topic is partitioned like the main
+// one: a key's parked deliveries must be on the partition number its new
+// deliveries arrive on.
+func checkPartitions(ctx context.Context, adm *kadm.Client, main, retry string) error {
+	details, err := adm.ListTopics(ctx, main, retry)
+	if err != nil {
+		return fmt.Errorf("describing %s and %s: %w", main, retry, err)
+	}
+	a, b := len(details[main].Partitions), len(details[retry].Partitions)
+	if a == 0 || a != b {
+		return fmt.Errorf("checking topics: %s has %d partitions and %s has %d; the dispatcher needs the same number in both", main, a, retry, b)
+	}
+	return nil
+}
+
+// Run consumes until ctx ends. It returns nil after a clean shutdown and
+// an error only when it cannot run at all; a failed session (a write to
+// the retry or dead-letter topic that Kafka refused for good) restarts from
+// the committed offsets.
+func (s *Service) Run(ctx context.Context) error {
+	backoff := 500 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.session(ctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		s.log.Error("dispatcher session failed; restarting from the committed offsets", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	return nil
+}
+
+func (s *Service) session(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cl, err := kgo.NewClient(kafkax.ClientOpts(s.cfg.Kafka, s.log,
+		kgo.ConsumerGroup(s.cfg.Kafka.TopicPrefix+topics.GroupDispatcher),
+		kgo.ConsumeTopics(s.mainTopic, s.retryTopic),
+		// Range assignment gives one member partition p of both topics.
+		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(s.assigned),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.lost),
+		kgo.ProducerLinger(0),
+	)...)
+	if err != nil {
+		return fmt.Errorf("creating the consumer: %w", err)
+	}
+	s.mu.Lock()
+	s.client, s.adm = cl, kadm.NewClient(cl)
+	s.mu.Unlock()
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = cl.Flush(closeCtx) // copies to the retry topic finish their offsets
+		s.commit(closeCtx)
+		s.dropAll()
+		cl.LeaveGroup()
+		cl.Close()
+	}()
+
+	go func() {
+		t := time.NewTicker(s.cfg.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.commit(ctx)
+			}
+		}
+	}()
+
+	s.ready.Set(true)
+	defer s.ready.Set(false)
+	for {
+		fetches := cl.PollFetches(ctx)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case err := <-s.failed:
+			return err
+		default:
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			s.log.Warn("fetch error", zap.String("fetch_topic", t), zap.Int32("partition", p), zap.Error(err))
+		})
+		fetches.EachRecord(s.accept)
+	}
+}
+
+// fail ends the session: something Kafka refused for good.
+func (s *Service) fail(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
+}
+
+func (s *Service) lane(p int32) *lane {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lanes[p]
+}
+
+// assigned creates the lanes of new partitions. A lane's main partition
+// stays paused until its retry partition was read to the end offset it has
+// now, so no main record is handled before the key's parked deliveries
+// are known.
+func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	parts := map[int32]bool{}
+	for _, t := range []string{s.mainTopic, s.retryTopic} {
+		for _, p := range m[t] {
+			parts[p] = true
+		}
+	}
+	var fresh []*lane
+	s.mu.Lock()
+	for p := range parts {
+		if _, ok := s.lanes[p]; !ok {
+			l := newLane(p)
+			s.lanes[p] = l
+			fresh = append(fresh, l)
+		}
+	}
+	s.mu.Unlock()
+	if len(fresh) == 0 {
+		return
+	}
+	ps := make([]int32, len(fresh))
+	for i, l := range fresh {
+		ps[i] = l.p
+	}
+	cl.PauseFetchPartitions(map[string][]int32{s.mainTopic: ps})
+	ends, committed := s.retryPositions(ctx)
+	for _, l := range fresh {
+		l.mu.Lock()
+		l.loadEnd = ends[l.p]
+		if c, ok := committed[l.p]; ok && c >= l.loadEnd {
+			s.markLoaded(l)
+		} else if l.loadEnd == 0 {
+			s.markLoaded(l)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// retryPositions lists the retry topic's end offsets and this group's
+// committed offsets on it.
+func (s *Service) retryPositions(ctx context.Context) (ends, committed map[int32]int64) {
+	ends, committed = map[int32]int64{}, map[int32]int64{}
+	for attempt := 0; attempt < 50 && ctx.Err() == nil; attempt++ {
+		listed, err := s.adm.ListEndOffsets(ctx, s.retryTopic)
+		if err == nil {
+			err = listed.Error()
+		}
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+		break
+	}
+	offs, err := s.adm.FetchOffsets(ctx, s.cfg.Kafka.TopicPrefix+topics.GroupDispatcher)
+	if err == nil {
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == s.retryTopic && o.Err == nil {
+				committed[o.Partition] = o.At
+			}
+		})
+	}
+	return ends, committed
+}
+
+// markLoaded resumes a lane's main partition and starts its keys. Called
+// with l.mu held.
+func (s *Service) markLoaded(l *lane) {
+	l.loaded = true
+	s.client.ResumeFetchPartitions(map[string][]int32{s.mainTopic: {l.p}})
+	for k, ks := range l.keys {
+		s.kick(l, k, ks)
+	}
+}
+
+// revoked commits what the lanes finished and drops them: in-flight
+// requests are cancelled and the next owner starts from the committed
+// offsets.
+func (s *Service) revoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	s.commit(ctx)
+	s.drop(m)
+}
+
+func (s *Service) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.drop(m) }
+
+func (s *Service) drop(m map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range []string{s.mainTopic, s.retryTopic} {
+		for _, p := range m[t] {
+			if l, ok := s.lanes[p]; ok {
+				l.cancel()
+				l.mu.Lock()
+				for _, ks := range l.keys {
+					if ks.timer != nil {
+						ks.timer.Stop()
+					}
+				}
+				l.mu.Unlock()
+				delete(s.lanes, p)
+			}
+		}
+	}
+}
+
+func (s *Service) dropAll() {
+	s.mu.Lock()
+	m := map[string][]int32{}
+	for p := range s.lanes {
+		m[s.mainTopic] = append(m[s.mainTopic], p)
+	}
+	s.mu.Unlock()
+	s.drop(m)
+}
+
+// commit commits, per owned partition of both topics, the contiguous
+// prefix of finished offsets.
+func (s *Service) commit(ctx context.Context) {
+	s.mu.Lock()
+	cl := s.client
+	offs := map[string]map[int32]kgo.EpochOffset{s.mainTopic: {}, s.retryTopic: {}}
+	for p, l := range s.lanes {
+		l.mu.Lock()
+		if o, ok := l.main.commit(); ok {
+			offs[s.mainTopic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+		if o, ok := l.retry.commit(); ok {
+			offs[s.retryTopic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+		l.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("committing offsets", zap.Error(err))
+		}
+	})
+}
+
+// guard returns the subscription's endpoint guard, updated to its current
+// limits.
+func (s *Service) guard(sub event.Subscription) *webhook.Guard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.guards[sub.ID]
+	if !ok {
+		g = webhook.NewGuard(sub, webhook.GuardConfig{
+			FailureThreshold: uint32(s.cfg.BreakerFailures),
+			CoolDown:         s.cfg.BreakerCoolDown,
+			MaxInFlight:      s.cfg.DefaultMaxInFlight,
+		})
+		s.guards[sub.ID] = g
+		return g
+	}
+	g.Update(sub)
+	return g
+}
+
+// schedule is the subscription's retry schedule (parsed once per
+// version), the default when it sets none or an unreadable one.
+func (s *Service) schedule(sub event.Subscription) webhook.Schedule {
+	raw := fmt.Sprint(sub.RetrySchedule)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.sched[sub.ID]; ok && e.raw == raw {
+		return e.s
+	}
+	sch, err := webhook.ParseSchedule(sub.RetrySchedule)
+	if err != nil {
+		s.log.Warn("unreadable retry schedule; using the default", zap.String("subscription", sub.ID), zap.Error(err))
+		sch = webhook.DefaultSchedule
+	}
+	s.sched[sub.ID] = schedEntry{raw: raw, s: sch}
+	return sch
+}
+
+// rand is the jitter source (not safe for concurrent use: s.mu guards
+// it, and a copy is handed out per call).
+func (s *Service) rand() *rand.Rand {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return rand.New(rand.NewPCG(s.rnd.Uint64(), s.rnd.Uint64()))
+}
+
+func (s *Service) parkedKeys() float64 {
+	s.mu.Lock()
+	lanes := make([]*lane, 0, len(s.lanes))
+	for _, l := range s.lanes {
+		lanes = append(lanes, l)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, l := range lanes {
+		n += l.parkedKeys()
+	}
+	return float64(n)
+}
+
+// Ready reports whether the dispatcher is consuming.
+func (s *Service) Ready() bool { return s.ready.Ready() }
+
+// Close releases what New opened. Call it after Run returned.
+func (s *Service) Close() {
+	if s.own {
+		s.subs.Close()
+	}
+	s.sender.CloseIdleConnections()
+}
+
+// Run is the standalone dispatcher process: the service plus /healthz,
+// /readyz and /metrics on cfg.MetricsAddr, until ctx ends.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	reg := observe.NewRegistry()
+	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	mux := http.NewServeMux()
+	observe.Mount(mux, svc.Ready, reg)
+	host, _ := os.Hostname()
+	log.Info("dispatcher running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("host", host))
+	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
+}
