@@ -30,6 +30,7 @@ import (
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/services/dispatcher"
 	"github.com/surgehq/surge/services/enrich"
 	"github.com/surgehq/surge/services/fanout"
 	"github.com/surgehq/surge/services/ingest"
@@ -106,6 +107,7 @@ type devStack struct {
 	ingest     *ingest.Service
 	enrich     *enrich.Service
 	fanout     *fanout.Service
+	dispatcher *dispatcher.Service
 	adminToken string
 
 	stores *store.All // subscriptions, sources, event types
@@ -122,7 +124,8 @@ type devStack struct {
 // stage is up.
 func (d *devStack) Ready() bool {
 	return d.ready.Ready() && d.ingest != nil && d.ingest.Ready() && d.enrich != nil && d.enrich.Ready() &&
-		d.fanout != nil && d.fanout.Ready()
+		d.fanout != nil && d.fanout.Ready() &&
+		d.dispatcher != nil && d.dispatcher.Ready()
 }
 
 // startDev starts the embedded cluster, the registry and every service,
@@ -286,6 +289,29 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	d.runStage(runCtx, "fanout", d.fanout.Run)
 
+	// Dispatcher: deliveries → signed webhooks. surge dev runs on one
+	// machine, so endpoints on loopback are allowed.
+	dcfg := dispatcher.Config{
+		Kafka:              kafka,
+		Registry:           config.Registry{URL: d.RegistryURL},
+		Log:                c.Log,
+		MemoryWait:         10 * time.Second,
+		ParkRefresh:        10 * time.Minute,
+		HoldRecheck:        time.Second,
+		BreakerRecheck:     time.Second,
+		MaxInFlight:        1024,
+		DefaultMaxInFlight: 64,
+		DefaultTimeout:     10 * time.Second,
+		BreakerFailures:    5,
+		BreakerCoolDown:    30 * time.Second,
+		AllowLoopback:      true,
+		CommitInterval:     500 * time.Millisecond,
+	}
+	if d.dispatcher, err = dispatcher.New(ctx, dcfg, log.Named("dispatcher"), dispatcher.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions}); err != nil {
+		return nil, fmt.Errorf("starting the dispatcher: %w", err)
+	}
+	d.runStage(runCtx, "dispatcher", d.dispatcher.Run)
+
 	d.ready.Set(true)
 	// Ready once every stage has started consuming.
 	for !d.Ready() {
@@ -344,6 +370,9 @@ func (d *devStack) Close() error {
 	}
 	d.servers.Wait()
 	d.stages.Wait()
+	if d.dispatcher != nil {
+		d.dispatcher.Close()
+	}
 	if d.fanout != nil {
 		d.fanout.Close()
 	}

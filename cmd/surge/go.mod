@@ -7,6 +7,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
 	github.com/surgehq/surge/pkg v0.0.0
+	github.com/surgehq/surge/services/dispatcher v0.0.0
 	github.com/surgehq/surge/services/fanout v0.0.0
 	github.com/surgehq/surge/services/ingest v0.0.0
 	github.com/twmb/franz-go v1.22.2
@@ -20,6 +21,7 @@ require (
 	cel.dev/cel-go v0.33.2 // indirect
 	cel.dev/expr v0.25.1 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
+	github.com/sony/gobreaker/v2 v2.4.0 // indirect
 	github.com/twmb/franz-go/plugin/kprom v1.5.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/exp v0.0.0-20240823005443-9b4947da3948 // indirect
@@ -70,3 +72,5 @@ replace github.com/surgehq/surge/services/ingest => ../../services/ingest
 replace github.com/surgehq/surge/services/enrich => ../../services/enrich
 
 replace github.com/surgehq/surge/services/fanout => ../../services/fanout
+
+replace github.com/surgehq/surge/services/dispatcher => ../../services/dispatcher
