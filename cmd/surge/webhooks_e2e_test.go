@@ -266,4 +266,3 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		time.Sleep(25 * time.Millisecond)
 	}
 }
-
