@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -258,64 +259,65 @@ func (g *Guard) Reserve() (delay time.Duration, cancel func()) {
 	return r.DelayFrom(now), func() { r.CancelAt(g.cfg.Now()) }
 }
 
-// slots is a counting semaphore whose size can change.
+// slots is a counting semaphore whose size can change. Waiters queue in
+// arrival order and a freed slot is handed to the first one, so a release
+// wakes one goroutine, not every waiter (the dispatcher can have thousands
+// of keys waiting for one endpoint's slots).
 type slots struct {
 	mu      sync.Mutex
 	limit   int
 	used    int
-	waiting int
-	freed   chan struct{} // closed when a slot frees up or the limit grows
+	waiters list.List // of chan struct{}, closed when the slot is handed over
 }
 
 func (s *slots) acquire(ctx context.Context) error {
-	for {
-		s.mu.Lock()
-		if s.used < s.limit {
-			s.used++
-			s.mu.Unlock()
-			return nil
-		}
-		if s.freed == nil {
-			s.freed = make(chan struct{})
-		}
-		ch := s.freed
-		s.waiting++
+	s.mu.Lock()
+	if s.used < s.limit && s.waiters.Len() == 0 {
+		s.used++
 		s.mu.Unlock()
-
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
-		s.mu.Lock()
-		s.waiting--
-		s.mu.Unlock()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+		return nil
 	}
+	ready := make(chan struct{})
+	el := s.waiters.PushBack(ready)
+	s.mu.Unlock()
+
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	select {
+	case <-ready:
+		// Handed over just as ctx ended: pass the slot on.
+		s.used--
+		s.handOver()
+	default:
+		s.waiters.Remove(el)
+	}
+	s.mu.Unlock()
+	return ctx.Err()
 }
 
 func (s *slots) release() {
 	s.mu.Lock()
 	s.used--
-	s.wake()
+	s.handOver()
 	s.mu.Unlock()
 }
 
 func (s *slots) setLimit(n int) {
 	s.mu.Lock()
-	grew := n > s.limit
 	s.limit = n
-	if grew {
-		s.wake()
-	}
+	s.handOver()
 	s.mu.Unlock()
 }
 
-// wake wakes every waiter to compete for the free slots; s.mu is held.
-func (s *slots) wake() {
-	if s.waiting > 0 && s.freed != nil {
-		close(s.freed)
-		s.freed = nil
+// handOver gives free slots to the first waiters; s.mu is held.
+func (s *slots) handOver() {
+	for s.used < s.limit && s.waiters.Len() > 0 {
+		ready := s.waiters.Remove(s.waiters.Front()).(chan struct{})
+		s.used++
+		close(ready)
 	}
 }
