@@ -38,7 +38,7 @@ type hook struct {
 	version         int64
 }
 
-func newHookReceiver(t *testing.T) *hookReceiver {
+func newHookReceiver(t testing.TB) *hookReceiver {
 	rc := &hookReceiver{secrets: map[string]string{}, ids: map[string]bool{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub := strings.TrimPrefix(r.URL.Path, "/")
@@ -111,6 +111,18 @@ func (rc *hookReceiver) check(t *testing.T, want map[string]int64) {
 	}
 }
 
+// quantile is the q-quantile of the ingest-to-delivery latencies.
+func (rc *hookReceiver) quantile(q float64) time.Duration {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	l := append([]time.Duration(nil), rc.latency...)
+	if len(l) == 0 {
+		return 0
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return l[min(len(l)-1, int(q*float64(len(l))))]
+}
+
 func (rc *hookReceiver) percentiles() string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -124,7 +136,7 @@ func (rc *hookReceiver) percentiles() string {
 }
 
 // adminCall sends an authenticated admin API request.
-func adminCall(t *testing.T, adminURL, token, method, path, body string) map[string]any {
+func adminCall(t testing.TB, adminURL, token, method, path, body string) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest(method, adminURL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -144,7 +156,7 @@ func adminCall(t *testing.T, adminURL, token, method, path, body string) map[str
 
 // subscribeReceiver creates n subscriptions to rc (all event types) and
 // returns their ids.
-func subscribeReceiver(t *testing.T, rc *hookReceiver, adminURL, dataDir string, n int) []string {
+func subscribeReceiver(t testing.TB, rc *hookReceiver, adminURL, dataDir string, n int) []string {
 	t.Helper()
 	tok, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
 	if err != nil {

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// BenchmarkIngestToDeliveryLatency runs `surge dev` in process with one
+// subscription to a local endpoint and posts single order events at a
+// fixed rate (default 5,000/s, override with SURGE_BENCH_RATE; one per
+// request, or SURGE_BENCH_BATCH per request) for 20 s;
+// it reports the percentiles of the time from ingest's acceptance (the
+// event's time) to the endpoint receiving the signed webhook. The load
+// generator, the pipeline and the endpoint share the machine. Run it once:
+// -bench IngestToDeliveryLatency -benchtime 1x.
+func BenchmarkIngestToDeliveryLatency(b *testing.B) {
+	rate, duration := 5000, 20*time.Second
+	if v, err := strconv.Atoi(os.Getenv("SURGE_BENCH_RATE")); err == nil && v > 0 {
+		rate = v
+	}
+	batch := 1 // events per request
+	if v, err := strconv.Atoi(os.Getenv("SURGE_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
+	dir := b.TempDir()
+	cfg := testDevConfig(dir)
+	cfg.Partitions = 6
+	stack, err := startDev(context.Background(), cfg, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stack.Close()
+	rc := newHookReceiver(b)
+	subscribeReceiver(b, rc, stack.AdminURL, dir, 1)
+
+	b.ResetTimer()
+	var sent, failed atomic.Int64
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
+	jobs := make(chan int, 1024)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				evs := make([]string, batch)
+				for j := range evs {
+					seq := i*batch + j
+					evs[j] = fmt.Sprintf(`{"type":"order.updated","entity":{"type":"order","id":"O%d"},"data":{"seq":%d}}`, seq%2000, seq)
+				}
+				body := `{"events":[` + strings.Join(evs, ",") + `]}`
+				resp, err := client.Post(stack.IngestURL+"/v1/events", "application/json", strings.NewReader(body))
+				if err != nil || resp.StatusCode != http.StatusAccepted {
+					failed.Add(int64(batch))
+				}
+				if resp != nil {
+					resp.Body.Close()
+				}
+				sent.Add(int64(batch))
+			}
+		}()
+	}
+	start := time.Now()
+	interval := time.Second * time.Duration(batch) / time.Duration(rate)
+	for i := 0; time.Since(start) < duration; i++ {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	n := sent.Load()
+	deadline := time.Now().Add(2 * time.Minute)
+	for int64(rc.distinct()) < n-failed.Load() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n)/duration.Seconds(), "events/s")
+	b.ReportMetric(float64(failed.Load()), "failed")
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		b.ReportMetric(float64(rc.quantile(q).Microseconds())/1000, fmt.Sprintf("p%02.0f-ms", q*100))
+	}
+	b.Logf("%d events at %d/s for %s: %d delivered; %s", n, rate, duration, rc.distinct(), rc.percentiles())
+}
