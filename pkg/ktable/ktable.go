@@ -353,18 +353,22 @@ func (t *Table[V]) apply(r *kgo.Record) {
 			skip = true
 		}
 	}
-	t.mu.Lock()
 	if !skip {
+		t.mu.Lock()
 		if deleted {
 			delete(t.items, key)
 		} else {
 			t.items[key] = v
 		}
 		t.version.Add(1)
+		t.mu.Unlock()
+		if t.cfg.OnChange != nil {
+			t.cfg.OnChange(key, v, deleted)
+		}
 	}
+	// The position moves only after OnChange ran, so Sync, Put and
+	// Delete return once what OnChange derives is current too.
+	t.mu.Lock()
 	t.next[r.Partition] = r.Offset + 1
 	t.mu.Unlock()
-	if !skip && t.cfg.OnChange != nil {
-		t.cfg.OnChange(key, v, deleted)
-	}
 }
