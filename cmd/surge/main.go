@@ -16,7 +16,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDevCommand(), newTapCommand(), newRegistryCommand(), newLoadCommand(), newSubsCommand(), newAdminCommand())
+	root.AddCommand(newDevCommand(), newTapCommand(), newTraceCommand(), newRegistryCommand(), newLoadCommand(), newSubsCommand(), newAdminCommand())
 	return root
 }
 
