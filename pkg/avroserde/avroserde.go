@@ -244,3 +244,13 @@ func newWriter(schemaText string) (*writer, error) {
 	}
 	return &writer{codec: codec, json: jt}, nil
 }
+
+// goavro sizes an array or map from the count a record declares before
+// reading a single item, up to 2^31-1 items by default, so one corrupt
+// value under an old or foreign schema id could make a consumer allocate
+// tens of GiB and die. No Surge value comes near these bounds: a Kafka
+// record is at most a few MiB.
+func init() {
+	goavro.MaxBlockCount = 1 << 20
+	goavro.MaxBlockSize = 16 << 20
+}
