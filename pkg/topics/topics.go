@@ -26,6 +26,17 @@ const (
 	Schemas          = "_schemas"
 )
 
+// Replays is the compacted topic of DLQ replays (pkg/dlq), keyed by replay
+// id: each replay's selection, its position in the dead-letter topic and
+// its counts, written in the same Kafka transaction as the records it
+// replayed. It has one partition; pkg/dlq creates it when missing.
+const Replays = "commerce.replays"
+
+// TransactionalIDReplayPrefix prefixes a replay's id to make the
+// transactional id of the producer running it, so a resumed replay fences
+// any earlier run of the same replay.
+const TransactionalIDReplayPrefix = "surge-replay-"
+
 // Record header names. Every stage copies EventID and CorrelationID from its
 // input to its outputs.
 const (
