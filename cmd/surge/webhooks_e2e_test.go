@@ -260,7 +260,16 @@ func TestDispatcherSurvivesSIGKILL(t *testing.T) {
 
 	p = startDevProcess(t, dir, addrs)
 	defer p.kill9()
-	waitUntil(t, 120*time.Second, "every delivery after the restart", func() bool { return rc.distinct() >= n })
+	restarted := time.Now()
+	deadline := restarted.Add(240 * time.Second)
+	for rc.distinct() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d deliveries %s after the restart (%d before the kill); surge dev's log:\n%s",
+				rc.distinct(), n, time.Since(restarted).Round(time.Second), before, tailOf(p.stderr.String(), 4000))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Logf("all delivered %s after the restart", time.Since(restarted).Round(time.Millisecond))
 	rc.mu.Lock()
 	total := len(rc.got)
 	rc.mu.Unlock()
@@ -277,4 +286,11 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+func tailOf(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
 }

@@ -80,8 +80,9 @@ type lane struct {
 	keys    map[string]*keyState
 	main    *offsets
 	retry   *offsets
-	loaded  bool  // the retry partition was read to its end at assignment
-	loadEnd int64 // that end offset
+	client  *kgo.Client // the session's client that was given this partition
+	loaded  bool        // the retry partition was read to its end at assignment
+	loadEnd int64       // that end offset
 }
 
 func newLane(p int32) *lane {

@@ -153,8 +153,7 @@ type Service struct {
 	retryCodec, dlqCodec                           *avroserde.Codec[event.Delivery]
 	attemptCodec                                   *avroserde.Codec[event.DeliveryAttempt]
 
-	client   *kgo.Client
-	adm      *kadm.Client
+	client   *kgo.Client // the session's; partition callbacks use the one they are given
 	sender   *webhook.Sender
 	inFlight chan struct{}
 	m        *metrics
@@ -300,7 +299,7 @@ func (s *Service) session(ctx context.Context) error {
 		return fmt.Errorf("creating the consumer: %w", err)
 	}
 	s.mu.Lock()
-	s.client, s.adm = cl, kadm.NewClient(cl)
+	s.client = cl
 	s.mu.Unlock()
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -374,6 +373,7 @@ func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]i
 	for p := range parts {
 		if _, ok := s.lanes[p]; !ok {
 			l := newLane(p)
+			l.client = cl // set before the lane is published
 			s.lanes[p] = l
 			fresh = append(fresh, l)
 		}
@@ -387,7 +387,7 @@ func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]i
 		ps[i] = l.p
 	}
 	cl.PauseFetchPartitions(map[string][]int32{s.mainTopic: ps})
-	ends, committed := s.retryPositions(ctx)
+	ends, committed := s.retryPositions(ctx, kadm.NewClient(cl))
 	for _, l := range fresh {
 		l.mu.Lock()
 		l.loadEnd = ends[l.p]
@@ -402,10 +402,10 @@ func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]i
 
 // retryPositions lists the retry topic's end offsets and this group's
 // committed offsets on it.
-func (s *Service) retryPositions(ctx context.Context) (ends, committed map[int32]int64) {
+func (s *Service) retryPositions(ctx context.Context, adm *kadm.Client) (ends, committed map[int32]int64) {
 	ends, committed = map[int32]int64{}, map[int32]int64{}
 	for attempt := 0; attempt < 50 && ctx.Err() == nil; attempt++ {
-		listed, err := s.adm.ListEndOffsets(ctx, s.retryTopic)
+		listed, err := adm.ListEndOffsets(ctx, s.retryTopic)
 		if err == nil {
 			err = listed.Error()
 		}
@@ -416,7 +416,7 @@ func (s *Service) retryPositions(ctx context.Context) (ends, committed map[int32
 		listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
 		break
 	}
-	offs, err := s.adm.FetchOffsets(ctx, s.cfg.Kafka.TopicPrefix+topics.GroupDispatcher)
+	offs, err := adm.FetchOffsets(ctx, s.cfg.Kafka.TopicPrefix+topics.GroupDispatcher)
 	if err == nil {
 		offs.Each(func(o kadm.OffsetResponse) {
 			if o.Topic == s.retryTopic && o.Err == nil {
@@ -431,7 +431,7 @@ func (s *Service) retryPositions(ctx context.Context) (ends, committed map[int32
 // with l.mu held.
 func (s *Service) markLoaded(l *lane) {
 	l.loaded = true
-	s.client.ResumeFetchPartitions(map[string][]int32{s.mainTopic: {l.p}})
+	l.client.ResumeFetchPartitions(map[string][]int32{s.mainTopic: {l.p}})
 	for k, ks := range l.keys {
 		s.kick(l, k, ks)
 	}

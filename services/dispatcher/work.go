@@ -189,7 +189,7 @@ func (s *Service) toRetry(l *lane, ks *keyState, items []*item) {
 		ks.inTransit++
 		rec := kafkax.WithPartition(&kgo.Record{Topic: s.retryTopic, Key: it.rec.Key, Value: v, Headers: carry(it.rec)}, l.p)
 		s.m.parked.Inc()
-		s.client.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+		l.client.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
 			if err != nil {
 				s.fail(fmt.Errorf("writing to %s: %w", s.retryTopic, err))
 				return
@@ -308,7 +308,7 @@ func (s *Service) attempt(l *lane, it *item) step {
 		s.deadLetter(l, it, class, res.Err, now)
 		st = step{kind: stepDone}
 	}
-	s.logAttempt(it, sub.URL, started, res, outcome, next)
+	s.logAttempt(l, it, sub.URL, started, res, outcome, next)
 	return st
 }
 
@@ -373,7 +373,7 @@ func (s *Service) deadLetter(l *lane, it *item, class string, cause error, now t
 		h = append(h, kgo.RecordHeader{Key: topics.HeaderDLQHTTPStatus, Value: []byte(strconv.Itoa(int(d.LastStatus)))})
 	}
 	rec := kafkax.WithPartition(&kgo.Record{Topic: s.dlqTopic, Key: it.rec.Key, Value: v, Headers: h}, l.p)
-	if err := s.client.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+	if err := l.client.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 		s.fail(fmt.Errorf("writing to %s: %w", s.dlqTopic, err))
 		return
 	}
@@ -387,7 +387,7 @@ func (s *Service) deadLetterRaw(l *lane, rec *kgo.Record, src source, err error)
 	now := s.now()
 	h := stream.DeadLetterHeaders(rec, StageName, ClassUndecodable, err, 1, now, now)
 	out := kafkax.WithPartition(&kgo.Record{Topic: s.dlqTopic, Key: rec.Key, Value: rec.Value, Headers: h}, l.p)
-	if err := s.client.ProduceSync(context.Background(), out).FirstErr(); err != nil {
+	if err := l.client.ProduceSync(context.Background(), out).FirstErr(); err != nil {
 		s.fail(fmt.Errorf("writing to %s: %w", s.dlqTopic, err))
 		return
 	}
@@ -420,7 +420,7 @@ func (s *Service) disable(sub event.Subscription, now time.Time) {
 }
 
 // logAttempt writes the attempt to commerce.delivery-attempts (async).
-func (s *Service) logAttempt(it *item, url string, started time.Time, res webhook.Result, outcome string, next *time.Time) {
+func (s *Service) logAttempt(l *lane, it *item, url string, started time.Time, res webhook.Result, outcome string, next *time.Time) {
 	a := event.DeliveryAttempt{
 		DeliveryID:      it.d.ID,
 		EventID:         it.d.EventID,
@@ -445,7 +445,7 @@ func (s *Service) logAttempt(it *item, url string, started time.Time, res webhoo
 		s.log.Error("encoding a delivery attempt", zap.Error(err))
 		return
 	}
-	s.client.Produce(context.Background(), &kgo.Record{Topic: s.attemptsTopic, Key: []byte(a.DeliveryID), Value: v, Headers: carry(it.rec)}, func(_ *kgo.Record, err error) {
+	l.client.Produce(context.Background(), &kgo.Record{Topic: s.attemptsTopic, Key: []byte(a.DeliveryID), Value: v, Headers: carry(it.rec)}, func(_ *kgo.Record, err error) {
 		if err != nil {
 			s.log.Warn("writing a delivery attempt", zap.Error(err))
 		}
