@@ -1,11 +1,32 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"text/tabwriter"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/surgehq/surge/pkg/cli"
 )
 
 func TestParseMix(t *testing.T) {
@@ -170,6 +191,8 @@ func TestLoadValidate(t *testing.T) {
 		{"negative skew", func(c *loadConfig) { c.Skew = -2 }, "--skew must be 0"},
 		{"infinite skew", func(c *loadConfig) { c.Skew = math.Inf(1) }, "--skew must be 0"},
 		{"bad mix", func(c *loadConfig) { c.Mix = "order.placed" }, "--mix"},
+		{"verify", func(c *loadConfig) { c.Verify, c.DrainTimeout = true, time.Minute }, ""},
+		{"verify without a drain timeout", func(c *loadConfig) { c.Verify = true }, "--drain-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
@@ -231,5 +254,228 @@ func TestLoadBody(t *testing.T) {
 		if _, ok := ev.Data["total"]; !ok {
 			t.Fatalf("event without data.total: %v", ev.Data)
 		}
+	}
+}
+
+// signedHook is a webhook request as the dispatcher sends it.
+func signedHook(t *testing.T, wh *standardwebhooks.Webhook, hookID, eventID, entityID string, version int64) *http.Request {
+	t.Helper()
+	body := fmt.Sprintf(`{"id":%q,"type":"order.updated","source":"default","time":%q,"entity":{"type":"order","id":%q,"version":%d},"data":{},"changes":[]}`,
+		eventID, time.Now().Add(-20*time.Millisecond).UTC().Format(time.RFC3339Nano), entityID, version)
+	now := time.Now()
+	sig, err := wh.Sign(hookID, now, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/run", strings.NewReader(body))
+	r.Header.Set("webhook-id", hookID)
+	r.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	r.Header.Set("webhook-signature", sig)
+	return r
+}
+
+// TestLoadVerifierCounts feeds the receiver what a broken pipeline would
+// send: every kind of problem must be counted, and make the run fail.
+func TestLoadVerifierCounts(t *testing.T) {
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := standardwebhooks.NewWebhook("whsec_" + base64.StdEncoding.EncodeToString([]byte("another secret, another secret!!")))
+	v := newLoadVerifier("run1", "http://unused")
+	v.wh = wh
+	v.accept([]string{"e1", "e2", "e3", "e4"})
+
+	send := func(r *http.Request, wantStatus int) {
+		t.Helper()
+		w := httptest.NewRecorder()
+		v.ServeHTTP(w, r)
+		if w.Code != wantStatus {
+			t.Fatalf("%s: status %d, want %d", r.Header.Get("webhook-id"), w.Code, wantStatus)
+		}
+	}
+	send(signedHook(t, wh, "msg_1", "e1", "run1-1", 1), http.StatusNoContent)
+	send(signedHook(t, wh, "msg_3", "e3", "run1-1", 3), http.StatusNoContent)
+	send(signedHook(t, wh, "msg_2", "e2", "run1-1", 2), http.StatusNoContent)      // after version 3: reordered
+	send(signedHook(t, wh, "msg_1", "e1", "run1-1", 1), http.StatusNoContent)      // a retry: duplicate, not reordered
+	send(signedHook(t, wh, "msg_d", "derived", "run1-1", 4), http.StatusNoContent) // enrich's own event
+	send(signedHook(t, other, "msg_4", "e4", "run1-2", 1), http.StatusUnauthorized)
+	// A delivery that overtakes its 202 still counts once the 202 is read.
+	send(signedHook(t, wh, "msg_5", "e5", "run1-3", 1), http.StatusNoContent)
+	v.accept([]string{"e5"})
+
+	r := v.result()
+	want := verifyResult{accepted: 5, delivered: 4, lost: 1, reordered: 1, dups: 1, badSignatures: 1, other: 1, requests: 6}
+	got := verifyResult{accepted: r.accepted, delivered: r.delivered, lost: r.lost, reordered: r.reordered, dups: r.dups,
+		badSignatures: r.badSignatures, other: r.other, requests: r.requests}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if !slices.Equal(r.lostSamples, []string{"e4"}) {
+		t.Errorf("lost samples %v, want [e4]", r.lostSamples)
+	}
+	if r.e2e.TotalCount() != 5 || r.e2e.ValueAtQuantile(50) < 20_000 {
+		t.Errorf("e2e latency: %d values, p50 %dµs; want 5 values of about 20ms", r.e2e.TotalCount(), r.e2e.ValueAtQuantile(50))
+	}
+	problems := errors.Join(r.problems()...)
+	for _, s := range []string{"1 of 5 accepted events were not delivered", "1 deliveries arrived out of order", "1 deliveries failed the signature check"} {
+		if problems == nil || !strings.Contains(problems.Error(), s) {
+			t.Errorf("problems %v, want %q", problems, s)
+		}
+	}
+	var out bytes.Buffer
+	tw := tabwriter.NewWriter(&out, 0, 4, 2, ' ', 0)
+	r.print(tw)
+	tw.Flush()
+	for _, s := range []string{`(?m)^lost\s+1$`, `(?m)^  not delivered\s+e4$`, `run1-1: version 2 \(event e2\) after version 3`, `(?m)^duplicates\s+1\s`} {
+		if !regexp.MustCompile(s).MatchString(out.String()) {
+			t.Errorf("report lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+// runSurge runs the command line in process, with a deadline of its own.
+func runSurge(t *testing.T, timeout time.Duration, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err = cmd.ExecuteContext(ctx)
+	return out.String(), errOut.String(), err
+}
+
+// reportNumber reads a number from a line of the report: `name  N`.
+func reportNumber(t *testing.T, report, pattern string) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + pattern).FindStringSubmatch(report)
+	if m == nil {
+		t.Fatalf("report has no line matching %q:\n%s", pattern, report)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func listSubs(t *testing.T, adminURL, token string) []any {
+	t.Helper()
+	subs, _ := adminCall(t, adminURL, token, http.MethodGet, "/v1/subscriptions", "")["subscriptions"].([]any)
+	return subs
+}
+
+func startLoadDev(t *testing.T) (*devStack, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stack.Close() })
+	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stack, dir, strings.TrimSpace(string(tok))
+}
+
+// TestLoadVerify is issue 7's acceptance run: surge load --verify against
+// surge dev delivers every accepted event, in order per entity, with
+// signatures that verify, and leaves no subscription behind.
+func TestLoadVerify(t *testing.T) {
+	stack, dir, token := startLoadDev(t)
+	out, progress, err := runSurge(t, 2*time.Minute, "load",
+		"--ingest-addr", stack.IngestURL, "--admin-addr", stack.AdminURL, "--data-dir", dir,
+		"--rate", "300", "--duration", "3s", "--verify", "--skew", "1.2", "--entities", "200")
+	t.Logf("report:\n%s", out)
+	if err != nil {
+		t.Fatalf("surge load --verify failed: %v\nprogress:\n%s", err, progress)
+	}
+	// Up to 900; fewer on a busy machine, where the 64 connections
+	// cannot keep up with the open-loop schedule.
+	accepted := reportNumber(t, out, `events accepted\s+(\d+)`)
+	if accepted < 100 {
+		t.Errorf("%d events accepted at 300/s for 3s", accepted)
+	}
+	if d := reportNumber(t, out, `delivered\s+(\d+) of \d+ accepted`); d != accepted {
+		t.Errorf("delivered %d of %d", d, accepted)
+	}
+	if n := reportNumber(t, out, `lost\s+(\d+)`); n != 0 {
+		t.Errorf("lost %d", n)
+	}
+	if n := reportNumber(t, out, `reordered\s+(\d+)`); n != 0 {
+		t.Errorf("reordered %d", n)
+	}
+	if n := reportNumber(t, out, `bad signatures\s+(\d+)`); n != 0 {
+		t.Errorf("bad signatures %d", n)
+	}
+	if !regexp.MustCompile(`(?m)^e2e latency ms\s+p50=[0-9.]+ p90=[0-9.]+ p99=[0-9.]+ max=[0-9.]+`).MatchString(out) {
+		t.Errorf("no end-to-end latency percentiles in the report")
+	}
+	if !strings.Contains(progress, "verify: run load") {
+		t.Errorf("progress does not name the run:\n%s", progress)
+	}
+	if subs := listSubs(t, stack.AdminURL, token); len(subs) != 0 {
+		t.Errorf("the run left %d subscriptions behind: %v", len(subs), subs)
+	}
+}
+
+// TestLoadVerifyReportsHeldDeliveriesAsLost pauses the run's subscription
+// through the admin API while it runs: deliveries are held beyond the
+// drain timeout, so the run must fail and say how many were lost.
+func TestLoadVerifyReportsHeldDeliveriesAsLost(t *testing.T) {
+	stack, dir, token := startLoadDev(t)
+	var (
+		out, progress string
+		err           error
+		done          = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		out, progress, err = runSurge(t, 2*time.Minute, "load",
+			"--ingest-addr", stack.IngestURL, "--admin-addr", stack.AdminURL, "--data-dir", dir,
+			"--rate", "200", "--duration", "4s", "--verify", "--drain-timeout", "2s")
+	}()
+	var id string
+	waitUntil(t, 20*time.Second, "the run's subscription", func() bool {
+		for _, s := range listSubs(t, stack.AdminURL, token) {
+			m := s.(map[string]any)
+			if strings.HasPrefix(m["description"].(string), "surge load --verify") {
+				id = m["id"].(string)
+			}
+		}
+		return id != ""
+	})
+	time.Sleep(time.Second) // some deliveries first
+	adminCall(t, stack.AdminURL, token, http.MethodPatch, "/v1/subscriptions/"+id, `{"paused":true}`)
+	<-done
+	t.Logf("report:\n%s", out)
+	if err == nil || !strings.Contains(err.Error(), "were not delivered within --drain-timeout") {
+		t.Fatalf("surge load --verify with held deliveries: error %v, want lost events\nprogress:\n%s", err, progress)
+	}
+	lost := reportNumber(t, out, `lost\s+(\d+)`)
+	delivered := reportNumber(t, out, `delivered\s+(\d+) of \d+ accepted`)
+	if lost < 200 || delivered == 0 {
+		t.Errorf("lost %d, delivered %d: want deliveries before the pause and at least the last second's 200 events lost", lost, delivered)
+	}
+	if !strings.Contains(out, "not delivered ") || !strings.Contains(out, "stopped waiting 2") {
+		t.Errorf("the report names no lost event or does not say it stopped waiting")
+	}
+	if subs := listSubs(t, stack.AdminURL, token); len(subs) != 0 {
+		t.Errorf("the failed run left %d subscriptions behind", len(subs))
+	}
+}
+
+func TestLoadVerifyNeedsAnAdminToken(t *testing.T) {
+	t.Setenv("SURGE_ADMIN_TOKEN", "")
+	_, _, err := runSurge(t, 10*time.Second, "load", "--verify", "--data-dir", t.TempDir(), "--duration", "1s")
+	var ce cli.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "no admin token") {
+		t.Fatalf("error %v, want a configuration error about the admin token", err)
 	}
 }
