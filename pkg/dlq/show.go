@@ -1,0 +1,300 @@
+package dlq
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/topics"
+)
+
+// Record is one dead letter shown in full.
+type Record struct {
+	Topic     string            `json:"topic"`
+	Partition int32             `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Timestamp time.Time         `json:"timestamp"`
+	Key       *string           `json:"key"`
+	Headers   map[string]string `json:"headers"`
+	// DeadLetter spells out the surge.dlq.* headers.
+	DeadLetter DeadLetter `json:"dead_letter"`
+	// Replay is set when the record had been replayed before.
+	Replay *ReplayMark `json:"replay,omitempty"`
+	// Value is the value decoded from Avro with its writer's schema, as
+	// JSON; null when it does not decode (see ValueError, ValueBase64).
+	Value       json.RawMessage `json:"value"`
+	ValueError  string          `json:"value_error,omitempty"`
+	ValueBase64 string          `json:"value_base64,omitempty"`
+	// ReplaysTo is the topic a replay writes this record to ("" when it
+	// cannot be replayed: its surge.dlq.topic is not a Surge stage's input).
+	ReplaysTo string `json:"replays_to"`
+	// Attempts is a delivery's attempt history from
+	// commerce.delivery-attempts, oldest first (deliveries DLQ only).
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// DeadLetter is what the surge.dlq.* headers say.
+type DeadLetter struct {
+	Stage         string `json:"stage"`
+	Class         string `json:"class"`
+	Error         string `json:"error"`
+	Attempts      string `json:"attempts"`
+	HTTPStatus    string `json:"http_status,omitempty"`
+	FromTopic     string `json:"from_topic"`
+	FromPartition string `json:"from_partition"`
+	FromOffset    string `json:"from_offset"`
+	FirstFailure  string `json:"first_failure"`
+	LastFailure   string `json:"last_failure"`
+}
+
+// ReplayMark is the replay a record last came through.
+type ReplayMark struct {
+	ID    string `json:"id"`
+	Count int    `json:"count"`
+}
+
+// Attempt is one HTTP attempt of a delivery.
+type Attempt struct {
+	Attempt    int32     `json:"attempt"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS float64   `json:"duration_ms"`
+	Status     int32     `json:"status"`
+	Outcome    string    `json:"outcome"`
+	Error      string    `json:"error,omitempty"`
+	URL        string    `json:"url"`
+	ReplayID   string    `json:"replay_id,omitempty"` // the attempt was made for this replay
+}
+
+// Record returns the dead letter at partition and offset of topic, with
+// its attempt history for a delivery. ErrNotFound when there is none
+// (out of range, or a transaction marker).
+func (s *Service) Record(ctx context.Context, topic string, partition int32, offset int64) (*Record, error) {
+	full, kind, err := s.Topic(topic)
+	if err != nil {
+		return nil, err
+	}
+	spans, err := s.bounds(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	sp, ok := spans[partition]
+	if !ok {
+		return nil, fmt.Errorf("%s has no partition %d (it has %d): %w", full, partition, len(spans), ErrNotFound)
+	}
+	if offset < sp.from || offset >= sp.end {
+		return nil, fmt.Errorf("%s/%d has no record at offset %d (it holds offsets %d to %d): %w", full, partition, offset, sp.from, sp.end-1, ErrNotFound)
+	}
+	var found *kgo.Record
+	err = s.scan(ctx, full, map[int32]span{partition: {offset, sp.end}}, func(r *kgo.Record) error {
+		if r.Offset == offset && !r.Attrs.IsControl() {
+			found = r
+		}
+		return errStop
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%s/%d@%d is a transaction marker or an aborted record, not a dead letter: %w", full, partition, offset, ErrNotFound)
+	}
+	return s.view(ctx, kind, found)
+}
+
+// FindEvent returns every dead letter of topic carrying event id, in
+// partition and offset order. It reads the whole topic.
+func (s *Service) FindEvent(ctx context.Context, topic, id string, tick func(Progress)) ([]*Record, error) {
+	full, kind, err := s.Topic(topic)
+	if err != nil {
+		return nil, err
+	}
+	spans, err := s.bounds(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	var hits []*kgo.Record
+	err = s.scan(ctx, full, spans, func(r *kgo.Record) error {
+		if r.Attrs.IsControl() {
+			return nil
+		}
+		if h := header(r, topics.HeaderEventID); h != "" {
+			if h == id {
+				hits = append(hits, r)
+			}
+			return nil
+		}
+		l, err := s.decode(ctx, kind, r)
+		if err != nil {
+			return err
+		}
+		if l.eventID() == id {
+			hits = append(hits, r)
+		}
+		return nil
+	}, tick)
+	if err != nil {
+		return nil, err
+	}
+	if len(hits) == 0 {
+		return nil, fmt.Errorf("no dead letter of event %s in %s: %w", id, full, ErrNotFound)
+	}
+	slices.SortFunc(hits, func(a, b *kgo.Record) int {
+		if a.Partition != b.Partition {
+			return int(a.Partition - b.Partition)
+		}
+		return int(a.Offset - b.Offset)
+	})
+	out := make([]*Record, 0, len(hits))
+	for _, r := range hits {
+		v, err := s.view(ctx, kind, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// view builds the Record of r.
+func (s *Service) view(ctx context.Context, kind Kind, r *kgo.Record) (*Record, error) {
+	v := &Record{
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Timestamp: r.Timestamp.UTC(),
+		Headers:   map[string]string{},
+		DeadLetter: DeadLetter{
+			Stage:         header(r, topics.HeaderDLQStage),
+			Class:         header(r, topics.HeaderDLQErrorClass),
+			Error:         header(r, topics.HeaderDLQError),
+			Attempts:      header(r, topics.HeaderDLQAttempts),
+			HTTPStatus:    header(r, topics.HeaderDLQHTTPStatus),
+			FromTopic:     header(r, topics.HeaderDLQTopic),
+			FromPartition: header(r, topics.HeaderDLQPartition),
+			FromOffset:    header(r, topics.HeaderDLQOffset),
+			FirstFailure:  header(r, topics.HeaderDLQFirstFailure),
+			LastFailure:   header(r, topics.HeaderDLQLastFailure),
+		},
+	}
+	if r.Key != nil {
+		k := string(r.Key)
+		v.Key = &k
+	}
+	for _, h := range r.Headers {
+		v.Headers[h.Key] = string(h.Value)
+	}
+	if n := replayCount(r); n > 0 {
+		v.Replay = &ReplayMark{ID: header(r, topics.HeaderReplayID), Count: n}
+	}
+	js, err := s.cfg.Registry.DecodeJSON(ctx, r.Value)
+	if err != nil {
+		var perm error
+		if terr := transient(err, &perm); terr != nil {
+			return nil, terr
+		}
+		v.Value = json.RawMessage("null")
+		v.ValueError = err.Error()
+		v.ValueBase64 = base64.StdEncoding.EncodeToString(r.Value)
+	} else {
+		v.Value = js
+	}
+	v.ReplaysTo, _ = s.target(kind, r)
+	if kind == KindDeliveries {
+		l, err := s.decode(ctx, kind, r)
+		if err != nil {
+			return nil, err
+		}
+		if l.delivery != nil {
+			if v.Attempts, err = s.attemptsOf(ctx, l.delivery); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return v, nil
+}
+
+// attemptsOf reads d's attempts from commerce.delivery-attempts. The
+// topic is keyed by delivery id, so only the partition the key hashes to
+// is read, from a minute before the delivery was created.
+func (s *Service) attemptsOf(ctx context.Context, d *event.Delivery) ([]Attempt, error) {
+	topic := s.cfg.Names.Name(topics.DeliveryAttempts)
+	spans, err := s.bounds(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		return nil, nil
+	}
+	p := int32(kgo.StickyKeyPartitioner(nil).ForTopic(topic).Partition(&kgo.Record{Key: []byte(d.ID)}, len(spans)))
+	sp, ok := spans[p]
+	if !ok || sp.end <= sp.from {
+		return nil, nil
+	}
+	if !d.CreatedAt.IsZero() {
+		after, err := s.adm.ListOffsetsAfterMilli(ctx, d.CreatedAt.Add(-time.Minute).UnixMilli(), topic)
+		if err == nil && after.Error() == nil {
+			if o, ok := after.Lookup(topic, p); ok && o.Offset > sp.from && o.Offset <= sp.end {
+				sp.from = o.Offset
+			}
+		}
+	}
+	var out []Attempt
+	err = s.scan(ctx, topic, map[int32]span{p: sp}, func(r *kgo.Record) error {
+		if r.Attrs.IsControl() || string(r.Key) != d.ID {
+			return nil
+		}
+		a, err := s.attempts.Decode(ctx, r.Value)
+		if err != nil {
+			var perm error
+			return transient(err, &perm) // an undecodable attempt is left out
+		}
+		if a.DeliveryID != d.ID {
+			return nil
+		}
+		out = append(out, Attempt{
+			Attempt:    a.Attempt,
+			StartedAt:  a.StartedAt.UTC(),
+			DurationMS: float64(a.Duration.Microseconds()) / 1000,
+			Status:     a.StatusCode,
+			Outcome:    a.Outcome,
+			Error:      a.Error,
+			URL:        a.URL,
+			ReplayID:   header(r, topics.HeaderReplayID),
+		})
+		return nil
+	}, nil)
+	return out, err
+}
+
+// target is the topic a replay writes r to: commerce.deliveries for a
+// delivery, the surge.dlq.topic of an event when it is one of the event
+// stages' inputs. ok is false when r cannot be replayed.
+func (s *Service) target(kind Kind, r *kgo.Record) (string, bool) {
+	if kind == KindDeliveries {
+		return s.cfg.Names.Name(topics.Deliveries), true
+	}
+	from := header(r, topics.HeaderDLQTopic)
+	for _, base := range []string{topics.EventsRaw, topics.EventsEnriched} {
+		if from == s.cfg.Names.Name(base) {
+			return from, true
+		}
+	}
+	return "", false
+}
+
+// pinnedPartition is the partition number a replayed record keeps when
+// its key is unchanged: the one it was dead-lettered from (the DLQ
+// mirrors its source's partitions).
+func pinnedPartition(r *kgo.Record) int32 {
+	if p, err := strconv.ParseInt(strings.TrimSpace(header(r, topics.HeaderDLQPartition)), 10, 32); err == nil && p >= 0 {
+		return int32(p)
+	}
+	return r.Partition
+}
