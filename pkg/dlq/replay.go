@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -87,6 +88,19 @@ type Replay struct {
 
 // ID is the replay's id.
 func (r *Replay) ID() string { return r.st.ID }
+
+// SetRate changes the replay's rate (records per second, 0 for no limit)
+// before Run, e.g. to resume a replay faster or slower than it started;
+// the new rate is kept with the replay.
+func (r *Replay) SetRate(perSecond float64) error {
+	if perSecond < 0 || math.IsNaN(perSecond) || math.IsInf(perSecond, 0) {
+		return invalid("rate", "must be a positive number of records per second, or 0 for no limit")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.Rate = perSecond
+	return nil
+}
 
 // Status returns the replay's state and progress.
 func (r *Replay) Status() Status {

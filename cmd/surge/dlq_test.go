@@ -1,0 +1,570 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/dlq"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/services/fanout"
+)
+
+// switchable is a webhook endpoint that answers every request with the
+// status it is set to, checks signatures with the official library, and
+// records what arrived per path.
+type switchable struct {
+	srv     *httptest.Server
+	status  atomic.Int32
+	mu      sync.Mutex
+	secrets map[string]string
+	got     []arrival
+	bad     []string
+}
+
+type arrival struct {
+	path, id, entity string
+	version          int64
+	status           int
+}
+
+func newSwitchable(t *testing.T, status int) *switchable {
+	e := &switchable{secrets: map[string]string{}}
+	e.status.Store(int32(status))
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		path := strings.TrimPrefix(r.URL.Path, "/")
+		e.mu.Lock()
+		secret := e.secrets[path]
+		e.mu.Unlock()
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err == nil {
+			err = wh.Verify(body, r.Header)
+		}
+		var b struct {
+			Entity struct {
+				Type, ID string
+				Version  int64
+			} `json:"entity"`
+		}
+		_ = json.Unmarshal(body, &b)
+		st := int(e.status.Load())
+		e.mu.Lock()
+		if err != nil {
+			e.bad = append(e.bad, err.Error())
+		}
+		e.got = append(e.got, arrival{path: path, id: r.Header.Get("webhook-id"), entity: b.Entity.Type + ":" + b.Entity.ID, version: b.Entity.Version, status: st})
+		e.mu.Unlock()
+		w.WriteHeader(st)
+	}))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// subscribe creates a subscription to path and returns its id.
+func (e *switchable) subscribe(t *testing.T, stack *devStack, dir, path, types string) string {
+	t.Helper()
+	out := adminCall(t, stack.AdminURL, adminToken(t, dir), "POST", "/v1/subscriptions",
+		fmt.Sprintf(`{"url":%q,"event_types":[%q]}`, e.srv.URL+"/"+path, types))
+	e.mu.Lock()
+	e.secrets[path] = out["secret"].(string)
+	e.mu.Unlock()
+	return out["id"].(string)
+}
+
+// arrivals returns what arrived at path with the given status.
+func (e *switchable) arrivals(path string, status int) []arrival {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []arrival
+	for _, a := range e.got {
+		if a.path == path && a.status == status {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (e *switchable) checkSignatures(t *testing.T) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.bad) > 0 {
+		t.Fatalf("%d requests failed the Standard Webhooks check, first: %s", len(e.bad), e.bad[0])
+	}
+}
+
+func adminToken(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// dlqCLI runs `surge dlq ARGS` in process against stack with ctx and
+// returns what it printed (stdout and stderr).
+func dlqCLI(ctx context.Context, stack *devStack, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(append(append([]string{"dlq"}, args...), "--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL))
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func mustDLQ(t *testing.T, stack *devStack, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := dlqCLI(ctx, stack, args...)
+	if err != nil {
+		t.Fatalf("surge dlq %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func dlqStats(t *testing.T, stack *devStack, topic string) dlq.Stats {
+	t.Helper()
+	var st dlq.Stats
+	out := mustDLQ(t, stack, "stats", "--json", "--topic", topic)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("stats --json printed %q: %v", out, err)
+	}
+	return st
+}
+
+// records reads topic with read_committed to its current end.
+func records(t *testing.T, stack *devStack, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	if err := kafkax.CatchUp(ctx, cl, topic, func(r *kgo.Record) { out = append(out, r) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func recordHeader(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// endOffsets are the end offsets of every commerce.* topic.
+func endOffsets(t *testing.T, stack *devStack) map[string]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if strings.HasPrefix(o.Topic, "commerce.") {
+			out[fmt.Sprintf("%s/%d", o.Topic, o.Partition)] = o.Offset
+		}
+	})
+	return out
+}
+
+// quiet waits until no commerce.* topic grows for half a second.
+func quiet(t *testing.T, stack *devStack) map[string]int64 {
+	t.Helper()
+	prev := endOffsets(t, stack)
+	for range 40 {
+		time.Sleep(500 * time.Millisecond)
+		cur := endOffsets(t, stack)
+		if fmt.Sprint(cur) == fmt.Sprint(prev) {
+			return cur
+		}
+		prev = cur
+	}
+	t.Fatal("the topics never went quiet")
+	return nil
+}
+
+var replayIDRe = regexp.MustCompile(`rpl_[0-9A-Za-z]{27}`)
+
+func startDLQStack(t *testing.T) (*devStack, string) {
+	t.Helper()
+	dir := t.TempDir()
+	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stack.Close() })
+	return stack, dir
+}
+
+// rejectAll posts n order events over entities while the endpoint answers
+// 400 and waits until all n are dead-lettered.
+func rejectAll(t *testing.T, stack *devStack, n, entities int) map[string]int64 {
+	t.Helper()
+	versions := postOrders(t, stack.IngestURL, n, entities)
+	waitUntil(t, 90*time.Second, fmt.Sprintf("%d dead letters", n), func() bool {
+		return dlqStats(t, stack, topics.DeliveriesDLQ).Total >= int64(n)
+	})
+	return versions
+}
+
+// TestDLQReplayAfterTheEndpointIsFixed is issue 7's run: an endpoint
+// rejects 300 events for 20 entities with 400; stats show them; a dry run
+// changes nothing; once the endpoint is fixed, a replay at 100 records/s
+// delivers all 300 in per-entity order with their original webhook-ids,
+// and the replayed records carry the replay headers.
+func TestDLQReplayAfterTheEndpointIsFixed(t *testing.T) {
+	stack, dir := startDLQStack(t)
+	ep := newSwitchable(t, http.StatusBadRequest)
+	sub := ep.subscribe(t, stack, dir, "hook", "*")
+	versions := rejectAll(t, stack, 300, 20)
+
+	st := dlqStats(t, stack, topics.DeliveriesDLQ)
+	if st.Total != 300 || st.BySubscription[sub] != 300 || st.ByClass["rejected"] != 300 || st.ByHTTPStatus["400"] != 300 || st.ByStage["dispatcher"] != 300 {
+		t.Fatalf("stats: %+v", st)
+	}
+	table := mustDLQ(t, stack, "stats")
+	for _, want := range []string{"300 dead letters", sub, "rejected", "400"} {
+		if !strings.Contains(table, want) {
+			t.Fatalf("stats table lacks %q:\n%s", want, table)
+		}
+	}
+	t.Logf("surge dlq stats:\n%s", table)
+	rejected := ep.arrivals("hook", http.StatusBadRequest)
+	if len(rejected) != 300 {
+		t.Fatalf("%d rejected requests, want 300", len(rejected))
+	}
+
+	// One record in full, with its attempt.
+	var first dlq.Record
+	show := mustDLQ(t, stack, "show", "--json", "--partition", fmt.Sprint(st.Partitions[0].Partition), "--offset", fmt.Sprint(st.Partitions[0].StartOffset))
+	if err := json.Unmarshal([]byte(show), &first); err != nil {
+		t.Fatal(err)
+	}
+	if first.DeadLetter.Class != "rejected" || first.DeadLetter.HTTPStatus != "400" || len(first.Attempts) != 1 || first.Attempts[0].Status != 400 {
+		t.Fatalf("show: %s", show)
+	}
+	t.Logf("surge dlq show:\n%s", mustDLQ(t, stack, "show", "--partition", fmt.Sprint(first.Partition), "--offset", fmt.Sprint(first.Offset)))
+
+	// A dry run writes nothing and counts 300.
+	before := quiet(t, stack)
+	dry := mustDLQ(t, stack, "replay", "--dry-run")
+	if !strings.Contains(dry, "would replay 300 of the 300") {
+		t.Fatalf("dry run:\n%s", dry)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if after := endOffsets(t, stack); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("the dry run wrote something:\nbefore %v\nafter  %v", before, after)
+	}
+	lines := strings.Split(strings.TrimSpace(dry), "\n")
+	t.Logf("surge dlq replay --dry-run (first and last lines):\n%s\n...\n%s", strings.Join(lines[:4], "\n"), strings.Join(lines[len(lines)-4:], "\n"))
+
+	// The endpoint is fixed; replay at 100 records/s.
+	ep.status.Store(http.StatusNoContent)
+	start := time.Now()
+	out := mustDLQ(t, stack, "replay", "--rate", "100")
+	took := time.Since(start)
+	id := replayIDRe.FindString(out)
+	if id == "" || !strings.Contains(out, "done: 300 of 300") {
+		t.Fatalf("replay:\n%s", out)
+	}
+	if took < 2500*time.Millisecond {
+		t.Fatalf("300 records at --rate 100 took %s; want about 3s", took)
+	}
+	t.Logf("surge dlq replay --rate 100 (%s):\n%s", took.Round(time.Millisecond), out)
+	waitUntil(t, 60*time.Second, "300 deliveries", func() bool { return len(ep.arrivals("hook", http.StatusNoContent)) >= 300 })
+
+	ep.checkSignatures(t)
+	wantIDs := map[string]bool{}
+	for _, a := range rejected {
+		wantIDs[a.id] = true
+	}
+	last := map[string]int64{}
+	seen := map[string]bool{}
+	for _, a := range ep.arrivals("hook", http.StatusNoContent) {
+		if !wantIDs[a.id] {
+			t.Fatalf("delivered webhook-id %s was not one of the rejected ones", a.id)
+		}
+		seen[a.id] = true
+		if a.version <= last[a.entity] {
+			t.Fatalf("%s: version %d delivered after %d", a.entity, a.version, last[a.entity])
+		}
+		last[a.entity] = a.version
+	}
+	if len(seen) != 300 {
+		t.Fatalf("%d distinct webhook-ids delivered, want 300", len(seen))
+	}
+	for k, v := range versions {
+		if last[k] != v {
+			t.Fatalf("%s: delivered up to version %d, want %d", k, last[k], v)
+		}
+	}
+
+	var replayed int
+	for _, r := range records(t, stack, topics.Deliveries) {
+		if recordHeader(r, topics.HeaderReplayID) != id {
+			continue
+		}
+		replayed++
+		if recordHeader(r, topics.HeaderReplayCount) != "1" || recordHeader(r, topics.HeaderDLQErrorClass) != "" || recordHeader(r, topics.HeaderDLQTopic) != "" {
+			t.Fatalf("replayed record headers %v", r.Headers)
+		}
+	}
+	if replayed != 300 {
+		t.Fatalf("%d records of replay %s on %s, want 300", replayed, id, topics.Deliveries)
+	}
+}
+
+// TestDLQReplayStoppedAndResumed stops a replay halfway as Ctrl-C would,
+// resumes it with --resume ID alone, and finds every record written once;
+// then refuses a replay to a deleted subscription and sends those dead
+// letters to another one with --to-subscription.
+func TestDLQReplayStoppedAndResumed(t *testing.T) {
+	stack, dir := startDLQStack(t)
+	ep := newSwitchable(t, http.StatusBadRequest)
+	ep.subscribe(t, stack, dir, "hook", "order.*")
+	rejectAll(t, stack, 300, 20)
+	ep.status.Store(http.StatusNoContent)
+
+	ctx, stop := context.WithCancel(context.Background())
+	var (
+		out string
+		err error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out, err = dlqCLI(ctx, stack, "replay", "--rate", "100")
+	}()
+	waitUntil(t, 60*time.Second, "half the replay", func() bool { return len(ep.arrivals("hook", http.StatusNoContent)) >= 150 })
+	stop() // what SIGINT does: signal.NotifyContext cancels the same context
+	<-done
+	id := replayIDRe.FindString(out)
+	if err == nil || !strings.Contains(err.Error(), "stopped") || id == "" {
+		t.Fatalf("stopped replay: err %v\n%s", err, out)
+	}
+	t.Logf("stopped replay: %v\n%s", err, out)
+
+	resumed := mustDLQ(t, stack, "replay", "--resume", id)
+	if !strings.Contains(resumed, "done: 300 of 300") {
+		t.Fatalf("resumed replay:\n%s", resumed)
+	}
+	t.Logf("surge dlq replay --resume %s:\n%s", id, resumed)
+	if _, err := dlqCLI(context.Background(), stack, "replay", "--resume", id); err == nil {
+		t.Fatal("resuming a finished replay: want an error")
+	}
+
+	total, distinct := 0, map[string]bool{}
+	srCl, _ := sr.NewClient(sr.URLs(stack.RegistryURL))
+	codec := avroserde.NewDeliveryCodec(avroserde.NewRegistry(srCl), topics.Deliveries)
+	for _, r := range records(t, stack, topics.Deliveries) {
+		if recordHeader(r, topics.HeaderReplayID) != id {
+			continue
+		}
+		d, err := codec.Decode(context.Background(), r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total++
+		distinct[d.ID] = true
+	}
+	if total != 300 || len(distinct) != 300 {
+		t.Fatalf("replay %s wrote %d records, %d distinct; want each of the 300 once", id, total, len(distinct))
+	}
+	waitUntil(t, 60*time.Second, "300 deliveries", func() bool {
+		ids := map[string]bool{}
+		for _, a := range ep.arrivals("hook", http.StatusNoContent) {
+			ids[a.id] = true
+		}
+		return len(ids) >= 300
+	})
+
+	// A deleted subscription's dead letters: refused, then sent to
+	// another subscription.
+	gone := ep.subscribe(t, stack, dir, "gone", "product.*")
+	ep.status.Store(http.StatusBadRequest)
+	var batch []string
+	for i := range 10 {
+		batch = append(batch, fmt.Sprintf(`{"type":"product.updated","entity":{"type":"product","id":"P%d"},"data":{"price":%d}}`, i%3, i))
+	}
+	if status, body := postEvent(t, stack.IngestURL, `{"events":[`+strings.Join(batch, ",")+`]}`, nil); status != http.StatusAccepted {
+		t.Fatalf("POST: %d %v", status, body)
+	}
+	waitUntil(t, 60*time.Second, "10 more dead letters", func() bool { return dlqStats(t, stack, topics.DeliveriesDLQ).BySubscription[gone] >= 10 })
+	adminCall(t, stack.AdminURL, adminToken(t, dir), "DELETE", "/v1/subscriptions/"+gone, "")
+	out, err = dlqCLI(context.Background(), stack, "replay", "--subscription", gone)
+	if err == nil || !strings.Contains(err.Error(), gone) || !strings.Contains(err.Error(), "deleted") {
+		t.Fatalf("replay to a deleted subscription: err %v\n%s", err, out)
+	}
+	t.Logf("refused: %v", err)
+	ep.status.Store(http.StatusNoContent)
+	other := ep.subscribe(t, stack, dir, "other", "product.*")
+	out = mustDLQ(t, stack, "replay", "--subscription", gone, "--to-subscription", other)
+	if !strings.Contains(out, "done: 10 of 10") {
+		t.Fatalf("replay --to-subscription:\n%s", out)
+	}
+	waitUntil(t, 60*time.Second, "10 deliveries to the other subscription", func() bool { return len(ep.arrivals("other", http.StatusNoContent)) >= 10 })
+	for _, r := range records(t, stack, topics.Deliveries) {
+		if recordHeader(r, topics.HeaderReplayID) != replayIDRe.FindString(out) {
+			continue
+		}
+		d, err := codec.Decode(context.Background(), r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.SubscriptionID != other || string(r.Key) != event.DeliveryKey(other, d.EntityKey) || d.ID != fanout.DeliveryID(d.EventID, other) {
+			t.Fatalf("replayed to %s: %+v key %s", other, d, r.Key)
+		}
+	}
+	ep.checkSignatures(t)
+}
+
+// TestDLQReplaysEventsDLQToTheFailedStage dead-letters a poison record in
+// enrich and replays it from commerce.events.dlq back to
+// commerce.events.raw, where enrich dead-letters it again with the replay
+// count.
+func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
+	stack, _ := startDLQStack(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	poison := &kgo.Record{Topic: topics.EventsRaw, Key: []byte("order:poison"), Value: []byte("not avro"),
+		Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-poison")}}}
+	if err := cl.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the poison record's dead letter", func() bool { return dlqStats(t, stack, topics.EventsDLQ).Total >= 1 })
+	st := dlqStats(t, stack, topics.EventsDLQ)
+	if st.ByStage["enrich"] != 1 || st.ByClass["undecodable"] != 1 || st.BySourceTopic[topics.EventsRaw] != 1 {
+		t.Fatalf("events DLQ stats %+v", st)
+	}
+	var shown dlq.Record
+	if err := json.Unmarshal([]byte(mustDLQ(t, stack, "show", "--topic", topics.EventsDLQ, "--event-id", "ev-poison", "--json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.ReplaysTo != topics.EventsRaw || shown.ValueError == "" {
+		t.Fatalf("show: %+v", shown)
+	}
+
+	out := mustDLQ(t, stack, "replay", "--topic", topics.EventsDLQ)
+	id := replayIDRe.FindString(out)
+	if !strings.Contains(out, "done: 1 of 1") {
+		t.Fatalf("replay:\n%s", out)
+	}
+	var back []*kgo.Record
+	for _, r := range records(t, stack, topics.EventsRaw) {
+		if recordHeader(r, topics.HeaderReplayID) == id {
+			back = append(back, r)
+		}
+	}
+	if len(back) != 1 || string(back[0].Key) != "order:poison" || string(back[0].Value) != "not avro" ||
+		back[0].Partition != shown.Partition || recordHeader(back[0], topics.HeaderReplayCount) != "1" || recordHeader(back[0], topics.HeaderEventID) != "ev-poison" {
+		t.Fatalf("replayed to %s: %+v", topics.EventsRaw, back)
+	}
+	// Still poison: enrich dead-letters it again, marked as replayed once.
+	waitUntil(t, 30*time.Second, "the second dead letter", func() bool { return dlqStats(t, stack, topics.EventsDLQ).Total >= 2 })
+	if st := dlqStats(t, stack, topics.EventsDLQ); st.Replayed != 1 {
+		t.Fatalf("stats after the replay: %+v", st)
+	}
+	dry := mustDLQ(t, stack, "replay", "--topic", topics.EventsDLQ, "--dry-run", "--json")
+	if !strings.Contains(dry, `"replay_count":2`) {
+		t.Fatalf("a second replay would carry count 2:\n%s", dry)
+	}
+}
+
+// TestDLQDeliveryIDMatchesFanout pins dlq.DeliveryID to the function
+// fanout mints webhook-ids with.
+func TestDLQDeliveryIDMatchesFanout(t *testing.T) {
+	for _, c := range [][2]string{{"ev1", "sub_a"}, {"2pQ4x", "sub_3MVOKN5EUwLMFe2lnh9Oq1ZiHDW"}, {"", ""}} {
+		if got, want := dlq.DeliveryID(c[0], c[1]), fanout.DeliveryID(c[0], c[1]); got != want {
+			t.Fatalf("DeliveryID(%q, %q) = %s, fanout says %s", c[0], c[1], got, want)
+		}
+	}
+}
+
+func TestReplayFlags(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		args    []string
+		want    string // fmt of the selection's interesting fields
+		wantErr string
+	}{
+		{name: "defaults", args: nil, want: "rate=0 since=<nil> until=<nil>"},
+		{name: "rate and times", args: []string{"--rate", "100", "--since", "2h", "--until", "2026-03-01T11:30:00Z"}, want: "rate=100 since=2026-03-01 10:00:00 +0000 UTC until=2026-03-01 11:30:00 +0000 UTC"},
+		{name: "bad rate", args: []string{"--rate", "0"}, wantErr: "--rate"},
+		{name: "bad since", args: []string{"--since", "yesterday"}, wantErr: "--since"},
+		{name: "resume with a selection", args: []string{"--resume", "rpl_x", "--subscription", "sub_a"}, wantErr: "--resume takes no --subscription"},
+		{name: "resume with a rate", args: []string{"--resume", "rpl_x", "--rate", "max"}, want: "rate=0 since=<nil> until=<nil>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("replay", pflag.ContinueOnError)
+			var rf replayFlags
+			rf.register(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			sel, _, err := rf.selection(fs, "", now)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			show := func(p *time.Time) string {
+				if p == nil {
+					return "<nil>"
+				}
+				return p.String()
+			}
+			if got := fmt.Sprintf("rate=%g since=%s until=%s", sel.Rate, show(sel.Since), show(sel.Until)); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
