@@ -1,6 +1,7 @@
 // Package admin is Surge's admin HTTP API: subscriptions (create, list,
-// get, partial update, delete, secret rotation), sources and event types,
-// behind a bearer token, with the JSON errors of pkg/httpx and an OpenAPI 3
+// get, partial update, delete, secret rotation), sources, event types and
+// the dead-letter topics (stats, records, replays; pkg/dlq), behind a
+// bearer token, with the JSON errors of pkg/httpx and an OpenAPI 3
 // document of itself at /v1/openapi.json.
 //
 // The API keeps no state of its own: every read and write goes to a Store,
@@ -91,6 +92,9 @@ type Deps struct {
 	ResolveTimeout time.Duration
 	// Log receives one info line per change; nil means no logging.
 	Log *zap.Logger
+	// DLQ serves /v1/dlq (stats, records, replays); nil answers those
+	// routes with 503.
+	DLQ DLQ
 }
 
 // API serves the admin routes. It is safe for concurrent use.
@@ -203,6 +207,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	a.handle(mux, "/v1/event-types/{type}", true, map[string]handlerFunc{
 		http.MethodPut: a.putEventType,
 	})
+	a.mountDLQ(mux)
 	a.handle(mux, "/v1/openapi.json", false, map[string]handlerFunc{
 		http.MethodGet: a.openAPI,
 	})

@@ -56,6 +56,7 @@ type env struct {
 	clock    *clock
 	logs     *observer.ObservedLogs
 	resolver admintest.Resolver
+	dlq      *fakeDLQ // dlq_test.go
 }
 
 // testHosts is what the test DNS answers; each env gets its own copy.
@@ -77,6 +78,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		clock:    &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
 		logs:     logs,
 		resolver: admintest.Resolver{},
+		dlq:      newFakeDLQ(),
 	}
 	for h, ips := range testHosts {
 		e.resolver[h] = ips
@@ -92,6 +94,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		Now:           e.clock.Now,
 		Resolver:      e.resolver,
 		Log:           zap.New(core),
+		DLQ:           e.dlq,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -798,9 +801,11 @@ func TestRoutesAreTheDocumentedOnes(t *testing.T) {
 	e := newEnv(t, admin.Config{})
 	want := []string{
 		"DELETE /v1/sources/{id}", "DELETE /v1/subscriptions/{id}",
+		"GET /v1/dlq/records/{partition}/{offset}", "GET /v1/dlq/replays", "GET /v1/dlq/replays/{id}", "GET /v1/dlq/stats",
 		"GET /v1/event-types", "GET /v1/openapi.json", "GET /v1/sources", "GET /v1/sources/{id}",
 		"GET /v1/subscriptions", "GET /v1/subscriptions/{id}",
 		"PATCH /v1/subscriptions/{id}",
+		"POST /v1/dlq/replays", "POST /v1/dlq/replays/{id}/resume", "POST /v1/dlq/replays/{id}/stop",
 		"POST /v1/subscriptions", "POST /v1/subscriptions/{id}/rotate-secret",
 		"PUT /v1/event-types/{type}", "PUT /v1/sources/{id}",
 	}

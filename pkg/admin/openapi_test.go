@@ -77,6 +77,8 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		e.sources.Fail(nil)
 		e.types.Fail(nil)
 	}
+	dlqFail := func(e *env) { e.dlq.Fail(errors.New("kafka unavailable")) }
+	dlqHeal := func(e *env) { e.dlq.Fail(nil) }
 	big := strings.Repeat("x", maxBody)
 	bigSub := `{"url":"https://hooks.example.com/","event_types":["*"],"description":"` + big + `"}`
 	bigSource := `{"allow_unsigned":true,"loaders":{"order":{"url":"https://shop.example/{id}","headers":{"X-Big":"` + big + `"}}}}`
@@ -156,6 +158,44 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		{name: "put type as text", method: "PUT", path: "/v1/event-types/x.y", body: `{}`, ctype: "text/plain", status: 415, request: reqInvalid},
 		{name: "put type store down", method: "PUT", path: "/v1/event-types/x.y", body: `{}`, before: fail, status: 503},
 		{name: "list types after", method: "GET", path: "/v1/event-types", before: heal, status: 200},
+
+		// Dead letters (dlq_test.go's fake behaves as pkg/dlq).
+		{name: "dlq stats", method: "GET", path: "/v1/dlq/stats", status: 200},
+		{name: "dlq stats events", method: "GET", path: "/v1/dlq/stats?topic=commerce.events.dlq", status: 200},
+		{name: "dlq stats bad topic", method: "GET", path: "/v1/dlq/stats?topic=commerce.nope", status: 400},
+		{name: "dlq stats without token", method: "GET", path: "/v1/dlq/stats", noAuth: true, status: 401, request: reqInvalid},
+		{name: "dlq stats kafka down", method: "GET", path: "/v1/dlq/stats", before: dlqFail, status: 503},
+		{name: "dlq record", method: "GET", path: "/v1/dlq/records/0/7", before: dlqHeal, status: 200},
+		{name: "dlq record bad offset", method: "GET", path: "/v1/dlq/records/0/x", status: 400, request: reqInvalid},
+		{name: "dlq record bad topic", method: "GET", path: "/v1/dlq/records/0/7?topic=x", status: 400},
+		{name: "dlq record missing", method: "GET", path: "/v1/dlq/records/0/8", status: 404},
+		{name: "dlq record without token", method: "GET", path: "/v1/dlq/records/0/7", noAuth: true, status: 401, request: reqInvalid},
+		{name: "dlq record kafka down", method: "GET", path: "/v1/dlq/records/0/7", before: dlqFail, status: 503},
+		{name: "replay dry run", method: "POST", path: "/v1/dlq/replays", body: `{"subscription":"sub_a","since":"2026-03-01T00:00:00Z","rate":100,"dry_run":true}`, before: dlqHeal, status: 200},
+		{name: "replay", method: "POST", path: "/v1/dlq/replays", body: `{"topic":"commerce.deliveries.dlq","partitions":[0],"from_offset":0,"to_offset":1,"rate":50}`, status: 202},
+		{name: "replay bad filter", method: "POST", path: "/v1/dlq/replays", body: `{"filter":"a(","dry_run":true}`, status: 400},
+		{name: "replay unknown field", method: "POST", path: "/v1/dlq/replays", body: `{"partition":1}`, status: 400, request: reqInvalid},
+		{name: "replay deleted subscription", method: "POST", path: "/v1/dlq/replays", body: `{"subscription":"sub_gone"}`, status: 409},
+		{name: "replay too large", method: "POST", path: "/v1/dlq/replays", body: `{"filter":"` + big + `"}`, status: 413, request: reqEither},
+		{name: "replay as text", method: "POST", path: "/v1/dlq/replays", body: `{}`, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "replay without token", method: "POST", path: "/v1/dlq/replays", body: `{}`, noAuth: true, status: 401, request: reqInvalid},
+		{name: "replay kafka down", method: "POST", path: "/v1/dlq/replays", body: `{}`, before: dlqFail, status: 503},
+		{name: "list replays", method: "GET", path: "/v1/dlq/replays", before: dlqHeal, status: 200},
+		{name: "list replays without token", method: "GET", path: "/v1/dlq/replays", noAuth: true, status: 401, request: reqInvalid},
+		{name: "list replays kafka down", method: "GET", path: "/v1/dlq/replays", before: dlqFail, status: 503},
+		{name: "get replay", method: "GET", path: "/v1/dlq/replays/rpl_test1", before: dlqHeal, status: 200},
+		{name: "get replay unknown", method: "GET", path: "/v1/dlq/replays/rpl_nope", status: 404},
+		{name: "get replay without token", method: "GET", path: "/v1/dlq/replays/rpl_test1", noAuth: true, status: 401, request: reqInvalid},
+		{name: "get replay kafka down", method: "GET", path: "/v1/dlq/replays/rpl_test1", before: dlqFail, status: 503},
+		{name: "stop replay", method: "POST", path: "/v1/dlq/replays/rpl_test1/stop", before: dlqHeal, status: 200},
+		{name: "stop replay again", method: "POST", path: "/v1/dlq/replays/rpl_test1/stop", status: 409},
+		{name: "stop replay unknown", method: "POST", path: "/v1/dlq/replays/rpl_nope/stop", status: 404},
+		{name: "stop replay without token", method: "POST", path: "/v1/dlq/replays/rpl_test1/stop", noAuth: true, status: 401, request: reqInvalid},
+		{name: "resume replay", method: "POST", path: "/v1/dlq/replays/rpl_test1/resume", status: 202},
+		{name: "resume replay done", method: "POST", path: "/v1/dlq/replays/rpl_done/resume", status: 409},
+		{name: "resume replay unknown", method: "POST", path: "/v1/dlq/replays/rpl_nope/resume", status: 404},
+		{name: "resume replay without token", method: "POST", path: "/v1/dlq/replays/rpl_test1/resume", noAuth: true, status: 401, request: reqInvalid},
+		{name: "resume replay kafka down", method: "POST", path: "/v1/dlq/replays/rpl_test1/resume", before: dlqFail, status: 503},
 	}
 
 	auth := func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
