@@ -19,7 +19,8 @@ import (
 )
 
 // adminConfig runs the admin API on its own (production): subscriptions,
-// sources and event types, written to their compacted topics.
+// sources and event types, written to their compacted topics, and the
+// dead-letter topics' stats, records and replays.
 type adminConfig struct {
 	Addr          string
 	Token         string
@@ -65,12 +66,18 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		return err
 	}
 	defer stores.Close()
+	dlqs, err := newDLQService(c.Kafka, c.Registry.URL, stores.Subscriptions, log.Named("dlq"))
+	if err != nil {
+		return err
+	}
+	defer dlqs.Close()
 	api, err := admin.New(admin.Config{Token: c.Token, AllowLoopback: c.AllowLoopback, SecretGrace: c.SecretGrace}, admin.Deps{
 		Subscriptions: stores.Subscriptions,
 		Sources:       stores.SourceTable(),
 		EventTypes:    stores.EventTypeTable(),
 		Catalog:       stores.Catalog,
 		Log:           log.Named("admin"),
+		DLQ:           dlqs,
 	})
 	if err != nil {
 		return err

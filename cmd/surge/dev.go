@@ -26,6 +26,7 @@ import (
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/dlq"
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
@@ -111,6 +112,7 @@ type devStack struct {
 	adminToken string
 
 	stores *store.All // subscriptions, sources, event types
+	dlq    *dlq.Service // the admin API's /v1/dlq
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
@@ -218,12 +220,16 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 
 	// The admin listener: the admin API, health and metrics.
+	if d.dlq, err = newDLQService(kafka, d.RegistryURL, d.stores.Subscriptions, log.Named("dlq")); err != nil {
+		return nil, err
+	}
 	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true}, admin.Deps{
 		Subscriptions: d.stores.Subscriptions,
 		Sources:       d.stores.SourceTable(),
 		EventTypes:    d.stores.EventTypeTable(),
 		Catalog:       d.stores.Catalog,
 		Log:           log.Named("admin"),
+		DLQ:           d.dlq,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
@@ -369,6 +375,9 @@ func (d *devStack) Close() error {
 		d.cancel()
 	}
 	d.servers.Wait()
+	if d.dlq != nil {
+		d.dlq.Close() // background replays commit their position
+	}
 	d.stages.Wait()
 	if d.dispatcher != nil {
 		d.dispatcher.Close()

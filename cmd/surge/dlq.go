@@ -104,6 +104,27 @@ func dlqRun(cmd *cobra.Command, o *dlqOptions, check func() error, fn func(ctx c
 	return fn(ctx, svc)
 }
 
+// newDLQService is the DLQ service the admin API serves (surge dev and
+// surge admin), reading subscriptions from the process's table.
+func newDLQService(kafka config.Kafka, registryURL string, subs dlq.Subscriptions, log *zap.Logger) (*dlq.Service, error) {
+	srCl, err := sr.NewClient(sr.URLs(registryURL))
+	if err != nil {
+		return nil, fmt.Errorf("creating registry client: %w", err)
+	}
+	svc, err := dlq.New(dlq.Config{
+		Names:             topics.Namer{Prefix: kafka.TopicPrefix},
+		ClientOpts:        kafkax.ClientOpts(kafka, log),
+		Registry:          avroserde.NewRegistry(srCl),
+		Subscriptions:     subs,
+		Log:               log,
+		ReplicationFactor: kafka.ReplicationFactor,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the DLQ service: %w", err)
+	}
+	return svc, nil
+}
+
 // lazySubscriptions opens the subscriptions table on first use: only a
 // replay of deliveries needs it.
 type lazySubscriptions struct {

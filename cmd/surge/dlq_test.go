@@ -461,9 +461,9 @@ func TestDLQReplayStoppedAndResumed(t *testing.T) {
 // TestDLQReplaysEventsDLQToTheFailedStage dead-letters a poison record in
 // enrich and replays it from commerce.events.dlq back to
 // commerce.events.raw, where enrich dead-letters it again with the replay
-// count.
+// count; then does the same through the admin API.
 func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
-	stack, _ := startDLQStack(t)
+	stack, dir := startDLQStack(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr))
 	if err != nil {
 		t.Fatal(err)
@@ -510,6 +510,34 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	dry := mustDLQ(t, stack, "replay", "--topic", topics.EventsDLQ, "--dry-run", "--json")
 	if !strings.Contains(dry, `"replay_count":2`) {
 		t.Fatalf("a second replay would carry count 2:\n%s", dry)
+	}
+
+	// The same through the admin API, as a console would.
+	tok := adminToken(t, dir)
+	stats := adminCall(t, stack.AdminURL, tok, "GET", "/v1/dlq/stats?topic="+topics.EventsDLQ, "")
+	if stats["total"].(float64) != 2 {
+		t.Fatalf("GET /v1/dlq/stats: %v", stats)
+	}
+	rec := adminCall(t, stack.AdminURL, tok, "GET", fmt.Sprintf("/v1/dlq/records/%d/%d?topic=%s", shown.Partition, shown.Offset, topics.EventsDLQ), "")
+	if rec["replays_to"] != topics.EventsRaw {
+		t.Fatalf("GET /v1/dlq/records: %v", rec)
+	}
+	plan := adminCall(t, stack.AdminURL, tok, "POST", "/v1/dlq/replays", `{"topic":"commerce.events.dlq","dry_run":true}`)
+	if plan["plan"].(map[string]any)["selected"].(float64) != 2 {
+		t.Fatalf("dry run: %v", plan)
+	}
+	started := adminCall(t, stack.AdminURL, tok, "POST", "/v1/dlq/replays", `{"topic":"commerce.events.dlq","rate":50}`)
+	apiID, _ := started["id"].(string)
+	if started["state"] != "running" || !replayIDRe.MatchString(apiID) {
+		t.Fatalf("POST /v1/dlq/replays: %v", started)
+	}
+	waitUntil(t, 30*time.Second, "the API's replay", func() bool {
+		st := adminCall(t, stack.AdminURL, tok, "GET", "/v1/dlq/replays/"+apiID, "")
+		return st["state"] == "done" && st["replayed"].(float64) == 2
+	})
+	list := adminCall(t, stack.AdminURL, tok, "GET", "/v1/dlq/replays", "")
+	if n := len(list["replays"].([]any)); n != 2 {
+		t.Fatalf("GET /v1/dlq/replays: %d replays, want the CLI's and the API's", n)
 	}
 }
 
