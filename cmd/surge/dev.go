@@ -111,7 +111,7 @@ type devStack struct {
 	dispatcher *dispatcher.Service
 	adminToken string
 
-	stores *store.All // subscriptions, sources, event types
+	stores *store.All   // subscriptions, sources, event types
 	dlq    *dlq.Service // the admin API's /v1/dlq
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
