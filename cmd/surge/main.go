@@ -17,6 +17,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDevCommand(), newTapCommand(), newTraceCommand(), newRegistryCommand(), newLoadCommand(), newSubsCommand(), newAdminCommand())
+	root.AddCommand(newTopicsCommand())
 	root.AddCommand(newDLQCommand())
 	return root
 }
