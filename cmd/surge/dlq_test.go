@@ -596,3 +596,22 @@ func TestReplayFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestReplayProgressDrawsABarOnATerminalAndLinesElsewhere(t *testing.T) {
+	eta := 1.5
+	st := dlq.Status{ID: "rpl_x", Total: 300, Replayed: 150, RatePerSecond: 100, ETASeconds: &eta}
+	var buf bytes.Buffer
+	bar := &replayProgress{w: &buf, tty: true}
+	bar.update(st)
+	if got := buf.String(); !strings.HasPrefix(got, "\r[===============               ] 150/300  50.0%  100.0/s  ETA 2s") {
+		t.Fatalf("terminal bar %q", got)
+	}
+	buf.Reset()
+	lines := newReplayProgress(&buf) // a buffer is not a terminal
+	lines.update(st)
+	lines.update(st) // within a second: not printed again
+	lines.finish(st)
+	if got := buf.String(); got != "progress 150/300 (50.0%)  100.0 records/s  ETA 2s\nprogress 150/300 (50.0%)  100.0 records/s  ETA 2s\n" {
+		t.Fatalf("plain lines %q", got)
+	}
+}
