@@ -6,7 +6,7 @@ MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS     := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
 
-.PHONY: all build run test test-short test-kafka lint fmt bench deps clean
+.PHONY: all build run test test-short test-kafka test-interop lint fmt bench deps clean
 
 all: lint test
 
@@ -37,6 +37,15 @@ test-kafka:
 	@brokers=$$(scripts/kafka.sh start) || exit 1; \
 	echo "KAFKA_BROKERS=$$brokers"; \
 	KAFKA_BROKERS=$$brokers $(GO) test $(TESTFLAGS) $(PKGS); rc=$$?; \
+	scripts/kafka.sh stop >/dev/null 2>&1; exit $$rc
+
+## test-interop: Python's confluent-kafka and Avro serializer (pinned in
+## tests/interop/requirements.txt) read and write Surge's topics: on
+## surge dev, then on a real broker from scripts/kafka.sh (scripts/interop.sh)
+test-interop:
+	scripts/interop.sh
+	@brokers=$$(scripts/kafka.sh start) || exit 1; \
+	scripts/interop.sh --brokers "$$brokers"; rc=$$?; \
 	scripts/kafka.sh stop >/dev/null 2>&1; exit $$rc
 
 ## test-short: the same without the slow end-to-end tests
