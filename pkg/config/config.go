@@ -50,6 +50,14 @@ type Kafka struct {
 	Partitions        int32
 	ReplicationFactor int16
 	ClientID          string
+	// SessionTimeout is how long a consumer group waits for a silent
+	// member (a killed instance) before moving its partitions; 0 keeps
+	// the client's default (45 s).
+	SessionTimeout time.Duration
+	// TransactionTimeout bounds a stage's transaction: the coordinator
+	// aborts one left open by a killed instance after this long, and until
+	// then read_committed readers of its partitions wait; 0 means 15 s.
+	TransactionTimeout time.Duration
 }
 
 // Flags registers the Kafka settings on fs.
@@ -58,6 +66,8 @@ func (k *Kafka) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&k.TopicPrefix, "topic-prefix", "", "prefix added to every Surge topic name")
 	fs.Int32Var(&k.Partitions, "partitions", 6, "partitions of each topic Surge creates (DLQs get the same count as their source)")
 	fs.Int16Var(&k.ReplicationFactor, "replication-factor", 1, "replication factor of the topics Surge creates")
+	fs.DurationVar(&k.TransactionTimeout, "transaction-timeout", 15*time.Second, "longest a stage's transaction may stay open; a killed instance's open transaction blocks its partitions' readers this long (1s to 15m)")
+	fs.DurationVar(&k.SessionTimeout, "session-timeout", 45*time.Second, "how long a consumer group waits for a silent (killed) member before moving its partitions (6s to 30m; the brokers' group.min/max.session.timeout.ms must allow it)")
 }
 
 // Validate checks the Kafka settings without doing any I/O.
@@ -76,6 +86,12 @@ func (k *Kafka) Validate() error {
 	}
 	if k.ReplicationFactor < 1 {
 		errs = append(errs, fmt.Errorf("SURGE_REPLICATION_FACTOR (--replication-factor) must be at least 1, got %d", k.ReplicationFactor))
+	}
+	if k.TransactionTimeout != 0 && (k.TransactionTimeout < time.Second || k.TransactionTimeout > 15*time.Minute) {
+		errs = append(errs, fmt.Errorf("SURGE_TRANSACTION_TIMEOUT (--transaction-timeout) must be between 1s and 15m, got %s", k.TransactionTimeout))
+	}
+	if k.SessionTimeout != 0 && (k.SessionTimeout < 6*time.Second || k.SessionTimeout > 30*time.Minute) {
+		errs = append(errs, fmt.Errorf("SURGE_SESSION_TIMEOUT (--session-timeout) must be between 6s and 30m, got %s", k.SessionTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -39,6 +39,9 @@ func ClientOpts(cfg config.Kafka, log *zap.Logger, extra ...kgo.Opt) []kgo.Opt {
 	if cfg.ClientID != "" {
 		opts = append(opts, kgo.ClientID(cfg.ClientID))
 	}
+	if cfg.SessionTimeout > 0 { // only group consumers use these
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)))
+	}
 	if log != nil {
 		opts = append(opts, kgo.WithLogger(kzap.New(log.Named("kafka"), kzap.Level(kgo.LogLevelWarn))))
 	}

@@ -66,6 +66,11 @@ type Stage struct {
 	// of one or two partitions).
 	MaxPollRecords int
 	RetryBackoff   time.Duration // wait after an aborted batch; default 500ms, doubling to 10s
+	// TransactionTimeout bounds one batch's transaction; the coordinator
+	// aborts a transaction left open by a killed instance after this
+	// long, and read_committed readers of its outputs wait until then.
+	// Default 15s.
+	TransactionTimeout time.Duration
 	// ClientOpts are the base client options (kafkax.ClientOpts); the
 	// stage adds group, transaction and read_committed settings.
 	ClientOpts []kgo.Opt
@@ -137,6 +142,9 @@ func (s *Stage) Run(ctx context.Context) error {
 	if s.DeferBackoff <= 0 {
 		s.DeferBackoff = 100 * time.Millisecond
 	}
+	if s.TransactionTimeout <= 0 {
+		s.TransactionTimeout = 15 * time.Second
+	}
 	log := s.Log.With(zap.String("stage", s.Name), zap.String("topic", s.Input))
 
 	backoff := s.RetryBackoff
@@ -164,7 +172,7 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 		kgo.ConsumerGroup(s.Group),
 		kgo.ConsumeTopics(s.Input),
 		kgo.TransactionalID(s.TransactionalID),
-		kgo.TransactionTimeout(60*time.Second),
+		kgo.TransactionTimeout(s.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

@@ -57,6 +57,8 @@ type Config struct {
 	Kafka    config.Kafka
 	Registry config.Registry
 	Log      config.Log
+	// InstanceID names this instance in logs and as its Kafka client id.
+	InstanceID string
 	// MetricsAddr serves /healthz, /readyz and /metrics (Run only).
 	MetricsAddr string
 	// MemoryWait is the longest wait before a retry that is held in
@@ -95,6 +97,8 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	c.Kafka.Flags(fs)
 	c.Registry.Flags(fs)
 	c.Log.Flags(fs)
+	host, _ := os.Hostname()
+	fs.StringVar(&c.InstanceID, "instance-id", host, "name of this instance in logs and as its Kafka client id")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:8088", "listener of /healthz, /readyz and /metrics")
 	fs.DurationVar(&c.MemoryWait, "memory-wait", 10*time.Second, "longest retry wait held in memory; longer waits park the key in the retry topic")
 	fs.DurationVar(&c.ParkRefresh, "park-refresh", 10*time.Minute, "rewrite a parked delivery at the end of the retry topic once its record is this old")
@@ -181,6 +185,12 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 	if log == nil {
 		log = zap.NewNop()
+	}
+	if cfg.InstanceID != "" {
+		log = log.With(zap.String("instance_id", cfg.InstanceID))
+		if cfg.Kafka.ClientID == "" {
+			cfg.Kafka.ClientID = "surge-dispatcher-" + cfg.InstanceID
+		}
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -585,7 +595,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	defer svc.Close()
 	mux := http.NewServeMux()
 	observe.Mount(mux, svc.Ready, reg)
-	host, _ := os.Hostname()
-	log.Info("dispatcher running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("host", host))
+	log.Info("dispatcher running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
 	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
 }

@@ -197,18 +197,19 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.subs.Len()) })
 
 	s.stage = &stream.Stage{
-		Name:            StageName,
-		Input:           s.names.Name(topics.EventsEnriched),
-		Group:           cfg.Kafka.TopicPrefix + topics.GroupFanout,
-		TransactionalID: cfg.Kafka.TopicPrefix + "surge-fanout-" + cfg.InstanceID,
-		DLQ:             s.names.Name(topics.EventsDLQ),
-		Handle:          s.handle,
-		MaxPollRecords:  cfg.MaxPollRecords,
-		ClientOpts:      kafkax.ClientOpts(cfg.Kafka, log, kgo.FetchMaxBytes(fetchMaxBytes), kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes)),
-		Log:             log,
-		Metrics:         stream.NewMetrics(deps.Metrics),
-		Now:             deps.Now,
-		OnBatchEnd:      func(committed bool) { s.router.flush(committed, s.m) },
+		Name:               StageName,
+		Input:              s.names.Name(topics.EventsEnriched),
+		Group:              cfg.Kafka.TopicPrefix + topics.GroupFanout,
+		TransactionalID:    cfg.Kafka.TopicPrefix + "surge-fanout-" + cfg.InstanceID,
+		DLQ:                s.names.Name(topics.EventsDLQ),
+		Handle:             s.handle,
+		MaxPollRecords:     cfg.MaxPollRecords,
+		TransactionTimeout: cfg.Kafka.TransactionTimeout,
+		ClientOpts:         kafkax.ClientOpts(cfg.Kafka, log, kgo.FetchMaxBytes(fetchMaxBytes), kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes)),
+		Log:                log,
+		Metrics:            stream.NewMetrics(deps.Metrics),
+		Now:                deps.Now,
+		OnBatchEnd:         func(committed bool) { s.router.flush(committed, s.m) },
 	}
 	return s, nil
 }

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/registry/registrytest"
+	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/subscription"
+	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/services/ingest"
+)
+
+// buildStages compiles the enrich, fanout and dispatcher binaries once.
+var buildStages = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "surge-stages")
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+		"github.com/surgehq/surge/services/enrich/cmd/enrich",
+		"github.com/surgehq/surge/services/fanout/cmd/fanout",
+		"github.com/surgehq/surge/services/dispatcher/cmd/dispatcher").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return dir, nil
+})
+
+// stageProcess is one stage instance running as its own process.
+type stageProcess struct {
+	name   string
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	mu     sync.Mutex
+}
+
+func startStage(t *testing.T, bin, name string, args ...string) *stageProcess {
+	t.Helper()
+	metrics := freeAddr(t)
+	p := &stageProcess{name: name, stderr: &bytes.Buffer{}}
+	p.cmd = exec.Command(bin, append(args, "--metrics-addr", metrics)...)
+	stderr, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _, _ = p.cmd.Process.Wait() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + metrics + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after 60 s; its log:\n%s", name, p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *stageProcess) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return tailOf(p.stderr.String(), 3000)
+}
+
+// TestScaleOutSurvivesKillingOneInstanceOfEachStage: two instances of
+// each of enrich, fanout and dispatcher as separate processes; events
+// flow; one instance of each is killed with SIGKILL mid-run. Every event
+// is enriched exactly once and fanned out exactly once (read_committed),
+// every delivery reaches the endpoint, signed, in order per entity; the
+// time the survivors took to take over is reported. Runs on kfake, and on
+// the real broker under `make test-kafka`.
+func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the stages and runs them as processes")
+	}
+	n, entities := 20000, 500
+	dir, err := buildStages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kafkatest.New(t)
+	regURL := registrytest.Start(t, kc.Brokers, kc.Topic("_schemas"))
+	kcfg := config.Kafka{Brokers: kc.Brokers, TopicPrefix: kc.Prefix, Partitions: 6, ReplicationFactor: 1}
+	ctx := context.Background()
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admCl), kcfg, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ingest in process (it is not what this test kills).
+	icfg := ingest.Config{Addr: "127.0.0.1:0", Kafka: kcfg, Registry: config.Registry{URL: regURL}, Log: config.Log{Level: "warn"},
+		InstanceID: "scale", MaxBodyBytes: 1 << 20, MaxInFlight: 20000, ProduceTimeout: 30 * time.Second, DedupWindow: time.Hour,
+		Writers: 2, MaxTxnRecords: 5000}
+	ing, err := ingest.New(ctx, icfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), ingest.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ing.Close()
+	mux := http.NewServeMux()
+	ing.Mount(mux)
+	ingestSrv := httptest.NewServer(mux)
+	defer ingestSrv.Close()
+
+	// One subscription to a receiver that checks every signature.
+	rc := newHookReceiver(t)
+	srCl, err := sr.NewClient(sr.URLs(regURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, err := store.Subscriptions(ctx, store.Options{Names: topics.Namer{Prefix: kc.Prefix}, ClientOpts: kafkax.ClientOpts(kcfg, nil),
+		Registry: avroserde.NewRegistry(srCl), Writable: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subs.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	sec, _ := subscription.NewSecret(now)
+	if err := subs.Put(ctx, "sub_scale", event.Subscription{ID: "sub_scale", URL: rc.srv.URL + "/s0", EventTypes: []string{"*"},
+		Enabled: true, Secrets: []event.Secret{sec}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	rc.mu.Lock()
+	rc.secrets["s0"] = sec.Value
+	rc.mu.Unlock()
+
+	common := []string{"--brokers", kc.Brokers[0], "--topic-prefix", kc.Prefix, "--partitions", "6", "--registry", regURL,
+		"--session-timeout", "6s", "--log-level", "warn"}
+	stage := func(bin, id string, extra ...string) *stageProcess {
+		args := append(append([]string{}, common...), "--instance-id", id)
+		return startStage(t, filepath.Join(dir, bin), id, append(args, extra...)...)
+	}
+	var procs []*stageProcess
+	for _, id := range []string{"a", "b"} {
+		procs = append(procs,
+			stage("enrich", "enrich-"+id),
+			stage("fanout", "fanout-"+id),
+			stage("dispatcher", "dispatcher-"+id, "--allow-loopback", "--commit-interval", "200ms"))
+	}
+	dump := func() string {
+		var b bytes.Buffer
+		for _, p := range procs {
+			fmt.Fprintf(&b, "--- %s\n%s", p.name, p.log())
+		}
+		return b.String()
+	}
+
+	// Post while the pipeline runs, so the kill lands mid-stream.
+	start := time.Now()
+	posted := make(chan map[string]int64, 1)
+	go func() { posted <- postOrdersAsync(t, ingestSrv.URL, n, entities) }()
+	waitUntil(t, 120*time.Second, "a quarter of the deliveries", func() bool { return rc.distinct() >= n/4 })
+	killedAt := time.Now()
+	before := rc.distinct()
+	for _, p := range procs[3:] { // enrich-b, fanout-b, dispatcher-b
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_, _ = p.cmd.Process.Wait()
+	}
+	versions := <-posted
+	if versions == nil {
+		t.FailNow()
+	}
+	deadline := killedAt.Add(4 * time.Minute)
+	for rc.distinct() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered %s after the kill (%d before it)\n%s", rc.distinct(), n, time.Since(killedAt).Round(time.Second), before, dump())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d events: %d delivered before SIGKILL of enrich-b, fanout-b, dispatcher-b (%s in); the survivors finished %s after the kill (group session timeout 6 s); %s",
+		n, before, killedAt.Sub(start).Round(time.Millisecond), time.Since(killedAt).Round(time.Millisecond), rc.percentiles())
+	rc.check(t, wantPerSub(1, versions))
+
+	// Inside the pipeline, exactly once.
+	countBy := func(base, header string) map[string]int {
+		seen := map[string]int{}
+		for _, r := range kc.ReadCommitted(t, kc.Topic(base)) {
+			for _, h := range r.Headers {
+				if h.Key == header {
+					seen[string(h.Value)]++
+				}
+			}
+		}
+		return seen
+	}
+	for _, c := range []struct{ topic, what string }{{topics.EventsEnriched, "enriched"}, {topics.Deliveries, "fanned out"}} {
+		seen := countBy(c.topic, topics.HeaderEventID)
+		if len(seen) != n {
+			t.Fatalf("%d distinct events %s, want %d", len(seen), c.what, n)
+		}
+		for id, k := range seen {
+			if k != 1 {
+				t.Fatalf("event %s %s %d times", id, c.what, k)
+			}
+		}
+	}
+	rc.mu.Lock()
+	total := len(rc.got)
+	rc.mu.Unlock()
+	t.Logf("enriched once and fanned out once each; %d HTTP requests for %d deliveries (%d repeats after the kill, same webhook-ids)", total, n, total-n)
+
+}
+
+// postOrdersAsync is postOrders for a goroutine other than the test's: it
+// reports failures with t.Error and returns nil.
+func postOrdersAsync(t *testing.T, ingestURL string, n, entities int) map[string]int64 {
+	version := map[string]int64{}
+	var batch []string
+	for i := range n {
+		id := "O" + strconv.Itoa(i%entities)
+		version["order:"+id]++
+		batch = append(batch, fmt.Sprintf(`{"type":"order.updated","entity":{"type":"order","id":%q},"data":{"seq":%d}}`, id, i))
+		if len(batch) == 100 || i == n-1 {
+			resp, err := http.Post(ingestURL+"/v1/events", "application/json", strings.NewReader(`{"events":[`+strings.Join(batch, ",")+`]}`))
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				t.Errorf("POST: %d", resp.StatusCode)
+				return nil
+			}
+			batch = batch[:0]
+		}
+	}
+	return version
+}
