@@ -541,16 +541,6 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	}
 }
 
-// TestDLQDeliveryIDMatchesFanout pins dlq.DeliveryID to the function
-// fanout mints webhook-ids with.
-func TestDLQDeliveryIDMatchesFanout(t *testing.T) {
-	for _, c := range [][2]string{{"ev1", "sub_a"}, {"2pQ4x", "sub_3MVOKN5EUwLMFe2lnh9Oq1ZiHDW"}, {"", ""}} {
-		if got, want := dlq.DeliveryID(c[0], c[1]), fanout.DeliveryID(c[0], c[1]); got != want {
-			t.Fatalf("DeliveryID(%q, %q) = %s, fanout says %s", c[0], c[1], got, want)
-		}
-	}
-}
-
 func TestReplayFlags(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {

@@ -2,8 +2,6 @@ package dlq
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -145,12 +143,8 @@ func (s *Service) plan(ctx context.Context, c *selector, each func(Planned), tic
 }
 
 // DeliveryID is the delivery id (webhook-id) fanout gives event eventID
-// delivered to subscription subID. It must stay equal to
-// services/fanout.DeliveryID; cmd/surge's tests check that it does.
-func DeliveryID(eventID, subID string) string {
-	sum := sha256.Sum256([]byte(eventID + "\x00" + subID))
-	return "msg_" + hex.EncodeToString(sum[:16])
-}
+// delivered to subscription subID (event.DeliveryID).
+func DeliveryID(eventID, subID string) string { return event.DeliveryID(eventID, subID) }
 
 // replayHeaders are r's headers for its replayed copy: without the
 // surge.dlq.* headers and any earlier replay mark, with the

@@ -10,6 +10,8 @@
 package event
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
@@ -114,6 +116,15 @@ type Delivery struct {
 	LastFailureAt  *time.Time
 	LastStatus     int32 // last HTTP status; 0 when none
 	LastError      string
+}
+
+// DeliveryID is the id of event eventID delivered to subscription subID,
+// sent as its webhook-id: "msg_" and the first 16 bytes of
+// SHA-256(event id, subscription id) in hex. It depends on the pair alone,
+// so retries, a re-run transaction and DLQ replays all carry the same id.
+func DeliveryID(eventID, subID string) string {
+	sum := sha256.Sum256([]byte(eventID + "\x00" + subID))
+	return "msg_" + hex.EncodeToString(sum[:16])
 }
 
 // DeliveryKey is the record key of commerce.deliveries and its retry and

@@ -104,6 +104,7 @@ func Layouts(dedupWindow time.Duration) []Layout {
 		{Name: DeliveriesRetry},
 		{Name: DeliveriesDLQ},
 		{Name: DeliveryAttempts},
+		{Name: Replays, Partition: PartitionsOne, Configs: compacted},
 		{Name: IngestDedup, Configs: map[string]string{
 			"cleanup.policy": "compact,delete",
 			"retention.ms":   strconv.FormatInt(dedupRetention, 10),

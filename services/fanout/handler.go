@@ -2,8 +2,6 @@ package fanout
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -81,12 +79,8 @@ func (s *Service) delivery(in *kgo.Record, ev *event.EnrichedEvent, subID string
 }
 
 // DeliveryID is the webhook-id of event eventID delivered to subscription
-// subID: derived from the pair alone, so it is the same in every retry,
-// after a crash that re-runs fanout's transaction, and in a replay.
-func DeliveryID(eventID, subID string) string {
-	sum := sha256.Sum256([]byte(eventID + "\x00" + subID))
-	return "msg_" + hex.EncodeToString(sum[:16])
-}
+// subID (event.DeliveryID).
+func DeliveryID(eventID, subID string) string { return event.DeliveryID(eventID, subID) }
 
 // logFilterError logs a filter failure, at most once per subscription per
 // logErrorEvery, so a filter failing on every event does not flood logs.
