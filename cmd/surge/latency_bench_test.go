@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,7 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/topics"
 )
 
 // BenchmarkIngestToDeliveryLatency runs `surge dev` in process with one
@@ -92,4 +99,64 @@ func BenchmarkIngestToDeliveryLatency(b *testing.B) {
 		b.ReportMetric(float64(rc.quantile(q).Microseconds())/1000, fmt.Sprintf("p%02.0f-ms", q*100))
 	}
 	b.Logf("%d events at %d/s for %s: %d delivered; %s", n, rate, duration, rc.distinct(), rc.percentiles())
+	b.Log(stageLatencies(b, stack, rc))
+}
+
+// stageLatencies splits the end-to-end latency by stage from the times the
+// records carry: ingest's received_at and enrich's enriched_at (on the
+// enriched event), fanout's created_at (on the delivery), and the
+// endpoint's arrival time.
+func stageLatencies(b *testing.B, stack *devStack, rc *hookReceiver) string {
+	srCl, err := sr.NewClient(sr.URLs(stack.RegistryURL))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := avroserde.NewRegistry(srCl)
+	enriched := avroserde.NewEnrichedEventCodec(reg, topics.EventsEnriched)
+	deliveries := avroserde.NewDeliveryCodec(reg, topics.Deliveries)
+	read := func(topic string, f func(*kgo.Record)) {
+		// Control records are kept so CatchUp sees the commit marker at
+		// the end of a transactional topic.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr), kgo.ConsumeTopics(topic),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		if err := kafkax.CatchUp(context.Background(), cl, topic, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	enrichedAt := map[string]time.Time{}
+	var toEnrich, toFanout, toEndpoint []time.Duration
+	read(topics.EventsEnriched, func(r *kgo.Record) {
+		e, err := enriched.Decode(context.Background(), r.Value)
+		if err == nil {
+			enrichedAt[e.ID] = e.EnrichedAt
+			toEnrich = append(toEnrich, e.EnrichedAt.Sub(e.ReceivedAt))
+		}
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	read(topics.Deliveries, func(r *kgo.Record) {
+		d, err := deliveries.Decode(context.Background(), r.Value)
+		if err != nil {
+			return
+		}
+		if at, ok := enrichedAt[d.EventID]; ok {
+			toFanout = append(toFanout, d.CreatedAt.Sub(at))
+		}
+		if at, ok := rc.arrived[d.ID]; ok {
+			toEndpoint = append(toEndpoint, at.Sub(d.CreatedAt))
+		}
+	})
+	q := func(l []time.Duration) string {
+		if len(l) == 0 {
+			return "n/a"
+		}
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		p := func(x float64) time.Duration { return l[min(len(l)-1, int(x*float64(len(l))))].Round(time.Millisecond) }
+		return fmt.Sprintf("p50 %s p99 %s", p(0.5), p(0.99))
+	}
+	return fmt.Sprintf("ingest→enriched %s; enriched→delivery written %s; delivery written→endpoint %s", q(toEnrich), q(toFanout), q(toEndpoint))
 }

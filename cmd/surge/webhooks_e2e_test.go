@@ -30,7 +30,8 @@ type hookReceiver struct {
 	got     []hook
 	bad     []string
 	ids     map[string]bool
-	latency []time.Duration // from ingest's acceptance (the event time) to arrival
+	arrived map[string]time.Time // first arrival by webhook-id
+	latency []time.Duration      // from ingest's acceptance (the event time) to arrival
 }
 
 type hook struct {
@@ -39,7 +40,7 @@ type hook struct {
 }
 
 func newHookReceiver(t testing.TB) *hookReceiver {
-	rc := &hookReceiver{secrets: map[string]string{}, ids: map[string]bool{}}
+	rc := &hookReceiver{secrets: map[string]string{}, ids: map[string]bool{}, arrived: map[string]time.Time{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub := strings.TrimPrefix(r.URL.Path, "/")
 		body, _ := io.ReadAll(r.Body)
@@ -67,6 +68,7 @@ func newHookReceiver(t testing.TB) *hookReceiver {
 		}
 		if !rc.ids[h.id] {
 			rc.latency = append(rc.latency, time.Since(b.Time))
+			rc.arrived[h.id] = time.Now()
 		}
 		rc.ids[h.id] = true
 		rc.got = append(rc.got, h)
