@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,4 +131,52 @@ func (c *Cluster) CreateTopics(t testing.TB, partitions int32, names ...string) 
 	if err != nil {
 		t.Fatalf("creating topics %v: %v", names, err)
 	}
+}
+
+// Tail follows a topic with read_committed from its start for as long as
+// the test runs, keeping every record it reads.
+type Tail struct {
+	mu   sync.Mutex
+	recs []*kgo.Record
+}
+
+// Tail starts following topic (a full name).
+func (c *Cluster) Tail(t testing.TB, topic string) *Tail {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &Tail{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			f := cl.PollFetches(ctx)
+			if ctx.Err() != nil || f.IsClientClosed() {
+				return
+			}
+			tl.mu.Lock()
+			tl.recs = append(tl.recs, f.Records()...)
+			tl.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	return tl
+}
+
+// Len is the number of records read so far.
+func (tl *Tail) Len() int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return len(tl.recs)
+}
+
+// Records returns the records read so far.
+func (tl *Tail) Records() []*kgo.Record {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return append([]*kgo.Record(nil), tl.recs...)
 }

@@ -76,7 +76,7 @@ func BenchmarkParkedKeysMemory(b *testing.B) {
 	b.ResetTimer()
 	h.start()
 	retry := h.tail(topics.DeliveriesRetry)
-	waitFor(b, 5*time.Minute, "every key parked", func() bool { return retry.len() >= keys })
+	waitFor(b, 5*time.Minute, "every key parked", func() bool { return retry.Len() >= keys })
 	time.Sleep(time.Second) // read back
 	after := liveHeap()
 	b.StopTimer()

@@ -350,40 +350,8 @@ func checkOrder(t testing.TB, got []received, wantPerKey map[string]int64) {
 	}
 }
 
-// tail follows a topic with read_committed from its start.
-type tail struct {
-	mu   sync.Mutex
-	recs []*kgo.Record
-}
-
-func (h *harness) tail(base string) *tail {
-	h.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.cluster.Brokers...), kgo.ConsumeTopics(h.cluster.Topic(base)),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	tl := &tail{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			f := cl.PollFetches(ctx)
-			if ctx.Err() != nil || f.IsClientClosed() {
-				return
-			}
-			tl.mu.Lock()
-			tl.recs = append(tl.recs, f.Records()...)
-			tl.mu.Unlock()
-		}
-	}()
-	h.t.Cleanup(func() { cancel(); <-done; cl.Close() })
-	return tl
-}
-
-func (tl *tail) len() int {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	return len(tl.recs)
+// tail follows the topic with base name base (read_committed, from
+// its start).
+func (h *harness) tail(base string) *kafkatest.Tail {
+	return h.cluster.Tail(h.t, h.cluster.Topic(base))
 }

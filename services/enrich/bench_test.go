@@ -73,7 +73,7 @@ func BenchmarkEnrichKafka(b *testing.B) {
 	cpu0 := cpuTime()
 	start := time.Now()
 	h.start("bench", enrich.Deps{})
-	waitFor(b, 10*time.Minute, "every event", func() bool { return out.len() >= b.N })
+	waitFor(b, 10*time.Minute, "every event", func() bool { return out.Len() >= b.N })
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	b.StopTimer()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 // schema registry, with a producer for raw events and tailing readers.
 type harness struct {
 	t           testing.TB
+	cluster     *kafkatest.Cluster
 	prefix      string // topic prefix of this test (real broker only)
 	brokers     []string
 	registryURL string
@@ -41,7 +41,7 @@ type harness struct {
 func newHarness(t testing.TB, partitions int32) *harness {
 	t.Helper()
 	cluster := kafkatest.New(t)
-	h := &harness{t: t, prefix: cluster.Prefix, brokers: cluster.Brokers}
+	h := &harness{t: t, cluster: cluster, prefix: cluster.Prefix, brokers: cluster.Brokers}
 	var err error
 
 	h.registryURL = registrytest.Start(t, h.brokers, cluster.Topic("_schemas"))
@@ -189,51 +189,14 @@ func (h *harness) produceEvents(es ...event.Event) {
 
 // tail reads a topic with read_committed from its start for as long as the
 // test runs.
-type tail struct {
-	mu   sync.Mutex
-	recs []*kgo.Record
-}
 
 // topic is the full name of a base topic name in this test.
 func (h *harness) topic(base string) string { return h.prefix + base }
 
-// tail follows the topic with base name base.
-func (h *harness) tail(base string) *tail {
-	h.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumeTopics(h.topic(base)),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	tl := &tail{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			f := cl.PollFetches(ctx)
-			if ctx.Err() != nil || f.IsClientClosed() {
-				return
-			}
-			tl.mu.Lock()
-			tl.recs = append(tl.recs, f.Records()...)
-			tl.mu.Unlock()
-		}
-	}()
-	h.t.Cleanup(func() { cancel(); <-done; cl.Close() })
-	return tl
-}
-
-func (tl *tail) records() []*kgo.Record {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	return append([]*kgo.Record(nil), tl.recs...)
-}
-
-func (tl *tail) len() int {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	return len(tl.recs)
+// tail follows the topic with base name base (read_committed, from
+// its start).
+func (h *harness) tail(base string) *kafkatest.Tail {
+	return h.cluster.Tail(h.t, h.topic(base))
 }
 
 // waitFor polls cond until it holds or the timeout passes.

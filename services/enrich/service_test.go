@@ -106,8 +106,8 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 		rawEvent("ev-2", "order.updated", "order:100012", `{"status":"processing"}`),
 		rawEvent("ev-3", "order.deleted", "order:100012", ""),
 	)
-	waitFor(t, 20*time.Second, "three enriched events", func() bool { return out.len() >= 3 })
-	got := h.decode(out.records())
+	waitFor(t, 20*time.Second, "three enriched events", func() bool { return out.Len() >= 3 })
+	got := h.decode(out.Records())
 	if len(got) != 3 {
 		t.Fatalf("%d enriched events, want 3", len(got))
 	}
@@ -151,15 +151,15 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	}
 	// The tombstone in commerce.entities keeps the version for a re-created
 	// order, on the partition of the raw event.
-	waitFor(t, 10*time.Second, "three snapshots", func() bool { return entities.len() >= 3 })
-	last := entities.records()[2]
+	waitFor(t, 10*time.Second, "three snapshots", func() bool { return entities.Len() >= 3 })
+	last := entities.Records()[2]
 	if last.Partition != got[2].rec.Partition {
 		t.Errorf("snapshot on partition %d, enriched event on %d (keys hash the same way)", last.Partition, got[2].rec.Partition)
 	}
 
 	h.produceEvents(rawEvent("ev-4", "order.placed", "order:100012", `{"status":"pending"}`))
-	waitFor(t, 20*time.Second, "the re-created order", func() bool { return out.len() >= 4 })
-	if v := h.decode(out.records())[3].ev.EntityVersion; v != 4 {
+	waitFor(t, 20*time.Second, "the re-created order", func() bool { return out.Len() >= 4 })
+	if v := h.decode(out.Records())[3].ev.EntityVersion; v != 4 {
 		t.Errorf("re-created order has version %d, want 4", v)
 	}
 }
@@ -186,8 +186,8 @@ func TestLoaderRetriesAndDeadLetters(t *testing.T) {
 		rawEvent("ev-3", "order.placed", "order:3", ""),
 		rawEvent("ev-4", "order.placed", "order:4", `{"status":"pending"}`),
 	)
-	waitFor(t, 20*time.Second, "2 enriched and 2 dead-lettered", func() bool { return out.len() >= 2 && dlq.len() >= 2 })
-	got := h.decode(out.records())
+	waitFor(t, 20*time.Second, "2 enriched and 2 dead-lettered", func() bool { return out.Len() >= 2 && dlq.Len() >= 2 })
+	got := h.decode(out.Records())
 	if len(got) != 2 || got[0].ev.ID == got[1].ev.ID {
 		t.Fatalf("enriched %d events", len(got))
 	}
@@ -200,7 +200,7 @@ func TestLoaderRetriesAndDeadLetters(t *testing.T) {
 		t.Errorf("order 1 was loaded %d times, want 3 (two 503s, then 200)", n)
 	}
 	byID := map[string]*kgo.Record{}
-	for _, r := range dlq.records() {
+	for _, r := range dlq.Records() {
 		byID[header(r, topics.HeaderEventID)] = r
 	}
 	for id, want := range map[string]map[string]string{
@@ -253,7 +253,7 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 	// while the load is still running.
 	waitFor(t, 10*time.Second, "the other partitions", func() bool {
 		n := 0
-		for _, r := range out.records() {
+		for _, r := range out.Records() {
 			if r.Partition != p {
 				n++
 			}
@@ -263,12 +263,12 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 	if waited := time.Since(start); waited > 1500*time.Millisecond {
 		t.Errorf("other partitions waited %s for a 2s loader", waited)
 	}
-	if got := h.decode(out.records()); len(ofKey(got, "order:slow")) != 0 {
+	if got := h.decode(out.Records()); len(ofKey(got, "order:slow")) != 0 {
 		t.Fatal("the slow order came out before its loader answered")
 	}
-	waitFor(t, 10*time.Second, "everything", func() bool { return out.len() >= 61 })
+	waitFor(t, 10*time.Second, "everything", func() bool { return out.Len() >= 61 })
 	// In the slow order's partition nothing produced after it overtook it.
-	for _, e := range h.decode(out.records()) {
+	for _, e := range h.decode(out.Records()) {
 		if e.rec.Partition == p {
 			if e.ev.ID != "ev-slow" {
 				t.Errorf("%s of the slow order's partition came out before it", e.ev.ID)
@@ -327,8 +327,8 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	h.produce(poison...)
 	h.produceEvents(rawEvent("ev-2", "order.updated", "order:7", `{"a":2}`), rawEvent("ev-3", "order.placed", "order:8", `{"a":3}`))
 
-	waitFor(t, 20*time.Second, "3 enriched and 5 dead-lettered", func() bool { return out.len() >= 3 && dlq.len() >= 5 })
-	got := h.decode(out.records())
+	waitFor(t, 20*time.Second, "3 enriched and 5 dead-lettered", func() bool { return out.Len() >= 3 && dlq.Len() >= 5 })
+	got := h.decode(out.Records())
 	if len(got) != 3 {
 		t.Fatalf("%d enriched, want 3", len(got))
 	}
@@ -336,7 +336,7 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 		t.Errorf("order:7 events %v: the stream did not flow past the poison in its own partition", o7)
 	}
 	classes := map[string]string{}
-	for _, r := range dlq.records() {
+	for _, r := range dlq.Records() {
 		id := header(r, topics.HeaderEventID)
 		classes[id] = header(r, topics.HeaderDLQErrorClass)
 		var orig *kgo.Record
@@ -419,17 +419,17 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond) // let the tail catch up
-	partial := out.len()
+	partial := out.Len()
 	t.Logf("crashed after %s with %d of %d events committed", time.Since(start), partial, n)
 	if partial == 0 || partial >= n {
 		t.Fatalf("after the crash %d outputs are committed; want some but not all", partial)
 	}
 
 	h.start("crashy", enrich.Deps{})
-	waitFor(t, 120*time.Second, "every event", func() bool { return out.len() >= n })
+	waitFor(t, 120*time.Second, "every event", func() bool { return out.Len() >= n })
 	time.Sleep(300 * time.Millisecond) // nothing more may come
 	t.Logf("all %d events enriched after %s", n, time.Since(start))
-	got := h.decode(out.records())
+	got := h.decode(out.Records())
 	if len(got) != n {
 		t.Fatalf("%d enriched events, want exactly %d", len(got), n)
 	}
@@ -472,7 +472,7 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	h.start("b", enrich.Deps{})
 
 	h.produceEvents(rawEvent("stock-1", "stock.updated", "stock:SKU-1", `{"sku":"SKU-1","qty":10}`))
-	waitFor(t, 30*time.Second, "the stock level", func() bool { return out.len() >= 2 })
+	waitFor(t, 30*time.Second, "the stock level", func() bool { return out.Len() >= 2 })
 	var orders []*kgo.Record
 	for i := range 15 {
 		orders = append(orders, h.record(rawEvent(idf("order", i), "order.placed", "order:"+strconv.Itoa(1000+i),
@@ -488,9 +488,9 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	// changed, plus 5 oversold; SKU-2 (never stocked): 2 per order; the
 	// 15 orders themselves.
 	const wantAfterOrders = 2 + 15*2 + 5 + 15*2 + 15
-	waitFor(t, 30*time.Second, "the reservations", func() bool { return out.len() >= wantAfterOrders })
+	waitFor(t, 30*time.Second, "the reservations", func() bool { return out.Len() >= wantAfterOrders })
 	time.Sleep(300 * time.Millisecond)
-	got := h.decode(out.records())
+	got := h.decode(out.Records())
 	if len(got) != wantAfterOrders {
 		t.Fatalf("%d enriched events, want %d", len(got), wantAfterOrders)
 	}
@@ -546,9 +546,9 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 		cancels = append(cancels, h.record(rawEvent("cancel-"+id, "order.cancelled", "order:"+id, "")))
 	}
 	h.produce(cancels...)
-	waitFor(t, 30*time.Second, "the releases", func() bool { return out.len() >= wantAfterOrders+5+5*2*2 })
+	waitFor(t, 30*time.Second, "the releases", func() bool { return out.Len() >= wantAfterOrders+5+5*2*2 })
 	time.Sleep(300 * time.Millisecond)
-	got = h.decode(out.records())
+	got = h.decode(out.Records())
 	sku1 = ofKey(got, "stock:SKU-1")
 	final = jsonOf(t, sku1[len(sku1)-1].ev.Data)
 	if final["available"] != 0.0 || final["reserved"] != 10.0 {
@@ -576,7 +576,7 @@ func TestRebalanceHandsStateOver(t *testing.T) {
 			i++
 		}
 		h.produce(rs...)
-		waitFor(t, 60*time.Second, "phase "+strconv.Itoa(i/perPhase), func() bool { return out.len() >= i })
+		waitFor(t, 60*time.Second, "phase "+strconv.Itoa(i/perPhase), func() bool { return out.Len() >= i })
 	}
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	a := h.start("a", enrich.Deps{Metrics: regA})
@@ -588,7 +588,7 @@ func TestRebalanceHandsStateOver(t *testing.T) {
 	phase()
 	time.Sleep(300 * time.Millisecond)
 
-	got := h.decode(out.records())
+	got := h.decode(out.Records())
 	if len(got) != i {
 		t.Fatalf("%d enriched events, want %d", len(got), i)
 	}

@@ -65,11 +65,11 @@ func BenchmarkFanoutKafka(b *testing.B) {
 	cpu0 := cpuTime()
 	start := time.Now()
 	h.start("bench", fanout.Deps{})
-	waitFor(b, 10*time.Minute, "every delivery", func() bool { return out.len() >= want })
+	waitFor(b, 10*time.Minute, "every delivery", func() bool { return out.Len() >= want })
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	b.StopTimer()
-	if got := out.len(); got != want {
+	if got := out.Len(); got != want {
 		b.Fatalf("%d deliveries, want %d", got, want)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")

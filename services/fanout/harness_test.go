@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -190,48 +189,10 @@ func (h *harness) produce(es ...event.EnrichedEvent) {
 	}
 }
 
-// tail follows a topic with read_committed from its start.
-type tail struct {
-	mu   sync.Mutex
-	recs []*kgo.Record
-}
-
-func (h *harness) tail(base string) *tail {
-	h.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumeTopics(h.topic(base)),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	tl := &tail{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			f := cl.PollFetches(ctx)
-			if ctx.Err() != nil || f.IsClientClosed() {
-				return
-			}
-			tl.mu.Lock()
-			tl.recs = append(tl.recs, f.Records()...)
-			tl.mu.Unlock()
-		}
-	}()
-	h.t.Cleanup(func() { cancel(); <-done; cl.Close() })
-	return tl
-}
-
-func (tl *tail) len() int {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	return len(tl.recs)
-}
-
-func (tl *tail) records() []*kgo.Record {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	return append([]*kgo.Record(nil), tl.recs...)
+// tail follows the topic with base name base (read_committed, from
+// its start).
+func (h *harness) tail(base string) *kafkatest.Tail {
+	return h.cluster.Tail(h.t, h.topic(base))
 }
 
 // delivered is a decoded record of commerce.deliveries.

@@ -103,9 +103,9 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 	h.produce(events...)
 
 	total := len(want["sub_big"]) + len(want["sub_all"]) + len(want["sub_prod"])
-	waitFor(t, 60*time.Second, "every delivery", func() bool { return out.len() >= total })
+	waitFor(t, 60*time.Second, "every delivery", func() bool { return out.Len() >= total })
 	time.Sleep(300 * time.Millisecond) // nothing more may come
-	got := h.decode(out.records())
+	got := h.decode(out.Records())
 	if len(got) != total {
 		t.Fatalf("%d deliveries, want %d", len(got), total)
 	}
@@ -206,7 +206,7 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 		start := time.Now()
 		h.produce(enrichedEvent(id, "order.updated", "order:O1", int64(seq), fmt.Sprintf(`{"total":%g}`, total)))
 		waitFor(t, 30*time.Second, "the witness delivery of "+id, func() bool {
-			for _, d := range h.decode(out.records()) {
+			for _, d := range h.decode(out.Records()) {
 				if d.d.EventID == id && d.d.SubscriptionID == "sub_witness" {
 					return true
 				}
@@ -329,16 +329,16 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	}
 	svc.Close()
 	time.Sleep(500 * time.Millisecond)
-	partial := out.len()
+	partial := out.Len()
 	t.Logf("crashed with %d of %d deliveries committed", partial, want)
 	if partial == 0 || partial >= want {
 		t.Fatalf("after the crash %d deliveries are committed; want some but not all of %d", partial, want)
 	}
 
 	h.start("crashy", fanout.Deps{})
-	waitFor(t, 120*time.Second, "every delivery", func() bool { return out.len() >= want })
+	waitFor(t, 120*time.Second, "every delivery", func() bool { return out.Len() >= want })
 	time.Sleep(300 * time.Millisecond)
-	got := h.decode(out.records())
+	got := h.decode(out.Records())
 	if len(got) != want {
 		t.Fatalf("%d deliveries, want exactly %d", len(got), want)
 	}
@@ -370,9 +370,9 @@ func TestUndecodableInputIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.produce(enrichedEvent("ev-after", "order.placed", "order:1", 1, `{}`))
-	waitFor(t, 30*time.Second, "the delivery after the poison record", func() bool { return out.len() == 1 })
-	waitFor(t, 30*time.Second, "the dead-lettered record", func() bool { return dlq.len() == 1 })
-	r := dlq.records()[0]
+	waitFor(t, 30*time.Second, "the delivery after the poison record", func() bool { return out.Len() == 1 })
+	waitFor(t, 30*time.Second, "the dead-lettered record", func() bool { return dlq.Len() == 1 })
+	r := dlq.Records()[0]
 	if string(r.Value) != `{"not":"avro"}` || stream.Header(r, topics.HeaderDLQStage) != "fanout" || stream.Header(r, topics.HeaderDLQErrorClass) != stream.ClassUndecodable {
 		t.Fatalf("dead letter %q headers %v", r.Value, r.Headers)
 	}
