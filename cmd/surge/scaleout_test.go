@@ -100,18 +100,20 @@ func (p *stageProcess) log() string {
 	return tailOf(p.stderr.String(), 3000)
 }
 
-// TestScaleOutSurvivesKillingOneInstanceOfEachStage: two instances of
-// each of enrich, fanout and dispatcher as separate processes; events
-// flow; one instance of each is killed with SIGKILL mid-run. Every event
-// is enriched exactly once and fanned out exactly once (read_committed),
-// every delivery reaches the endpoint, signed, in order per entity; the
-// time the survivors took to take over is reported. Runs on kfake, and on
-// the real broker under `make test-kafka`.
-func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the stages and runs them as processes")
-	}
-	n, entities := 20000, 500
+// stagePipeline is Surge with its stages as separate processes: a Kafka
+// cluster (kfake in this process, or KAFKA_BROKERS), the registry and
+// ingest in this process, one subscription to a signature-checking
+// receiver, and a helper to start stage processes against them.
+type stagePipeline struct {
+	kc        *kafkatest.Cluster
+	ingestURL string
+	rc        *hookReceiver
+	dir       string
+	common    []string
+}
+
+func newStagePipeline(t *testing.T) *stagePipeline {
+	t.Helper()
 	dir, err := buildStages()
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +131,7 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Ingest in process (it is not what this test kills).
+	// Ingest in process (no test here kills it).
 	icfg := ingest.Config{Addr: "127.0.0.1:0", Kafka: kcfg, Registry: config.Registry{URL: regURL}, Log: config.Log{Level: "warn"},
 		InstanceID: "scale", MaxBodyBytes: 1 << 20, MaxInFlight: 20000, ProduceTimeout: 30 * time.Second, DedupWindow: time.Hour,
 		Writers: 2, MaxTxnRecords: 5000}
@@ -137,11 +139,11 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ing.Close()
+	t.Cleanup(ing.Close)
 	mux := http.NewServeMux()
 	ing.Mount(mux)
 	ingestSrv := httptest.NewServer(mux)
-	defer ingestSrv.Close()
+	t.Cleanup(ingestSrv.Close)
 
 	// One subscription to a receiver that checks every signature.
 	rc := newHookReceiver(t)
@@ -154,7 +156,7 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer subs.Close()
+	t.Cleanup(subs.Close)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	sec, _ := subscription.NewSecret(now)
 	if err := subs.Put(ctx, "sub_scale", event.Subscription{ID: "sub_scale", URL: rc.srv.URL + "/s0", EventTypes: []string{"*"},
@@ -164,19 +166,61 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 	rc.mu.Lock()
 	rc.secrets["s0"] = sec.Value
 	rc.mu.Unlock()
+	return &stagePipeline{kc: kc, ingestURL: ingestSrv.URL, rc: rc, dir: dir,
+		common: []string{"--brokers", kc.Brokers[0], "--topic-prefix", kc.Prefix, "--partitions", "6", "--registry", regURL,
+			"--session-timeout", "6s", "--log-level", "warn"}}
+}
 
-	common := []string{"--brokers", kc.Brokers[0], "--topic-prefix", kc.Prefix, "--partitions", "6", "--registry", regURL,
-		"--session-timeout", "6s", "--log-level", "warn"}
-	stage := func(bin, id string, extra ...string) *stageProcess {
-		args := append(append([]string{}, common...), "--instance-id", id)
-		return startStage(t, filepath.Join(dir, bin), id, append(args, extra...)...)
+// stage starts one stage process (bin: enrich, fanout or dispatcher).
+func (sp *stagePipeline) stage(t *testing.T, bin, id string, extra ...string) *stageProcess {
+	args := append(append([]string{}, sp.common...), "--instance-id", id)
+	return startStage(t, filepath.Join(sp.dir, bin), id, append(args, extra...)...)
+}
+
+// exactlyOnce fails unless each of n events was enriched and fanned out
+// exactly once, as read_committed readers see it.
+func (sp *stagePipeline) exactlyOnce(t *testing.T, n int) {
+	t.Helper()
+	for _, c := range []struct{ topic, what string }{{topics.EventsEnriched, "enriched"}, {topics.Deliveries, "fanned out"}} {
+		seen := map[string]int{}
+		for _, r := range sp.kc.ReadCommitted(t, sp.kc.Topic(c.topic)) {
+			for _, h := range r.Headers {
+				if h.Key == topics.HeaderEventID {
+					seen[string(h.Value)]++
+				}
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("%d distinct events %s, want %d", len(seen), c.what, n)
+		}
+		for id, k := range seen {
+			if k != 1 {
+				t.Fatalf("event %s %s %d times", id, c.what, k)
+			}
+		}
 	}
+}
+
+// TestScaleOutSurvivesKillingOneInstanceOfEachStage: two instances of
+// each of enrich, fanout and dispatcher as separate processes; events
+// flow; one instance of each is killed with SIGKILL mid-run. Every event
+// is enriched exactly once and fanned out exactly once (read_committed),
+// every delivery reaches the endpoint, signed, in order per entity; the
+// time the survivors took to take over is reported. Runs on kfake, and on
+// the real broker under `make test-kafka`.
+func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the stages and runs them as processes")
+	}
+	n, entities := 20000, 500
+	sp := newStagePipeline(t)
+	rc := sp.rc
 	var procs []*stageProcess
 	for _, id := range []string{"a", "b"} {
 		procs = append(procs,
-			stage("enrich", "enrich-"+id),
-			stage("fanout", "fanout-"+id),
-			stage("dispatcher", "dispatcher-"+id, "--allow-loopback", "--commit-interval", "200ms"))
+			sp.stage(t, "enrich", "enrich-"+id),
+			sp.stage(t, "fanout", "fanout-"+id),
+			sp.stage(t, "dispatcher", "dispatcher-"+id, "--allow-loopback", "--commit-interval", "200ms"))
 	}
 	dump := func() string {
 		var b bytes.Buffer
@@ -189,7 +233,7 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 	// Post while the pipeline runs, so the kill lands mid-stream.
 	start := time.Now()
 	posted := make(chan map[string]int64, 1)
-	go func() { posted <- postOrdersAsync(t, ingestSrv.URL, n, entities) }()
+	go func() { posted <- postOrdersAsync(t, sp.ingestURL, n, entities) }()
 	waitUntil(t, 120*time.Second, "a quarter of the deliveries", func() bool { return rc.distinct() >= n/4 })
 	killedAt := time.Now()
 	before := rc.distinct()
@@ -213,28 +257,7 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 	rc.check(t, wantPerSub(1, versions))
 
 	// Inside the pipeline, exactly once.
-	countBy := func(base, header string) map[string]int {
-		seen := map[string]int{}
-		for _, r := range kc.ReadCommitted(t, kc.Topic(base)) {
-			for _, h := range r.Headers {
-				if h.Key == header {
-					seen[string(h.Value)]++
-				}
-			}
-		}
-		return seen
-	}
-	for _, c := range []struct{ topic, what string }{{topics.EventsEnriched, "enriched"}, {topics.Deliveries, "fanned out"}} {
-		seen := countBy(c.topic, topics.HeaderEventID)
-		if len(seen) != n {
-			t.Fatalf("%d distinct events %s, want %d", len(seen), c.what, n)
-		}
-		for id, k := range seen {
-			if k != 1 {
-				t.Fatalf("event %s %s %d times", id, c.what, k)
-			}
-		}
-	}
+	sp.exactlyOnce(t, n)
 	rc.mu.Lock()
 	total := len(rc.got)
 	rc.mu.Unlock()
@@ -266,4 +289,39 @@ func postOrdersAsync(t *testing.T, ingestURL string, n, entities int) map[string
 		}
 	}
 	return version
+}
+
+// TestDispatcherSurvivesSIGKILL: the dispatcher, as its own process, is
+// killed with SIGKILL while it delivers and started again with the same
+// instance id: every delivery arrives, in order per entity; repeats carry
+// the webhook-id they had.
+func TestDispatcherSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the stages and runs them as processes")
+	}
+	const n, entities = 6000, 50
+	sp := newStagePipeline(t)
+	sp.stage(t, "enrich", "enrich-1")
+	sp.stage(t, "fanout", "fanout-1")
+	disp := sp.stage(t, "dispatcher", "dispatcher-1", "--allow-loopback")
+	posted := make(chan map[string]int64, 1)
+	go func() { posted <- postOrdersAsync(t, sp.ingestURL, n, entities) }()
+	waitUntil(t, 120*time.Second, "a quarter of the deliveries", func() bool { return sp.rc.distinct() >= n/4 })
+	_ = disp.cmd.Process.Signal(syscall.SIGKILL)
+	_, _ = disp.cmd.Process.Wait()
+	before := sp.rc.distinct()
+	killed := time.Now()
+	sp.stage(t, "dispatcher", "dispatcher-1", "--allow-loopback")
+	versions := <-posted
+	if versions == nil {
+		t.FailNow()
+	}
+	waitUntil(t, 180*time.Second, "every delivery after the restart", func() bool { return sp.rc.distinct() >= n })
+	sp.rc.mu.Lock()
+	total := len(sp.rc.got)
+	sp.rc.mu.Unlock()
+	t.Logf("%d of %d delivered before SIGKILL; all %s after it; %d requests in all (%d repeats, same webhook-ids)",
+		before, n, time.Since(killed).Round(time.Millisecond), total, total-n)
+	sp.rc.check(t, wantPerSub(1, versions))
+	sp.exactlyOnce(t, n)
 }

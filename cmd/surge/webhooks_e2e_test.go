@@ -19,6 +19,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
 )
 
 // hookReceiver is a webhook endpoint that checks every request with the
@@ -238,45 +239,6 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	waitUntil(t, 180*time.Second, "every delivery", func() bool { return rc.distinct() >= 3*n })
 	t.Logf("%d events → %d deliveries in %s; ingest-to-delivery %s", n, 3*n, time.Since(start).Round(time.Millisecond), rc.percentiles())
 	rc.check(t, wantPerSub(3, versions))
-}
-
-// TestDispatcherSurvivesSIGKILL kills `surge dev` (dispatcher included)
-// with SIGKILL while it is delivering, restarts it on the same data dir,
-// and checks that every delivery arrives, in order per entity; repeats
-// carry the webhook-id they had.
-func TestDispatcherSurvivesSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs surge dev as a process")
-	}
-	dir := t.TempDir()
-	addrs := [4]string{freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)}
-	p := startDevProcess(t, dir, addrs)
-	rc := newHookReceiver(t)
-	subscribeReceiver(t, rc, "http://"+addrs[1], dir, 1)
-
-	const n = 4000
-	versions := postOrders(t, p.ingestURL, n, 50)
-	waitUntil(t, 60*time.Second, "some deliveries", func() bool { return rc.distinct() >= n/4 })
-	p.kill9()
-	before := rc.distinct()
-
-	p = startDevProcess(t, dir, addrs)
-	defer p.kill9()
-	restarted := time.Now()
-	deadline := restarted.Add(240 * time.Second)
-	for rc.distinct() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d deliveries %s after the restart (%d before the kill); surge dev's log:\n%s",
-				rc.distinct(), n, time.Since(restarted).Round(time.Second), before, tailOf(p.stderr.String(), 4000))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Logf("all delivered %s after the restart", time.Since(restarted).Round(time.Millisecond))
-	rc.mu.Lock()
-	total := len(rc.got)
-	rc.mu.Unlock()
-	t.Logf("%d of %d delivered before SIGKILL; %d requests in all (%d repeats, same webhook-ids)", before, n, total, total-n)
-	rc.check(t, wantPerSub(1, versions))
 }
 
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
