@@ -31,6 +31,7 @@ import (
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/dispatcher"
 	"github.com/surgehq/surge/services/enrich"
 	"github.com/surgehq/surge/services/fanout"
@@ -252,7 +253,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		MaxBodyBytes:   1 << 20,
 		MaxInFlight:    20000,
 		ProduceTimeout: 10 * time.Second,
-		DedupWindow:    24 * time.Hour,
+		DedupWindow:    topics.DefaultDedupWindow,
 		Writers:        2,
 		MaxTxnRecords:  5000,
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -203,7 +202,7 @@ func OpenAll(ctx context.Context, kafka config.Kafka, registryURL string, log *z
 	if err := kafkax.WaitForBrokers(ctx, cl); err != nil {
 		return nil, err
 	}
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(cl), kafka, topicsDedupWindow); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(cl), kafka, topics.DefaultDedupWindow); err != nil {
 		return nil, err
 	}
 	srCl, err := sr.NewClient(sr.URLs(registryURL))
@@ -227,10 +226,6 @@ func OpenAll(ctx context.Context, kafka config.Kafka, registryURL string, log *z
 	}
 	return a, nil
 }
-
-// topicsDedupWindow only matters if this process creates the topics: it is
-// ingest's default idempotency window.
-const topicsDedupWindow = 24 * time.Hour
 
 // Close stops tailing every table.
 func (a *All) Close() {

@@ -88,6 +88,11 @@ const (
 
 var compacted = map[string]string{"cleanup.policy": "compact"}
 
+// DefaultDedupWindow is ingest's default idempotency window. Every process
+// that may be the first to create Surge's topics passes it to Layouts (via
+// kafkax.EnsureTopics): it only sets the retention of commerce.ingest.dedup.
+const DefaultDedupWindow = 24 * time.Hour
+
 // Layouts lists every topic Surge uses, with how it is created. dedupWindow
 // bounds how long idempotency records are kept.
 func Layouts(dedupWindow time.Duration) []Layout {

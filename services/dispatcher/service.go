@@ -220,7 +220,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		return nil, err
 	}
 	adm := kadm.NewClient(admCl)
-	if err := kafkax.EnsureTopics(ctx, adm, cfg.Kafka, 24*time.Hour); err != nil {
+	if err := kafkax.EnsureTopics(ctx, adm, cfg.Kafka, topics.DefaultDedupWindow); err != nil {
 		return nil, err
 	}
 	if err := checkPartitions(ctx, adm, s.mainTopic, s.retryTopic); err != nil {

@@ -51,24 +51,6 @@ import (
 // header.
 const StageName = "enrich"
 
-// Fetch sizes of the stage's consumer. pkg/stream hands one poll (at most
-// MaxPollRecords records) to one transaction and handles its partitions in
-// parallel, but a poll takes buffered records partition after partition:
-// with franz-go's default 1 MiB per partition and 50 MiB per fetch, a poll
-// of a few thousand records holds one or two partitions and the handlers
-// run one at a time. Small fetches drained whole by each poll keep every
-// owned partition in every transaction (measured on kfake with 6
-// partitions: 1-2 partitions per batch before, all 6 after).
-const (
-	fetchMaxBytes          = 2 << 20
-	fetchMaxPartitionBytes = 256 << 10
-)
-
-// topicsDedupWindow is passed to kafkax.EnsureTopics, which creates every
-// Surge topic; it only sets the retention of ingest's idempotency topic if
-// enrich happens to create it first, so it is ingest's default.
-const topicsDedupWindow = 24 * time.Hour
-
 // Config is the enrich service's configuration.
 type Config struct {
 	Kafka    config.Kafka
@@ -276,7 +258,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Handle:             s.handle,
 		MaxPollRecords:     cfg.MaxPollRecords,
 		TransactionTimeout: cfg.Kafka.TransactionTimeout,
-		ClientOpts:         kafkax.ClientOpts(cfg.Kafka, log, kgo.FetchMaxBytes(fetchMaxBytes), kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes)),
+		ClientOpts:         kafkax.ClientOpts(cfg.Kafka, log, stream.FetchSizing()...),
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
 		Now:                deps.Now,
@@ -295,7 +277,7 @@ func (s *Service) prepareTopics(ctx context.Context) error {
 		return err
 	}
 	adm := kadm.NewClient(s.admin)
-	if err := kafkax.EnsureTopics(ctx, adm, s.cfg.Kafka, topicsDedupWindow); err != nil {
+	if err := kafkax.EnsureTopics(ctx, adm, s.cfg.Kafka, topics.DefaultDedupWindow); err != nil {
 		return err
 	}
 	raw, entities := s.names.Name(topics.EventsRaw), s.names.Name(topics.Entities)

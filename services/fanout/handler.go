@@ -34,11 +34,11 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 		body []byte
 	)
 	for _, rt := range s.router.routes().forType(ev.Type) {
-		d, ferr := rt.match(&c)
+		ok, ferr := rt.match(&c)
 		if ferr != nil {
 			s.logFilterError(rt.sub.ID, ev.ID, ferr)
 		}
-		if d != deliver {
+		if !ok {
 			continue
 		}
 		if body == nil {

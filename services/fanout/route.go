@@ -45,15 +45,6 @@ type routeCounts struct {
 	filtered  [4]atomic.Int64 // by index in reasons
 }
 
-// decision is the outcome of matching one route against one event.
-type decision int
-
-const (
-	skip    decision = iota // event types do not match: not this subscription's event
-	deliver                 // one delivery
-	dropped                 // matched by type, then filtered out (counted)
-)
-
 // candidate is an event being matched, with the filter's view of its body
 // built on first use.
 type candidate struct {
@@ -86,12 +77,10 @@ func (c *candidate) filterBody() (*filter.Body, error) {
 	return c.body, c.err
 }
 
-// match decides whether route r gets a delivery of c and counts the
-// outcome.
-func (r *route) match(c *candidate) (decision, error) {
-	if r.types == nil || !r.types.Match(c.ev.Type) {
-		return skip, nil
-	}
+// match decides whether route r, whose event types match c's (routes are
+// picked by routes.forType), gets a delivery of c, and counts the outcome.
+// The error says why a filter failed, for the log.
+func (r *route) match(c *candidate) (bool, error) {
 	reason := ""
 	var ferr error
 	switch {
@@ -117,14 +106,14 @@ func (r *route) match(c *candidate) (decision, error) {
 	}
 	if reason == "" {
 		r.counts.delivered.Add(1)
-		return deliver, nil
+		return true, nil
 	}
 	for i, x := range reasons {
 		if x == reason {
 			r.counts.filtered[i].Add(1)
 		}
 	}
-	return dropped, ferr
+	return false, ferr
 }
 
 // router holds the prepared routes of the current subscriptions, rebuilt

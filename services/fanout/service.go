@@ -51,18 +51,6 @@ import (
 // header.
 const StageName = "fanout"
 
-// Fetch sizes of the stage's consumer: small fetches drained whole by each
-// poll keep every owned partition in every transaction (see pkg/stream's
-// MaxPollRecords).
-const (
-	fetchMaxBytes          = 2 << 20
-	fetchMaxPartitionBytes = 256 << 10
-)
-
-// topicsDedupWindow only matters if fanout is the first process to create
-// Surge's topics: it is ingest's default idempotency window.
-const topicsDedupWindow = 24 * time.Hour
-
 // Config is the fanout service's configuration.
 type Config struct {
 	Kafka    config.Kafka
@@ -161,7 +149,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		s.Close()
 		return nil, err
 	}
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admin), cfg.Kafka, topicsDedupWindow); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admin), cfg.Kafka, topics.DefaultDedupWindow); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -205,7 +193,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Handle:             s.handle,
 		MaxPollRecords:     cfg.MaxPollRecords,
 		TransactionTimeout: cfg.Kafka.TransactionTimeout,
-		ClientOpts:         kafkax.ClientOpts(cfg.Kafka, log, kgo.FetchMaxBytes(fetchMaxBytes), kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes)),
+		ClientOpts:         kafkax.ClientOpts(cfg.Kafka, log, stream.FetchSizing()...),
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
 		Now:                deps.Now,

@@ -66,7 +66,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body accepted (413 above)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight-events", 20000, "events accepted but not yet committed before answering 429")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long to wait for Kafka before answering 503")
-	fs.DurationVar(&c.DedupWindow, "dedup-window", 24*time.Hour, "how long an idempotency key is remembered")
+	fs.DurationVar(&c.DedupWindow, "dedup-window", topics.DefaultDedupWindow, "how long an idempotency key is remembered")
 	fs.IntVar(&c.Writers, "writers", 2, "transactional producers committing in parallel")
 	fs.IntVar(&c.MaxTxnRecords, "max-txn-records", 5000, "most records one ingest transaction carries")
 }
