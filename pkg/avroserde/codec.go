@@ -181,7 +181,8 @@ func NewDeliveryCodec(reg *Registry, topic string) *Codec[event.Delivery] {
 // NewDeliveryAttemptCodec returns the Codec of DeliveryAttempt values
 // (commerce.delivery-attempts).
 func NewDeliveryAttemptCodec(reg *Registry, topic string) *Codec[event.DeliveryAttempt] {
-	return NewCodec(reg, topic, schemas.DeliveryAttempt, event.DeliveryAttempt.Native, event.DeliveryAttemptFromNative)
+	return NewCodec(reg, topic, schemas.DeliveryAttempt, event.DeliveryAttempt.Native, event.DeliveryAttemptFromNative).
+		WithFast(appendDeliveryAttempt, readDeliveryAttempt)
 }
 
 func writtenAs(t *jsonType) string {

@@ -37,6 +37,13 @@ func TestFastAllocs(t *testing.T) {
 			// 7 strings, body, 3 optional times
 			decodeAllocs: 7 + 1 + 3,
 		},
+		{
+			name:   "attempt",
+			encode: func(b []byte) []byte { return appendDeliveryAttempt(b, sampleAttemptValue) },
+			decode: func(b []byte) error { _, err := readDeliveryAttempt(b); return err },
+			// 10 strings, response headers (map and entry), 1 optional time
+			decodeAllocs: 10 + 2 + 2 + 1,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

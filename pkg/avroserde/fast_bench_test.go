@@ -61,6 +61,7 @@ var (
 func BenchmarkCodec(b *testing.B) {
 	b.Run("enriched", func(b *testing.B) { benchCodec(b, fastEnriched, benchEnriched) })
 	b.Run("delivery", func(b *testing.B) { benchCodec(b, fastDelivery, benchDelivery) })
+	b.Run("attempt", func(b *testing.B) { benchCodec(b, fastAttempt, sampleAttemptValue) })
 	b.Run("event", func(b *testing.B) { benchCodec(b, fastEvent, benchEvent) })
 }
 

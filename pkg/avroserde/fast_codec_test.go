@@ -55,6 +55,9 @@ func TestFastCodec(t *testing.T) {
 	t.Run("delivery", func(t *testing.T) {
 		testFastCodec(t, fastDelivery, sampleDeliveryValue, event.Delivery{}, newGen(22).delivery())
 	})
+	t.Run("attempt", func(t *testing.T) {
+		testFastCodec(t, fastAttempt, sampleAttemptValue, event.DeliveryAttempt{}, newGen(23).attempt())
+	})
 }
 
 func testFastCodec[T any](t *testing.T, ft fastType[T], values ...T) {
@@ -175,6 +178,10 @@ func TestFastOnlyForRegisteredID(t *testing.T) {
 				d.NextAttemptAt, d.FirstFailureAt, d.LastFailureAt, d.LastStatus, d.LastError = nil, nil, nil, 0, ""
 			})
 	})
+	t.Run("attempt", func(t *testing.T) {
+		testFastOnlyForRegisteredID(t, fastAttempt, sampleAttemptValue, []string{"next_attempt_at", "correlation_id"},
+			func(a *event.DeliveryAttempt) { a.NextAttemptAt, a.CorrelationID = nil, "" })
+	})
 }
 
 func testFastOnlyForRegisteredID[T any](t *testing.T, ft fastType[T], v T, older []string, clear func(*T)) {
@@ -262,6 +269,10 @@ func TestFastCorrupt(t *testing.T) {
 	t.Run("delivery", func(t *testing.T) {
 		g := newGen(32)
 		testFastCorrupt(t, fastDelivery, sampleDeliveryValue, g.delivery(), g.delivery())
+	})
+	t.Run("attempt", func(t *testing.T) {
+		g := newGen(33)
+		testFastCorrupt(t, fastAttempt, sampleAttemptValue, g.attempt(), g.attempt())
 	})
 }
 

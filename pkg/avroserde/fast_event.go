@@ -3,6 +3,7 @@ package avroserde
 import (
 	"encoding/binary"
 	"slices"
+	"time"
 
 	"github.com/surgehq/surge/pkg/event"
 )
@@ -169,4 +170,51 @@ func readDelivery(b []byte) (event.Delivery, error) {
 		return event.Delivery{}, err
 	}
 	return d, nil
+}
+
+// appendDeliveryAttempt encodes a with schemas/delivery_attempt.avsc.
+func appendDeliveryAttempt(dst []byte, a event.DeliveryAttempt) []byte {
+	dst = slices.Grow(dst, 16*fieldLen+len(a.DeliveryID)+len(a.EventID)+len(a.SubscriptionID)+
+		len(a.EntityKey)+len(a.URL)+len(a.Outcome)+len(a.Error)+len(a.ResponseBody)+len(a.CorrelationID))
+	dst = appendAvroString(dst, a.DeliveryID)
+	dst = appendAvroString(dst, a.EventID)
+	dst = appendAvroString(dst, a.SubscriptionID)
+	dst = appendAvroString(dst, a.EntityKey)
+	dst = appendAvroLong(dst, int64(a.Attempt))
+	dst = appendAvroString(dst, a.URL)
+	dst = appendAvroTime(dst, a.StartedAt)
+	dst = appendAvroLong(dst, a.Duration.Microseconds())
+	dst = appendAvroLong(dst, int64(a.StatusCode))
+	dst = appendAvroString(dst, a.Outcome)
+	dst = appendAvroString(dst, a.Error)
+	dst = appendAvroStringMap(dst, a.ResponseHeaders)
+	dst = appendAvroString(dst, a.ResponseBody)
+	dst = appendAvroOptTime(dst, a.NextAttemptAt)
+	return appendAvroString(dst, a.CorrelationID)
+}
+
+// readDeliveryAttempt decodes a DeliveryAttempt written with
+// schemas/delivery_attempt.avsc.
+func readDeliveryAttempt(b []byte) (event.DeliveryAttempt, error) {
+	r := newAvroReader("DeliveryAttempt", b)
+	var a event.DeliveryAttempt
+	a.DeliveryID = r.str("delivery_id")
+	a.EventID = r.str("event_id")
+	a.SubscriptionID = r.str("subscription_id")
+	a.EntityKey = r.str("entity_key")
+	a.Attempt = r.int("attempt")
+	a.URL = r.str("url")
+	a.StartedAt = r.time("started_at")
+	a.Duration = time.Duration(r.long("duration_us")) * time.Microsecond
+	a.StatusCode = r.int("status_code")
+	a.Outcome = r.str("outcome")
+	a.Error = r.str("error")
+	a.ResponseHeaders = r.stringMap("response_headers")
+	a.ResponseBody = r.str("response_body")
+	a.NextAttemptAt = r.optTime("next_attempt_at")
+	a.CorrelationID = r.str("correlation_id")
+	if err := r.end(); err != nil {
+		return event.DeliveryAttempt{}, err
+	}
+	return a, nil
 }

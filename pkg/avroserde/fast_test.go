@@ -65,6 +65,15 @@ var (
 		newCodec:   NewDeliveryCodec,
 		mapLen:     func(event.Delivery) int { return 0 },
 	}
+	fastAttempt = fastType[event.DeliveryAttempt]{
+		schema:     schemas.DeliveryAttempt,
+		native:     event.DeliveryAttempt.Native,
+		fromNative: event.DeliveryAttemptFromNative,
+		append:     appendDeliveryAttempt,
+		read:       readDeliveryAttempt,
+		newCodec:   NewDeliveryAttemptCodec,
+		mapLen:     func(a event.DeliveryAttempt) int { return len(a.ResponseHeaders) },
+	}
 )
 
 // goavroCodec returns goavro's codec of the schema.
@@ -204,6 +213,11 @@ func FuzzFastDeliveryRead(f *testing.F) {
 	fastDelivery.fuzzRead(f, sampleDeliveryValue, event.Delivery{}, g.delivery(), g.delivery(), g.delivery())
 }
 
+func FuzzFastDeliveryAttemptRead(f *testing.F) {
+	g := newGen(13)
+	fastAttempt.fuzzRead(f, sampleAttemptValue, event.DeliveryAttempt{}, g.attempt(), g.attempt(), g.attempt())
+}
+
 func utc(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -327,6 +341,23 @@ var (
 		LastStatus:     503,
 		LastError:      "unexpected status 503 Service Unavailable",
 	}
+	sampleAttemptValue = event.DeliveryAttempt{
+		DeliveryID:      "msg_1",
+		EventID:         "2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
+		SubscriptionID:  "sub_1",
+		EntityKey:       "order:100012",
+		Attempt:         2,
+		URL:             "https://erp.example.com/hooks/surge",
+		StartedAt:       utc("2025-07-15T09:30:37.800Z"),
+		Duration:        111_250 * time.Microsecond,
+		StatusCode:      503,
+		Outcome:         "retry",
+		Error:           "endpoint answered 503 Service Unavailable",
+		ResponseHeaders: map[string]string{"retry-after": "120"},
+		ResponseBody:    `{"error":"maintenance"}`,
+		NextAttemptAt:   timePtr(utc("2025-07-15T09:32:07.911Z")),
+		CorrelationID:   "4bf92f3577b34da6a3ce929d0e0e4736",
+	}
 )
 
 func TestFastEventMatchesGoavro(t *testing.T) {
@@ -441,6 +472,44 @@ func TestFastDeliveryMatchesGoavro(t *testing.T) {
 		check("strings "+string(rune('a'+i)), event.Delivery{
 			ID: s, EventID: s, SubscriptionID: s, EntityKey: s, EventType: s, Body: json.RawMessage(s),
 			CorrelationID: s, LastError: s,
+		})
+	}
+}
+
+func TestFastDeliveryAttemptMatchesGoavro(t *testing.T) {
+	c := fastAttempt.goavroCodec(t)
+	check := func(name string, a event.DeliveryAttempt) {
+		t.Run(name, func(t *testing.T) { fastAttempt.check(t, c, a) })
+	}
+	check("zero", event.DeliveryAttempt{})
+	check("sample", sampleAttemptValue)
+	delivered := sampleAttemptValue
+	delivered.StatusCode, delivered.Outcome, delivered.Error, delivered.NextAttemptAt, delivered.ResponseBody = 204, "delivered", "", nil, ""
+	check("delivered", delivered)
+	for name, tm := range edgeTimes {
+		a := sampleAttemptValue
+		a.StartedAt, a.NextAttemptAt = tm, timePtr(tm)
+		check("time "+name, a)
+	}
+	for _, n := range edgeLongs {
+		a := sampleAttemptValue
+		a.Duration = time.Duration(n)
+		check("duration "+itoa(n), a)
+	}
+	for _, n := range edgeInts {
+		a := sampleAttemptValue
+		a.Attempt, a.StatusCode = n, -n
+		check("attempt "+itoa(int64(n)), a)
+	}
+	for name, m := range edgeAttributes {
+		a := sampleAttemptValue
+		a.ResponseHeaders = m
+		check("headers "+name, a)
+	}
+	for i, s := range edgeStrings {
+		check("strings "+string(rune('a'+i)), event.DeliveryAttempt{
+			DeliveryID: s, EventID: s, SubscriptionID: s, EntityKey: s, URL: s, Outcome: s, Error: s,
+			ResponseHeaders: map[string]string{s: s}, ResponseBody: s, CorrelationID: s,
 		})
 	}
 }
@@ -601,6 +670,15 @@ func (g gen) delivery() event.Delivery {
 	}
 }
 
+func (g gen) attempt() event.DeliveryAttempt {
+	return event.DeliveryAttempt{
+		DeliveryID: g.str(), EventID: g.str(), SubscriptionID: g.str(), EntityKey: g.str(), Attempt: g.int(),
+		URL: g.str(), StartedAt: g.time(), Duration: time.Duration(g.long()), StatusCode: g.int(), Outcome: g.str(),
+		Error: g.str(), ResponseHeaders: g.stringMap(), ResponseBody: g.str(), NextAttemptAt: g.optTime(),
+		CorrelationID: g.str(),
+	}
+}
+
 // TestFastRandomMatchesGoavro checks a few thousand random values of each
 // record.
 func TestFastRandomMatchesGoavro(t *testing.T) {
@@ -624,6 +702,12 @@ func TestFastRandomMatchesGoavro(t *testing.T) {
 		c, g := fastDelivery.goavroCodec(t), newGen(3)
 		for range n {
 			fastDelivery.check(t, c, g.delivery())
+		}
+	})
+	t.Run("attempt", func(t *testing.T) {
+		c, g := fastAttempt.goavroCodec(t), newGen(4)
+		for range n {
+			fastAttempt.check(t, c, g.attempt())
 		}
 	})
 }
