@@ -267,16 +267,21 @@ func (s *Sender) send(ctx context.Context, r Request) Result {
 	if err != nil {
 		return reject(err)
 	}
-	if err := checkURL(r.URL); err != nil {
+	target, err := parseURL(r.URL)
+	if err != nil {
 		return reject(err)
 	}
 
 	reqCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, "", bytes.NewReader(r.Body))
 	if err != nil {
 		return reject(fmt.Errorf("building request: %w", err))
 	}
+	// Parsed once, above; a host with an empty port ("h:") is sent as
+	// NewRequest would send it.
+	target.Host = strings.TrimSuffix(target.Host, ":")
+	req.URL, req.Host = target, target.Host
 	for name, value := range r.Headers {
 		if slices.Contains(subscription.ReservedHeaders, strings.ToLower(name)) {
 			continue
@@ -353,17 +358,19 @@ func classify(status int) Outcome {
 	return Reject
 }
 
-func checkURL(raw string) error {
+// parseURL parses an endpoint URL and refuses anything but an absolute
+// http or https URL with a host.
+func parseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return fmt.Errorf("parsing url: %w", err)
+		return nil, fmt.Errorf("parsing url: %w", err)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("url %q is not an http:// or https:// URL", raw)
+		return nil, fmt.Errorf("url %q is not an http:// or https:// URL", raw)
 	case u.Hostname() == "":
-		return fmt.Errorf("url %q has no host", raw)
+		return nil, fmt.Errorf("url %q has no host", raw)
 	}
-	return nil
+	return u, nil
 }
 
 // checkHeader refuses a custom header that would make the request
@@ -406,46 +413,56 @@ func readBody(body io.ReadCloser) (string, error) {
 	return kept, nil
 }
 
-// preferredHeaders are kept before any other response header.
-var preferredHeaders = []string{
-	"Content-Type", "Retry-After", "X-Request-Id", "X-Correlation-Id",
-	"Location", "Content-Length", "Date", "Server", "Www-Authenticate",
+// preferredHeaders are kept before any other response header, by their
+// canonical name (as http.Header holds them) and the lower-case name
+// Result.Header uses.
+var preferredHeaders = [...]struct{ canonical, lower string }{
+	{"Content-Type", "content-type"}, {"Retry-After", "retry-after"},
+	{"X-Request-Id", "x-request-id"}, {"X-Correlation-Id", "x-correlation-id"},
+	{"Location", "location"}, {"Content-Length", "content-length"}, {"Date", "date"},
+	{"Server", "server"}, {"Www-Authenticate", "www-authenticate"},
 }
 
-// keepHeaders picks the bounded subset of h that Result.Header keeps.
+// keepHeaders picks the bounded subset of h that Result.Header keeps. It
+// runs for every attempt, so the common case (only preferred headers) does
+// no sorting and no case conversion.
 func keepHeaders(h http.Header) map[string]string {
 	if len(h) == 0 {
 		return nil
 	}
 	out := make(map[string]string, min(len(h), MaxHeadersKept))
-	add := func(name string) {
+	for _, p := range preferredHeaders {
+		if values, ok := h[p.canonical]; ok {
+			out[p.lower] = headerValue(values)
+		}
+	}
+	if len(out) == len(h) {
+		return out // every header was a preferred one
+	}
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
 		if len(out) >= MaxHeadersKept {
-			return
+			break
 		}
 		key := strings.ToLower(name)
 		if _, done := out[key]; done || key == "set-cookie" || key == "set-cookie2" {
-			return
+			continue
 		}
-		values, ok := h[name]
-		if !ok {
-			return
-		}
-		out[key] = truncate(strings.Join(values, ", "), MaxHeaderValueKept)
-	}
-	for _, name := range preferredHeaders {
-		add(name)
-	}
-	if len(out) < MaxHeadersKept {
-		names := make([]string, 0, len(h))
-		for name := range h {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			add(name)
-		}
+		out[key] = headerValue(h[name])
 	}
 	return out
+}
+
+// headerValue joins a header's values and bounds the result.
+func headerValue(values []string) string {
+	if len(values) == 1 {
+		return truncate(values[0], MaxHeaderValueKept)
+	}
+	return truncate(strings.Join(values, ", "), MaxHeaderValueKept)
 }
 
 // truncate cuts s to at most n bytes of valid UTF-8, at a rune boundary.

@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ const (
 	HeaderSignature = "webhook-signature"
 	UserAgent       = "Surge-Webhooks/1 (+https://github.com/surgehq/surge)"
 )
+
+var dot = []byte{'.'}
 
 // ErrNoSecret is returned by Sign when there is no secret to sign with: a
 // delivery is never sent unsigned.
@@ -49,12 +52,10 @@ func Sign(id string, ts time.Time, body []byte, secrets []string) (string, error
 	if len(secrets) == 0 {
 		return "", fmt.Errorf("signing webhook: %w", ErrNoSecret)
 	}
-	msg := make([]byte, 0, len(id)+22+len(body))
-	msg = append(msg, id...)
-	msg = append(msg, '.')
-	msg = strconv.AppendInt(msg, ts.Unix(), 10)
-	msg = append(msg, '.')
-	msg = append(msg, body...)
+	// The signed content is id.timestamp.body; it is fed to each HMAC in
+	// pieces rather than copied (bodies can be large).
+	var tsBuf [20]byte
+	ts10 := strconv.AppendInt(tsBuf[:0], ts.Unix(), 10)
 
 	enc := base64.StdEncoding
 	out := make([]byte, 0, len(secrets)*(4+enc.EncodedLen(sha256.Size)))
@@ -65,7 +66,11 @@ func Sign(id string, ts time.Time, body []byte, secrets []string) (string, error
 			return "", fmt.Errorf("signing webhook: secret %d (%s) is not %s<base64>", i, subscription.Fingerprint(s), subscription.SecretPrefix)
 		}
 		mac := hmac.New(sha256.New, key)
-		mac.Write(msg)
+		io.WriteString(mac, id)
+		mac.Write(dot)
+		mac.Write(ts10)
+		mac.Write(dot)
+		mac.Write(body)
 		if i > 0 {
 			out = append(out, ' ')
 		}
