@@ -41,16 +41,20 @@ import (
 // devConfig is `surge dev`'s configuration: the operator interface of
 // DESIGN.md with its defaults.
 type devConfig struct {
-	DataDir      string
-	IngestAddr   string
-	AdminAddr    string
-	KafkaAddr    string
-	RegistryAddr string
-	AdminToken   string
-	Partitions   int32
-	SyncWrites   bool
-	Pprof        bool
-	Log          config.Log
+	DataDir    string
+	IngestAddr string
+	AdminAddr  string
+	KafkaAddr  string
+	// Brokers, when set, replace the embedded cluster with an existing one
+	// (a real Kafka cluster, for example scripts/kafka.sh's).
+	Brokers           []string
+	ReplicationFactor int16
+	RegistryAddr      string
+	AdminToken        string
+	Partitions        int32
+	SyncWrites        bool
+	Pprof             bool
+	Log               config.Log
 }
 
 func (c *devConfig) Flags(fs *pflag.FlagSet) {
@@ -58,6 +62,8 @@ func (c *devConfig) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.IngestAddr, "ingest-addr", "127.0.0.1:8080", "ingest HTTP listener")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin HTTP API listener")
 	fs.StringVar(&c.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka listener")
+	fs.StringSliceVar(&c.Brokers, "brokers", nil, "run on this Kafka cluster (seed brokers, comma separated) instead of the embedded one")
+	fs.Int16Var(&c.ReplicationFactor, "replication-factor", 1, "with --brokers: replication factor of the topics Surge creates")
 	fs.StringVar(&c.RegistryAddr, "registry-addr", "127.0.0.1:8085", "embedded schema registry listener")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API bearer token (default: generated once and kept in <data-dir>/admin-token)")
 	fs.Int32Var(&c.Partitions, "partitions", 6, "partitions of each topic")
@@ -79,6 +85,11 @@ func (c *devConfig) Validate() error {
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("SURGE_PARTITIONS (--partitions) must be at least 1, got %d", c.Partitions))
+	}
+	if len(c.Brokers) > 0 {
+		errs = append(errs, (&config.Kafka{Brokers: c.Brokers, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor}).Validate())
+	} else if c.ReplicationFactor != 1 {
+		errs = append(errs, errors.New("SURGE_REPLICATION_FACTOR (--replication-factor) needs --brokers: the embedded cluster has one broker"))
 	}
 	return errors.Join(errs...)
 }
@@ -169,19 +180,11 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 
 	reg := observe.NewRegistry()
-	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.DataDir(filepath.Join(c.DataDir, "kafka")),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, c.KafkaAddr) }),
-		kfake.ClusterID("surge-dev"),
+	if len(c.Brokers) > 0 {
+		d.KafkaAddr = strings.Join(c.Brokers, ",")
+	} else if err := d.startCluster(c); err != nil {
+		return nil, err
 	}
-	if c.SyncWrites {
-		opts = append(opts, kfake.SyncWrites())
-	}
-	if d.cluster, err = kfake.NewCluster(opts...); err != nil {
-		return nil, fmt.Errorf("starting embedded Kafka on --kafka-addr %s: %w", c.KafkaAddr, err)
-	}
-	d.KafkaAddr = d.cluster.ListenAddrs()[0]
 	d.RegistryURL = "http://" + registryLn.Addr().String()
 	d.IngestURL = "http://" + ingestLn.Addr().String()
 	d.AdminURL = "http://" + adminLn.Addr().String()
@@ -202,8 +205,9 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		}()
 	}
 
-	// Schema registry, backed by the embedded cluster's _schemas topic.
-	d.registry, err = registry.New(ctx, registry.Config{}, log.Named("registry"), kgo.SeedBrokers(d.KafkaAddr))
+	// Schema registry, backed by the cluster's _schemas topic.
+	brokers := strings.Split(d.KafkaAddr, ",")
+	d.registry, err = registry.New(ctx, registry.Config{ReplicationFactor: c.ReplicationFactor}, log.Named("registry"), kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return nil, fmt.Errorf("starting schema registry: %w", err)
 	}
@@ -212,7 +216,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	serve("registry", registryLn, d.registry.Handler())
 
-	kafka := config.Kafka{Brokers: []string{d.KafkaAddr}, Partitions: c.Partitions, ReplicationFactor: 1}
+	kafka := config.Kafka{Brokers: brokers, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor}
 
 	// The configuration tables (subscriptions, sources, event types),
 	// written by the admin API and read by every stage of this process.
@@ -329,6 +333,25 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		}
 	}
 	return d, nil
+}
+
+// startCluster starts the embedded Kafka cluster on --kafka-addr, its data
+// kept in <data-dir>/kafka.
+func (d *devStack) startCluster(c devConfig) (err error) {
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.DataDir(filepath.Join(c.DataDir, "kafka")),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, c.KafkaAddr) }),
+		kfake.ClusterID("surge-dev"),
+	}
+	if c.SyncWrites {
+		opts = append(opts, kfake.SyncWrites())
+	}
+	if d.cluster, err = kfake.NewCluster(opts...); err != nil {
+		return fmt.Errorf("starting embedded Kafka on --kafka-addr %s: %w", c.KafkaAddr, err)
+	}
+	d.KafkaAddr = d.cluster.ListenAddrs()[0]
+	return nil
 }
 
 // openStores opens the configuration tables, writable: this process also
