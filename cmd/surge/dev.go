@@ -88,7 +88,7 @@ func (c *devConfig) Validate() error {
 	}
 	if len(c.Brokers) > 0 {
 		errs = append(errs, (&config.Kafka{Brokers: c.Brokers, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor}).Validate())
-	} else if c.ReplicationFactor != 1 {
+	} else if c.ReplicationFactor > 1 {
 		errs = append(errs, errors.New("SURGE_REPLICATION_FACTOR (--replication-factor) needs --brokers: the embedded cluster has one broker"))
 	}
 	return errors.Join(errs...)
@@ -149,6 +149,9 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
 	d := &devStack{log: log}
+	if c.ReplicationFactor < 1 {
+		c.ReplicationFactor = 1
+	}
 	defer func() {
 		if err != nil {
 			_ = d.Close()
