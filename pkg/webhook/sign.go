@@ -16,9 +16,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/surgehq/surge/pkg/subscription"
@@ -32,8 +34,6 @@ const (
 	HeaderSignature = "webhook-signature"
 	UserAgent       = "Surge-Webhooks/1 (+https://github.com/surgehq/surge)"
 )
-
-var dot = []byte{'.'}
 
 // ErrNoSecret is returned by Sign when there is no secret to sign with: a
 // delivery is never sent unsigned.
@@ -52,30 +52,63 @@ func Sign(id string, ts time.Time, body []byte, secrets []string) (string, error
 	if len(secrets) == 0 {
 		return "", fmt.Errorf("signing webhook: %w", ErrNoSecret)
 	}
-	// The signed content is id.timestamp.body; it is fed to each HMAC in
-	// pieces rather than copied (bodies can be large).
-	var tsBuf [20]byte
-	ts10 := strconv.AppendInt(tsBuf[:0], ts.Unix(), 10)
-
 	enc := base64.StdEncoding
 	out := make([]byte, 0, len(secrets)*(4+enc.EncodedLen(sha256.Size)))
-	var sum [sha256.Size]byte
 	for i, s := range secrets {
-		key, err := enc.DecodeString(strings.TrimPrefix(s, subscription.SecretPrefix))
-		if err != nil || len(key) == 0 {
+		pool, err := macPool(s)
+		if err != nil {
 			return "", fmt.Errorf("signing webhook: secret %d (%s) is not %s<base64>", i, subscription.Fingerprint(s), subscription.SecretPrefix)
 		}
-		mac := hmac.New(sha256.New, key)
-		io.WriteString(mac, id)
-		mac.Write(dot)
-		mac.Write(ts10)
-		mac.Write(dot)
-		mac.Write(body)
+		m := pool.Get().(*mac)
+		m.h.Reset()
+		// The signed content is id.timestamp.body; the body is written
+		// as is, not copied.
+		head := append(m.scratch[:0], id...)
+		head = append(head, '.')
+		head = strconv.AppendInt(head, ts.Unix(), 10)
+		m.h.Write(append(head, '.'))
+		m.h.Write(body)
 		if i > 0 {
 			out = append(out, ' ')
 		}
 		out = append(out, "v1,"...)
-		out = enc.AppendEncode(out, mac.Sum(sum[:0]))
+		out = enc.AppendEncode(out, m.h.Sum(m.scratch[:0]))
+		pool.Put(m)
 	}
 	return string(out), nil
+}
+
+// mac is a keyed HMAC-SHA256 with scratch space for the signed head and
+// the sum, reused through its secret's pool.
+type mac struct {
+	h       hash.Hash
+	scratch [64]byte
+}
+
+// macPools caches one pool of HMACs per secret: every delivery is signed,
+// and decoding the key and setting up the HMAC each time cost more than
+// hashing a typical body. The cache is emptied when it holds maxMACPools
+// secrets (rotations only add a few).
+var (
+	macPools    sync.Map // secret → *sync.Pool of *mac
+	macPoolsLen atomic.Int64
+)
+
+const maxMACPools = 4096
+
+func macPool(secret string) (*sync.Pool, error) {
+	if p, ok := macPools.Load(secret); ok {
+		return p.(*sync.Pool), nil
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, subscription.SecretPrefix))
+	if err != nil || len(key) == 0 {
+		return nil, errors.New("bad secret")
+	}
+	p := &sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, key)} }}
+	if macPoolsLen.Add(1) > maxMACPools {
+		macPools.Clear()
+		macPoolsLen.Store(1)
+	}
+	actual, _ := macPools.LoadOrStore(secret, p)
+	return actual.(*sync.Pool), nil
 }

@@ -4,10 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +80,46 @@ func TestSignMatchesLibrary(t *testing.T) {
 		if got != want {
 			t.Fatalf("case %d: Sign = %q, library signs %q", i, got, want)
 		}
+	}
+}
+
+// TestSignConcurrentManySecrets signs from many goroutines with more
+// secrets than Sign keeps set up, long ids included, and checks every
+// signature against the library: reused HMAC state never leaks from one
+// signature into another.
+func TestSignConcurrentManySecrets(t *testing.T) {
+	secrets := make([]string, 5000)
+	for i := range secrets {
+		secrets[i] = subscription.SecretPrefix + base64.StdEncoding.EncodeToString(randomBytes(t, 24))
+	}
+	ts := time.Unix(1767225600, 0)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < 3*len(secrets); i += 8 {
+				secret := secrets[(i*7)%len(secrets)]
+				id := "msg_" + strings.Repeat("x", i%100)
+				body := []byte(`{"n":` + strconv.Itoa(i) + `}`)
+				got, err := webhook.Sign(id, ts, body, []string{secret})
+				if err != nil {
+					errs <- err
+					return
+				}
+				wh, _ := standardwebhooks.NewWebhook(secret)
+				if want, _ := wh.Sign(id, ts, body); got != want {
+					errs <- fmt.Errorf("sign %d: %q, library signs %q", i, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
 
