@@ -7,6 +7,8 @@
 #   scripts/kafka.sh stop                    stop the broker(s) and delete their data
 #   scripts/kafka.sh status                  say whether it runs, and where (exit 1 if not running)
 #   scripts/kafka.sh bootstrap               print only the bootstrap list (exit 1 if not running)
+#   scripts/kafka.sh kill-node N             SIGKILL node N, keeping its data (fault tests)
+#   scripts/kafka.sh start-node N            start node N again on its data, wait until it is unfenced
 #
 # See scripts/README.md for the environment variables and the 3-broker topology.
 set -euo pipefail
@@ -38,13 +40,20 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: scripts/kafka.sh start [--brokers 1|3] | stop | status | bootstrap
+usage: scripts/kafka.sh start [--brokers 1|3] | stop | status | bootstrap | kill-node N | start-node N
 
   start      start Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1; idempotent.
              Prints the bootstrap list as the last line of stdout.
   stop       stop the broker(s) (SIGTERM, SIGKILL after ${KAFKA_STOP_TIMEOUT}s), delete their data
   status     print running/not running and the bootstrap list; exit 1 if not running
   bootstrap  print only the bootstrap list; exit 1 if not running
+  kill-node N
+             SIGKILL node N of the running cluster (a crash: no controlled
+             shutdown); its data stays, status says degraded. Idempotent.
+  start-node N
+             start node N again with its data and config; wait up to
+             ${KAFKA_START_TIMEOUT}s until the cluster lists it as an unfenced broker.
+             Idempotent.
 
 env: KAFKA_VERSION KAFKA_PORT SURGE_CACHE_DIR SURGE_KAFKA_STATE (see scripts/README.md)
 EOF
@@ -248,7 +257,10 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.common.Node;
 
 /** Waits until the cluster reports the expected number of live (unfenced) brokers.
- *  args: bootstrap expectedBrokers timeoutSeconds pid[,pid...]
+ *  args: bootstrap expectedBrokers timeoutSeconds pid[,pid...] [nodeId]
+ *  With nodeId, that node must also be among them (start-node passes only
+ *  that node's address as bootstrap, so the node itself must answer, which a
+ *  broker does only once the controller has unfenced it).
  *  exit 0 ready, 2 timeout, 3 a broker process died. */
 public class SurgeKafkaReady {
   public static void main(String[] args) throws Exception {
@@ -256,6 +268,7 @@ public class SurgeKafkaReady {
     int want = Integer.parseInt(args[1]);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Long.parseLong(args[2]));
     String[] pids = args[3].split(",");
+    int node = args.length > 4 ? Integer.parseInt(args[4]) : -1;
     Properties p = new Properties();
     p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
@@ -275,10 +288,12 @@ public class SurgeKafkaReady {
         }
         try {
           Collection<Node> nodes = admin.describeCluster().nodes().get(5, TimeUnit.SECONDS);
-          if (nodes.size() >= want) {
+          boolean hasNode = node < 0 || nodes.stream().anyMatch(n -> n.id() == node);
+          if (nodes.size() >= want && hasNode) {
             System.exit(0);
           }
-          last = nodes.size() + " of " + want + " brokers registered";
+          last = nodes.size() + " of " + want + " brokers registered"
+              + (hasNode ? "" : ", node " + node + " not among them");
         } catch (Exception e) {
           last = String.valueOf(e.getCause() != null ? e.getCause() : e);
         }
@@ -294,6 +309,41 @@ public class SurgeKafkaReady {
   }
 }
 EOF
+}
+
+# ensure_probe: recompile the readiness probe when the script's source of it
+# differs from the cached one (a cache filled by an older kafka.sh has a probe
+# without the node argument start-node needs). The class is swapped in by rename.
+ensure_probe() {
+  local tmp
+  mkdir -p "$TOOLS_DIR"
+  if command -v flock >/dev/null 2>&1; then
+    exec 7>"$CACHE_DIR/.probe.lock"
+    flock -w 300 7 || die "timed out waiting for $CACHE_DIR/.probe.lock"
+  fi
+  tmp=$(mktemp -d "$CACHE_DIR/probe.XXXXXX")
+  write_ready_probe "$tmp/$READY_CLASS.java"
+  if [[ -f $TOOLS_DIR/$READY_CLASS.class ]] && cmp -s "$tmp/$READY_CLASS.java" "$TOOLS_DIR/$READY_CLASS.java"; then
+    rm -rf "$tmp"
+  else
+    log "compiling the readiness probe into $TOOLS_DIR"
+    if ! javac -nowarn -d "$tmp" -cp "$LIB_DIR/*" "$tmp/$READY_CLASS.java" >&2; then
+      rm -rf "$tmp"
+      die "could not compile the readiness probe"
+    fi
+    mv -f "$tmp/$READY_CLASS.class" "$TOOLS_DIR/$READY_CLASS.class"
+    mv -f "$tmp/$READY_CLASS.java" "$TOOLS_DIR/$READY_CLASS.java"
+    rm -rf "$tmp"
+  fi
+  if { true >&7; } 2>/dev/null; then exec 7>&-; fi
+  return 0
+}
+
+# run_probe BOOTSTRAP WANT PIDS [NODE]: the readiness probe (see write_ready_probe).
+run_probe() {
+  java -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Xmx128m "-Djava.io.tmpdir=$STATE_DIR" \
+    -Dlog4j2.level=OFF -Dlog4j2.statusLoggerLevel=OFF \
+    -cp "$TOOLS_DIR:$LIB_DIR/*" "$READY_CLASS" "$1" "$2" "$KAFKA_START_TIMEOUT" "$3" ${4:+"$4"} 9>&-
 }
 
 # ---------------------------------------------------------------------------
@@ -381,6 +431,20 @@ set_java_opts() {
     "-Dlog4j2.configurationFile=$dir/log4j2.properties" "-Dkafka.logs.dir=$dir")
 }
 
+# launch_node ID: start node ID's JVM detached from this shell's session (so it
+# outlives it and its terminal), its output appended to kafka.log; the wrapper
+# records the JVM's own pid in kafka.pid (by rename) before exec'ing it.
+launch_node() {
+  local dir launcher=(nohup)
+  dir=$(node_dir "$1")
+  if command -v setsid >/dev/null 2>&1; then launcher=(setsid); fi
+  set_java_opts "$dir"
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  "${launcher[@]}" bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$dir/kafka.pid" \
+    java "${NODE_JVM_OPTS[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -cp "$LIB_DIR/*" kafka.Kafka "$dir/server.properties" \
+    </dev/null >>"$dir/kafka.log" 2>&1 7>&- 8>&- 9>&- & # the broker must not inherit the locks
+}
+
 show_node_logs() {
   local id dir
   for id in $(recorded_nodes); do
@@ -451,6 +515,7 @@ cmd_start() {
         clean_state
         rm -rf "$STATE_DIR"/node-*
         ensure_classpath
+        ensure_probe
         start_nodes "$brokers"
         return
       fi
@@ -466,7 +531,7 @@ cmd_start() {
     partial)
       log "some recorded brokers are running and some are not:"
       cmd_status >&2 || true
-      die "inconsistent state in $STATE_DIR; run 'scripts/kafka.sh stop' first"
+      die "inconsistent state in $STATE_DIR; run 'scripts/kafka.sh start-node N' for the stopped node(s), or 'scripts/kafka.sh stop' first"
       ;;
     none)
       if [[ -n $(recorded_nodes) ]]; then
@@ -478,6 +543,7 @@ cmd_start() {
   esac
 
   ensure_classpath
+  ensure_probe
   start_nodes "$brokers"
 }
 
@@ -517,17 +583,10 @@ start_nodes() { # start_nodes BROKERS: format, launch and wait for BROKERS fresh
     fi
   done
 
-  # Launch the nodes detached from this shell's session (so they outlive it and
-  # its terminal); the wrapper records the JVM's own pid before exec'ing it.
-  local launcher=(nohup) pid
-  if command -v setsid >/dev/null 2>&1; then launcher=(setsid); fi
+  local pid
   for ((id = 1; id <= brokers; id++)); do
-    dir=$(node_dir "$id")
-    set_java_opts "$dir"
-    # shellcheck disable=SC2016  # expanded by the inner bash
-    "${launcher[@]}" bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$dir/kafka.pid" \
-      java "${NODE_JVM_OPTS[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -cp "$LIB_DIR/*" kafka.Kafka "$dir/server.properties" \
-      </dev/null >"$dir/kafka.log" 2>&1 9>&- & # 9>&-: the broker must not inherit the lock
+    : >"$(node_dir "$id")/kafka.log"
+    launch_node "$id"
   done
   for ((id = 1; id <= brokers; id++)); do
     dir=$(node_dir "$id")
@@ -546,9 +605,7 @@ start_nodes() { # start_nodes BROKERS: format, launch and wait for BROKERS fresh
   trap 'log "interrupted: stopping the brokers"; kill_nodes; clean_state; exit 130' INT TERM
   log "waiting up to ${KAFKA_START_TIMEOUT}s for $brokers broker(s) to register at $bootstrap (pids $pid_list)"
   local rc=0
-  java -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Xmx128m "-Djava.io.tmpdir=$STATE_DIR" \
-    -Dlog4j2.level=OFF -Dlog4j2.statusLoggerLevel=OFF \
-    -cp "$TOOLS_DIR:$LIB_DIR/*" "$READY_CLASS" "$bootstrap" "$brokers" "$KAFKA_START_TIMEOUT" "$pid_list" 9>&- || rc=$?
+  run_probe "$bootstrap" "$brokers" "$pid_list" || rc=$?
   if ((rc != 0)); then
     show_node_logs
     log "start failed; stopping what was started"
@@ -577,6 +634,91 @@ cmd_stop() {
   log "stopped; removed the brokers' data under $STATE_DIR"
 }
 
+# node_arg CMD ARGS...: the node id argument of kill-node/start-node, checked
+# against the running cluster's nodes.
+node_arg() {
+  local cmd=$1 nodes
+  shift
+  (($# == 1)) || die "usage: scripts/kafka.sh $cmd N (N: a node id of the running cluster)"
+  if [[ ! -f $STATE_DIR/bootstrap ]] || [[ -z $(recorded_nodes) ]]; then
+    die "$cmd: no cluster is running under $STATE_DIR (start one with 'scripts/kafka.sh start --brokers 3')"
+  fi
+  nodes=$(recorded_nodes | sort -n | tr '\n' ' ')
+  if ! [[ $1 =~ ^[0-9]+$ ]] || [[ ! -f $(node_dir "$1")/kafka.pid ]]; then
+    die "$cmd: '$1' is not a node of the running cluster (its nodes: ${nodes% })"
+  fi
+}
+
+# node_port ID: the client port node ID was configured with.
+node_port() {
+  sed -n 's|^advertised.listeners=PLAINTEXT://127.0.0.1:\([0-9]*\)$|\1|p' "$(node_dir "$1")/server.properties"
+}
+
+# kill-node N: SIGKILL node N (no controlled shutdown, like a crash); its data
+# dir, config, log and pid file stay, so status says degraded and start-node N
+# brings it back. Already dead: says so, exit 0.
+cmd_kill_node() {
+  node_arg kill-node "$@"
+  local id=$1 dir pid i
+  take_lock
+  dir=$(node_dir "$id")
+  if ! node_alive "$id"; then
+    log "node $id is not running (already killed); nothing to do"
+    return 0
+  fi
+  pid=$(<"$dir/kafka.pid")
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    node_alive "$id" || break
+    sleep 0.1
+  done
+  node_alive "$id" && die "node $id (pid $pid) still runs 10 s after SIGKILL"
+  printf '[%s] ---- node killed with SIGKILL by kafka.sh kill-node ----\n' "$(date '+%F %T,%3N')" >>"$dir/kafka.log"
+  log "killed node $id (pid $pid, 127.0.0.1:$(node_port "$id")) with SIGKILL; its data stays for 'start-node $id'"
+}
+
+# start-node N: start node N again with its existing data and config and wait
+# until it answers and the cluster lists it as a live (unfenced) broker.
+# Already running: says so, exit 0.
+cmd_start_node() {
+  node_arg start-node "$@"
+  local id=$1 dir old pid port i started=$SECONDS alive=1 other
+  command -v java >/dev/null 2>&1 || die "java (17+) is required"
+  take_lock
+  dir=$(node_dir "$id")
+  if node_alive "$id"; then
+    log "node $id is already running (pid $(<"$dir/kafka.pid"))"
+    return 0
+  fi
+  [[ -f $CACHE_DIR/.complete ]] || die "the Kafka classpath in $CACHE_DIR is gone; stop and start the cluster again"
+  ensure_probe
+  port=$(node_port "$id")
+  [[ -n $port ]] || die "cannot read node $id's port from $dir/server.properties"
+  port_busy "$port" && die "127.0.0.1:$port (node $id's port) is in use by another process"
+  for other in $(recorded_nodes); do
+    if [[ $other != "$id" ]] && node_alive "$other"; then alive=$((alive + 1)); fi
+  done
+  old=$(<"$dir/kafka.pid")
+  printf '[%s] ---- node restarted by kafka.sh start-node ----\n' "$(date '+%F %T,%3N')" >>"$dir/kafka.log"
+  launch_node "$id"
+  for ((i = 0; i < 100; i++)); do
+    if [[ $(<"$dir/kafka.pid") != "$old" ]]; then break; fi
+    sleep 0.05
+  done
+  pid=$(<"$dir/kafka.pid")
+  [[ $pid != "$old" ]] || die "node $id did not start (see $dir/kafka.log)"
+  log "node $id started (pid $pid); waiting up to ${KAFKA_START_TIMEOUT}s until it is registered and unfenced ($alive live broker(s) expected)"
+  local rc=0
+  run_probe "127.0.0.1:$port" "$alive" "$pid" "$id" || rc=$?
+  if ((rc != 0)); then
+    log "---- last lines of $dir/kafka.log ----"
+    tail -n 40 "$dir/kafka.log" >&2 || true
+    if node_alive "$id"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    die "node $id did not become ready (probe exit $rc); killed it again, status stays degraded"
+  fi
+  log "node $id is back in $((SECONDS - started))s (127.0.0.1:$port)"
+}
+
 cmd_status() {
   local state id n
   if [[ ! -d $STATE_DIR ]] || [[ -z $(recorded_nodes) ]] || [[ ! -f $STATE_DIR/bootstrap ]]; then
@@ -601,7 +743,7 @@ cmd_status() {
       return 1
       ;;
     *)
-      echo "not running (stale state in $STATE_DIR; 'scripts/kafka.sh stop' cleans it)"
+      echo "not running (stale state in $STATE_DIR; 'scripts/kafka.sh stop' cleans it, 'start-node N' restarts a killed node on its data)"
       return 1
       ;;
   esac
@@ -635,6 +777,8 @@ main() {
     stop) cmd_stop "$@" ;;
     status) cmd_status "$@" ;;
     bootstrap) cmd_bootstrap "$@" ;;
+    kill-node) cmd_kill_node "$@" ;;
+    start-node) cmd_start_node "$@" ;;
     *) usage; die "unknown command: $cmd" ;;
   esac
 }

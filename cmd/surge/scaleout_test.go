@@ -112,21 +112,35 @@ type stagePipeline struct {
 	common    []string
 }
 
-func newStagePipeline(t *testing.T) *stagePipeline {
+func newStagePipeline(t *testing.T) *stagePipeline { return newStagePipelineRF(t, 1) }
+
+// newStagePipelineRF is newStagePipeline with every topic Surge creates,
+// and the registry's, replicated rf times (stages get --replication-factor).
+func newStagePipelineRF(t *testing.T, rf int16) *stagePipeline {
 	t.Helper()
 	dir, err := buildStages()
 	if err != nil {
 		t.Fatal(err)
 	}
 	kc := kafkatest.New(t)
-	regURL := registrytest.Start(t, kc.Brokers, kc.Topic("_schemas"))
-	kcfg := config.Kafka{Brokers: kc.Brokers, TopicPrefix: kc.Prefix, Partitions: 6, ReplicationFactor: 1}
 	ctx := context.Background()
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admCl.Close()
+	if rf > 1 { // registrytest creates its topic with replication factor 1
+		resp, err := kadm.NewClient(admCl).CreateTopic(ctx, 1, rf, map[string]*string{"cleanup.policy": kadm.StringPtr("compact"),
+			"min.insync.replicas": kadm.StringPtr(strconv.Itoa(int(rf) - 1))}, kc.Topic("_schemas"))
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	regURL := registrytest.Start(t, kc.Brokers, kc.Topic("_schemas"))
+	kcfg := config.Kafka{Brokers: kc.Brokers, TopicPrefix: kc.Prefix, Partitions: 6, ReplicationFactor: rf}
 	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admCl), kcfg, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +181,8 @@ func newStagePipeline(t *testing.T) *stagePipeline {
 	rc.secrets["s0"] = sec.Value
 	rc.mu.Unlock()
 	return &stagePipeline{kc: kc, ingestURL: ingestSrv.URL, rc: rc, dir: dir,
-		common: []string{"--brokers", kc.Brokers[0], "--topic-prefix", kc.Prefix, "--partitions", "6", "--registry", regURL,
-			"--session-timeout", "6s", "--log-level", "warn"}}
+		common: []string{"--brokers", strings.Join(kc.Brokers, ","), "--topic-prefix", kc.Prefix, "--partitions", "6",
+			"--replication-factor", strconv.Itoa(int(rf)), "--registry", regURL, "--session-timeout", "6s", "--log-level", "warn"}}
 }
 
 // stage starts one stage process (bin: enrich, fanout or dispatcher).
