@@ -395,6 +395,11 @@ transaction.state.log.num.partitions=10
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 
+# Transactions v2 (Kafka 4): the first produce of a transaction waits until
+# the previous transaction's markers are written, retrying every this many
+# ms (default 20, which then floors every transaction of a busy stage).
+add.partitions.to.txn.retry.backoff.ms=2
+
 # a small test broker on a 2-core machine
 num.network.threads=2
 num.io.threads=4

@@ -29,7 +29,8 @@ import (
 // it reports the percentiles of the time from ingest's acceptance (the
 // event's time) to the endpoint receiving the signed webhook. The load
 // generator, the pipeline and the endpoint share the machine. Run it once:
-// -bench IngestToDeliveryLatency -benchtime 1x.
+// -bench IngestToDeliveryLatency -benchtime 1x. With KAFKA_BROKERS set it
+// runs surge dev --brokers on that cluster instead of the embedded one.
 func BenchmarkIngestToDeliveryLatency(b *testing.B) {
 	rate, duration := 5000, 20*time.Second
 	if v, err := strconv.Atoi(os.Getenv("SURGE_BENCH_RATE")); err == nil && v > 0 {
@@ -42,6 +43,9 @@ func BenchmarkIngestToDeliveryLatency(b *testing.B) {
 	dir := b.TempDir()
 	cfg := testDevConfig(dir)
 	cfg.Partitions = 6
+	if brokers := os.Getenv("KAFKA_BROKERS"); brokers != "" {
+		cfg.Brokers = strings.Split(brokers, ",")
+	}
 	stack, err := startDev(context.Background(), cfg, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
@@ -117,7 +121,7 @@ func stageLatencies(b *testing.B, stack *devStack, rc *hookReceiver) string {
 	read := func(topic string, f func(*kgo.Record)) {
 		// Control records are kept so CatchUp sees the commit marker at
 		// the end of a transactional topic.
-		cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr), kgo.ConsumeTopics(topic),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(stack.KafkaAddr, ",")...), kgo.ConsumeTopics(topic),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
 		if err != nil {
 			b.Fatal(err)
