@@ -5,7 +5,7 @@
 # Prints one markdown table row per target, for docs/benchmarks.md.
 #
 #   scripts/bench/e2e-compare.sh                 # 5,000 events/s, 10 per request, 30 s
-#   RATE=2000 BATCH=1 DURATION=20s scripts/bench/e2e-compare.sh
+#   RATE=2000 BATCH=1 DURATION=20s WARMUP=30s scripts/bench/e2e-compare.sh
 #   TARGETS=kafka scripts/bench/e2e-compare.sh   # only one of: embedded kafka
 #
 # Everything listens on loopback, on ports away from a surge dev you may be
@@ -21,6 +21,7 @@ DURATION=${DURATION:-30s}
 ENTITIES=${ENTITIES:-1000}
 PARTITIONS=${PARTITIONS:-6}
 TARGETS=${TARGETS:-embedded kafka}
+WARMUP=${WARMUP:-30s}
 export KAFKA_PORT=${KAFKA_PORT:-19692}
 export SURGE_KAFKA_STATE=${SURGE_KAFKA_STATE:-/tmp/surge-kafka-compare}
 
@@ -62,11 +63,13 @@ run_target() {
     sleep 0.1
     waited=$((waited + 1))
   done
-  # Warm up first: on a fresh real broker the first transactions wait for
-  # Kafka to create __transaction_state (seconds), which is not what this
-  # run measures.
-  "$SURGE" load --ingest-addr 127.0.0.1:18080 --rate 200 --duration 5s --entities "$ENTITIES" >/dev/null 2>&1 || true
-  sleep 2
+  # Warm up first, at the run's rate: a fresh broker's JVM is several
+  # times slower until its JIT has compiled the hot paths (the first
+  # transactions also wait for Kafka to create __transaction_state).
+  log "$name: warming up for $WARMUP"
+  "$SURGE" load --ingest-addr 127.0.0.1:18080 --rate "$RATE" --batch "$BATCH" --duration "$WARMUP" \
+    --entities "$ENTITIES" >/dev/null 2>&1 || true
+  sleep 10 # let the warm-up drain
   log "$name: surge dev ready and warm; load --rate $RATE --batch $BATCH --duration $DURATION --verify"
   "$SURGE" load --ingest-addr 127.0.0.1:18080 --admin-addr 127.0.0.1:18081 --data-dir "$data" \
     --rate "$RATE" --batch "$BATCH" --duration "$DURATION" --entities "$ENTITIES" \
