@@ -153,10 +153,18 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 		dups    int
 		mine    = map[string]string{} // keys claimed by this request → event id
 	)
-	committed := false
-	defer func() {
+	// The claims end with the write's outcome. That can come after this
+	// request has answered (its transaction commits after its deadline):
+	// a retry with the same key waits for it instead of writing again.
+	settle := func(err error) {
 		for _, k := range claimed {
-			s.dedup.release(k, committed, now)
+			s.dedup.release(k, err == nil, now)
+		}
+	}
+	settled := false
+	defer func() {
+		if !settled {
+			settle(errNotWritten)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProduceTimeout)
@@ -225,11 +233,16 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 	if len(recs) == 0 {
 		return ids, dups, nil
 	}
-	if err := s.writer.Write(ctx, recs); err != nil {
+	settled = true // from here Write settles the claims
+	if err := s.writer.Write(ctx, recs, settle); err != nil {
+		if errors.Is(err, errUndecided) {
+			s.log.Warn("events not acknowledged in time; they may still be written", zap.Int("events", len(evs)-dups), zap.Error(err))
+			return nil, 0, unavailable("Kafka did not acknowledge the events in time; they may still be written: " +
+				"retry with the same Idempotency-Key (or event ids) and they are written once")
+		}
 		s.log.Warn("events not written", zap.Int("events", len(evs)-dups), zap.Error(err))
 		return nil, 0, unavailable("Kafka did not acknowledge the events in time; nothing was accepted")
 	}
-	committed = true
 	s.m.accepted.Add(float64(len(evs) - dups))
 	return ids, dups, nil
 }

@@ -457,3 +457,62 @@ func TestSameKeyTwiceInOneBatch(t *testing.T) {
 		t.Fatalf("%d records, want 1", n)
 	}
 }
+
+// TestRetryAfterALate503IsNotWrittenTwice: a request whose transaction
+// commits only after its own deadline gets a 503, though its events are
+// written. The client retries with the same Idempotency-Key at once: the
+// retry must wait for that outcome and answer 202 with the event's id,
+// not write the event again.
+func TestRetryAfterALate503IsNotWrittenTwice(t *testing.T) {
+	h := newHarness(t, func(c *ingest.Config) {
+		c.Writers = 1
+		c.ProduceTimeout = 2 * time.Second
+	})
+	h.cluster.RequireFake(t, "delaying EndTxn")
+	// Every commit takes 1.2 s from now on.
+	inCommit := make(chan struct{}, 16)
+	h.cluster.Fake.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		h.cluster.Fake.KeepControl()
+		select {
+		case inCommit <- struct{}{}:
+		default:
+		}
+		h.cluster.Fake.SleepControl(func() { time.Sleep(1200 * time.Millisecond) })
+		return nil, nil, false
+	})
+	first := make(chan response, 1)
+	go func() {
+		first <- h.post("/v1/events", "application/json", []byte(orderPlaced), map[string]string{"Idempotency-Key": "a"})
+	}()
+	<-inCommit // the first request's transaction is committing: the next one queues behind it
+	key := map[string]string{"Idempotency-Key": "b"}
+	late := h.post("/v1/events", "application/json", []byte(orderPlaced), key)
+	if late.status != http.StatusServiceUnavailable {
+		t.Fatalf("a request that waited 1.2 s for the writer and 1.2 s for its commit: %d %v, want 503 (deadline 2 s)", late.status, late.body)
+	}
+	if msg := fmt.Sprint(late.body["error"]); !strings.Contains(msg, "Idempotency-Key") {
+		t.Errorf("the 503 does not tell the client how to retry safely: %q", msg)
+	}
+	retry := h.post("/v1/events", "application/json", []byte(orderPlaced), key)
+	if retry.status != http.StatusAccepted || retry.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry: %d %v (replayed %q), want 202 replayed", retry.status, retry.body, retry.header.Get("Idempotent-Replayed"))
+	}
+	if r := <-first; r.status != http.StatusAccepted {
+		t.Fatalf("first request: %d %v", r.status, r.body)
+	}
+	recs := h.rawRecords()
+	if len(recs) != 2 {
+		t.Fatalf("%d records on the raw topic, want 2 (one per idempotency key)", len(recs))
+	}
+	ids := map[string]bool{}
+	for _, r := range recs {
+		for _, hd := range r.Headers {
+			if hd.Key == topics.HeaderEventID {
+				ids[string(hd.Value)] = true
+			}
+		}
+	}
+	if id, _ := retry.body["id"].(string); !ids[id] {
+		t.Errorf("the retry answered id %q, which is not on the topic (%v)", id, ids)
+	}
+}

@@ -58,14 +58,26 @@ func newTxnWriter(newCl func(txnID string) (*kgo.Client, error), txnIDs []string
 	return w
 }
 
+// errNotWritten settles the claims of a request that never reached the
+// writer (a bad item, a busy idempotency key).
+var errNotWritten = errors.New("not written")
+
+// errUndecided is returned by Write when ctx ended while the records'
+// transaction was in flight: they may still be committed.
+var errUndecided = errors.New("the transaction's outcome was not known in time")
+
 // Write blocks until recs are committed, the commit failed, or ctx ends.
-// A ctx that ends first does not cancel the write: it may still commit,
-// which is why callers retry with the same idempotency key.
-func (w *txnWriter) Write(ctx context.Context, recs []*kgo.Record) error {
+// settled is called exactly once with the final outcome, nil when the
+// records were committed: before Write returns when that is known by then;
+// later, from another goroutine, when ctx ended while the transaction was
+// in flight — Write then returns an error wrapping errUndecided, because
+// the records may still be committed.
+func (w *txnWriter) Write(ctx context.Context, recs []*kgo.Record, settled func(error)) error {
 	req := &writeReq{recs: recs, done: make(chan error, 1)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
+		settled(errWriterClosed)
 		return errWriterClosed
 	}
 	select {
@@ -73,13 +85,16 @@ func (w *txnWriter) Write(ctx context.Context, recs []*kgo.Record) error {
 		w.mu.RUnlock()
 	case <-ctx.Done():
 		w.mu.RUnlock()
+		settled(ctx.Err()) // never queued: nothing can be written
 		return ctx.Err()
 	}
 	select {
 	case err := <-req.done:
+		settled(err)
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		go func() { settled(<-req.done) }() // every queued request is answered
+		return fmt.Errorf("%w: %w", errUndecided, ctx.Err())
 	}
 }
 

@@ -43,7 +43,13 @@ func TestWriterGroupCommits(t *testing.T) {
 			for j := range recs {
 				recs[j] = &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("%d-%d", i, j))}
 			}
-			errs <- w.Write(context.Background(), recs)
+			var outcome error
+			settled := 0
+			err := w.Write(context.Background(), recs, func(e error) { outcome, settled = e, settled+1 })
+			if err == nil && (settled != 1 || outcome != nil) {
+				err = fmt.Errorf("write returned nil but settled %d times with %v", settled, outcome)
+			}
+			errs <- err
 		}()
 	}
 	wg.Wait()
@@ -54,8 +60,9 @@ func TestWriterGroupCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Write(context.Background(), nil); err == nil {
-		t.Fatal("write after Close succeeded")
+	var afterClose error
+	if err := w.Write(context.Background(), nil, func(e error) { afterClose = e }); err == nil || afterClose == nil {
+		t.Fatalf("write after Close: %v, settled with %v; want both errors", err, afterClose)
 	}
 
 	seen := map[string]int{}
