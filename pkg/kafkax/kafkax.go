@@ -154,16 +154,16 @@ func (t topicPartitioner) Partition(r *kgo.Record, n int) int {
 // progress, so a topic ending in a marker is still "reached". The client
 // stays usable to tail the topic afterwards.
 func CatchUp(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.Record)) error {
-	ends, err := endOffsets(ctx, kadm.NewClient(cl), topic)
+	ends, err := EndOffsets(ctx, kadm.NewClient(cl), topic, true)
 	if err != nil {
 		return err
 	}
 	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
+	for p, end := range ends {
+		if end > 0 {
+			remaining[p] = end
 		}
-	})
+	}
 	for len(remaining) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -200,17 +200,24 @@ func ClientMetrics(reg prometheus.Registerer, name string) kgo.Opt {
 // MetricsNamespace prefixes the Kafka client metrics.
 const MetricsNamespace = "surge_kafka"
 
-// endOffsets lists topic's last stable offsets. A topic created a moment
-// ago may not be known to every broker yet (a real cluster propagates
-// metadata asynchronously), so "unknown topic" and "no leader" are retried
-// until ctx ends.
-func endOffsets(ctx context.Context, adm *kadm.Client, topic string) (kadm.ListedOffsets, error) {
+// EndOffsets lists topic's end offsets by partition: the high watermarks,
+// or with stable the last stable offsets (as far as a read_committed reader
+// gets). A topic created a moment ago may not be known to every broker yet
+// (a real cluster propagates metadata asynchronously), so "unknown topic"
+// and "no leader" are retried until ctx ends; other errors return at once.
+func EndOffsets(ctx context.Context, adm *kadm.Client, topic string, stable bool) (map[int32]int64, error) {
+	list := adm.ListEndOffsets
+	if stable {
+		list = adm.ListCommittedOffsets
+	}
 	for {
-		ends, err := adm.ListCommittedOffsets(ctx, topic)
+		listed, err := list(ctx, topic)
 		if err == nil {
-			err = ends.Error()
+			err = listed.Error()
 		}
 		if err == nil {
+			ends := map[int32]int64{}
+			listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
 			return ends, nil
 		}
 		if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) && !errors.Is(err, kerr.NotLeaderForPartition) {
@@ -219,7 +226,7 @@ func endOffsets(ctx context.Context, adm *kadm.Client, topic string) (kadm.Liste
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("listing end offsets of %s: %w", topic, errors.Join(err, ctx.Err()))
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

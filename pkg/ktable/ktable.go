@@ -33,9 +33,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/kafkax"
 )
 
 // Config describes one table.
@@ -254,7 +255,7 @@ func (t *Table[V]) FreshAsOf(ctx context.Context, at time.Time) error {
 func (t *Table[V]) sync(c *syncCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := t.endOffsets(ctx)
+	ends, err := kafkax.EndOffsets(ctx, t.adm, t.cfg.Topic, false)
 	if err == nil {
 		err = t.waitFor(ctx, ends)
 	}
@@ -266,30 +267,6 @@ func (t *Table[V]) sync(c *syncCall) {
 	t.inflight = nil
 	t.syncMu.Unlock()
 	close(c.done)
-}
-
-// endOffsets lists the topic's end offsets, retrying the errors a topic
-// created a moment ago gives on a real cluster.
-func (t *Table[V]) endOffsets(ctx context.Context) (map[int32]int64, error) {
-	for {
-		listed, err := t.adm.ListEndOffsets(ctx, t.cfg.Topic)
-		if err == nil {
-			err = listed.Error()
-		}
-		if err == nil {
-			ends := map[int32]int64{}
-			listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
-			return ends, nil
-		}
-		if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) && !errors.Is(err, kerr.NotLeaderForPartition) {
-			return nil, fmt.Errorf("listing end offsets of %s: %w", t.cfg.Topic, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("listing end offsets of %s: %w", t.cfg.Topic, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // waitFor returns once, for every partition in ends, the table has applied

@@ -414,17 +414,12 @@ func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]i
 // committed offsets on it.
 func (s *Service) retryPositions(ctx context.Context, adm *kadm.Client) (ends, committed map[int32]int64) {
 	ends, committed = map[int32]int64{}, map[int32]int64{}
-	for attempt := 0; attempt < 50 && ctx.Err() == nil; attempt++ {
-		listed, err := adm.ListEndOffsets(ctx, s.retryTopic)
-		if err == nil {
-			err = listed.Error()
-		}
-		if err != nil {
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
-		break
+	listCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if listed, err := kafkax.EndOffsets(listCtx, adm, s.retryTopic, false); err == nil {
+		ends = listed
+	} else {
+		s.log.Warn("listing the retry topic's end offsets; its partitions load as they come", zap.Error(err))
 	}
 	offs, err := adm.FetchOffsets(ctx, s.cfg.Kafka.TopicPrefix+topics.GroupDispatcher)
 	if err == nil {
