@@ -110,6 +110,28 @@ func NewRegistry(cl *sr.Client) *Registry {
 	return &Registry{cl: cl, fetches: map[int]*fetch{}}
 }
 
+// Connect returns a Registry for the schema registry at url.
+func Connect(url string) (*Registry, error) {
+	cl, err := sr.NewClient(sr.URLs(url))
+	if err != nil {
+		return nil, fmt.Errorf("creating registry client: %w", err)
+	}
+	return NewRegistry(cl), nil
+}
+
+// Registrar is a codec whose writer schema can be registered.
+type Registrar interface{ Register(context.Context) error }
+
+// RegisterAll registers the schemas of the codecs a process writes with.
+func RegisterAll(ctx context.Context, codecs ...Registrar) error {
+	for _, c := range codecs {
+		if err := c.Register(ctx); err != nil {
+			return fmt.Errorf("registering schemas: %w", err)
+		}
+	}
+	return nil
+}
+
 // Client returns the schema registry client r uses.
 func (r *Registry) Client() *sr.Client { return r.cl }
 

@@ -56,6 +56,25 @@ func ClientOpts(cfg config.Kafka, log *zap.Logger, extra ...kgo.Opt) []kgo.Opt {
 	return append(opts, extra...)
 }
 
+// Open is how every Surge process starts on Kafka: a client with
+// ClientOpts, once the brokers answer, after creating any Surge topic that
+// is missing (EnsureTopics). The caller closes the client.
+func Open(ctx context.Context, cfg config.Kafka, log *zap.Logger, dedupWindow time.Duration) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(ClientOpts(cfg, log)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	if err := WaitForBrokers(ctx, cl); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	if err := EnsureTopics(ctx, kadm.NewClient(cl), cfg, dedupWindow); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
 // EnsureTopics creates every Surge topic that does not exist yet, with the
 // configured partition count and replication factor. Existing topics are
 // left as they are. It is safe to call from every process at start.

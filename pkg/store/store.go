@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
@@ -194,25 +192,19 @@ type All struct {
 // table through the registry at registryURL; writable tables are for the
 // admin API.
 func OpenAll(ctx context.Context, kafka config.Kafka, registryURL string, log *zap.Logger, writable bool) (*All, error) {
-	cl, err := kgo.NewClient(kafkax.ClientOpts(kafka, log)...)
+	cl, err := kafkax.Open(ctx, kafka, log, topics.DefaultDedupWindow)
 	if err != nil {
-		return nil, fmt.Errorf("creating Kafka client: %w", err)
-	}
-	defer cl.Close()
-	if err := kafkax.WaitForBrokers(ctx, cl); err != nil {
 		return nil, err
 	}
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(cl), kafka, topics.DefaultDedupWindow); err != nil {
-		return nil, err
-	}
-	srCl, err := sr.NewClient(sr.URLs(registryURL))
+	cl.Close() // only needed the topics to exist
+	reg, err := avroserde.Connect(registryURL)
 	if err != nil {
-		return nil, fmt.Errorf("creating registry client: %w", err)
+		return nil, err
 	}
 	o := Options{
 		Names:      topics.Namer{Prefix: kafka.TopicPrefix},
 		ClientOpts: kafkax.ClientOpts(kafka, log),
-		Registry:   avroserde.NewRegistry(srCl),
+		Registry:   reg,
 		Log:        log,
 		Writable:   writable,
 	}

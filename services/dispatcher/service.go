@@ -33,7 +33,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
@@ -211,34 +210,24 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 	s.sender = webhook.NewSender(webhook.Config{DefaultTimeout: cfg.DefaultTimeout, AllowLoopback: cfg.AllowLoopback, Now: deps.Now})
 
-	admCl, err := kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log)...)
+	admCl, err := kafkax.Open(ctx, cfg.Kafka, log, topics.DefaultDedupWindow)
 	if err != nil {
-		return nil, fmt.Errorf("creating Kafka client: %w", err)
+		return nil, err
 	}
 	defer admCl.Close()
-	if err := kafkax.WaitForBrokers(ctx, admCl); err != nil {
+	if err := checkPartitions(ctx, kadm.NewClient(admCl), s.mainTopic, s.retryTopic); err != nil {
 		return nil, err
 	}
-	adm := kadm.NewClient(admCl)
-	if err := kafkax.EnsureTopics(ctx, adm, cfg.Kafka, topics.DefaultDedupWindow); err != nil {
-		return nil, err
-	}
-	if err := checkPartitions(ctx, adm, s.mainTopic, s.retryTopic); err != nil {
-		return nil, err
-	}
-	srCl, err := sr.NewClient(sr.URLs(cfg.Registry.URL))
+	reg, err := avroserde.Connect(cfg.Registry.URL)
 	if err != nil {
-		return nil, fmt.Errorf("creating registry client: %w", err)
+		return nil, err
 	}
-	reg := avroserde.NewRegistry(srCl)
 	s.deliveries = avroserde.NewDeliveryCodec(reg, s.mainTopic)
 	s.retryCodec = avroserde.NewDeliveryCodec(reg, s.retryTopic)
 	s.dlqCodec = avroserde.NewDeliveryCodec(reg, s.dlqTopic)
 	s.attemptCodec = avroserde.NewDeliveryAttemptCodec(reg, s.attemptsTopic)
-	for _, c := range []interface{ Register(context.Context) error }{s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec} {
-		if err := c.Register(ctx); err != nil {
-			return nil, fmt.Errorf("registering schemas: %w", err)
-		}
+	if err := avroserde.RegisterAll(ctx, s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec); err != nil {
+		return nil, err
 	}
 	s.subs = deps.Subscriptions
 	if s.subs == nil {

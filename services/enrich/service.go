@@ -32,7 +32,6 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
@@ -207,23 +206,22 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.state = newStore(bgCtx, s.restorePartition, cfg.LoaderWait, log.Named("state"))
 	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.state.snapshots()) })
 
-	admin, err := kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log)...)
+	admin, err := kafkax.Open(ctx, cfg.Kafka, log, topics.DefaultDedupWindow)
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("creating Kafka client: %w", err)
+		return nil, err
 	}
 	s.admin = admin
-	if err := s.prepareTopics(ctx); err != nil {
+	if err := s.checkPartitions(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 
-	srCl, err := sr.NewClient(sr.URLs(cfg.Registry.URL))
+	reg, err := avroserde.Connect(cfg.Registry.URL)
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("creating registry client: %w", err)
+		return nil, err
 	}
-	reg := avroserde.NewRegistry(srCl)
 	if s.sources == nil || s.catalog == nil {
 		// Tail the sources and event types the admin API writes.
 		s.live, err = configstore.OpenLive(ctx, configstore.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")})
@@ -241,11 +239,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
 	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))
 	s.snapshots = newSnapshotCodec(reg, s.names.Name(topics.Entities))
-	for _, c := range []interface{ Register(context.Context) error }{s.events, s.enriched, s.snapshots} {
-		if err := c.Register(ctx); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("registering schemas: %w", err)
-		}
+	if err := avroserde.RegisterAll(ctx, s.events, s.enriched, s.snapshots); err != nil {
+		s.Close()
+		return nil, err
 	}
 
 	s.loaders = newLoaders(bgCtx, deps.HTTPClient, cfg.LoaderAttempts, cfg.LoaderConcurrency, cfg.LoaderWait, log.Named("loader"), s.m)
@@ -269,17 +265,10 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	return s, nil
 }
 
-// prepareTopics creates missing topics and checks the partition counts the
-// state design relies on: raw partition p's snapshots live in entities
-// partition p.
-func (s *Service) prepareTopics(ctx context.Context) error {
-	if err := kafkax.WaitForBrokers(ctx, s.admin); err != nil {
-		return err
-	}
+// checkPartitions checks the partition counts the state design relies
+// on: raw partition p's snapshots live in entities partition p.
+func (s *Service) checkPartitions(ctx context.Context) error {
 	adm := kadm.NewClient(s.admin)
-	if err := kafkax.EnsureTopics(ctx, adm, s.cfg.Kafka, topics.DefaultDedupWindow); err != nil {
-		return err
-	}
 	raw, entities := s.names.Name(topics.EventsRaw), s.names.Name(topics.Entities)
 	details, err := adm.ListTopics(ctx, raw, entities)
 	if err != nil {

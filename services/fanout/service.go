@@ -30,9 +30,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
@@ -140,32 +138,21 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		names:  topics.Namer{Prefix: cfg.Kafka.TopicPrefix},
 		errLog: logLimiter{period: time.Minute},
 	}
-	admin, err := kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log)...)
+	admin, err := kafkax.Open(ctx, cfg.Kafka, log, topics.DefaultDedupWindow)
 	if err != nil {
-		return nil, fmt.Errorf("creating Kafka client: %w", err)
+		return nil, err
 	}
 	s.admin = admin
-	if err := kafkax.WaitForBrokers(ctx, admin); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admin), cfg.Kafka, topics.DefaultDedupWindow); err != nil {
-		s.Close()
-		return nil, err
-	}
-	srCl, err := sr.NewClient(sr.URLs(cfg.Registry.URL))
+	reg, err := avroserde.Connect(cfg.Registry.URL)
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("creating registry client: %w", err)
+		return nil, err
 	}
-	reg := avroserde.NewRegistry(srCl)
 	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))
 	s.deliveries = avroserde.NewDeliveryCodec(reg, s.names.Name(topics.Deliveries))
-	for _, c := range []interface{ Register(context.Context) error }{s.enriched, s.deliveries} {
-		if err := c.Register(ctx); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("registering schemas: %w", err)
-		}
+	if err := avroserde.RegisterAll(ctx, s.enriched, s.deliveries); err != nil {
+		s.Close()
+		return nil, err
 	}
 	s.subs = deps.Subscriptions
 	if s.subs == nil {

@@ -23,9 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 	"golang.org/x/sync/semaphore"
 
@@ -160,23 +158,16 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.dedup.size()) })
 
-	admCl, err := kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log)...)
+	admCl, err := kafkax.Open(ctx, cfg.Kafka, log, cfg.DedupWindow)
 	if err != nil {
-		return nil, fmt.Errorf("creating Kafka client: %w", err)
+		return nil, err
 	}
 	defer admCl.Close()
-	if err := kafkax.WaitForBrokers(ctx, admCl); err != nil {
-		return nil, err
-	}
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admCl), cfg.Kafka, cfg.DedupWindow); err != nil {
-		return nil, err
-	}
 
-	srCl, err := sr.NewClient(sr.URLs(cfg.Registry.URL))
+	reg, err := avroserde.Connect(cfg.Registry.URL)
 	if err != nil {
-		return nil, fmt.Errorf("creating registry client: %w", err)
+		return nil, err
 	}
-	reg := avroserde.NewRegistry(srCl)
 	if deps.Sources == nil || deps.Catalog == nil {
 		s.live, err = store.OpenLive(ctx, store.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")})
 		if err != nil {
@@ -191,11 +182,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
 	s.dedups = newDedupCodec(reg, s.names.Name(topics.IngestDedup))
-	for _, c := range []interface{ Register(context.Context) error }{s.events, s.dedups} {
-		if err := c.Register(ctx); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("registering schemas: %w", err)
-		}
+	if err := avroserde.RegisterAll(ctx, s.events, s.dedups); err != nil {
+		s.Close()
+		return nil, err
 	}
 
 	if err := s.loadDedup(ctx); err != nil {
