@@ -7,11 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/surgehq/surge/pkg/avroserde"
@@ -373,6 +376,82 @@ func TestReplayRefusesDeletedSubscriptionAndRewritesToAnother(t *testing.T) {
 		if d.SubscriptionID != "sub_new" || d.ID != dlq.DeliveryID(d.EventID, "sub_new") || string(rec.Key) != "sub_new/"+d.EntityKey ||
 			header(rec, topics.HeaderSubscriptionID) != "sub_new" {
 			t.Fatalf("rewritten delivery %+v key %s headers %v", d, rec.Key, rec.Headers)
+		}
+	}
+}
+
+// TestResumeSurvivesARefusedFirstWrite: the broker refuses a resumed
+// replay's first write with a sequence error (seen once on kfake in CI);
+// the replay starts a new producer and finishes, each record once.
+func TestResumeSurvivesARefusedFirstWrite(t *testing.T) {
+	e := newEnv(t)
+	e.c.RequireFake(t, "refusing one produce request")
+	e.subs.put("sub_a")
+	e.deadLetter(letters("sub_a", 60, 6, 400)...)
+	ctx := context.Background()
+	r, _, err := e.svc.Create(ctx, dlq.Selection{Subscription: "sub_a", Rate: 150}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	st, err := r.Run(runCtx, func(s dlq.Status) {
+		if s.Replayed >= 20 {
+			stop()
+		}
+	})
+	if err != nil || st.State != dlq.StateStopped {
+		t.Fatalf("stopped run: %+v %v", st, err)
+	}
+
+	replays := e.names.Name(topics.Replays)
+	listed, err := kadm.NewClient(e.cl).ListTopics(ctx, replays)
+	if err != nil || listed[replays].Err != nil {
+		t.Fatalf("describing %s: %v %v", replays, err, listed[replays].Err)
+	}
+	replaysID := listed[replays].ID // produce v13+ names topics by id
+	var refused atomic.Int32
+	e.c.Fake.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		pr := req.(*kmsg.ProduceRequest)
+		if len(pr.Topics) != 1 || (pr.Topics[0].Topic != replays && pr.Topics[0].TopicID != replaysID) {
+			e.c.Fake.KeepControl()
+			return nil, nil, false
+		}
+		refused.Add(1)
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range pr.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.OutOfOrderSequenceNumber.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	r2, _, err := e.svc.Resume(ctx, r.ID(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := r2.Run(ctx, nil)
+	if err != nil || st2.State != dlq.StateDone || st2.Replayed != 60 {
+		t.Fatalf("resumed run after a refused write: %+v %v", st2, err)
+	}
+	if refused.Load() != 1 {
+		t.Fatalf("%d produce requests refused, want 1", refused.Load())
+	}
+	seen := map[string]int{}
+	for _, rec := range e.replayed(r.ID()) {
+		seen[header(rec, topics.HeaderEventID)]++
+	}
+	if len(seen) != 60 {
+		t.Fatalf("%d distinct events replayed, want 60", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("event %s replayed %d times", id, n)
 		}
 	}
 }

@@ -223,8 +223,18 @@ func (s *Service) newReplay(ctx context.Context, c *selector, st state) (*Replay
 			return nil, fmt.Errorf("registering the delivery schema: %w", err)
 		}
 	}
+	cl, err := s.replayProducer(ctx, st.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &Replay{s: s, c: c, cl: cl, st: st, target: s.cfg.Names.Name(topics.Deliveries)}, nil
+}
+
+// replayProducer makes a replay's transactional producer and loads its
+// producer id, which fences every earlier producer of the same replay.
+func (s *Service) replayProducer(ctx context.Context, id string) (*kgo.Client, error) {
 	opts := append(slices.Clone(s.cfg.ClientOpts),
-		kgo.TransactionalID(topics.TransactionalIDReplayPrefix+st.ID),
+		kgo.TransactionalID(topics.TransactionalIDReplayPrefix+id),
 		kgo.TransactionTimeout(60*time.Second),
 		kgo.ProducerLinger(5*time.Millisecond),
 	)
@@ -236,7 +246,15 @@ func (s *Service) newReplay(ctx context.Context, c *selector, st state) (*Replay
 		cl.Close()
 		return nil, fmt.Errorf("starting the replay's transactional producer: %w", err)
 	}
-	return &Replay{s: s, c: c, cl: cl, st: st, target: s.cfg.Names.Name(topics.Deliveries)}, nil
+	return cl, nil
+}
+
+// producerStateLost reports whether err is the broker refusing the
+// producer's sequence state. Nothing of the transaction was written; a new
+// producer (a new epoch) starts clean.
+func producerStateLost(err error) bool {
+	return errors.Is(err, kerr.OutOfOrderSequenceNumber) || errors.Is(err, kerr.UnknownProducerID) ||
+		errors.Is(err, kerr.InvalidProducerIDMapping)
 }
 
 func kindOf(s *Service, topic string) Kind {
@@ -255,7 +273,7 @@ var errStopped = errors.New("replay stopped")
 // Run closes the replay's producer; a Replay runs once.
 func (r *Replay) Run(ctx context.Context, progress func(Status)) (Status, error) {
 	s := r.s
-	defer r.cl.Close()
+	defer func() { r.cl.Close() }() // r.cl may be replaced below
 	r.mu.Lock()
 	r.running, r.startedAt = true, time.Now()
 	r.next = map[int32]int64{}
@@ -272,7 +290,21 @@ func (r *Replay) Run(ctx context.Context, progress func(Status)) (Status, error)
 
 	log := s.log.With(zap.String("replay_id", r.st.ID), zap.String("topic", r.st.Topic))
 	// The first commit makes the replay visible (and resumable) at once.
-	if err := r.commit(StateRunning, ""); err != nil {
+	// A resumed replay's new producer has been refused its first write
+	// with a sequence error (seen on kfake after a stop); that transaction
+	// was aborted, so one fresh producer is worth a try before failing.
+	err := r.commit(StateRunning, "")
+	if err != nil && producerStateLost(err) {
+		log.Warn("the replay's producer was refused; starting a new one", zap.Error(err))
+		cl, nerr := s.replayProducer(ctx, r.st.ID)
+		if nerr != nil {
+			return r.Status(), nerr
+		}
+		r.cl.Close()
+		r.cl = cl
+		err = r.commit(StateRunning, "")
+	}
+	if err != nil {
 		return r.Status(), r.failed(log, err)
 	}
 	log.Info("replay started", zap.Int64("total", r.st.Total), zap.Int64("replayed", r.st.Replayed))
@@ -326,7 +358,7 @@ func (r *Replay) Run(ctx context.Context, progress func(Status)) (Status, error)
 		return nil
 	}
 
-	err := s.scan(ctx, r.c.topic, r.remaining(), func(rec *kgo.Record) error {
+	err = s.scan(ctx, r.c.topic, r.remaining(), func(rec *kgo.Record) error {
 		if rec.Attrs.IsControl() {
 			r.advance(rec)
 			dirty = true
