@@ -400,12 +400,21 @@ func TestConcurrentInstances(t *testing.T) {
 			}
 		}
 	}
-	va, _ := a.cl.Schemas(ctx, "shared-value")
-	vb, _ := b.cl.Schemas(ctx, "shared-value")
-	if len(va) != 2*perInstance || !slices.EqualFunc(va, vb, func(x, y sr.SubjectSchema) bool {
-		return x.Version == y.Version && x.ID == y.ID && x.Schema.Schema == y.Schema.Schema
-	}) {
-		t.Fatalf("shared-value differs between instances or is incomplete:\n%v\n%v", va, vb)
+	// An id can be visible (under its own subject) before the instance
+	// has read that schema's shared-value version: wait for both.
+	var va, vb []sr.SubjectSchema
+	for {
+		va, _ = a.cl.Schemas(ctx, "shared-value")
+		vb, _ = b.cl.Schemas(ctx, "shared-value")
+		if len(va) == 2*perInstance && slices.EqualFunc(va, vb, func(x, y sr.SubjectSchema) bool {
+			return x.Version == y.Version && x.ID == y.ID && x.Schema.Schema == y.Schema.Schema
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shared-value differs between instances or is incomplete:\n%v\n%v", va, vb)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for i, v := range va {
 		if v.Version != i+1 {
