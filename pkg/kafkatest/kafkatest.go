@@ -180,3 +180,29 @@ func (tl *Tail) Records() []*kgo.Record {
 	defer tl.mu.Unlock()
 	return append([]*kgo.Record(nil), tl.recs...)
 }
+
+// Service is a stage as its tests run it: Run until the context ends,
+// then Close.
+type Service interface {
+	Run(context.Context) error
+	Close()
+}
+
+// Start runs svc in the background and returns the function that stops
+// it: cancel Run, wait for it to return, Close. Stop runs at the test's
+// end if the test did not call it; calling it twice is harmless.
+func Start(t testing.TB, svc Service) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			svc.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}

@@ -82,11 +82,9 @@ func newHarness(t testing.TB, partitions int32) *harness {
 	return h
 }
 
-// instance is one running enrich.
+// instance is one running enrich service.
 type instance struct {
-	svc    *enrich.Service
-	cancel context.CancelFunc
-	done   chan error
+	stop func() // stops it; also run at the test's end
 }
 
 // start runs an enrich instance until stop (or the test's end).
@@ -102,11 +100,7 @@ func (h *harness) start(id string, deps enrich.Deps) *instance {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{svc: svc, cancel: cancel, done: make(chan error, 1)}
-	go func() { in.done <- svc.Run(ctx) }()
-	h.t.Cleanup(in.stop)
-	return in
+	return &instance{stop: kafkatest.Start(h.t, svc)}
 }
 
 // runUntilCancelled runs an instance whose context the caller controls.
@@ -120,16 +114,6 @@ func (h *harness) runWith(ctx context.Context, id string, deps enrich.Deps) erro
 	}
 	defer svc.Close()
 	return svc.Run(ctx)
-}
-
-func (in *instance) stop() {
-	if in.svc == nil {
-		return
-	}
-	in.cancel()
-	<-in.done
-	in.svc.Close()
-	in.svc = nil
 }
 
 // rawEvent builds a canonical raw event as ingest writes it.

@@ -95,11 +95,9 @@ func (h *harness) logger() *zap.Logger {
 	return zap.NewNop()
 }
 
-// instance is one running fanout.
+// instance is one running fanout service.
 type instance struct {
-	svc    *fanout.Service
-	cancel context.CancelFunc
-	done   chan error
+	stop func() // stops it; also run at the test's end
 }
 
 func (h *harness) start(id string, deps fanout.Deps) *instance {
@@ -110,21 +108,7 @@ func (h *harness) start(id string, deps fanout.Deps) *instance {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{svc: svc, cancel: cancel, done: make(chan error, 1)}
-	go func() { in.done <- svc.Run(ctx) }()
-	h.t.Cleanup(in.stop)
-	return in
-}
-
-func (in *instance) stop() {
-	if in.svc == nil {
-		return
-	}
-	in.cancel()
-	<-in.done
-	in.svc.Close()
-	in.svc = nil
+	return &instance{stop: kafkatest.Start(h.t, svc)}
 }
 
 // subscribe stores a subscription as the admin API would.
