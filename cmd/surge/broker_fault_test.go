@@ -336,21 +336,16 @@ func (p *faultPoster) post(t *testing.T, n, entities, rate int) map[string]int64
 		p.ended = time.Now()
 		p.mu.Unlock()
 	}()
-	version := map[string]int64{}
-	var batch []string
-	for i := range n {
-		id := "O" + strconv.Itoa(i%entities)
-		version["order:"+id]++
-		batch = append(batch, fmt.Sprintf(`{"type":"order.updated","entity":{"type":"order","id":%q},"data":{"seq":%d}}`, id, i))
-		if len(batch) == 100 || i == n-1 {
-			if err := p.send(`{"events":[`+strings.Join(batch, ",")+`]}`, fmt.Sprintf("%sbatch-%d", p.key, i/100), len(batch)); err != nil {
-				t.Error(err)
-				return nil
-			}
-			batch = batch[:0]
-			if wait := time.Until(p.started.Add(time.Duration(i+1) * time.Second / time.Duration(rate))); wait > 0 {
-				time.Sleep(wait)
-			}
+	batches, version := orderBatches(n, entities)
+	sent := 0
+	for j, b := range batches {
+		if err := p.send(b.body, fmt.Sprintf("%sbatch-%d", p.key, j), b.events); err != nil {
+			t.Error(err)
+			return nil
+		}
+		sent += b.events
+		if wait := time.Until(p.started.Add(time.Duration(sent) * time.Second / time.Duration(rate))); wait > 0 {
+			time.Sleep(wait)
 		}
 	}
 	return version

@@ -282,24 +282,17 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 // postOrdersAsync is postOrders for a goroutine other than the test's: it
 // reports failures with t.Error and returns nil.
 func postOrdersAsync(t *testing.T, ingestURL string, n, entities int) map[string]int64 {
-	version := map[string]int64{}
-	var batch []string
-	for i := range n {
-		id := "O" + strconv.Itoa(i%entities)
-		version["order:"+id]++
-		batch = append(batch, fmt.Sprintf(`{"type":"order.updated","entity":{"type":"order","id":%q},"data":{"seq":%d}}`, id, i))
-		if len(batch) == 100 || i == n-1 {
-			resp, err := http.Post(ingestURL+"/v1/events", "application/json", strings.NewReader(`{"events":[`+strings.Join(batch, ",")+`]}`))
-			if err != nil {
-				t.Error(err)
-				return nil
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				t.Errorf("POST: %d", resp.StatusCode)
-				return nil
-			}
-			batch = batch[:0]
+	batches, version := orderBatches(n, entities)
+	for _, b := range batches {
+		resp, err := http.Post(ingestURL+"/v1/events", "application/json", strings.NewReader(b.body))
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Errorf("POST: %d", resp.StatusCode)
+			return nil
 		}
 	}
 	return version

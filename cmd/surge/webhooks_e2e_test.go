@@ -19,6 +19,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 )
 
 // hookReceiver is a webhook endpoint that checks every request with the
@@ -95,22 +97,7 @@ func (rc *hookReceiver) check(t *testing.T, want map[string]int64) {
 	if len(rc.bad) > 0 {
 		t.Fatalf("%d deliveries failed the official signature check, first: %s", len(rc.bad), rc.bad[0])
 	}
-	last := map[string]int64{}
-	for _, h := range rc.got {
-		k := h.sub + "/" + h.entity
-		switch {
-		case h.version == last[k]+1:
-			last[k] = h.version
-		case h.version <= last[k]:
-		default:
-			t.Fatalf("%s: version %d arrived after %d", k, h.version, last[k])
-		}
-	}
-	for k, v := range want {
-		if last[k] != v {
-			t.Fatalf("%s: delivered up to version %d, want %d", k, last[k], v)
-		}
-	}
+	webhooktest.CheckOrder(t, rc.got, func(h hook) (string, int64) { return h.sub + "/" + h.entity, h.version }, want)
 }
 
 // quantile is the q-quantile of the ingest-to-delivery latencies.
@@ -177,29 +164,40 @@ func subscribeReceiver(t testing.TB, rc *hookReceiver, adminURL, dataDir string,
 	return ids
 }
 
-// postOrders posts n order events over the given number of entities in
-// batches of 100 and returns the highest version each entity reaches.
-func postOrders(t *testing.T, ingestURL string, n, entities int) map[string]int64 {
-	t.Helper()
+// orderBatch is one request body of orderBatches and its event count.
+type orderBatch struct {
+	body   string
+	events int
+}
+
+// orderBatches builds n order.updated events over the given number of
+// entities as request bodies of 100 events, and the highest version each
+// entity reaches.
+func orderBatches(n, entities int) ([]orderBatch, map[string]int64) {
 	version := map[string]int64{}
+	var batches []orderBatch
 	var batch []string
-	flush := func() {
-		status, body := postEvent(t, ingestURL, `{"events":[`+strings.Join(batch, ",")+`]}`, nil)
-		if status != http.StatusAccepted {
-			t.Fatalf("POST: %d %v", status, body)
-		}
-		batch = batch[:0]
-	}
 	for i := range n {
 		id := "O" + strconv.Itoa(i%entities)
 		version["order:"+id]++
 		batch = append(batch, fmt.Sprintf(`{"type":"order.updated","entity":{"type":"order","id":%q},"data":{"seq":%d,"total":%d}}`, id, i, i%300))
-		if len(batch) == 100 {
-			flush()
+		if len(batch) == 100 || i == n-1 {
+			batches = append(batches, orderBatch{body: `{"events":[` + strings.Join(batch, ",") + `]}`, events: len(batch)})
+			batch = batch[:0]
 		}
 	}
-	if len(batch) > 0 {
-		flush()
+	return batches, version
+}
+
+// postOrders posts n order events over the given number of entities in
+// batches of 100 and returns the highest version each entity reaches.
+func postOrders(t *testing.T, ingestURL string, n, entities int) map[string]int64 {
+	t.Helper()
+	batches, version := orderBatches(n, entities)
+	for _, b := range batches {
+		if status, body := postEvent(t, ingestURL, b.body, nil); status != http.StatusAccepted {
+			t.Fatalf("POST: %d %v", status, body)
+		}
 	}
 	return version
 }
