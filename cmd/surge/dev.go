@@ -18,7 +18,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/dlq"
+	"github.com/surgehq/surge/pkg/embedded"
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
@@ -115,7 +115,7 @@ func newDevCommand() *cobra.Command {
 // devStack is a running `surge dev`.
 type devStack struct {
 	log        *zap.Logger
-	cluster    *kfake.Cluster
+	cluster    *embedded.Cluster
 	registry   *registry.Registry
 	ingest     *ingest.Service
 	enrich     *enrich.Service
@@ -185,7 +185,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	reg := observe.NewRegistry()
 	if len(c.Brokers) > 0 {
 		d.KafkaAddr = strings.Join(c.Brokers, ",")
-	} else if err := d.startCluster(c); err != nil {
+	} else if err := d.startCluster(ctx, c); err != nil {
 		return nil, err
 	}
 	d.RegistryURL = "http://" + registryLn.Addr().String()
@@ -339,21 +339,19 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 }
 
 // startCluster starts the embedded Kafka cluster on --kafka-addr, its data
-// kept in <data-dir>/kafka.
-func (d *devStack) startCluster(c devConfig) (err error) {
-	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.DataDir(filepath.Join(c.DataDir, "kafka")),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, c.KafkaAddr) }),
-		kfake.ClusterID("surge-dev"),
+// kept in <data-dir>/kafka. After a stop that was not clean it first closes
+// the transactions that stop left open (pkg/embedded says why).
+func (d *devStack) startCluster(ctx context.Context, c devConfig) (err error) {
+	d.cluster, err = embedded.Start(ctx, embedded.Config{
+		Dir:        filepath.Join(c.DataDir, "kafka"),
+		Addr:       c.KafkaAddr,
+		ClusterID:  "surge-dev",
+		SyncWrites: c.SyncWrites,
+	}, d.log.Named("kafka"))
+	if err != nil {
+		return fmt.Errorf("--kafka-addr %s: %w", c.KafkaAddr, err)
 	}
-	if c.SyncWrites {
-		opts = append(opts, kfake.SyncWrites())
-	}
-	if d.cluster, err = kfake.NewCluster(opts...); err != nil {
-		return fmt.Errorf("starting embedded Kafka on --kafka-addr %s: %w", c.KafkaAddr, err)
-	}
-	d.KafkaAddr = d.cluster.ListenAddrs()[0]
+	d.KafkaAddr = d.cluster.Addr()
 	return nil
 }
 
@@ -425,7 +423,9 @@ func (d *devStack) Close() error {
 		d.registry.Close()
 	}
 	if d.cluster != nil {
-		d.cluster.Close()
+		if err := d.cluster.Close(); err != nil {
+			d.log.Error("recording the embedded cluster's clean stop", zap.Error(err))
+		}
 	}
 	return nil
 }
