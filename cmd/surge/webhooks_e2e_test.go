@@ -31,18 +31,20 @@ type hookReceiver struct {
 	secrets map[string]string // by subscription path
 	got     []hook
 	bad     []string
-	ids     map[string]bool
+	ids     map[string]bool // webhook-ids seen
+	events  map[string]bool // event ids seen
 	arrived map[string]time.Time // first arrival by webhook-id
 	latency []time.Duration      // from ingest's acceptance (the event time) to arrival
 }
 
 type hook struct {
-	sub, id, entity string
+	sub, id, entity string // id is the webhook-id
+	eventID         string
 	version         int64
 }
 
 func newHookReceiver(t testing.TB) *hookReceiver {
-	rc := &hookReceiver{secrets: map[string]string{}, ids: map[string]bool{}, arrived: map[string]time.Time{}}
+	rc := &hookReceiver{secrets: map[string]string{}, ids: map[string]bool{}, events: map[string]bool{}, arrived: map[string]time.Time{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub := strings.TrimPrefix(r.URL.Path, "/")
 		body, _ := io.ReadAll(r.Body)
@@ -54,6 +56,7 @@ func newHookReceiver(t testing.TB) *hookReceiver {
 			err = wh.Verify(body, r.Header)
 		}
 		var b struct {
+			ID     string    `json:"id"`
 			Time   time.Time `json:"time"`
 			Entity struct {
 				Type, ID string
@@ -63,7 +66,7 @@ func newHookReceiver(t testing.TB) *hookReceiver {
 		if jerr := json.Unmarshal(body, &b); jerr != nil && err == nil {
 			err = jerr
 		}
-		h := hook{sub: sub, id: r.Header.Get("webhook-id"), entity: b.Entity.Type + ":" + b.Entity.ID, version: b.Entity.Version}
+		h := hook{sub: sub, id: r.Header.Get("webhook-id"), eventID: b.ID, entity: b.Entity.Type + ":" + b.Entity.ID, version: b.Entity.Version}
 		rc.mu.Lock()
 		if err != nil {
 			rc.bad = append(rc.bad, h.id+": "+err.Error())
@@ -73,6 +76,7 @@ func newHookReceiver(t testing.TB) *hookReceiver {
 			rc.arrived[h.id] = time.Now()
 		}
 		rc.ids[h.id] = true
+		rc.events[h.eventID] = true
 		rc.got = append(rc.got, h)
 		rc.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
