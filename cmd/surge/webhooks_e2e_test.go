@@ -31,8 +31,8 @@ type hookReceiver struct {
 	secrets map[string]string // by subscription path
 	got     []hook
 	bad     []string
-	ids     map[string]bool // webhook-ids seen
-	events  map[string]bool // event ids seen
+	ids     map[string]bool      // webhook-ids seen
+	events  map[string]bool      // event ids seen
 	arrived map[string]time.Time // first arrival by webhook-id
 	latency []time.Duration      // from ingest's acceptance (the event time) to arrival
 }
