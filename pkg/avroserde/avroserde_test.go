@@ -77,6 +77,7 @@ var (
 		Data:          json.RawMessage(`{"sku":"24-MB01","price":29.0}`),
 		Changes:       []string{"price"},
 		Flags:         []string{"price_drop"},
+		Warnings:      []event.Warning{{Code: "not_loaded", Field: "data", Message: "the loader answered 404"}},
 	}
 	sampleSubscription = event.Subscription{
 		ID:            "sub_1",

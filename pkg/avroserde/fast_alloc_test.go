@@ -27,8 +27,9 @@ func TestFastAllocs(t *testing.T) {
 			encode: func(b []byte) []byte { return appendEnrichedEvent(b, sampleEnrichedValue) },
 			decode: func(b []byte) error { _, err := readEnrichedEvent(b); return err },
 			// 6 strings, data, changes and flags (lists and 1 string each),
-			// attributes (map and entry)
-			decodeAllocs: 6 + 1 + 2*2 + 2 + 2,
+			// attributes (map and entry), warnings (list and one record of
+			// 3 strings)
+			decodeAllocs: 6 + 1 + 2*2 + 2 + 2 + 1 + 3,
 		},
 		{
 			name:   "delivery",

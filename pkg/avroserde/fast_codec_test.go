@@ -169,8 +169,8 @@ func TestFastOnlyForRegisteredID(t *testing.T) {
 			func(e *event.Event) { e.OriginalType, e.Attributes = "", nil })
 	})
 	t.Run("enriched", func(t *testing.T) {
-		testFastOnlyForRegisteredID(t, fastEnriched, sampleEnrichedValue, []string{"flags", "correlation_id", "attributes"},
-			func(e *event.EnrichedEvent) { e.Flags, e.CorrelationID, e.Attributes = nil, "", nil })
+		testFastOnlyForRegisteredID(t, fastEnriched, sampleEnrichedValue, []string{"flags", "correlation_id", "attributes", "warnings"},
+			func(e *event.EnrichedEvent) { e.Flags, e.CorrelationID, e.Attributes, e.Warnings = nil, "", nil, nil })
 	})
 	t.Run("delivery", func(t *testing.T) {
 		testFastOnlyForRegisteredID(t, fastDelivery, sampleDeliveryValue, []string{"next_attempt_at", "first_failure_at", "last_failure_at", "last_status", "last_error"},

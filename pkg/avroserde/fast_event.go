@@ -77,7 +77,7 @@ func readEvent(b []byte) (event.Event, error) {
 func appendEnrichedEvent(dst []byte, e event.EnrichedEvent) []byte {
 	dst = slices.Grow(dst, 12*fieldLen+len(e.ID)+len(e.Type)+len(e.Source)+
 		len(e.Entity.Type)+len(e.Entity.ID)+len(e.Data)+len(e.CorrelationID)+
-		stringsLen(e.Changes)+stringsLen(e.Flags))
+		stringsLen(e.Changes)+stringsLen(e.Flags)+warningsLen(e.Warnings))
 	dst = appendAvroString(dst, e.ID)
 	dst = appendAvroString(dst, e.Type)
 	dst = appendAvroString(dst, e.Source)
@@ -96,7 +96,51 @@ func appendEnrichedEvent(dst []byte, e event.EnrichedEvent) []byte {
 	dst = appendAvroBoolean(dst, e.Deleted)
 	dst = appendAvroStrings(dst, e.Flags)
 	dst = appendAvroString(dst, e.CorrelationID)
-	return appendAvroStringMap(dst, e.Attributes)
+	dst = appendAvroStringMap(dst, e.Attributes)
+	return appendWarnings(dst, e.Warnings)
+}
+
+// appendWarnings appends ws as an array of EnrichmentWarning records: one
+// block, as goavro writes it, or just the end marker when ws is empty.
+func appendWarnings(dst []byte, ws []event.Warning) []byte {
+	if len(ws) > 0 {
+		dst = appendAvroLong(dst, int64(len(ws)))
+		for _, w := range ws {
+			dst = appendAvroString(dst, w.Code)
+			dst = appendAvroString(dst, w.Field)
+			dst = appendAvroString(dst, w.Message)
+		}
+	}
+	return append(dst, 0)
+}
+
+// warningsLen bounds the encoded size of ws.
+func warningsLen(ws []event.Warning) int {
+	n := 2 * fieldLen
+	for _, w := range ws {
+		n += 3*fieldLen + len(w.Code) + len(w.Field) + len(w.Message)
+	}
+	return n
+}
+
+// readWarnings reads an array of EnrichmentWarning records; empty gives
+// nil.
+func readWarnings(r *avroReader) []event.Warning {
+	var out []event.Warning
+	for n := r.blockCount("warnings", 3); n > 0; n = r.blockCount("warnings", 3) {
+		out = slices.Grow(out, n)
+		for range n {
+			out = append(out, event.Warning{
+				Code:    r.str("warnings.code"),
+				Field:   r.str("warnings.field"),
+				Message: r.str("warnings.message"),
+			})
+		}
+	}
+	if r.err != nil {
+		return nil
+	}
+	return out
 }
 
 // readEnrichedEvent decodes an EnrichedEvent written with
@@ -119,6 +163,7 @@ func readEnrichedEvent(b []byte) (event.EnrichedEvent, error) {
 	e.Flags = r.strings("flags")
 	e.CorrelationID = r.str("correlation_id")
 	e.Attributes = r.stringMap("attributes")
+	e.Warnings = readWarnings(&r)
 	if err := r.end(); err != nil {
 		return event.EnrichedEvent{}, err
 	}

@@ -265,6 +265,15 @@ var edgeData = map[string]json.RawMessage{
 	"200 KiB (long size)": json.RawMessage(`"` + strings.Repeat("x", 200<<10) + `"`),
 }
 
+var edgeWarnings = map[string][]event.Warning{
+	"nil":         nil,
+	"empty":       {},
+	"one":         {{Code: "line_item_skipped", Field: "data.items[0].qty", Message: "no quantity"}},
+	"empty parts": {{}},
+	"unicode":     {{Code: "🧀", Field: "data[\"prix – 價格\"]", Message: "Käse"}},
+	"three":       {{Code: "a"}, {Field: "b"}, {Message: "c"}},
+}
+
 var edgeStrings = []string{"", "a", "Käse – 日本語 🧀", "\x00", "\xff\xfe not UTF-8", strings.Repeat("é", 100)}
 
 func manyAttributes(n int) map[string]string {
@@ -323,6 +332,7 @@ var (
 		Flags:         []string{"price_drop"},
 		CorrelationID: "4bf92f3577b34da6a3ce929d0e0e4736",
 		Attributes:    map[string]string{"akeneo_channel": "ecommerce"},
+		Warnings:      []event.Warning{{Code: "not_loaded", Field: "data", Message: "the loader answered 404"}},
 	}
 	sampleDeliveryValue = event.Delivery{
 		ID:             "msg_1",
@@ -425,6 +435,11 @@ func TestFastEnrichedEventMatchesGoavro(t *testing.T) {
 		e.Changes, e.Flags = list, nil
 		check("changes only "+name, e)
 	}
+	for name, ws := range edgeWarnings {
+		e := sampleEnrichedValue
+		e.Warnings = ws
+		check("warnings "+name, e)
+	}
 	for _, n := range edgeLongs {
 		e := sampleEnrichedValue
 		e.EntityVersion = n
@@ -434,6 +449,7 @@ func TestFastEnrichedEventMatchesGoavro(t *testing.T) {
 		check("strings "+string(rune('a'+i)), event.EnrichedEvent{
 			ID: s, Type: s, Source: s, Entity: event.EntityRef{Type: s, ID: s}, Data: json.RawMessage(s),
 			Changes: []string{s}, Flags: []string{s, s}, CorrelationID: s, Attributes: map[string]string{s: s},
+			Warnings: []event.Warning{{Code: s, Field: s, Message: s}},
 		})
 	}
 }
@@ -657,8 +673,20 @@ func (g gen) enriched() event.EnrichedEvent {
 		ID: g.str(), Type: g.str(), Source: g.str(), Time: g.time(), ReceivedAt: g.time(), EnrichedAt: g.time(),
 		Entity: event.EntityRef{Type: g.str(), ID: g.str()}, EntityVersion: g.long(), Data: g.json(),
 		Changes: g.strings(), Deleted: g.r.IntN(2) == 0, Flags: g.strings(), CorrelationID: g.str(),
-		Attributes: g.stringMap(),
+		Attributes: g.stringMap(), Warnings: g.warnings(),
 	}
+}
+
+func (g gen) warnings() []event.Warning {
+	n := g.r.IntN(4)
+	if n == 0 {
+		return nil
+	}
+	ws := make([]event.Warning, n)
+	for i := range ws {
+		ws[i] = event.Warning{Code: g.str(), Field: g.str(), Message: g.str()}
+	}
+	return ws
 }
 
 func (g gen) delivery() event.Delivery {
@@ -733,8 +761,13 @@ func block(count, size int64, items ...string) []byte {
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // enrichedRaw encodes an EnrichedEvent with the given encodings of
-// changes, deleted, flags and attributes.
+// changes, deleted, flags and attributes, and no warnings.
 func enrichedRaw(changes, deleted, flags, attributes []byte) []byte {
+	return enrichedRawWarnings(changes, deleted, flags, attributes, end)
+}
+
+// enrichedRawWarnings is enrichedRaw with the given encoding of warnings.
+func enrichedRawWarnings(changes, deleted, flags, attributes, warnings []byte) []byte {
 	b := appendAvroString(nil, "id")
 	b = appendAvroString(b, "order.placed")
 	b = appendAvroString(b, "default")
@@ -745,7 +778,7 @@ func enrichedRaw(changes, deleted, flags, attributes []byte) []byte {
 	b = appendAvroString(b, "100012")
 	b = appendAvroLong(b, 4)
 	b = appendAvroString(b, `{"a":1}`)
-	return cat(b, changes, deleted, flags, appendAvroString(nil, ""), attributes)
+	return cat(b, changes, deleted, flags, appendAvroString(nil, ""), attributes, warnings)
 }
 
 var (
@@ -837,6 +870,25 @@ func TestFastReadHandmade(t *testing.T) {
 		})
 	}
 
+	t.Run("warnings in blocks", func(t *testing.T) {
+		rec := func(code, field, msg string) []byte {
+			return appendAvroString(appendAvroString(appendAvroString(nil, code), field), msg)
+		}
+		one, two := rec("a", "data.x", "m"), rec("b", "", "")
+		b := enrichedRawWarnings(end, kept, noFlags, end,
+			cat(appendAvroLong(nil, 1), one, appendAvroLong(nil, -1), appendAvroLong(nil, int64(len(two))), two, end))
+		fastEnriched.checkRead(t, c, b)
+		e, err := readEnrichedEvent(b)
+		want := []event.Warning{{Code: "a", Field: "data.x", Message: "m"}, {Code: "b"}}
+		if err != nil || !reflect.DeepEqual(e.Warnings, want) {
+			t.Errorf("warnings %+v, %v; want %+v", e.Warnings, err, want)
+		}
+		huge := enrichedRawWarnings(end, kept, noFlags, end, cat(appendAvroLong(nil, 1<<20), one, end))
+		fastEnriched.checkRead(t, c, huge)
+		if _, err := readEnrichedEvent(huge); !errors.Is(err, errBlockCount) {
+			t.Errorf("huge warnings count: error %v", err)
+		}
+	})
 	t.Run("union branch", func(t *testing.T) {
 		c := fastEvent.goavroCodec(t)
 		good := appendEvent(nil, event.Event{Data: json.RawMessage(`{}`)})

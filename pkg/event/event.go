@@ -67,6 +67,17 @@ type EnrichedEvent struct {
 	Flags         []string        // derived conditions, e.g. "oversold"
 	CorrelationID string
 	Attributes    map[string]string
+	Warnings      []Warning // parts of the event enrich could not use; the event was delivered anyway
+}
+
+// Warning names one part of an event enrich could not use, and what it did
+// instead: a line item it could not read and so did not reserve, a loader
+// that failed. The event is enriched and delivered all the same; warnings
+// say what it lacks.
+type Warning struct {
+	Code    string // what happened, e.g. "line_item_skipped" (services/enrich lists the codes)
+	Field   string // where, as a path in the event: "data.items[2].qty"; empty when no one field is at fault
+	Message string // for people: what is wrong and what enrich did instead
 }
 
 // Secret is one webhook signing secret of a subscription.

@@ -113,6 +113,7 @@ func (e EnrichedEvent) Native() map[string]any {
 		"flags":          stringsNative(e.Flags),
 		"correlation_id": e.CorrelationID,
 		"attributes":     stringMapNative(e.Attributes),
+		"warnings":       warningsNative(e.Warnings),
 	}
 }
 
@@ -143,6 +144,13 @@ func EnrichedEventFromNative(v any) (EnrichedEvent, error) {
 		Flags:         r.strings("flags"),
 		CorrelationID: r.str("correlation_id", ""),
 		Attributes:    r.stringMap("attributes"),
+	}
+	for _, wr := range r.records("warnings") {
+		e.Warnings = append(e.Warnings, Warning{
+			Code:    wr.str("code", ""),
+			Field:   wr.str("field", ""),
+			Message: wr.str("message", ""),
+		})
 	}
 	if err := r.error(); err != nil {
 		return EnrichedEvent{}, err
@@ -361,6 +369,14 @@ func stringMapNative(m map[string]string) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		out[k] = v
+	}
+	return out
+}
+
+func warningsNative(ws []Warning) []any {
+	out := make([]any, len(ws))
+	for i, w := range ws {
+		out[i] = map[string]any{"code": w.Code, "field": w.Field, "message": w.Message}
 	}
 	return out
 }

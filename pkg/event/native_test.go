@@ -125,6 +125,10 @@ func TestEnrichedEventRoundTrip(t *testing.T) {
 				Flags:         []string{"price_drop"},
 				CorrelationID: "0af7651916cd43dd8448eb211c80319c",
 				Attributes:    map[string]string{"ce_source": "urn:akeneo:pim:eu-1", "ce_type": "com.akeneo.pim.v1.product.updated"},
+				Warnings: []event.Warning{
+					{Code: "not_loaded", Field: "data", Message: "the loader answered 404"},
+					{Code: "snapshot_unreadable"},
+				},
 			},
 		},
 		{
@@ -457,6 +461,17 @@ func TestFromNativeErrors(t *testing.T) {
 				return err
 			},
 			wantErr: "decoding EnrichedEvent.changes[1]: want string, got bool",
+		},
+		{
+			name: "warning field",
+			in: func() error {
+				_, err := event.EnrichedEventFromNative(map[string]any{"warnings": []any{
+					map[string]any{"code": "not_loaded"},
+					map[string]any{"code": "line_item_skipped", "field": int64(3)},
+				}})
+				return err
+			},
+			wantErr: "decoding EnrichedEvent.warnings[1].field: want string, got int64",
 		},
 		{
 			name: "secret time",
