@@ -115,6 +115,10 @@ type Input struct {
 	// Loaded is the JSON object a loader returned for a thin event; nil
 	// when no loader was called.
 	Loaded json.RawMessage
+	// LoadFailure says why the loader could not fill a thin event ("the
+	// loader answered 404"); empty when it did or was not called. The
+	// event is enriched as if no loader were set, with a WarnNotLoaded.
+	LoadFailure string
 	// Now stamps enriched_at, updated_at and loaded_at.
 	Now time.Time
 }
@@ -131,6 +135,9 @@ type Result struct {
 	// topic in the same transaction (the reservations of an order, keyed
 	// by SKU, which that SKU's partition applies to its ledger).
 	Commands []event.Event
+	// WarningCounts counts the warnings of the enriched event by code,
+	// those past the listed maximum included.
+	WarningCounts map[string]int
 }
 
 // NeedsLoad reports whether ev is thin and must be filled by the source's
@@ -158,6 +165,10 @@ func NeedsLoad(ev event.Event, et catalog.EventType, snap *Snapshot, l catalog.L
 //   - A thin event with nothing loaded keeps the snapshot's data ({} for an
 //     unknown entity) and changes nothing.
 //   - Stock and order events drive the inventory ledger (ledger.go).
+//   - What Apply cannot use of an event it skips and names in the
+//     enriched event's warnings (warnings.go): the event is never refused
+//     for it. The errors left, all ErrInvalid, are records ingest never
+//     writes: no id, no entity, data that is not a JSON object.
 func Apply(in Input) (Result, error) {
 	ev := in.Event
 	if ev.ID == "" {
@@ -174,9 +185,11 @@ func Apply(in Input) (Result, error) {
 	if prev == nil {
 		prev = &Snapshot{Entity: ev.Entity}
 	}
+	var w warnings
 	prevFields, err := prev.Fields()
 	if err != nil {
-		return Result{}, err
+		w.add(WarnSnapshotUnreadable, "", "the stored state of %s is not a JSON object; it goes on from this event's data alone", ev.Entity.Key())
+		prevFields = nil
 	}
 
 	next := &Snapshot{
@@ -189,6 +202,7 @@ func Apply(in Input) (Result, error) {
 		Reservations: prev.Reservations,
 	}
 	var fields map[string]json.RawMessage
+	var said []map[string]json.RawMessage // what the event itself says: its data, then the loader's body
 	switch {
 	case in.Type.Delete:
 		next.Deleted = true
@@ -198,20 +212,26 @@ func Apply(in Input) (Result, error) {
 		// merged (ledger.go renders the balance into the data).
 		fields = maps.Clone(prevFields)
 	default:
-		fields = maps.Clone(prevFields)
-		if in.Loaded != nil {
-			loaded, err := parseObject(in.Loaded)
-			if err != nil {
-				return Result{}, invalidf("loader body for %s: %v", ev.Entity.Key(), err)
-			}
-			fields = loaded
-			next.LoadedAt = in.Now
-		}
+		var patch map[string]json.RawMessage
 		if ev.Data != nil {
-			patch, err := parseObject(ev.Data)
-			if err != nil {
+			if patch, err = parseObject(ev.Data); err != nil {
 				return Result{}, invalidf("data of event %s: %v", ev.ID, err)
 			}
+			said = append(said, patch)
+		}
+		fields = maps.Clone(prevFields)
+		switch loaded, err := parseObject(in.Loaded); {
+		case in.LoadFailure != "":
+			w.add(WarnNotLoaded, "data", "%s; the event carries the last data known of %s", in.LoadFailure, ev.Entity.Key())
+		case in.Loaded == nil:
+		case err != nil: // the loader checks this; a caller may not have
+			w.add(WarnNotLoaded, "data", "the loader's body is not a JSON object; the event carries the last data known of %s", ev.Entity.Key())
+		default:
+			fields = loaded
+			said = append(said, loaded)
+			next.LoadedAt = in.Now
+		}
+		if patch != nil {
 			if fields == nil {
 				fields = make(map[string]json.RawMessage, len(patch))
 			}
@@ -225,12 +245,11 @@ func Apply(in Input) (Result, error) {
 	var ledger ledgerOutcome
 	switch ev.Entity.Type {
 	case EntityStock:
-		ledger, err = applyLedger(ev, typeName, prev.Ledger, fields, next)
+		if ledger, err = applyLedger(ev, typeName, prev.Ledger, said, fields, next, &w); err != nil {
+			return Result{}, err
+		}
 	case EntityOrder:
-		err = reserveForOrder(ev, typeName, fields, next, &ledger)
-	}
-	if err != nil {
-		return Result{}, err
+		reserveForOrder(ev, typeName, fields, next, &ledger, &w)
 	}
 
 	var changes []string
@@ -255,6 +274,7 @@ func Apply(in Input) (Result, error) {
 		Deleted:       next.Deleted,
 		CorrelationID: ev.CorrelationID,
 		Attributes:    ev.Attributes,
+		Warnings:      w.done(),
 	}
 	if ledger.oversold {
 		base.Flags = []string{FlagOversold}
@@ -270,7 +290,7 @@ func Apply(in Input) (Result, error) {
 		next.Version++
 		out[i].EntityVersion = next.Version
 	}
-	return Result{Enriched: out, Snapshot: next, Commands: ledger.commands}, nil
+	return Result{Enriched: out, Snapshot: next, Commands: ledger.commands, WarningCounts: w.counts}, nil
 }
 
 // derived is an event of the same entity made from e, with its own
@@ -281,6 +301,7 @@ func derived(e event.EnrichedEvent, typ string) event.EnrichedEvent {
 	d.Type = typ
 	d.Attributes = map[string]string{AttrCausationID: e.ID}
 	d.Flags = slices.Clone(e.Flags)
+	d.Warnings = nil // they are about e's input, which e itself carries
 	return d
 }
 

@@ -55,6 +55,8 @@ type outcome struct {
 	Deleted      bool
 	Ledger       string // "on_hand/reserved" or ""
 	Reservations map[string]int64
+	Warnings     []string // of the enriched event: "code field: message"
+	Counts       map[string]int
 }
 
 func summarize(r Result) outcome {
@@ -88,6 +90,16 @@ func summarize(r Result) outcome {
 		o.Ledger = fmt.Sprintf("%s/%d", oh, l.Reserved)
 	}
 	o.Reservations = r.Snapshot.Reservations
+	for i, e := range r.Enriched {
+		for _, w := range e.Warnings {
+			if i > 0 {
+				o.Warnings = append(o.Warnings, "on a derived event: "+w.Code)
+				continue
+			}
+			o.Warnings = append(o.Warnings, w.Code+" "+w.Field+": "+w.Message)
+		}
+	}
+	o.Counts = r.WarningCounts
 	return o
 }
 
@@ -275,14 +287,174 @@ func TestApply(t *testing.T) {
 			in:   Input{Event: ev("o7", "order.updated", "order:8", `{"items":[{"sku":"A","qty":1}]}`)},
 			want: outcome{Events: []string{`1 order.updated {"items":[{"sku":"A","qty":1}]} changes=[items]`}, Version: 1},
 		},
+		{
+			name: "line items spelt quantity reserve like qty",
+			in:   Input{Event: ev("q1", "order.placed", "order:9", `{"items":[{"sku":"A","quantity":2},{"sku":"B","qty":1,"quantity":5},{"sku":"A","quantity":"1.0000"}]}`)},
+			want: outcome{
+				Events:       []string{`1 order.placed {"items":[{"sku":"A","quantity":2},{"sku":"B","qty":1,"quantity":5},{"sku":"A","quantity":"1.0000"}]} changes=[items]`},
+				Commands:     []string{"inventory.reserved stock:A qty=3 order=9", "inventory.reserved stock:B qty=1 order=9"},
+				Version:      1,
+				Reservations: map[string]int64{"A": 3, "B": 1},
+			},
+		},
+		{
+			name: "unreadable line items are skipped and the order is delivered",
+			in: Input{Event: ev("q2", "order.placed", "order:9",
+				`{"items":[{"sku":"A","qty":2},{"sku":"B"},{"sku":"C","qty":1.5},{"qty":1},"D",{"sku":"E","quantity":-1},{"sku":"F","qty":0},null]}`)},
+			want: outcome{
+				Events:       []string{`1 order.placed {"items":[{"sku":"A","qty":2},{"sku":"B"},{"sku":"C","qty":1.5},{"qty":1},"D",{"sku":"E","quantity":-1},{"sku":"F","qty":0},null]} changes=[items]`},
+				Commands:     []string{"inventory.reserved stock:A qty=2 order=9"},
+				Version:      1,
+				Reservations: map[string]int64{"A": 2},
+				Warnings: []string{
+					`line_item_skipped data.items[1].qty: no quantity: want "qty" or "quantity", a whole number of units; not reserved`,
+					`line_item_skipped data.items[2].qty: want a whole number of units, got 1.5; not reserved`,
+					`line_item_skipped data.items[3].sku: want the SKU as a non-empty string, got nothing; not reserved`,
+					`line_item_skipped data.items[4]: want an object {"sku", "qty"}, got "D"; not reserved`,
+					`line_item_skipped data.items[5].quantity: want a whole number of units, got -1; not reserved`,
+					`line_item_skipped data.items[7]: want an object {"sku", "qty"}, got null; not reserved`,
+				},
+				Counts: map[string]int{WarnLineItemSkipped: 6},
+			},
+		},
+		{
+			name: "an unreadable line item of a reserving order keeps what the order held of its SKU",
+			in:   Input{Event: ev("q3", "order.updated", "order:7", `{"items":[{"sku":"A","qty":5},{"sku":"B","qty":"one"}]}`), Snapshot: placed},
+			want: outcome{
+				Events:       []string{`2 order.updated {"items":[{"sku":"A","qty":5},{"sku":"B","qty":"one"}],"status":"pending"} changes=[items]`},
+				Commands:     []string{"inventory.reserved stock:A qty=3 order=7"},
+				Version:      2,
+				Reservations: map[string]int64{"A": 5, "B": 1},
+				Warnings:     []string{`line_item_skipped data.items[1].qty: want a whole number of units, got "one"; the order keeps its hold of 1 on B`},
+				Counts:       map[string]int{WarnLineItemSkipped: 1},
+			},
+		},
+		{
+			name: "items that are not a list keep every hold",
+			in:   Input{Event: ev("q4", "order.updated", "order:7", `{"items":{"sku":"A"}}`), Snapshot: placed},
+			want: outcome{
+				Events:       []string{`2 order.updated {"items":{"sku":"A"},"status":"pending"} changes=[items]`},
+				Version:      2,
+				Reservations: map[string]int64{"A": 2, "B": 1},
+				Warnings:     []string{`items_unreadable data.items: want a list of {"sku", "qty"} objects, got {"sku":"A"}; the order keeps the stock it held`},
+				Counts:       map[string]int{WarnItemsUnreadable: 1},
+			},
+		},
+		{
+			name: "items that are not a list on a new order reserve nothing",
+			in:   Input{Event: ev("q5", "order.placed", "order:1", `{"items":"A x2"}`)},
+			want: outcome{
+				Events:   []string{`1 order.placed {"items":"A x2"} changes=[items]`},
+				Version:  1,
+				Warnings: []string{`items_unreadable data.items: want a list of {"sku", "qty"} objects, got "A x2"; no stock reserved`},
+				Counts:   map[string]int{WarnItemsUnreadable: 1},
+			},
+		},
+		{
+			name: "a stock level spelt quantity sets on hand",
+			in:   Input{Event: ev("q6", "stock.updated", "stock:SKU-1", `{"quantity":8}`), Snapshot: stock10},
+			want: outcome{Events: []string{
+				`5 stock.updated {"available":5,"last_movement":{"event_id":"q6","kind":"on_hand","qty":8},"on_hand":8,"qty":10,"quantity":8,"reserved":3,"sku":"SKU-1"} changes=[available last_movement on_hand quantity]`,
+				`6 inventory.changed {"available":5,"last_movement":{"event_id":"q6","kind":"on_hand","qty":8},"on_hand":8,"qty":10,"quantity":8,"reserved":3,"sku":"SKU-1"} changes=[available last_movement on_hand quantity]`,
+			}, Version: 6, Ledger: "8/3"},
+		},
+		{
+			name: "a stock level that is not a number leaves on hand and is delivered",
+			in:   Input{Event: ev("q7", "stock.updated", "stock:SKU-1", `{"qty":"many","name":"Bag"}`), Snapshot: stock10},
+			want: outcome{
+				Events:   []string{`5 stock.updated {"available":7,"name":"Bag","on_hand":10,"qty":"many","reserved":3,"sku":"SKU-1"} changes=[name qty]`},
+				Version:  5,
+				Ledger:   "10/3",
+				Warnings: []string{`quantity_unreadable data.qty: want a whole number of units on hand, got "many"; on_hand is unchanged`},
+				Counts:   map[string]int{WarnQuantityUnreadable: 1},
+			},
+		},
+		{
+			name: "a stock update without a quantity does not reread the stored one",
+			in:   Input{Event: ev("q8", "stock.updated", "stock:SKU-1", `{"name":"Bag"}`), Snapshot: snap("stock:SKU-1", 4, `{"qty":"many","sku":"SKU-1"}`)},
+			want: outcome{Events: []string{`5 stock.updated {"name":"Bag","qty":"many","sku":"SKU-1"} changes=[name]`}, Version: 5},
+		},
+		{
+			name: "a thin reservation moves nothing and is delivered",
+			in:   Input{Event: ev("q9", "inventory.reserved", "stock:SKU-1", ""), Snapshot: stock10},
+			want: outcome{
+				Events:   []string{`5 inventory.reserved {"available":7,"on_hand":10,"qty":10,"reserved":3,"sku":"SKU-1"} changes=[]`},
+				Version:  5,
+				Ledger:   "10/3",
+				Warnings: []string{`quantity_unreadable data.qty: a thin inventory.reserved moves nothing: send {"qty": n}; the ledger is unchanged`},
+				Counts:   map[string]int{WarnQuantityUnreadable: 1},
+			},
+		},
+		{
+			name: "a release of zero moves nothing and is delivered",
+			in:   Input{Event: ev("q10", "inventory.released", "stock:SKU-1", `{"quantity":0}`), Snapshot: stock10},
+			want: outcome{
+				Events:   []string{`5 inventory.released {"available":7,"on_hand":10,"qty":10,"reserved":3,"sku":"SKU-1"} changes=[]`},
+				Version:  5,
+				Ledger:   "10/3",
+				Warnings: []string{`quantity_unreadable data.quantity: want a positive whole number of units, got 0; the ledger is unchanged`},
+				Counts:   map[string]int{WarnQuantityUnreadable: 1},
+			},
+		},
+		{
+			name: "a reservation spelt quantity reserves",
+			in:   Input{Event: ev("q11", "inventory.reserved", "stock:SKU-9", `{"quantity":"2"}`), Snapshot: untracked},
+			want: outcome{Events: []string{
+				`2 inventory.reserved {"available":-4,"last_movement":{"event_id":"q11","kind":"reserved","qty":2},"on_hand":null,"reserved":4,"sku":"SKU-9"} changes=[available last_movement reserved]`,
+				`3 inventory.changed {"available":-4,"last_movement":{"event_id":"q11","kind":"reserved","qty":2},"on_hand":null,"reserved":4,"sku":"SKU-9"} changes=[available last_movement reserved]`,
+			}, Version: 3, Ledger: "?/4"},
+		},
+		{
+			name: "a failed load is delivered with the last known data",
+			in: Input{Event: ev("q12", "order.updated", "order:2", ""), LoadFailure: "the loader answered 404 not found",
+				Snapshot: snap("order:2", 3, `{"status":"pending"}`)},
+			want: outcome{
+				Events:   []string{`4 order.updated {"status":"pending"} changes=[]`},
+				Version:  4,
+				Warnings: []string{`not_loaded data: the loader answered 404 not found; the event carries the last data known of order:2`},
+				Counts:   map[string]int{WarnNotLoaded: 1},
+			},
+		},
+		{
+			name: "a loader body that is not an object is not used",
+			in:   Input{Event: ev("q13", "order.placed", "order:3", ""), Loaded: json.RawMessage(`[1]`)},
+			want: outcome{
+				Events:   []string{`1 order.placed {} changes=[]`},
+				Version:  1,
+				Warnings: []string{`not_loaded data: the loader's body is not a JSON object; the event carries the last data known of order:3`},
+				Counts:   map[string]int{WarnNotLoaded: 1},
+			},
+		},
+		{
+			name: "an unreadable stored snapshot: the entity goes on from the event",
+			in:   Input{Event: ev("q14", "product.updated", "product:P", `{"price":3}`), Snapshot: snap("product:P", 6, `"corrupt"`)},
+			want: outcome{
+				Events:   []string{`7 product.updated {"price":3} changes=[price]`},
+				Version:  7,
+				Warnings: []string{`snapshot_unreadable : the stored state of product:P is not a JSON object; it goes on from this event's data alone`},
+				Counts:   map[string]int{WarnSnapshotUnreadable: 1},
+			},
+		},
+		{
+			name: "warnings stay on the event they are about, not on derived ones",
+			in:   Input{Event: ev("q15", "stock.updated", "stock:SKU-3", `{"qty":4}`), Snapshot: snap("stock:SKU-3", 1, `[]`)},
+			want: outcome{
+				Events: []string{
+					`2 stock.updated {"available":4,"last_movement":{"event_id":"q15","kind":"on_hand","qty":4},"on_hand":4,"qty":4,"reserved":0,"sku":"SKU-3"} changes=[available last_movement on_hand qty reserved sku]`,
+					`3 inventory.changed {"available":4,"last_movement":{"event_id":"q15","kind":"on_hand","qty":4},"on_hand":4,"qty":4,"reserved":0,"sku":"SKU-3"} changes=[available last_movement on_hand qty reserved sku]`,
+				},
+				Version:  3,
+				Ledger:   "4/0",
+				Warnings: []string{`snapshot_unreadable : the stored state of stock:SKU-3 is not a JSON object; it goes on from this event's data alone`},
+				Counts:   map[string]int{WarnSnapshotUnreadable: 1},
+			},
+		},
+		// What ingest never writes (it mints ids, requires an entity and
+		// object data) is still refused, for the dead-letter topic.
 		{name: "no id", in: Input{Event: ev("", "order.placed", "order:1", `{}`)}, wantErr: ErrInvalid},
 		{name: "no entity id", in: Input{Event: ev("x1", "order.placed", "order:", `{}`)}, wantErr: ErrInvalid},
 		{name: "data that is not an object", in: Input{Event: ev("x2", "order.placed", "order:1", `[1,2]`)}, wantErr: ErrInvalid},
-		{name: "items that are not a list", in: Input{Event: ev("x3", "order.placed", "order:1", `{"items":{"sku":"A"}}`)}, wantErr: ErrInvalid},
-		{name: "an item without a quantity", in: Input{Event: ev("x4", "order.placed", "order:1", `{"items":[{"sku":"A"}]}`)}, wantErr: ErrInvalid},
-		{name: "a fractional quantity", in: Input{Event: ev("x5", "order.placed", "order:1", `{"items":[{"sku":"A","qty":1.5}]}`)}, wantErr: ErrInvalid},
-		{name: "a thin reservation", in: Input{Event: ev("x6", "inventory.reserved", "stock:A", "")}, wantErr: ErrInvalid},
-		{name: "a stock level that is not a number", in: Input{Event: ev("x7", "stock.updated", "stock:A", `{"qty":"many"}`)}, wantErr: ErrInvalid},
+		{name: "movement data that is not an object", in: Input{Event: ev("x3", "inventory.reserved", "stock:A", `"2"`)}, wantErr: ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,6 +487,31 @@ func TestApply(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWarningsAreBounded: an order of many unreadable line items lists
+// the first ones and counts the rest, so its record stays small; the
+// counts (what the metric adds) are complete.
+func TestWarningsAreBounded(t *testing.T) {
+	items := make([]string, 250)
+	for i := range items {
+		items[i] = fmt.Sprintf(`{"sku":"S%d","qty":"?"}`, i)
+	}
+	got, err := Apply(Input{Event: ev("b1", "order.placed", "order:1", `{"items":[`+strings.Join(items, ",")+`]}`), Type: lookup("order.placed"), Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := got.Enriched[0].Warnings
+	if len(ws) != maxWarnings+1 || ws[maxWarnings-1].Field != fmt.Sprintf("data.items[%d].qty", maxWarnings-1) {
+		t.Fatalf("%d warnings, the last listed %+v", len(ws), ws[len(ws)-2])
+	}
+	last := ws[maxWarnings]
+	if want := fmt.Sprintf("%d more warnings not listed: %d line_item_skipped", 250-maxWarnings, 250-maxWarnings); last.Code != WarnTruncated || last.Message != want {
+		t.Errorf("last warning %+v, want %s %q", last, WarnTruncated, want)
+	}
+	if got.WarningCounts[WarnLineItemSkipped] != 250 || len(got.Commands) != 0 {
+		t.Errorf("counts %v, commands %d", got.WarningCounts, len(got.Commands))
 	}
 }
 

@@ -20,10 +20,12 @@ import (
 )
 
 // handle is the stage's Handler: decode, look the snapshot up, load a thin
-// event, Apply, encode. Errors: decoding and validation failures and
-// failed loads are permanent (dead-lettered with their class); a record
-// waiting for its load is deferred; anything else (registry or Kafka
-// trouble) aborts the batch for a retry.
+// event, Apply, encode. Only records ingest never writes are dead-lettered
+// (undecodable, an unknown schema id, a key that is not the entity key,
+// ErrInvalid from Apply); a load that failed for good and anything Apply
+// could not use become warnings on the enriched event. A record waiting
+// for its load is deferred; anything else (registry or Kafka trouble, an
+// output that does not encode) aborts the batch for a retry.
 func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
 	ev, err := s.events.Decode(ctx, in.Value)
 	if err != nil {
@@ -44,7 +46,10 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 	snap := ps.get(key)
 	now := s.now()
 
-	var loaded json.RawMessage
+	var (
+		loaded     json.RawMessage
+		loadFailed string
+	)
 	var loader catalog.Loader
 	hasLoader := false
 	if src, ok := s.sources.Source(ev.Source); ok {
@@ -52,24 +57,31 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 	}
 	switch {
 	case NeedsLoad(ev, et, snap, loader, hasLoader, now):
-		if loaded, err = s.loaders.load(ctx, ev, loader); err != nil {
+		loaded, err = s.loaders.load(ctx, ev, loader)
+		var failed *loadFailure
+		switch {
+		case errors.As(err, &failed):
+			// The sender got a 202: the event goes on with what is known
+			// of the entity, and says the load failed.
+			loadFailed = failed.reason
+			s.log.Warn("loader failed; enriching the event without it", zap.String("event_id", ev.ID),
+				zap.String("entity", key), zap.Int("tries", failed.tries), zap.Int("status", failed.status), zap.Error(err))
+		case err != nil:
 			return nil, err
 		}
 	case ev.Data == nil && !hasLoader && !et.Delete && snap == nil:
 		s.m.thinUnloaded.Inc()
 	}
 
-	res, err := Apply(Input{Event: ev, Type: et, Snapshot: snap, Loaded: loaded, Now: now})
+	res, err := Apply(Input{Event: ev, Type: et, Snapshot: snap, Loaded: loaded, LoadFailure: loadFailed, Now: now})
 	if err != nil {
-		class := stream.ClassPermanent
-		if errors.Is(err, ErrInvalid) {
-			class = stream.ClassInvalid
-		}
-		return nil, stream.Permanent(class, fmt.Errorf("enriching event %s: %w", ev.ID, err))
+		return nil, stream.Permanent(stream.ClassInvalid, fmt.Errorf("enriching event %s: %w", ev.ID, err))
 	}
+	// An output that does not encode is the stage's fault (its schemas are
+	// not registered), never the record's: retried, not dead-lettered.
 	outs, err := s.records(in, ev, res)
 	if err != nil {
-		return nil, stream.Permanent(stream.ClassPermanent, err)
+		return nil, err
 	}
 	ps.put(key, res.Snapshot)
 	s.m.events.WithLabelValues(res.Enriched[0].Type).Inc()
@@ -81,6 +93,9 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 	}
 	for _, c := range res.Commands {
 		s.m.derived.WithLabelValues(c.Type).Inc()
+	}
+	for code, n := range res.WarningCounts {
+		s.m.warnings.WithLabelValues(code).Add(float64(n))
 	}
 	if ce := s.log.Check(zap.DebugLevel, "enriched event"); ce != nil {
 		ce.Write(zap.String("event_id", ev.ID), zap.String("event_type", ev.Type), zap.String("entity", key),

@@ -2,8 +2,10 @@ package enrich
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/surgehq/surge/pkg/event"
 )
@@ -29,9 +31,15 @@ const (
 	fieldLastMovement = "last_movement"
 	fieldSKU          = "sku"
 	fieldQty          = "qty"
+	fieldQuantity     = "quantity"
 	fieldItems        = "items"
 	fieldOrderID      = "order_id"
 )
+
+// quantityNames are the names a quantity goes by, tried in this order:
+// Surge's own, then the one Shopify's line items and Magento's source
+// items use.
+var quantityNames = []string{fieldQty, fieldQuantity}
 
 // Movement kinds, in last_movement.kind.
 const (
@@ -58,9 +66,24 @@ func isLedgerMovement(entityType, typ string) bool {
 	return entityType == EntityStock && (typ == TypeInventoryReserved || typ == TypeInventoryReleased)
 }
 
+// quantityOf reads the first quantity name present (and not null) in
+// fields: the name, its value, and whether one was present; err says why
+// a present one is not a whole number.
+func quantityOf(fields map[string]json.RawMessage) (name string, n int64, ok bool, err error) {
+	for _, name := range quantityNames {
+		if n, ok, err := intField(fields, name); ok {
+			return name, n, true, err
+		}
+	}
+	return fieldQty, 0, false, nil
+}
+
 // applyLedger updates the ledger of a stock entity for one event and
-// renders the balance into its data fields.
-func applyLedger(ev event.Event, typ string, prev *Ledger, fields map[string]json.RawMessage, next *Snapshot) (ledgerOutcome, error) {
+// renders the balance into its data fields. said holds what the event
+// itself says (its data, else what the loader returned), where a stock
+// level's quantity is read; fields is the merged entity. A quantity it
+// cannot read leaves the ledger as it was, with a warning.
+func applyLedger(ev event.Event, typ string, prev *Ledger, said []map[string]json.RawMessage, fields map[string]json.RawMessage, next *Snapshot, w *warnings) (ledgerOutcome, error) {
 	var out ledgerOutcome
 	var l Ledger
 	if prev != nil {
@@ -69,28 +92,36 @@ func applyLedger(ev event.Event, typ string, prev *Ledger, fields map[string]jso
 	var movement map[string]json.RawMessage
 	switch typ {
 	case TypeStockUpdated:
-		if fields == nil {
-			break
-		}
-		qty, ok, err := intField(fields, fieldQty)
-		if err != nil {
-			return out, invalidf("data.qty of %s event %s: %v", typ, ev.ID, err)
-		}
-		if ok && (l.OnHand == nil || *l.OnHand != qty) {
-			l.OnHand = &qty
-			movement = map[string]json.RawMessage{"kind": jsonString(movementOnHand), fieldQty: jsonInt(qty)}
+		for _, f := range said {
+			name, qty, ok, err := quantityOf(f)
+			if !ok {
+				continue
+			}
+			if err != nil {
+				w.add(WarnQuantityUnreadable, "data."+name, "want a whole number of units on hand, got %s; on_hand is unchanged", shown(f[name]))
+			} else if l.OnHand == nil || *l.OnHand != qty {
+				l.OnHand = &qty
+				movement = map[string]json.RawMessage{"kind": jsonString(movementOnHand), fieldQty: jsonInt(qty)}
+			}
+			break // the event's data speaks before the loader's body
 		}
 	case TypeInventoryReserved, TypeInventoryReleased:
 		if ev.Data == nil {
-			return out, invalidf("%s event %s has no data; it needs {\"qty\": n}", typ, ev.ID)
+			w.add(WarnQuantityUnreadable, "data.qty", "a thin %s moves nothing: send {\"qty\": n}; the ledger is unchanged", typ)
+			break
 		}
 		data, err := parseObject(ev.Data)
 		if err != nil {
 			return out, invalidf("data of %s event %s: %v", typ, ev.ID, err)
 		}
-		qty, ok, err := intField(data, fieldQty)
+		name, qty, ok, err := quantityOf(data)
 		if err != nil || !ok || qty <= 0 {
-			return out, invalidf("data.qty of %s event %s must be a positive whole number", typ, ev.ID)
+			got := "nothing"
+			if ok {
+				got = shown(data[name])
+			}
+			w.add(WarnQuantityUnreadable, "data."+name, "want a positive whole number of units, got %s; the ledger is unchanged", got)
+			break
 		}
 		movement = map[string]json.RawMessage{fieldQty: jsonInt(qty)}
 		if id, ok := data[fieldOrderID]; ok {
@@ -135,7 +166,7 @@ func applyLedger(ev event.Event, typ string, prev *Ledger, fields map[string]jso
 // reserveForOrder works out which units of which SKUs the order holds
 // after this event and writes a movement for each difference from what it
 // held before.
-func reserveForOrder(ev event.Event, typ string, fields map[string]json.RawMessage, next *Snapshot, out *ledgerOutcome) error {
+func reserveForOrder(ev event.Event, typ string, fields map[string]json.RawMessage, next *Snapshot, out *ledgerOutcome, w *warnings) {
 	held := next.Reservations
 	var want map[string]int64
 	switch {
@@ -144,13 +175,9 @@ func reserveForOrder(ev event.Event, typ string, fields map[string]json.RawMessa
 	case typ == TypeOrderPlaced || len(held) > 0:
 		// Placing reserves the items; a later change to the items of an
 		// order that holds stock adjusts what it holds.
-		items, err := orderItems(ev, fields)
-		if err != nil {
-			return err
-		}
-		want = items
+		want = orderItems(fields, held, w)
 	default:
-		return nil // an order Surge never saw placed holds nothing
+		return // an order Surge never saw placed holds nothing
 	}
 	skus := slices.Sorted(maps.Keys(held))
 	for sku := range want {
@@ -171,7 +198,6 @@ func reserveForOrder(ev event.Event, typ string, fields map[string]json.RawMessa
 		want = nil
 	}
 	next.Reservations = want
-	return nil
 }
 
 func releasedByStatus(fields map[string]json.RawMessage) bool {
@@ -184,30 +210,77 @@ func releasedByStatus(fields map[string]json.RawMessage) bool {
 	return false
 }
 
-// orderItems reads data.items, a list of {"sku": string, "qty": n}, into
-// units per SKU. No items field means no items.
-func orderItems(ev event.Event, fields map[string]json.RawMessage) (map[string]int64, error) {
+// orderItems reads data.items, a list of {"sku": string, "qty": n} ("qty"
+// may be spelt "quantity"), into the units per SKU the order should hold,
+// given what it held. No items field means no items. What it cannot read
+// it skips, with a warning, and never refuses the order:
+//
+//   - an entry that is not an object, or has no readable SKU, holds
+//     nothing;
+//   - an entry whose SKU is readable but whose quantity is missing or not a
+//     whole number keeps what the order held of that SKU (nothing for a new
+//     order), whatever the other entries of that SKU say;
+//   - items that are not a list keep everything the order held.
+func orderItems(fields map[string]json.RawMessage, held map[string]int64, w *warnings) map[string]int64 {
 	raw, ok := fields[fieldItems]
 	if !ok || string(raw) == "null" {
-		return nil, nil
+		return nil
 	}
-	var items []map[string]json.RawMessage
+	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, invalidf("data.items of order event %s: want a list of {\"sku\", \"qty\"} objects", ev.ID)
+		w.add(WarnItemsUnreadable, "data.items", "want a list of {\"sku\", \"qty\"} objects, got %s; %s",
+			shown(raw), keptMessage(held, ""))
+		return maps.Clone(held)
 	}
 	out := make(map[string]int64, len(items))
-	for i, it := range items {
+	var kept map[string]bool
+	for i, rawItem := range items {
+		path := "data.items[" + strconv.Itoa(i) + "]"
+		var it map[string]json.RawMessage
+		if json.Unmarshal(rawItem, &it) != nil || it == nil {
+			w.add(WarnLineItemSkipped, path, "want an object {\"sku\", \"qty\"}, got %s; not reserved", shown(rawItem))
+			continue
+		}
 		var sku string
 		if err := json.Unmarshal(it[fieldSKU], &sku); err != nil || sku == "" {
-			return nil, invalidf("data.items[%d].sku of order event %s: want a non-empty string", i, ev.ID)
+			w.add(WarnLineItemSkipped, path+".sku", "want the SKU as a non-empty string, got %s; not reserved", shown(it[fieldSKU]))
+			continue
 		}
-		qty, ok, err := intField(it, fieldQty)
-		if err != nil || !ok || qty <= 0 {
-			return nil, invalidf("data.items[%d].qty of order event %s: want a positive whole number", i, ev.ID)
+		name, qty, ok, err := quantityOf(it)
+		switch {
+		case !ok:
+			w.add(WarnLineItemSkipped, path+".qty", "no quantity: want \"qty\" or \"quantity\", a whole number of units; %s", keptMessage(held, sku))
+		case err != nil || qty < 0:
+			w.add(WarnLineItemSkipped, path+"."+name, "want a whole number of units, got %s; %s", shown(it[name]), keptMessage(held, sku))
+		default:
+			out[sku] += qty
+			continue
 		}
-		out[sku] += qty
+		if kept == nil {
+			kept = map[string]bool{}
+		}
+		kept[sku] = true
 	}
-	return out, nil
+	for sku := range kept {
+		out[sku] = held[sku]
+	}
+	maps.DeleteFunc(out, func(_ string, n int64) bool { return n == 0 })
+	return out
+}
+
+// keptMessage says what an unreadable line item of sku (all items when
+// sku is empty) leaves the order holding.
+func keptMessage(held map[string]int64, sku string) string {
+	if sku == "" {
+		if len(held) == 0 {
+			return "no stock reserved"
+		}
+		return "the order keeps the stock it held"
+	}
+	if n := held[sku]; n > 0 {
+		return fmt.Sprintf("the order keeps its hold of %d on %s", n, sku)
+	}
+	return "not reserved"
 }
 
 // movementEvent is the inventory movement an order event writes for one

@@ -4,22 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/stream"
-	"github.com/surgehq/surge/pkg/topics"
 )
 
 // maxLoaderBody bounds a loader response.
@@ -35,7 +33,8 @@ const maxLoaderBody = 4 << 20
 // One load is a few tries within the loader's timeout budget: timeouts,
 // network errors, 408, 425, 429 and 5xx are tried again after a short
 // jittered back-off; 404 and other 4xx, a body that is not a JSON object,
-// and an exhausted budget are permanent (class "loader", dead-lettered).
+// and an exhausted budget fail the load for good (a *loadFailure): the
+// handler then enriches the event without it, with a warning.
 //
 // It is safe for concurrent use.
 type loaders struct {
@@ -74,8 +73,7 @@ func newLoaders(ctx context.Context, client *http.Client, attempts, concurrency 
 
 // load returns the body l gives for ev's entity. It returns an error
 // wrapping stream.ErrDefer while the load is still running after the wait,
-// a *stream.PermanentError of class loader when it failed for good, and
-// ctx's error when ctx ends.
+// a *loadFailure when it failed for good, and ctx's error when ctx ends.
 func (ls *loaders) load(ctx context.Context, ev event.Event, l catalog.Loader) (json.RawMessage, error) {
 	ls.mu.Lock()
 	c, ok := ls.calls[ev.ID]
@@ -176,16 +174,16 @@ func (ls *loaders) fetch(ctx context.Context, ev event.Event, l catalog.Loader) 
 		case err == nil && status/100 == 2:
 			if !isJSONObject(body) {
 				ls.m.loaderCalls.WithLabelValues("bad_body").Inc()
-				return nil, loaderFailure(fmt.Errorf("loading %s from %s: the body is not a JSON object", ev.Entity.Key(), shown), tries, status)
+				return nil, &loadFailure{entity: ev.Entity.Key(), url: shown, reason: "the loader's body is not a JSON object", tries: tries, status: status}
 			}
 			ls.m.loaderCalls.WithLabelValues("ok").Inc()
 			return body, nil
 		case err == nil && status == http.StatusNotFound:
 			ls.m.loaderCalls.WithLabelValues("not_found").Inc()
-			return nil, loaderFailure(fmt.Errorf("loading %s from %s: 404 not found", ev.Entity.Key(), shown), tries, status)
+			return nil, &loadFailure{entity: ev.Entity.Key(), url: shown, reason: "the loader answered 404 not found", tries: tries, status: status}
 		case err == nil && !retryableStatus(status):
 			ls.m.loaderCalls.WithLabelValues("rejected").Inc()
-			return nil, loaderFailure(fmt.Errorf("loading %s from %s: status %d", ev.Entity.Key(), shown, status), tries, status)
+			return nil, &loadFailure{entity: ev.Entity.Key(), url: shown, reason: fmt.Sprintf("the loader answered %d", status), tries: tries, status: status}
 		}
 		ls.m.loaderCalls.WithLabelValues("retry").Inc()
 		ls.log.Debug("loader try failed", zap.String("event_id", ev.ID), zap.String("url", shown),
@@ -202,11 +200,15 @@ func (ls *loaders) fetch(ctx context.Context, ev event.Event, l catalog.Loader) 
 		backoff *= 2
 	}
 	ls.m.loaderCalls.WithLabelValues("exhausted").Inc()
-	reason := fmt.Sprintf("status %d", lastStatus)
+	last := fmt.Sprintf("status %d", lastStatus)
 	if lastErr != nil {
-		reason = lastErr.Error()
+		last = "no answer"
+		if errors.Is(lastErr, context.DeadlineExceeded) {
+			last = "timed out"
+		}
 	}
-	return nil, loaderFailure(fmt.Errorf("loading %s from %s: gave up after %d tries within %s: %s", ev.Entity.Key(), shown, tries, budget, reason), tries, lastStatus)
+	return nil, &loadFailure{entity: ev.Entity.Key(), url: shown, tries: tries, status: lastStatus, cause: lastErr,
+		reason: fmt.Sprintf("the loader gave up after %d tries within %s (last: %s)", tries, budget, last)}
 }
 
 // get is one HTTP try. A transport error (timeout included) is returned as
@@ -250,15 +252,27 @@ func isJSONObject(b []byte) bool {
 	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
-// loaderFailure is the permanent error of a failed load, with the tries
-// and the last HTTP status for the dead-letter headers.
-func loaderFailure(err error, tries, status int) error {
-	p := &stream.PermanentError{Class: stream.ClassLoader, Err: err, Attempts: tries}
-	if status > 0 {
-		p.Headers = []kgo.RecordHeader{{Key: topics.HeaderDLQHTTPStatus, Value: []byte(strconv.Itoa(status))}}
-	}
-	return p
+// loadFailure is a load that failed for good. Its reason names no URL
+// (it goes into the enriched event, which subscribers receive); Error,
+// for the log, does.
+type loadFailure struct {
+	entity string // "order:100012"
+	url    string // redacted
+	reason string // "the loader answered 404 not found"
+	tries  int
+	status int   // last HTTP status; 0 when none was received
+	cause  error // last transport error, if any
 }
+
+func (f *loadFailure) Error() string {
+	msg := fmt.Sprintf("loading %s from %s: %s", f.entity, f.url, f.reason)
+	if f.cause != nil {
+		msg += ": " + f.cause.Error()
+	}
+	return msg
+}
+
+func (f *loadFailure) Unwrap() error { return f.cause }
 
 // redactURL drops the query and user info of a loader URL before it is
 // logged or written to a dead-letter header: they may hold credentials.

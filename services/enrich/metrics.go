@@ -12,6 +12,7 @@ const (
 	metricEvents          = "surge_enrich_events_total"
 	metricDerived         = "surge_enrich_derived_events_total"
 	metricThinUnloaded    = "surge_enrich_thin_unloaded_total"
+	metricWarnings        = "surge_enrich_warnings_total"
 	metricOversold        = "surge_enrich_oversold_total"
 	metricLoaderCalls     = "surge_enrich_loader_calls_total"
 	metricLoaderSeconds   = "surge_enrich_loader_seconds"
@@ -25,6 +26,7 @@ type metrics struct {
 	events          *prometheus.CounterVec // by event type
 	derived         *prometheus.CounterVec // by event type
 	thinUnloaded    prometheus.Counter
+	warnings        *prometheus.CounterVec // by code
 	oversold        prometheus.Counter
 	loaderCalls     *prometheus.CounterVec // by outcome
 	loaderSeconds   prometheus.Histogram
@@ -39,6 +41,7 @@ func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
 		events:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricEvents, Help: "Events enriched, by event type (aborted batches included)."}, []string{"type"}),
 		derived:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDerived, Help: "Events enrich derived (inventory movements, changes, oversold), by type."}, []string{"type"}),
 		thinUnloaded:    prometheus.NewCounter(prometheus.CounterOpts{Name: metricThinUnloaded, Help: "Thin events of an unknown entity whose source has no loader: enriched with empty data."}),
+		warnings:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricWarnings, Help: "What enrich could not use of the events it enriched (each skipped line item, failed load...), by warning code (aborted batches included)."}, []string{"code"}),
 		oversold:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricOversold, Help: "Reservations that drove a SKU's available stock below zero."}),
 		loaderCalls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricLoaderCalls, Help: "Loader HTTP tries by outcome: ok, retry, not_found, rejected, bad_body, exhausted."}, []string{"outcome"}),
 		loaderSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricLoaderSeconds, Help: "Duration of one loader HTTP try.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
@@ -51,6 +54,7 @@ func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
 		m.events = stream.Register(reg, m.events)
 		m.derived = stream.Register(reg, m.derived)
 		m.thinUnloaded = stream.Register(reg, m.thinUnloaded)
+		m.warnings = stream.Register(reg, m.warnings)
 		m.oversold = stream.Register(reg, m.oversold)
 		m.loaderCalls = stream.Register(reg, m.loaderCalls)
 		m.loaderSeconds = stream.Register(reg, m.loaderSeconds)
@@ -58,6 +62,9 @@ func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
 		m.restoreSeconds = stream.Register(reg, m.restoreSeconds)
 		m.snapshots = stream.Register(reg, m.snapshots)
 		m.snapshotSkipped = stream.Register(reg, m.snapshotSkipped)
+	}
+	for _, code := range WarningCodes {
+		m.warnings.WithLabelValues(code) // listed at 0 before the first
 	}
 	return m
 }

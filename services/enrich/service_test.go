@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
@@ -164,9 +165,12 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	}
 }
 
-// TestLoaderRetriesAndDeadLetters covers a loader that fails twice before
-// answering, one that answers 404, and one that keeps failing.
-func TestLoaderRetriesAndDeadLetters(t *testing.T) {
+// TestLoaderRetriesAndFailuresAreDelivered covers a loader that fails
+// twice before answering, one that answers 404, and one that keeps
+// failing. Each thin event was accepted with a 202, so each is enriched
+// and delivered: the failed ones with the entity's last known data and a
+// not_loaded warning that names no URL, counted, never dead-lettered.
+func TestLoaderRetriesAndFailuresAreDelivered(t *testing.T) {
 	h := newHarness(t, 3)
 	shop := newShop()
 	shop.bodies["1"] = `{"status":"pending"}`
@@ -182,46 +186,50 @@ func TestLoaderRetriesAndDeadLetters(t *testing.T) {
 
 	h.produceEvents(
 		rawEvent("ev-1", "order.placed", "order:1", ""),
-		rawEvent("ev-2", "order.placed", "order:2", ""),
+		rawEvent("ev-2a", "order.placed", "order:2", `{"status":"pending","total":5}`),
+		rawEvent("ev-2", "order.updated", "order:2", ""),
 		rawEvent("ev-3", "order.placed", "order:3", ""),
 		rawEvent("ev-4", "order.placed", "order:4", `{"status":"pending"}`),
 	)
-	waitFor(t, 20*time.Second, "2 enriched and 2 dead-lettered", func() bool { return out.Len() >= 2 && dlq.Len() >= 2 })
-	got := h.decode(out.Records())
-	if len(got) != 2 || got[0].ev.ID == got[1].ev.ID {
-		t.Fatalf("enriched %d events", len(got))
+	waitFor(t, 20*time.Second, "5 enriched events", func() bool { return out.Len() >= 5 })
+	byID := map[string]event.EnrichedEvent{}
+	for _, e := range h.decode(out.Records()) {
+		byID[e.ev.ID] = e.ev
 	}
-	for _, e := range got {
-		if e.ev.ID == "ev-1" && jsonOf(t, e.ev.Data)["status"] != "pending" {
-			t.Errorf("ev-1 data %s, want the loader's body", e.ev.Data)
-		}
+	if d := jsonOf(t, byID["ev-1"].Data); d["status"] != "pending" || len(byID["ev-1"].Warnings) != 0 {
+		t.Errorf("ev-1: data %s, warnings %v; want the loader's body and no warning", byID["ev-1"].Data, byID["ev-1"].Warnings)
 	}
 	if n := shop.callsOf("1"); n != 3 {
 		t.Errorf("order 1 was loaded %d times, want 3 (two 503s, then 200)", n)
 	}
-	byID := map[string]*kgo.Record{}
-	for _, r := range dlq.Records() {
-		byID[header(r, topics.HeaderEventID)] = r
-	}
-	for id, want := range map[string]map[string]string{
-		"ev-2": {topics.HeaderDLQErrorClass: stream.ClassLoader, topics.HeaderDLQHTTPStatus: "404", topics.HeaderDLQAttempts: "1", topics.HeaderDLQStage: "enrich"},
-		"ev-3": {topics.HeaderDLQErrorClass: stream.ClassLoader, topics.HeaderDLQHTTPStatus: "503", topics.HeaderDLQAttempts: "3", topics.HeaderCorrelationID: "corr-ev-3"},
+	for id, want := range map[string]struct {
+		data    string
+		version int64
+		reason  string
+	}{
+		"ev-2": {`{"status":"pending","total":5}`, 2, "the loader answered 404 not found"},
+		"ev-3": {`{}`, 1, "the loader gave up after 3 tries"},
 	} {
-		r := byID[id]
-		if r == nil {
-			t.Fatalf("%s is not in the DLQ", id)
+		e, ok := byID[id]
+		if !ok {
+			t.Fatalf("%s was not enriched", id)
 		}
-		for k, v := range want {
-			if got := header(r, k); got != v {
-				t.Errorf("%s: header %s = %q, want %q", id, k, got, v)
-			}
+		if string(e.Data) != want.data || e.EntityVersion != want.version || len(e.Changes) != 0 {
+			t.Errorf("%s: data %s version %d changes %v; want %s, version %d, no changes", id, e.Data, e.EntityVersion, e.Changes, want.data, want.version)
 		}
-		if !strings.Contains(header(r, topics.HeaderDLQError), "/rest/V1/orders/") {
-			t.Errorf("%s: error %q does not name the loader URL", id, header(r, topics.HeaderDLQError))
+		if len(e.Warnings) != 1 || e.Warnings[0].Code != enrich.WarnNotLoaded || e.Warnings[0].Field != "data" ||
+			!strings.Contains(e.Warnings[0].Message, want.reason) || strings.Contains(e.Warnings[0].Message, srv.URL) {
+			t.Errorf("%s: warnings %+v; want one not_loaded saying %q without the loader's URL", id, e.Warnings, want.reason)
 		}
 	}
-	if n := testutil.ToFloat64(stream.NewMetrics(reg).DeadLettered.WithLabelValues(enrich.StageName, stream.ClassLoader)); n != 2 {
-		t.Errorf("dead-lettered{class=loader} = %v, want 2", n)
+	if n := shop.callsOf("3"); n != 3 {
+		t.Errorf("order 3 was loaded %d times, want 3", n)
+	}
+	if n := counterValue(t, reg, "surge_enrich_warnings_total", "code", enrich.WarnNotLoaded); n != 2 {
+		t.Errorf("surge_enrich_warnings_total{code=not_loaded} = %v, want 2", n)
+	}
+	if dlq.Len() != 0 {
+		t.Errorf("%d dead letters, want none", dlq.Len())
 	}
 }
 
