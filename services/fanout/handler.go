@@ -14,9 +14,11 @@ import (
 
 // handle is the stage's Handler: decode the enriched event, make sure the
 // subscriptions are current as of the moment it was enriched, and produce
-// one Delivery per matching subscription. Undecodable input is
-// dead-lettered; a subscriptions table that cannot be synced (Kafka
-// trouble) aborts the batch for a retry.
+// one Delivery per matching subscription. Input that does not decode (a
+// record enrich never writes) is dead-lettered; a subscriptions table that
+// cannot be synced (Kafka trouble) or a delivery that does not encode (the
+// stage's schema is not registered: its fault, not the event's) aborts
+// the batch for a retry.
 func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
 	ev, err := s.enriched.Decode(ctx, in.Value)
 	if err != nil {
@@ -46,7 +48,7 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 		}
 		rec, err := s.delivery(in, &ev, rt.sub.ID, body)
 		if err != nil {
-			return nil, stream.Permanent(stream.ClassPermanent, err)
+			return nil, err
 		}
 		outs = append(outs, rec)
 	}

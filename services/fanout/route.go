@@ -254,7 +254,9 @@ func (r *router) flush(committed bool, m *metrics) {
 }
 
 // bodyOf is the JSON body of every delivery of ev, as DESIGN.md fixes it:
-// {"id","type","source","time","entity":{"type","id","version"},"data","changes"}.
+// {"id","type","source","time","entity":{"type","id","version"},"data","changes"},
+// followed by "warnings":[{"code","field","message"}] when enrich could
+// not use all of the event (absent otherwise).
 // It is written by hand: it runs for every delivered event, and
 // encoding/json would also re-validate and compact data, which enrich
 // already wrote as JSON. TestBodyIsTheDocumentedJSON pins it to
@@ -288,7 +290,24 @@ func bodyOf(ev *event.EnrichedEvent) []byte {
 		}
 		b = appendJSONString(b, c)
 	}
-	return append(b, "]}"...)
+	b = append(b, ']')
+	if len(ev.Warnings) > 0 {
+		b = append(b, `,"warnings":[`...)
+		for i, w := range ev.Warnings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"code":`...)
+			b = appendJSONString(b, w.Code)
+			b = append(b, `,"field":`...)
+			b = appendJSONString(b, w.Field)
+			b = append(b, `,"message":`...)
+			b = appendJSONString(b, w.Message)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
 }
 
 // appendJSONString appends s as a JSON string: quotes, backslashes and

@@ -45,6 +45,27 @@ func TestBodyIsTheDocumentedJSON(t *testing.T) {
 	if got["data"] != nil || !reflect.DeepEqual(got["changes"], []any{}) {
 		t.Fatalf("deleted body %s", b)
 	}
+	if _, ok := got["warnings"]; ok {
+		t.Fatalf("a body without warnings has a warnings field: %s", b)
+	}
+
+	// What enrich could not use: listed after changes.
+	ev.Warnings = []event.Warning{
+		{Code: "line_item_skipped", Field: "data.items[0].qty", Message: `no quantity: want "qty"`},
+		{Code: "not_loaded", Message: "ünï\\code\n\xff"},
+	}
+	b = bodyOf(ev)
+	got = nil
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, b)
+	}
+	want["warnings"] = []any{
+		map[string]any{"code": "line_item_skipped", "field": "data.items[0].qty", "message": `no quantity: want "qty"`},
+		map[string]any{"code": "not_loaded", "field": "", "message": "ünï\\code\n\ufffd"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("body with warnings\n got %v\nwant %v", got, want)
+	}
 }
 
 // FuzzAppendJSONString: whatever the string, the output is a JSON string
