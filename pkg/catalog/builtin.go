@@ -1,6 +1,9 @@
 package catalog
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Adobe Commerce integration starter kit ("be-observer.*") and Akeneo Event
 // Platform ("com.akeneo.pim.v1.*") name prefixes.
@@ -70,13 +73,40 @@ func Builtin() []EventType {
 	add("inventory.changed", "stock", "A SKU's inventory ledger changed.")
 	add("inventory.oversold", "stock", "A SKU was sold beyond its available stock.")
 	add("inventory.reserved", "stock", "Stock of a SKU was reserved for a cart or order.")
+	out[len(out)-1].DataSchema = json.RawMessage(MovementSchema)
 	add("inventory.released", "stock", "A stock reservation was released.")
+	out[len(out)-1].DataSchema = json.RawMessage(MovementSchema)
 
 	add("shipment.created", "shipment", "A shipment was created.", adobePrefix+"sales_order_shipment_create")
 	add("shipment.updated", "shipment", "A shipment was changed.", adobePrefix+"sales_order_shipment_update")
 	add("payment.captured", "payment", "A payment was captured.")
 	return out
 }
+
+// MovementSchema is the data schema of the built-in inventory.reserved
+// and inventory.released: a movement moves a positive whole number of
+// units, "qty" (or "quantity"), given as a number or as a numeric string
+// such as Magento's "2.0000". A movement is the whole point of those
+// events, so ingest refuses one the inventory ledger could not apply (422
+// naming data.qty) rather than accept it and have the ledger skip it.
+// Thin movements are not checked (no schema checks a thin event); enrich
+// delivers them with a warning and moves nothing.
+const MovementSchema = `{
+  "type": "object",
+  "properties": {
+    "qty": {"$ref": "#/$defs/units"},
+    "quantity": {"$ref": "#/$defs/units"}
+  },
+  "anyOf": [{"required": ["qty"]}, {"required": ["quantity"]}],
+  "$defs": {
+    "units": {
+      "description": "A positive whole number of units: a number, or a string such as \"2\" or \"2.0000\".",
+      "type": ["integer", "string"],
+      "minimum": 1,
+      "pattern": "^0*[1-9][0-9]*(\\.0*)?$"
+    }
+  }
+}`
 
 // DefaultSource is the source `surge dev` creates: id "default", unsigned.
 func DefaultSource() Source {

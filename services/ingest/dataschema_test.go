@@ -64,6 +64,49 @@ func TestDataSchemaValidate(t *testing.T) {
 	}
 }
 
+// TestMovementSchema: the built-in inventory movements accept what the
+// inventory ledger applies and refuse the rest with a 422 naming the
+// quantity, so a movement is never accepted and then left unapplied.
+func TestMovementSchema(t *testing.T) {
+	cat := catalog.New(catalog.Builtin()...)
+	v := ingest.NewDataValidator()
+	for _, name := range []string{"inventory.reserved", "inventory.released"} {
+		et, _ := cat.Lookup(name)
+		if err := v.Compile(et); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for in, wantField := range map[string]string{
+			`{"qty":2}`:                      "",
+			`{"qty":2.0}`:                    "",
+			`{"quantity":3,"sku":"A"}`:       "",
+			`{"qty":"2.0000"}`:               "",
+			`{"qty":"10"}`:                   "",
+			`{"qty":1,"order_id":"7"}`:       "",
+			`{"sku":"A"}`:                    "data.qty",
+			`{"qty":0}`:                      "data.qty",
+			`{"qty":-1}`:                     "data.qty",
+			`{"qty":1.5}`:                    "data.qty",
+			`{"qty":"two"}`:                  "data.qty",
+			`{"qty":"1.5"}`:                  "data.qty",
+			`{"qty":"0.000"}`:                "data.qty",
+			`{"quantity":true}`:              "data.quantity",
+			`{"qty":2,"quantity":"several"}`: "data.quantity",
+		} {
+			err := v.Validate(et, json.RawMessage(in))
+			var he *httpx.Error
+			switch {
+			case wantField == "" && err != nil:
+				t.Errorf("%s %s: %v, want it accepted", name, in, err)
+			case wantField != "" && (!errors.As(err, &he) || he.Status != http.StatusUnprocessableEntity || he.Field != wantField):
+				t.Errorf("%s %s: %v, want a 422 naming %s", name, in, err, wantField)
+			}
+		}
+		if err := v.Validate(et, nil); err != nil {
+			t.Errorf("%s: a thin movement: %v (enrich delivers it with a warning)", name, err)
+		}
+	}
+}
+
 func TestDataSchemaCacheFollowsCatalogChanges(t *testing.T) {
 	v := ingest.NewDataValidator()
 	et := catalog.EventType{Name: "order.placed", DataSchema: json.RawMessage(`{"required":["total"]}`)}
