@@ -41,6 +41,7 @@ type hook struct {
 	sub, id, entity string // id is the webhook-id
 	eventID         string
 	version         int64
+	body            []byte
 }
 
 func newHookReceiver(t testing.TB) *hookReceiver {
@@ -66,7 +67,7 @@ func newHookReceiver(t testing.TB) *hookReceiver {
 		if jerr := json.Unmarshal(body, &b); jerr != nil && err == nil {
 			err = jerr
 		}
-		h := hook{sub: sub, id: r.Header.Get("webhook-id"), eventID: b.ID, entity: b.Entity.Type + ":" + b.Entity.ID, version: b.Entity.Version}
+		h := hook{sub: sub, id: r.Header.Get("webhook-id"), eventID: b.ID, entity: b.Entity.Type + ":" + b.Entity.ID, version: b.Entity.Version, body: body}
 		rc.mu.Lock()
 		if err != nil {
 			rc.bad = append(rc.bad, h.id+": "+err.Error())

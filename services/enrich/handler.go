@@ -94,9 +94,7 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 	for _, c := range res.Commands {
 		s.m.derived.WithLabelValues(c.Type).Inc()
 	}
-	for code, n := range res.WarningCounts {
-		s.m.warnings.WithLabelValues(code).Add(float64(n))
-	}
+	s.m.countWarnings(res.WarningCounts)
 	if ce := s.log.Check(zap.DebugLevel, "enriched event"); ce != nil {
 		ce.Write(zap.String("event_id", ev.ID), zap.String("event_type", ev.Type), zap.String("entity", key),
 			zap.Int64("version", res.Snapshot.Version), zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset))

@@ -1,6 +1,9 @@
 package enrich
 
 import (
+	"slices"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/surgehq/surge/pkg/stream"
@@ -27,6 +30,7 @@ type metrics struct {
 	derived         *prometheus.CounterVec // by event type
 	thinUnloaded    prometheus.Counter
 	warnings        *prometheus.CounterVec // by code
+	pending         []atomic.Int64         // warnings of the batch in hand, by index in WarningCodes
 	oversold        prometheus.Counter
 	loaderCalls     *prometheus.CounterVec // by outcome
 	loaderSeconds   prometheus.Histogram
@@ -41,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
 		events:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricEvents, Help: "Events enriched, by event type (aborted batches included)."}, []string{"type"}),
 		derived:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDerived, Help: "Events enrich derived (inventory movements, changes, oversold), by type."}, []string{"type"}),
 		thinUnloaded:    prometheus.NewCounter(prometheus.CounterOpts{Name: metricThinUnloaded, Help: "Thin events of an unknown entity whose source has no loader: enriched with empty data."}),
-		warnings:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricWarnings, Help: "What enrich could not use of the events it enriched (each skipped line item, failed load...), by warning code (aborted batches included)."}, []string{"code"}),
+		warnings:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricWarnings, Help: "What enrich could not use of the events it enriched and delivered (each skipped line item, failed load...), by warning code; committed batches only."}, []string{"code"}),
 		oversold:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricOversold, Help: "Reservations that drove a SKU's available stock below zero."}),
 		loaderCalls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricLoaderCalls, Help: "Loader HTTP tries by outcome: ok, retry, not_found, rejected, bad_body, exhausted."}, []string{"outcome"}),
 		loaderSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricLoaderSeconds, Help: "Duration of one loader HTTP try.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
@@ -66,5 +70,27 @@ func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
 	for _, code := range WarningCodes {
 		m.warnings.WithLabelValues(code) // listed at 0 before the first
 	}
+	m.pending = make([]atomic.Int64, len(WarningCodes))
 	return m
+}
+
+// countWarnings adds one event's warning counts to the batch in hand. It
+// is safe for concurrent use (partitions are handled in parallel).
+func (m *metrics) countWarnings(counts map[string]int) {
+	for code, n := range counts {
+		if i := slices.Index(WarningCodes, code); i >= 0 {
+			m.pending[i].Add(int64(n))
+		}
+	}
+}
+
+// endBatch moves the batch's warning counts to the counter when its
+// transaction committed and forgets them when it aborted, so the counter
+// agrees with what read_committed readers of the enriched topic see.
+func (m *metrics) endBatch(committed bool) {
+	for i := range m.pending {
+		if n := m.pending[i].Swap(0); committed && n > 0 {
+			m.warnings.WithLabelValues(WarningCodes[i]).Add(float64(n))
+		}
+	}
 }

@@ -260,7 +260,10 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Now:                deps.Now,
 		OnAssigned:         s.state.assigned,
 		OnRevoked:          s.state.drop,
-		OnBatchEnd:         s.state.end,
+		OnBatchEnd: func(committed bool) {
+			s.state.end(committed)
+			s.m.endBatch(committed)
+		},
 	}
 	return s, nil
 }
