@@ -102,6 +102,7 @@ func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	last := map[string]hookBody{}
+	unreadableID := ""
 	for _, h := range rc.got {
 		var b hookBody
 		if err := json.Unmarshal(h.body, &b); err != nil {
@@ -129,6 +130,7 @@ func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
 			if !reflect.DeepEqual(got, wantWarnings) || b.Type != "order.placed" || len(b.Data.Items) != 3 {
 				t.Errorf("%s: %s; want the order as sent with warnings %+v", h.entity, h.body, wantWarnings)
 			}
+			unreadableID = b.ID
 		}
 		if prev, ok := last[h.entity]; !ok || b.Entity.Version >= prev.Entity.Version {
 			last[h.entity] = b
@@ -148,6 +150,11 @@ func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
 	if n := metricValue(metrics, `surge_enrich_warnings_total{code="line_item_skipped"}`); n != 2*unreadable {
 		t.Errorf("surge_enrich_warnings_total{code=line_item_skipped} = %v, want %d", n, 2*unreadable)
 	}
+	// surge trace shows them on the enrichment step.
+	table, err := runCLI(t, "trace", unreadableID, "--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL)
+	if want := `warnings="line_item_skipped data.items[1].qty, line_item_skipped data.items[2].sku"`; err != nil || !strings.Contains(table, want) {
+		t.Errorf("surge trace %s: %v; want %s in\n%s", unreadableID, err, want, table)
+	}
 	if dead := records(t, stack, topics.EventsDLQ); len(dead) != 0 {
 		t.Errorf("%d events dead-lettered after a 202, want none; first from %s: %s", len(dead),
 			recordHeader(dead[0], topics.HeaderDLQStage), recordHeader(dead[0], topics.HeaderDLQError))
@@ -156,6 +163,7 @@ func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
 
 // hookBody is what the test reads of a delivered webhook body.
 type hookBody struct {
+	ID     string `json:"id"`
 	Type   string `json:"type"`
 	Entity struct {
 		Version int64 `json:"version"`

@@ -149,6 +149,7 @@ type traceStep struct {
 	Changes       []string   `json:"changes,omitempty"`
 	Flags         []string   `json:"flags,omitempty"`
 	Deleted       bool       `json:"deleted,omitempty"`
+	Warnings      []string   `json:"warnings,omitempty"` // what enrich could not use: "code field"
 
 	SubscriptionID string     `json:"subscription_id,omitempty"`
 	DeliveryID     string     `json:"delivery_id,omitempty"` // the webhook-id
@@ -521,6 +522,9 @@ func (t *tracer) match(ctx context.Context, r *kgo.Record) {
 		if err == nil {
 			s.EventType, s.EntityKey, s.Source = e.Type, e.Entity.Key(), e.Source
 			s.EntityVersion, s.Changes, s.Flags, s.Deleted = e.EntityVersion, e.Changes, e.Flags, e.Deleted
+			for _, w := range e.Warnings {
+				s.Warnings = append(s.Warnings, strings.TrimSpace(w.Code+" "+w.Field))
+			}
 		}
 		if causedBy {
 			s.EventID = eid
@@ -943,6 +947,7 @@ func describeStep(s traceStep) string {
 			if s.Deleted {
 				kv("deleted", "true")
 			}
+			q("warnings", strings.Join(s.Warnings, ", "))
 		}
 	case kindDerived:
 		b = append(b, "derived")
