@@ -123,18 +123,22 @@ func warningsLen(ws []event.Warning) int {
 	return n
 }
 
-// readWarnings reads an array of EnrichmentWarning records; empty gives
-// nil.
-func readWarnings(r *avroReader) []event.Warning {
+// warnings reads the warnings field, an array of EnrichmentWarning
+// records; empty gives nil.
+func (r *avroReader) warnings() []event.Warning {
 	var out []event.Warning
 	for n := r.blockCount("warnings", 3); n > 0; n = r.blockCount("warnings", 3) {
-		out = slices.Grow(out, n)
+		if out == nil {
+			out = make([]event.Warning, 0, n) // one block, as goavro writes it
+		} else {
+			out = slices.Grow(out, n)
+		}
 		for range n {
-			out = append(out, event.Warning{
-				Code:    r.str("warnings.code"),
-				Field:   r.str("warnings.field"),
-				Message: r.str("warnings.message"),
-			})
+			var w event.Warning
+			w.Code = r.str("warnings.code")
+			w.Field = r.str("warnings.field")
+			w.Message = r.str("warnings.message")
+			out = append(out, w)
 		}
 	}
 	if r.err != nil {
@@ -163,7 +167,7 @@ func readEnrichedEvent(b []byte) (event.EnrichedEvent, error) {
 	e.Flags = r.strings("flags")
 	e.CorrelationID = r.str("correlation_id")
 	e.Attributes = r.stringMap("attributes")
-	e.Warnings = readWarnings(&r)
+	e.Warnings = r.warnings()
 	if err := r.end(); err != nil {
 		return event.EnrichedEvent{}, err
 	}
