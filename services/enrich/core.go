@@ -202,7 +202,8 @@ func Apply(in Input) (Result, error) {
 		Reservations: prev.Reservations,
 	}
 	var fields map[string]json.RawMessage
-	var said []map[string]json.RawMessage // what the event itself says: its data, then the loader's body
+	var saidBuf [2]map[string]json.RawMessage
+	said := saidBuf[:0] // what the event itself says: its data, then the loader's body
 	switch {
 	case in.Type.Delete:
 		next.Deleted = true
@@ -220,13 +221,15 @@ func Apply(in Input) (Result, error) {
 			said = append(said, patch)
 		}
 		fields = maps.Clone(prevFields)
-		switch loaded, err := parseObject(in.Loaded); {
+		switch {
 		case in.LoadFailure != "":
 			w.add(WarnNotLoaded, "data", "%s; the event carries the last data known of %s", in.LoadFailure, ev.Entity.Key())
-		case in.Loaded == nil:
-		case err != nil: // the loader checks this; a caller may not have
-			w.add(WarnNotLoaded, "data", "the loader's body is not a JSON object; the event carries the last data known of %s", ev.Entity.Key())
-		default:
+		case in.Loaded != nil:
+			loaded, err := parseObject(in.Loaded)
+			if err != nil { // the loader checks this; a caller may not have
+				w.add(WarnNotLoaded, "data", "the loader's body is not a JSON object; the event carries the last data known of %s", ev.Entity.Key())
+				break
+			}
 			fields = loaded
 			said = append(said, loaded)
 			next.LoadedAt = in.Now
