@@ -32,6 +32,7 @@ const (
 	EntitySnapshot  = "entity_snapshot"  // dev.surge.v1.EntitySnapshot, commerce.entities
 	Source          = "source"           // dev.surge.v1.Source, commerce.sources
 	EventType       = "event_type"       // dev.surge.v1.EventType, commerce.event-types
+	Stall           = "stall"            // dev.surge.v1.Stall, commerce.stalls
 )
 
 const ext = ".avsc"

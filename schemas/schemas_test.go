@@ -29,6 +29,7 @@ var golden = []string{
 	schemas.EntitySnapshot,
 	schemas.Source,
 	schemas.EventType,
+	schemas.Stall,
 }
 
 // TestGolden checks, for each schema, that the fixture in Avro's JSON
@@ -171,6 +172,7 @@ func TestText(t *testing.T) {
 		{name: "entity snapshot", in: schemas.EntitySnapshot, want: `"name": "EntitySnapshot"`},
 		{name: "source", in: schemas.Source, want: `"name": "Source"`},
 		{name: "event type", in: schemas.EventType, want: `"name": "EventType"`},
+		{name: "stall", in: schemas.Stall, want: `"name": "Stall"`},
 		{name: "unknown", in: "order", wantErr: true},
 		{name: "with extension", in: "event.avsc", wantErr: true},
 		{name: "path", in: "../schemas/event", wantErr: true},

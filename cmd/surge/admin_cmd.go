@@ -84,7 +84,7 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 	}
 	mux := http.NewServeMux()
 	api.Mount(mux)
-	observe.Mount(mux, func() bool { return true }, observe.NewRegistry())
+	observe.Mount(mux, func() error { return nil }, observe.NewRegistry())
 	log.Info("admin API listening", zap.String("addr", c.Addr))
 	return httpx.ListenAndServe(ctx, c.Addr, mux)
 }

@@ -55,6 +55,7 @@ type devConfig struct {
 	SyncWrites        bool
 	Pprof             bool
 	Log               config.Log
+	Stall             config.Stall
 }
 
 func (c *devConfig) Flags(fs *pflag.FlagSet) {
@@ -70,6 +71,7 @@ func (c *devConfig) Flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.SyncWrites, "sync-writes", false, "fsync every Kafka write (survives a machine crash, not only a process crash; slower)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's /debug/pprof/ on the admin listener (profiling)")
 	c.Log.Flags(fs)
+	c.Stall.Flags(fs)
 }
 
 func (c *devConfig) Validate() error {
@@ -79,6 +81,7 @@ func (c *devConfig) Validate() error {
 		config.ValidateAddr("kafka-addr", c.KafkaAddr),
 		config.ValidateAddr("registry-addr", c.RegistryAddr),
 		c.Log.Validate(),
+		c.Stall.Validate(),
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("SURGE_DATA_DIR (--data-dir) is empty"))
@@ -140,6 +143,16 @@ func (d *devStack) Ready() bool {
 	return d.ready.Ready() && d.ingest != nil && d.ingest.Ready() && d.enrich != nil && d.enrich.Ready() &&
 		d.fanout != nil && d.fanout.Ready() &&
 		d.dispatcher != nil && d.dispatcher.Ready()
+}
+
+// readiness is what /readyz answers on the ingest and admin listeners:
+// nil once events can flow end to end and no stage has a stalled
+// partition; otherwise why not, naming every stalled partition.
+func (d *devStack) readiness() error {
+	if !d.Ready() {
+		return observe.ErrNotReady
+	}
+	return errors.Join(d.enrich.Readiness(), d.fanout.Readiness(), d.dispatcher.Readiness())
 }
 
 // startDev starts the embedded cluster, the registry and every service,
@@ -244,7 +257,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	adminMux := http.NewServeMux()
 	api.Mount(adminMux)
-	observe.Mount(adminMux, d.Ready, reg)
+	observe.Mount(adminMux, d.readiness, reg)
 	if c.Pprof {
 		adminMux.HandleFunc("/debug/pprof/", pprof.Index)
 		adminMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -269,11 +282,12 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	ingestMux := http.NewServeMux()
 	d.ingest.Mount(ingestMux)
-	observe.Mount(ingestMux, d.Ready, reg)
+	observe.Mount(ingestMux, d.readiness, reg)
 	serve("ingest", ingestLn, ingestMux)
 
 	// Enrich: raw → enriched, exactly once, with entity snapshots.
 	ecfg := enrich.Config{
+		Stall:             c.Stall,
 		Kafka:             kafka,
 		Registry:          config.Registry{URL: d.RegistryURL},
 		Log:               c.Log,
@@ -292,6 +306,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 
 	// Fanout: enriched events → one delivery per matching subscription.
 	fcfg := fanout.Config{
+		Stall:          c.Stall,
 		Kafka:          kafka,
 		Registry:       config.Registry{URL: d.RegistryURL},
 		Log:            c.Log,
@@ -306,6 +321,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	// Dispatcher: deliveries → signed webhooks. surge dev runs on one
 	// machine, so endpoints on loopback are allowed.
 	dcfg := dispatcher.Config{
+		Stall:              c.Stall,
 		Kafka:              kafka,
 		Registry:           config.Registry{URL: d.RegistryURL},
 		Log:                c.Log,

@@ -35,6 +35,7 @@ func testDevConfig(dir string) devConfig {
 		RegistryAddr: "127.0.0.1:0",
 		Partitions:   3,
 		Log:          config.Log{Level: "warn"},
+		Stall:        config.Stall{After: config.DefaultStallAfter},
 	}
 }
 

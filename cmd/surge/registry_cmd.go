@@ -60,7 +60,12 @@ func newRegistryCommand() *cobra.Command {
 			}
 			mux := http.NewServeMux()
 			mux.Handle("/", r.Handler())
-			observe.Mount(mux, r.Ready, observe.NewRegistry())
+			observe.Mount(mux, func() error {
+				if !r.Ready() {
+					return errors.New("the schema registry has not read _schemas to its end yet")
+				}
+				return nil
+			}, observe.NewRegistry())
 			log.Info("registry listening", zap.String("addr", c.Addr))
 			return httpx.ListenAndServe(ctx, c.Addr, mux)
 		})

@@ -23,14 +23,16 @@ import (
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
 // topicsOptions are the flags every `surge topics` command shares.
 type topicsOptions struct {
-	Kafka   config.Kafka
-	JSON    bool
-	Timeout time.Duration
+	Kafka    config.Kafka
+	Registry config.Registry // decodes commerce.stalls
+	JSON     bool
+	Timeout  time.Duration
 }
 
 func newTopicsCommand() *cobra.Command {
@@ -54,17 +56,25 @@ stages begin. The dispatcher commits an offset once every delivery before
 it is done, so deliveries held for a paused subscription or waiting for a
 retry show as its lag on the topic they are on.
 
+A lag is marked stalled when the stage instance that owns the partition
+reported it stalled — records to process and nothing moved for longer than
+its --stall-after — and the group has not moved past that offset since.
+The stages write these reports to commerce.stalls (decoded through
+--registry); describe shows each stalled partition's reason. Held or
+parked deliveries are no stall.
+
 Sizes come from the brokers' log directories (DescribeLogDirs) and count
 every replica; a broker that does not answer it shows n/a.
 
---brokers, --topic-prefix and --timeout also read SURGE_BROKERS,
-SURGE_TOPIC_PREFIX and SURGE_TIMEOUT.`,
+--brokers, --registry, --topic-prefix and --timeout also read
+SURGE_BROKERS, SURGE_REGISTRY, SURGE_TOPIC_PREFIX and SURGE_TIMEOUT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringSliceVar(&o.Kafka.Brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka seed brokers, comma separated")
 	pf.StringVar(&o.Kafka.TopicPrefix, "topic-prefix", "", "prefix of every Surge topic and consumer group name")
+	pf.StringVar(&o.Registry.URL, "registry", "http://127.0.0.1:8085", "schema registry URL (to read the stages' stall reports)")
 	pf.BoolVar(&o.JSON, "json", false, "print JSON instead of tables")
 	pf.DurationVar(&o.Timeout, "timeout", 30*time.Second, "give up after this long")
 	o.Kafka.Partitions, o.Kafka.ReplicationFactor = 1, 1 // not used: nothing is created
@@ -75,7 +85,7 @@ SURGE_TOPIC_PREFIX and SURGE_TIMEOUT.`,
 		if err := config.BindEnv(cmd.Flags()); err != nil {
 			return cli.ConfigError{Err: err}
 		}
-		if err := errors.Join(o.Kafka.Validate(), config.ValidatePositive("timeout", o.Timeout)); err != nil {
+		if err := errors.Join(o.Kafka.Validate(), o.Registry.Validate(), config.ValidatePositive("timeout", o.Timeout)); err != nil {
 			return cli.ConfigError{Err: err}
 		}
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -102,12 +112,16 @@ SURGE_TOPIC_PREFIX and SURGE_TIMEOUT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(cmd, func(ctx context.Context, adm *kadm.Client, out io.Writer) error {
-				v, err := inspectTopics(ctx, adm, o.Kafka, "")
+				v, err := inspectTopics(ctx, adm, o.Kafka, o.Registry.URL, "")
 				if err != nil {
 					return err
 				}
 				if o.JSON {
-					return printTopicsJSON(out, map[string]any{"topics": v.summaries()})
+					doc := map[string]any{"topics": v.summaries()}
+					if v.stallErr != nil {
+						doc["stalls_error"] = v.stallErr.Error()
+					}
+					return printTopicsJSON(out, doc)
 				}
 				return v.printList(out)
 			})
@@ -128,7 +142,7 @@ TOPIC is the full name, or a Surge topic's name without --topic-prefix.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return run(cmd, func(ctx context.Context, adm *kadm.Client, out io.Writer) error {
-				v, err := inspectTopics(ctx, adm, o.Kafka, strings.TrimSpace(args[0]))
+				v, err := inspectTopics(ctx, adm, o.Kafka, o.Registry.URL, strings.TrimSpace(args[0]))
 				if err != nil {
 					return err
 				}
@@ -175,6 +189,10 @@ type topicsView struct {
 	states  map[string]string               // group → state, if listed
 	members map[string]int                  // group → members, describe only
 	probed  map[string]map[int32]probe      // small gaps read record by record
+	// stalls are the stages' stall reports by stream.StallKey;
+	// stallErr says why they could not be read (then none is marked).
+	stalls   map[string]stream.Stall
+	stallErr error
 }
 
 // probe is what reading a partition from an offset to its stable end
@@ -189,8 +207,9 @@ type probe struct {
 const maxProbe = 100
 
 // inspectTopics reads everything list needs, or with only set, what
-// describe needs for that one topic.
-func inspectTopics(ctx context.Context, adm *kadm.Client, kafka config.Kafka, only string) (*topicsView, error) {
+// describe needs for that one topic; registryURL decodes the stall
+// reports.
+func inspectTopics(ctx context.Context, adm *kadm.Client, kafka config.Kafka, registryURL, only string) (*topicsView, error) {
 	prefix := kafka.TopicPrefix
 	v := &topicsView{names: topics.Namer{Prefix: prefix}, groups: map[string]kadm.OffsetResponses{}, states: map[string]string{}, members: map[string]int{}}
 	for _, l := range topics.Layouts(24 * time.Hour) {
@@ -286,6 +305,9 @@ func inspectTopics(ctx context.Context, adm *kadm.Client, kafka config.Kafka, on
 		}
 	}
 	v.probeGaps(ctx, kafka)
+	// Like sizes, stall marks are read on a best-effort basis: without the
+	// registry the lags still show, with a line saying the marks are n/a.
+	v.stalls, v.stallErr = readStalls(ctx, kafka, registryURL, v.exists(v.names.Name(topics.Stalls)))
 	if only != "" {
 		if described, err := adm.DescribeGroups(ctx, v.readers(only)...); err == nil {
 			for _, d := range described {
@@ -407,13 +429,15 @@ type groupLag struct {
 	Members    *int           `json:"members,omitempty"`
 	Committed  bool           `json:"committed"` // has a committed offset on some partition
 	Lag        int64          `json:"lag"`
+	Stalled    int            `json:"stalled_partitions"` // partitions whose lag is stalled (see stallOf)
 	Partitions []partitionLag `json:"partitions,omitempty"`
 }
 
 type partitionLag struct {
-	Partition int32  `json:"partition"`
-	Committed *int64 `json:"committed"` // nil: none, the lag counts from the start
-	Lag       int64  `json:"lag"`
+	Partition int32      `json:"partition"`
+	Committed *int64     `json:"committed"` // nil: none, the lag counts from the start
+	Lag       int64      `json:"lag"`
+	Stall     *stallMark `json:"stall,omitempty"` // set while the stage reports the partition stalled
 }
 
 // lag is group's position on topic. A partition's lag is the number of
@@ -436,6 +460,9 @@ func (v *topicsView) lag(topic, group string) groupLag {
 			at := o.At
 			pl.Committed = &at
 			gl.Committed = true
+		}
+		if pl.Stall = v.stallOf(topic, p, group, pl.Lag); pl.Stall != nil {
+			gl.Stalled++
 		}
 		gl.Lag += pl.Lag
 		gl.Partitions = append(gl.Partitions, pl)
@@ -600,7 +627,7 @@ func (v *topicsView) summaries() []topicSummary {
 func (v *topicsView) printList(out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tRF\tCLEANUP\tSIZE\tEND OFFSETS\tLAG")
-	others, missing := false, 0
+	others, missing, stalled := false, 0, false
 	for _, s := range v.summaries() {
 		name := s.Name
 		if !s.Surge {
@@ -617,6 +644,10 @@ func (v *topicsView) printList(out io.Writer) error {
 			l := fmt.Sprintf("%s %d", g.Group, g.Lag)
 			if !g.Committed {
 				l += " (no commits)"
+			}
+			if g.Stalled > 0 {
+				l += " (stalled)"
+				stalled = true
 			}
 			lags = append(lags, l)
 		}
@@ -638,6 +669,12 @@ func (v *topicsView) printList(out io.Writer) error {
 	if v.sizeErr != nil {
 		fmt.Fprintf(out, "sizes n/a: the brokers did not describe their log dirs (%v)\n", v.sizeErr)
 	}
+	if stalled {
+		fmt.Fprintln(out, "(stalled): the stage reports records it cannot process; surge topics describe TOPIC says why (docs/runbook.md)")
+	}
+	if v.stallErr != nil {
+		fmt.Fprintf(out, "stall marks n/a: reading the stages' stall reports: %v\n", v.stallErr)
+	}
 	return nil
 }
 
@@ -651,6 +688,7 @@ type topicDescription struct {
 	Groups            []groupLag        `json:"groups"`
 	Configs           map[string]string `json:"configs"` // set on the topic, not defaults
 	SizeError         string            `json:"size_error,omitempty"`
+	StallsError       string            `json:"stalls_error,omitempty"` // why no lag could be marked stalled
 }
 
 type partitionDesc struct {
@@ -668,6 +706,9 @@ func (v *topicsView) describe(topic string) topicDescription {
 	d := topicDescription{Name: topic, Surge: v.isSurge(topic), SizeBytes: v.topicSize(topic), Configs: map[string]string{}, Groups: []groupLag{}}
 	if v.sizeErr != nil {
 		d.SizeError = v.sizeErr.Error()
+	}
+	if v.stallErr != nil {
+		d.StallsError = v.stallErr.Error()
 	}
 	for _, p := range v.partitions(topic) {
 		pd := v.meta[topic].Partitions[p]
@@ -757,15 +798,30 @@ func (d topicDescription) print(out io.Writer) error {
 		if len(about) > 0 {
 			head += " (" + strings.Join(about, ", ") + ")"
 		}
-		fmt.Fprintf(out, "%s: lag %d\n", head, g.Lag)
+		stalled := ""
+		if g.Stalled > 0 {
+			stalled = fmt.Sprintf(", stalled on %d partition%s", g.Stalled, map[bool]string{true: "s"}[g.Stalled != 1])
+		}
+		fmt.Fprintf(out, "%s: lag %d%s\n", head, g.Lag, stalled)
 		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PARTITION\tCOMMITTED\tLAG")
+		if g.Stalled > 0 {
+			fmt.Fprintln(tw, "PARTITION\tCOMMITTED\tLAG\tSTALLED")
+		} else {
+			fmt.Fprintln(tw, "PARTITION\tCOMMITTED\tLAG")
+		}
 		for _, p := range g.Partitions {
 			committed := "-"
 			if p.Committed != nil {
 				committed = fmt.Sprint(*p.Committed)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\n", p.Partition, committed, p.Lag)
+			switch {
+			case p.Stall != nil:
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", p.Partition, committed, p.Lag, stallText(p.Stall, time.Now()))
+			case g.Stalled > 0:
+				fmt.Fprintf(tw, "%d\t%s\t%d\t-\n", p.Partition, committed, p.Lag)
+			default:
+				fmt.Fprintf(tw, "%d\t%s\t%d\n", p.Partition, committed, p.Lag)
+			}
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -777,7 +833,21 @@ func (d topicDescription) print(out io.Writer) error {
 	if d.SizeError != "" {
 		fmt.Fprintf(out, "sizes n/a: the brokers did not describe their log dirs (%s)\n", d.SizeError)
 	}
+	if d.StallsError != "" {
+		fmt.Fprintf(out, "stall marks n/a: reading the stages' stall reports: %s\n", d.StallsError)
+	}
 	return nil
+}
+
+// stallText is a stalled partition's STALLED column: since when, at which
+// offset, by which instance, and why.
+func stallText(s *stallMark, now time.Time) string {
+	who := ""
+	if s.Instance != "" {
+		who = " on " + s.Instance
+	}
+	return fmt.Sprintf("at offset %d for %s (since %s%s): %s", s.Offset, now.Sub(s.Since).Round(time.Second),
+		s.Since.Format(time.RFC3339), who, s.Reason)
 }
 
 // sizeText prints a size in binary units, or n/a when unknown.

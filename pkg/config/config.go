@@ -134,6 +134,26 @@ func (l *Log) Validate() error {
 	return fmt.Errorf("SURGE_LOG_LEVEL (--log-level): %q is not one of debug, info, warn, error", l.Level)
 }
 
+// Stall is when a stage reports one of its input partitions as stalled:
+// records wait to be processed there and nothing has moved for longer than
+// After. The stage then logs a warning, answers 503 on /readyz with the
+// reason, counts it in surge_stage_stalled_partitions and marks it in
+// commerce.stalls for `surge topics`.
+type Stall struct {
+	After time.Duration
+}
+
+// DefaultStallAfter is --stall-after's default.
+const DefaultStallAfter = 30 * time.Second
+
+// Flags registers the stall setting on fs.
+func (s *Stall) Flags(fs *pflag.FlagSet) {
+	fs.DurationVar(&s.After, "stall-after", DefaultStallAfter, "report an input partition as stalled (warning, /readyz 503, metric, surge topics) when it has records to process and nothing has moved for this long")
+}
+
+// Validate checks the stall setting.
+func (s *Stall) Validate() error { return ValidatePositive("stall-after", s.After) }
+
 // ValidateAddr checks a listen address setting.
 func ValidateAddr(flag, addr string) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {

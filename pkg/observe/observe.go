@@ -4,6 +4,7 @@
 package observe
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -92,6 +93,9 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// ErrNotReady is what a Readiness that is not set reports.
+var ErrNotReady = errors.New("not started yet, or shutting down")
+
 // Readiness is a flag a process flips once it can do its work. It is safe
 // for concurrent use.
 type Readiness struct{ ready atomic.Bool }
@@ -102,19 +106,32 @@ func (r *Readiness) Set(ready bool) { r.ready.Store(ready) }
 // Ready reports the current state.
 func (r *Readiness) Ready() bool { return r.ready.Load() }
 
-// Mount adds /healthz (the process is alive), /readyz (ready() is true) and
-// /metrics (gatherer) to mux.
-func Mount(mux *http.ServeMux, ready func() bool, gatherer prometheus.Gatherer) {
+// Err is nil when ready, ErrNotReady otherwise: a readiness check for
+// Mount.
+func (r *Readiness) Err() error {
+	if r.Ready() {
+		return nil
+	}
+	return ErrNotReady
+}
+
+// Mount adds /healthz (the process is alive), /readyz and /metrics
+// (gatherer) to mux. ready is nil when the process can do its work, or why
+// it cannot: /readyz answers 200 "ready", or 503 "not ready: <why>" (for a
+// stalled stage, every stalled partition with its reason).
+func Mount(mux *http.ServeMux, ready func() error, gatherer prometheus.Gatherer) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		if ready != nil && !ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready\n"))
-			return
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if ready != nil {
+			if err := ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})

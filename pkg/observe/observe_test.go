@@ -2,6 +2,7 @@ package observe
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,18 +32,32 @@ func TestSecretsAreRedacted(t *testing.T) {
 
 func TestHealthReadyAndMetrics(t *testing.T) {
 	var ready Readiness
+	var why error
 	mux := http.NewServeMux()
-	Mount(mux, ready.Ready, NewRegistry())
-	get := func(path string) int {
+	Mount(mux, func() error {
+		if why != nil {
+			return why
+		}
+		return ready.Err()
+	}, NewRegistry())
+	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		return rec.Code
+		return rec.Code, rec.Body.String()
 	}
-	if get("/healthz") != 200 || get("/readyz") != 503 || get("/metrics") != 200 {
-		t.Fatal("before ready: want 200, 503, 200")
+	code, body := get("/readyz")
+	if h, _ := get("/healthz"); h != 200 || code != 503 || body != "not ready: "+ErrNotReady.Error()+"\n" {
+		t.Fatalf("before ready: /healthz %d, /readyz %d %q", h, code, body)
+	}
+	if m, _ := get("/metrics"); m != 200 {
+		t.Fatalf("/metrics: %d", m)
 	}
 	ready.Set(true)
-	if get("/readyz") != 200 {
-		t.Fatal("after ready: /readyz is not 200")
+	if code, body := get("/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("after ready: /readyz %d %q", code, body)
+	}
+	why = errors.New("stalled: enrich partition 1")
+	if code, body := get("/readyz"); code != 503 || body != "not ready: stalled: enrich partition 1\n" {
+		t.Fatalf("with a reason: /readyz %d %q", code, body)
 	}
 }

@@ -23,6 +23,14 @@
 // three optional hooks: OnAssigned and OnRevoked report which input
 // partitions this instance owns, and OnBatchEnd says whether the batch's
 // transaction committed, so state changed by an aborted batch is undone.
+//
+// A stall is never silent: a Watchdog (watchdog.go) runs with every Stage
+// and reports an input partition that has records to process but does not
+// move for longer than StallAfter — a handler that keeps deferring, a
+// transaction that keeps failing — with a warning, a metric, Stalled (for
+// /readyz) and a record in commerce.stalls (StallReporter) for `surge
+// topics`. Stages that do not run through Stage (the dispatcher) use a
+// Watchdog of their own.
 package stream
 
 import (
@@ -113,6 +121,30 @@ type Stage struct {
 	// that changed state while handling the batch makes the change
 	// permanent on true and undoes it on false.
 	OnBatchEnd func(committed bool)
+
+	// StallAfter is how long an input partition may have records to
+	// process without moving before the stage reports it stalled (see
+	// Watchdog); default 30s.
+	StallAfter time.Duration
+	// Instance names this instance in stall reports.
+	Instance string
+	// ReportStall, when set, is told when a partition stalls (true) and
+	// when it moves again (false); StallReporter.Report writes
+	// commerce.stalls.
+	ReportStall func(s Stall, stalled bool)
+
+	progress *progressTable
+	watchdog atomic.Pointer[Watchdog]
+}
+
+// Stalled is nil while no input partition of the stage is stalled, and a
+// *StalledError naming each stalled partition with its reason otherwise.
+// It is safe for concurrent use, also before Run.
+func (s *Stage) Stalled() error {
+	if w := s.watchdog.Load(); w != nil {
+		return w.Err()
+	}
+	return nil
 }
 
 func (s *Stage) validate() error {
@@ -158,6 +190,17 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 	log := s.Log.With(zap.String("stage", s.Name), zap.String("topic", s.Input))
 
+	s.progress = newProgressTable(s.Input)
+	w := &Watchdog{
+		Stage: s.Name, Group: s.Group, Instance: s.Instance, After: s.StallAfter,
+		Sample: s.progress.sample, Log: s.Log, Metrics: s.Metrics, Report: s.ReportStall,
+	}
+	s.watchdog.Store(w)
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() { defer close(watching); w.Run(wctx) }()
+	defer func() { stopWatchdog(); <-watching }()
+
 	backoff := s.RetryBackoff
 	for ctx.Err() == nil {
 		err := s.session(ctx, log)
@@ -198,7 +241,10 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		// Abort anything half done and leave the group so partitions
-		// move to another instance at once.
+		// move to another instance at once. What the watchdog knows of
+		// the partitions is kept until the next session's assignment.
+		s.progress.sessionClosing(true)
+		defer s.progress.sessionClosing(false)
 		_, _ = sess.End(closeCtx, kgo.TryAbort)
 		sess.Close()
 	}()
@@ -215,7 +261,15 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 		if fetches.NumRecords() == 0 {
 			continue
 		}
+		polled := map[int32][2]int64{} // partition → first and last offset of the batch
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				polled[p.Partition] = [2]int64{p.Records[0].Offset, p.Records[n-1].Offset}
+				s.progress.polled(p.Partition, p.Records[0].Offset)
+			}
+		})
 		if err := sess.Begin(); err != nil {
+			s.progress.failedAll(fmt.Sprintf("beginning a transaction: %v", err))
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
 		start := time.Now()
@@ -239,6 +293,7 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 		if s.OnBatchEnd != nil {
 			s.OnBatchEnd(committed && err == nil)
 		}
+		s.recordProgress(polled, res, committed, err)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -272,26 +327,52 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 	}
 }
 
-// partitionHooks turns OnAssigned and OnRevoked into client options.
-func (s *Stage) partitionHooks() []kgo.Opt {
-	var opts []kgo.Opt
-	pick := func(m map[string][]int32) []int32 { return m[s.Input] }
-	if s.OnAssigned != nil {
-		opts = append(opts, kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			if ps := pick(m); len(ps) > 0 {
-				s.OnAssigned(ps)
-			}
-		}))
-	}
-	if s.OnRevoked != nil {
-		revoked := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			if ps := pick(m); len(ps) > 0 {
-				s.OnRevoked(ps)
+// recordProgress tells the progress table how a batch ended: partitions
+// handled to their end moved, deferred ones wait at their deferred record,
+// and a batch that did not commit leaves all of its partitions waiting at
+// their first record, with the failure as the reason.
+func (s *Stage) recordProgress(polled map[int32][2]int64, res batchResult, committed bool, endErr error) {
+	switch {
+	case endErr != nil:
+		s.progress.failedAll(fmt.Sprintf("ending the transaction: %v", endErr))
+	case committed:
+		for p, r := range polled {
+			if d, ok := res.deferred[p]; ok {
+				s.progress.waiting(p, d.Offset, res.reasons[p])
+			} else {
+				s.progress.done(p, r[1]+1)
 			}
 		}
-		opts = append(opts, kgo.OnPartitionsRevoked(revoked), kgo.OnPartitionsLost(revoked))
+	default:
+		reason := "batch aborted by a rebalance"
+		if res.err != nil {
+			reason = "transaction keeps failing: " + res.err.Error()
+		}
+		for p, r := range polled {
+			s.progress.waiting(p, r[0], reason)
+		}
 	}
-	return opts
+}
+
+// partitionHooks turns OnAssigned and OnRevoked into client options, and
+// keeps the progress table to the partitions this instance owns.
+func (s *Stage) partitionHooks() []kgo.Opt {
+	pick := func(m map[string][]int32) []int32 { return m[s.Input] }
+	assigned := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		ps := pick(m)
+		s.progress.assigned(ps)
+		if s.OnAssigned != nil && len(ps) > 0 {
+			s.OnAssigned(ps)
+		}
+	}
+	revoked := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		ps := pick(m)
+		s.progress.revoked(ps)
+		if s.OnRevoked != nil && len(ps) > 0 {
+			s.OnRevoked(ps)
+		}
+	}
+	return []kgo.Opt{kgo.OnPartitionsAssigned(assigned), kgo.OnPartitionsRevoked(revoked), kgo.OnPartitionsLost(revoked)}
 }
 
 // batchResult is what handling one poll came to.
@@ -300,6 +381,7 @@ type batchResult struct {
 	handled  int                       // input records handled (not deferred)
 	deferred map[int32]kgo.EpochOffset // per partition, the first deferred record
 	firsts   map[int32]kgo.EpochOffset // per deferred partition, its first record in the batch
+	reasons  map[int32]string          // per deferred partition, the deferral's error
 }
 
 // processBatch handles one poll: a goroutine per partition, records in
@@ -319,14 +401,16 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 			errMu.Unlock()
 			cancel()
 		}
-		deferOne = func(first, at *kgo.Record) {
+		deferOne = func(first, at *kgo.Record, why error) {
 			errMu.Lock()
 			if res.deferred == nil {
 				res.deferred = map[int32]kgo.EpochOffset{}
 				res.firsts = map[int32]kgo.EpochOffset{}
+				res.reasons = map[int32]string{}
 			}
 			res.deferred[at.Partition] = kgo.EpochOffset{Epoch: at.LeaderEpoch, Offset: at.Offset}
 			res.firsts[at.Partition] = kgo.EpochOffset{Epoch: first.LeaderEpoch, Offset: first.Offset}
+			res.reasons[at.Partition] = why.Error()
 			errMu.Unlock()
 		}
 		handled atomic.Int64
@@ -354,7 +438,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 				if err != nil && errors.Is(err, ErrDefer) {
 					log.Debug("deferring record", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset), zap.Error(err))
 					s.Metrics.Deferred.WithLabelValues(s.Name).Inc()
-					deferOne(p.Records[0], in)
+					deferOne(p.Records[0], in, err)
 					return
 				}
 				handled.Add(1)
@@ -463,6 +547,10 @@ type Metrics struct {
 	Aborts       *prometheus.CounterVec
 	BatchSeconds *prometheus.HistogramVec
 	Deferred     *prometheus.CounterVec
+	// Stalled is the number of input partitions stalled now and Stalls
+	// the stalls seen, by stage and topic (Watchdog).
+	Stalled *prometheus.GaugeVec
+	Stalls  *prometheus.CounterVec
 }
 
 // Metric names of the runtime.
@@ -475,6 +563,8 @@ const (
 	MetricAborts       = "surge_stage_transactions_aborted_total"
 	MetricBatchSeconds = "surge_stage_batch_seconds"
 	MetricDeferred     = "surge_stage_records_deferred_total"
+	MetricStalled      = "surge_stage_stalled_partitions"
+	MetricStalls       = "surge_stage_stalls_total"
 )
 
 // NewMetrics creates the runtime metrics and registers them with reg (nil:
@@ -491,6 +581,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Aborts:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricAborts, Help: "Transactions aborted."}, []string{"stage"}),
 		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricBatchSeconds, Help: "Time to process and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"stage"}),
 		Deferred:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeferred, Help: "Times a handler deferred a record to a later batch."}, []string{"stage"}),
+		Stalled:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricStalled, Help: "Input partitions that have records to process and have not moved for longer than --stall-after."}, []string{"stage", "topic"}),
+		Stalls:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricStalls, Help: "Stalls of input partitions seen (each counted once, when it started)."}, []string{"stage", "topic"}),
 	}
 	if reg != nil {
 		m.In = Register(reg, m.In)
@@ -501,6 +593,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Aborts = Register(reg, m.Aborts)
 		m.BatchSeconds = Register(reg, m.BatchSeconds)
 		m.Deferred = Register(reg, m.Deferred)
+		m.Stalled = Register(reg, m.Stalled)
+		m.Stalls = Register(reg, m.Stalls)
 	}
 	return m
 }

@@ -32,6 +32,14 @@ const (
 // replayed. It has one partition; pkg/dlq creates it when missing.
 const Replays = "commerce.replays"
 
+// Stalls is the compacted topic of stalled stage partitions
+// (schemas/stall.avsc), keyed "<consumer group>/<topic>/<partition>": the
+// instance owning a partition writes a record when the partition stalls
+// and a tombstone when it moves again, so `surge topics` can mark a
+// stage's lag as stalled without knowing where the stages run. It has one
+// partition.
+const Stalls = "commerce.stalls"
+
 // TransactionalIDReplayPrefix prefixes a replay's id to make the
 // transactional id of the producer running it, so a resumed replay fences
 // any earlier run of the same replay.
@@ -110,6 +118,7 @@ func Layouts(dedupWindow time.Duration) []Layout {
 		{Name: DeliveriesDLQ},
 		{Name: DeliveryAttempts},
 		{Name: Replays, Partition: PartitionsOne, Configs: compacted},
+		{Name: Stalls, Partition: PartitionsOne, Configs: compacted},
 		{Name: IngestDedup, Configs: map[string]string{
 			"cleanup.policy": "compact,delete",
 			"retention.ms":   strconv.FormatInt(dedupRetention, 10),

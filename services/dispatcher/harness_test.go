@@ -56,6 +56,7 @@ func newHarness(t testing.TB, partitions int32) *harness {
 		Kafka:              config.Kafka{Brokers: kc.Brokers, TopicPrefix: kc.Prefix, Partitions: partitions, ReplicationFactor: 1},
 		Registry:           config.Registry{URL: url},
 		Log:                config.Log{Level: "info"},
+		Stall:              config.Stall{After: config.DefaultStallAfter},
 		MemoryWait:         2 * time.Second,
 		ParkRefresh:        time.Minute,
 		HoldRecheck:        50 * time.Millisecond,

@@ -43,6 +43,7 @@ import (
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/pkg/webhook"
 )
@@ -56,6 +57,7 @@ type Config struct {
 	Kafka    config.Kafka
 	Registry config.Registry
 	Log      config.Log
+	Stall    config.Stall
 	// InstanceID names this instance in logs and as its Kafka client id.
 	InstanceID string
 	// MetricsAddr serves /healthz, /readyz and /metrics (Run only).
@@ -96,6 +98,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	c.Kafka.Flags(fs)
 	c.Registry.Flags(fs)
 	c.Log.Flags(fs)
+	c.Stall.Flags(fs)
 	host, _ := os.Hostname()
 	fs.StringVar(&c.InstanceID, "instance-id", host, "name of this instance in logs and as its Kafka client id")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:8088", "listener of /healthz, /readyz and /metrics")
@@ -114,7 +117,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 
 // Validate checks the configuration without doing any I/O.
 func (c *Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate()}
+	errs := []error{c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate(), c.Stall.Validate()}
 	if c.MetricsAddr != "" {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
@@ -157,6 +160,8 @@ type Service struct {
 	attemptCodec                                   *avroserde.Codec[event.DeliveryAttempt]
 
 	client   *kgo.Client // the session's; partition callbacks use the one they are given
+	admin    *kgo.Client // open from New to Close: writes commerce.stalls
+	watchdog *stream.Watchdog
 	sender   *webhook.Sender
 	inFlight chan struct{}
 	m        *metrics
@@ -214,7 +219,13 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	if err != nil {
 		return nil, err
 	}
-	defer admCl.Close()
+	s.admin = admCl
+	ok := false
+	defer func() {
+		if !ok {
+			admCl.Close()
+		}
+	}()
 	if err := checkPartitions(ctx, kadm.NewClient(admCl), s.mainTopic, s.retryTopic); err != nil {
 		return nil, err
 	}
@@ -226,7 +237,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.retryCodec = avroserde.NewDeliveryCodec(reg, s.retryTopic)
 	s.dlqCodec = avroserde.NewDeliveryCodec(reg, s.dlqTopic)
 	s.attemptCodec = avroserde.NewDeliveryAttemptCodec(reg, s.attemptsTopic)
-	if err := avroserde.RegisterAll(ctx, s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec); err != nil {
+	stalls := stream.NewStallCodec(reg, names.Name(topics.Stalls))
+	if err := avroserde.RegisterAll(ctx, s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec, stalls); err != nil {
 		return nil, err
 	}
 	s.subs = deps.Subscriptions
@@ -238,6 +250,17 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		s.own = true
 	}
 	s.m = newMetrics(deps.Metrics, s.parkedKeys, func() float64 { return float64(len(s.inFlight)) })
+	s.watchdog = &stream.Watchdog{
+		Stage:    StageName,
+		Group:    cfg.Kafka.TopicPrefix + topics.GroupDispatcher,
+		Instance: cfg.InstanceID,
+		After:    cfg.Stall.After,
+		Sample:   s.progress,
+		Log:      log,
+		Metrics:  stream.NewMetrics(deps.Metrics),
+		Report:   (&stream.StallReporter{Client: admCl, Codec: stalls, Log: log}).Report,
+	}
+	ok = true
 	return s, nil
 }
 
@@ -261,6 +284,11 @@ func checkPartitions(ctx context.Context, adm *kadm.Client, main, retry string) 
 // the retry or dead-letter topic that Kafka refused for good) restarts from
 // the committed offsets.
 func (s *Service) Run(ctx context.Context) error {
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() { defer close(watching); s.watchdog.Run(wctx) }()
+	defer func() { stopWatchdog(); <-watching }()
+
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
 		err := s.session(ctx)
@@ -390,6 +418,7 @@ func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]i
 	for _, l := range fresh {
 		l.mu.Lock()
 		l.loadEnd = ends[l.p]
+		l.loadFrom = committed[l.p]
 		if c, ok := committed[l.p]; ok && c >= l.loadEnd {
 			s.markLoaded(l)
 		} else if l.loadEnd == 0 {
@@ -557,8 +586,42 @@ func (s *Service) parkedKeys() float64 {
 	return float64(n)
 }
 
+// progress is every owned partition of both input topics as the stall
+// watchdog sees it (lane.progress).
+func (s *Service) progress() []stream.Progress {
+	s.mu.Lock()
+	lanes := make([]*lane, 0, len(s.lanes))
+	for _, l := range s.lanes {
+		lanes = append(lanes, l)
+	}
+	s.mu.Unlock()
+	var out []stream.Progress
+	for _, l := range lanes {
+		l.mu.Lock()
+		if p, ok := l.progress(fromMain, s.mainTopic); ok {
+			out = append(out, p)
+		}
+		if p, ok := l.progress(fromRetry, s.retryTopic); ok {
+			out = append(out, p)
+		}
+		l.mu.Unlock()
+	}
+	return out
+}
+
 // Ready reports whether the dispatcher is consuming.
 func (s *Service) Ready() bool { return s.ready.Ready() }
+
+// Readiness is what /readyz answers: nil while the dispatcher consumes
+// and no input partition is stalled; otherwise why not (a
+// *stream.StalledError names each stalled partition with its reason). A
+// parked or held key is no stall: see lane.progress.
+func (s *Service) Readiness() error {
+	if err := s.ready.Err(); err != nil {
+		return err
+	}
+	return s.watchdog.Err()
+}
 
 // Close releases what New opened. Call it after Run returned.
 func (s *Service) Close() {
@@ -566,6 +629,7 @@ func (s *Service) Close() {
 		s.subs.Close()
 	}
 	s.sender.CloseIdleConnections()
+	s.admin.Close()
 }
 
 // Run is the standalone dispatcher process: the service plus /healthz,
@@ -578,7 +642,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	defer svc.Close()
 	mux := http.NewServeMux()
-	observe.Mount(mux, svc.Ready, reg)
+	observe.Mount(mux, svc.Readiness, reg)
 	log.Info("dispatcher running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
 	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
 }

@@ -143,7 +143,8 @@ func (s *Service) work(l *lane, key string) {
 		}
 		l.mu.Unlock()
 
-		st := s.attempt(l, it)
+		ks.setPhase(phaseDeciding)
+		st := s.attempt(l, ks, it)
 
 		l.mu.Lock()
 		switch st.kind {
@@ -215,13 +216,19 @@ func carry(r *kgo.Record) []kgo.RecordHeader {
 }
 
 // attempt decides what to do with a key's head and, when it is due, makes
-// one HTTP attempt.
-func (s *Service) attempt(l *lane, it *item) step {
+// one HTTP attempt. It tells the stall watchdog what it waits for through
+// ks's phase.
+func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 	now := s.now()
 	d := &it.d
+	deadLetter := func(class string, cause error, now time.Time) {
+		ks.setPhase(phaseDeadLetter)
+		s.deadLetter(l, it, class, cause, now)
+		ks.setPhase(phaseDeciding)
+	}
 	sub, ok := s.subs.Get(d.SubscriptionID)
 	if !ok {
-		s.deadLetter(l, it, ClassSubscriptionDeleted, errors.New("the subscription was deleted"), now)
+		deadLetter(ClassSubscriptionDeleted, errors.New("the subscription was deleted"), now)
 		return step{kind: stepDone}
 	}
 	if !sub.Enabled || sub.Paused {
@@ -240,6 +247,7 @@ func (s *Service) attempt(l *lane, it *item) step {
 		}
 		return s.later(it, wait, now, "circuit breaker open")
 	}
+	ks.setPhase(phaseEndpointLimit)
 	release, err := g.Acquire(l.ctx)
 	if err != nil {
 		done(webhook.Result{})
@@ -250,7 +258,9 @@ func (s *Service) attempt(l *lane, it *item) step {
 		done(webhook.Result{})
 		return step{kind: stepWait, wait: time.Second, why: "revoked"}
 	}
+	ks.setPhase(phaseRequestSlot)
 	s.inFlight <- struct{}{}
+	ks.setPhase(phaseRequest)
 	started := s.now()
 	res := s.sender.Send(l.ctx, webhook.Request{
 		URL:          sub.URL,
@@ -262,6 +272,7 @@ func (s *Service) attempt(l *lane, it *item) step {
 		AllowPrivate: sub.AllowPrivate,
 	})
 	<-s.inFlight
+	ks.setPhase(phaseDeciding)
 	done(res)
 	if l.ctx.Err() != nil {
 		// Revoked mid-request: the next owner delivers it again (same
@@ -285,7 +296,7 @@ func (s *Service) attempt(l *lane, it *item) step {
 		wait, ok := webhook.NextWait(s.schedule(sub), int(d.Attempts), res.RetryAfter, s.rand())
 		if !ok {
 			outcome = event.OutcomeDeadLettered
-			s.deadLetter(l, it, ClassExhausted, fmt.Errorf("retries exhausted after %d attempts: %w", d.Attempts, res.Err), now)
+			deadLetter(ClassExhausted, fmt.Errorf("retries exhausted after %d attempts: %w", d.Attempts, res.Err), now)
 			st = step{kind: stepDone}
 			break
 		}
@@ -296,7 +307,9 @@ func (s *Service) attempt(l *lane, it *item) step {
 	case webhook.Gone:
 		markFailure(d, now, res)
 		outcome = event.OutcomeHeld
+		ks.setPhase(phaseDisabling)
 		s.disable(sub, now)
+		ks.setPhase(phaseDeciding)
 		st = s.hold(it, now, "410 Gone: subscription disabled")
 	default: // Reject, Refused
 		markFailure(d, now, res)
@@ -305,7 +318,7 @@ func (s *Service) attempt(l *lane, it *item) step {
 		if res.Outcome == webhook.Refused {
 			class = ClassRefused
 		}
-		s.deadLetter(l, it, class, res.Err, now)
+		deadLetter(class, res.Err, now)
 		st = step{kind: stepDone}
 	}
 	s.logAttempt(l, it, sub.URL, started, res, outcome, next)

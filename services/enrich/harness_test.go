@@ -51,6 +51,7 @@ func newHarness(t testing.TB, partitions int32) *harness {
 		Kafka:             config.Kafka{Brokers: h.brokers, TopicPrefix: cluster.Prefix, Partitions: partitions, ReplicationFactor: 1},
 		Registry:          config.Registry{URL: h.registryURL},
 		Log:               config.Log{Level: "info"},
+		Stall:             config.Stall{After: config.DefaultStallAfter},
 		InstanceID:        "test-1",
 		MaxPollRecords:    10000,
 		LoaderAttempts:    3,

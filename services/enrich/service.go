@@ -55,6 +55,7 @@ type Config struct {
 	Kafka    config.Kafka
 	Registry config.Registry
 	Log      config.Log
+	Stall    config.Stall
 	// InstanceID names this instance; the transactional id derives from
 	// it, so two live instances must differ and a restarted one should
 	// keep its id (its unfinished transaction is then aborted at once).
@@ -86,6 +87,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	c.Kafka.Flags(fs)
 	c.Registry.Flags(fs)
 	c.Log.Flags(fs)
+	c.Stall.Flags(fs)
 	host, _ := os.Hostname()
 	fs.StringVar(&c.InstanceID, "instance-id", host, "stable name of this instance; the transactional id derives from it, so two live instances must differ")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:8086", "listener of /healthz, /readyz and /metrics")
@@ -103,6 +105,7 @@ func (c *Config) Validate() error {
 		c.Kafka.Validate(),
 		c.Registry.Validate(),
 		c.Log.Validate(),
+		c.Stall.Validate(),
 		config.ValidatePositive("restore-wait", c.RestoreWait),
 	}
 	if c.MetricsAddr != "" {
@@ -239,7 +242,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
 	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))
 	s.snapshots = newSnapshotCodec(reg, s.names.Name(topics.Entities))
-	if err := avroserde.RegisterAll(ctx, s.events, s.enriched, s.snapshots); err != nil {
+	stalls := stream.NewStallCodec(reg, s.names.Name(topics.Stalls))
+	if err := avroserde.RegisterAll(ctx, s.events, s.enriched, s.snapshots, stalls); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -264,6 +268,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 			s.state.end(committed)
 			s.m.endBatch(committed)
 		},
+		StallAfter:  cfg.Stall.After,
+		Instance:    cfg.InstanceID,
+		ReportStall: (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
 	}
 	return s, nil
 }
@@ -296,6 +303,16 @@ func (s *Service) Run(ctx context.Context) error {
 // Ready reports whether the service is consuming.
 func (s *Service) Ready() bool { return s.ready.Ready() }
 
+// Readiness is what /readyz answers: nil while the service consumes and
+// no input partition is stalled; otherwise why not (a *stream.StalledError
+// names each stalled partition with its reason).
+func (s *Service) Readiness() error {
+	if err := s.ready.Err(); err != nil {
+		return err
+	}
+	return s.stage.Stalled()
+}
+
 // Close releases what New opened. Call it after Run returned.
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
@@ -317,7 +334,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	defer svc.Close()
 	mux := http.NewServeMux()
-	observe.Mount(mux, svc.Ready, reg)
+	observe.Mount(mux, svc.Readiness, reg)
 	log.Info("enrich running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
 	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
 }

@@ -51,6 +51,8 @@ type partState struct {
 	ready    chan struct{} // closed when the rebuild ended
 	err      error         // the rebuild's error, once ready
 	failedAt time.Time
+	started  time.Time // when the rebuild started
+	prevErr  error     // the previous rebuild's error, when this one is a retry
 	cancel   context.CancelFunc
 
 	committed map[string]*Snapshot
@@ -64,11 +66,14 @@ func newStore(ctx context.Context, restore func(context.Context, int32) (map[str
 // rebuildLocked starts rebuilding p's state in the background; st.mu must
 // be held.
 func (st *store) rebuildLocked(p int32) *partState {
+	ctx, cancel := context.WithCancel(st.ctx)
+	ps := &partState{ready: make(chan struct{}), cancel: cancel, started: time.Now()}
 	if old := st.parts[p]; old != nil {
 		old.cancel()
+		if old.failed() {
+			ps.prevErr = old.err
+		}
 	}
-	ctx, cancel := context.WithCancel(st.ctx)
-	ps := &partState{ready: make(chan struct{}), cancel: cancel}
 	st.parts[p] = ps
 	go func() {
 		defer close(ps.ready)
@@ -120,7 +125,12 @@ func (st *store) partition(ctx context.Context, p int32) (*partState, error) {
 		}
 		return ps, nil
 	case <-timeout:
-		return nil, fmt.Errorf("rebuilding the state of partition %d: still running: %w", p, stream.ErrDefer)
+		prev := ""
+		if ps.prevErr != nil {
+			prev = fmt.Sprintf(" (the previous attempt failed: %v)", ps.prevErr)
+		}
+		return nil, fmt.Errorf("rebuilding the state of partition %d: still running after %s%s: %w",
+			p, time.Since(ps.started).Round(100*time.Millisecond), prev, stream.ErrDefer)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("rebuilding the state of partition %d: %w", p, ctx.Err())
 	}

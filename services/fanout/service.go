@@ -54,6 +54,7 @@ type Config struct {
 	Kafka    config.Kafka
 	Registry config.Registry
 	Log      config.Log
+	Stall    config.Stall
 	// InstanceID names this instance; the transactional id derives from
 	// it, so two live instances must differ.
 	InstanceID     string
@@ -66,6 +67,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	c.Kafka.Flags(fs)
 	c.Registry.Flags(fs)
 	c.Log.Flags(fs)
+	c.Stall.Flags(fs)
 	host, _ := os.Hostname()
 	fs.StringVar(&c.InstanceID, "instance-id", host, "stable name of this instance; the transactional id derives from it, so two live instances must differ")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:8087", "listener of /healthz, /readyz and /metrics")
@@ -74,7 +76,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 
 // Validate checks the configuration without doing any I/O.
 func (c *Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate()}
+	errs := []error{c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate(), c.Stall.Validate()}
 	if c.MetricsAddr != "" {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
@@ -150,7 +152,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))
 	s.deliveries = avroserde.NewDeliveryCodec(reg, s.names.Name(topics.Deliveries))
-	if err := avroserde.RegisterAll(ctx, s.enriched, s.deliveries); err != nil {
+	stalls := stream.NewStallCodec(reg, s.names.Name(topics.Stalls))
+	if err := avroserde.RegisterAll(ctx, s.enriched, s.deliveries, stalls); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -185,6 +188,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Metrics:            stream.NewMetrics(deps.Metrics),
 		Now:                deps.Now,
 		OnBatchEnd:         func(committed bool) { s.router.flush(committed, s.m) },
+		StallAfter:         cfg.Stall.After,
+		Instance:           cfg.InstanceID,
+		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
 	}
 	return s, nil
 }
@@ -200,6 +206,16 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Ready reports whether the service is consuming.
 func (s *Service) Ready() bool { return s.ready.Ready() }
+
+// Readiness is what /readyz answers: nil while the service consumes and
+// no input partition is stalled; otherwise why not (a *stream.StalledError
+// names each stalled partition with its reason).
+func (s *Service) Readiness() error {
+	if err := s.ready.Err(); err != nil {
+		return err
+	}
+	return s.stage.Stalled()
+}
 
 // Close releases what New opened. Call it after Run returned.
 func (s *Service) Close() {
@@ -221,7 +237,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	defer svc.Close()
 	mux := http.NewServeMux()
-	observe.Mount(mux, svc.Ready, reg)
+	observe.Mount(mux, svc.Readiness, reg)
 	log.Info("fanout running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
 	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
 }

@@ -243,7 +243,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	defer svc.Close()
 	mux := http.NewServeMux()
 	svc.Mount(mux)
-	observe.Mount(mux, svc.Ready, reg)
+	observe.Mount(mux, svc.ready.Err, reg)
 	log.Info("ingest listening", zap.String("addr", cfg.Addr))
 	return httpx.ListenAndServe(ctx, cfg.Addr, mux)
 }

@@ -1,0 +1,94 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/schemas"
+)
+
+// StallKey is the key of a partition's record in commerce.stalls:
+// "<consumer group>/<topic>/<partition>".
+func StallKey(group, topic string, partition int32) string {
+	return group + "/" + topic + "/" + strconv.Itoa(int(partition))
+}
+
+// NewStallCodec returns the Codec of commerce.stalls values
+// (schemas/stall.avsc).
+func NewStallCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[Stall] {
+	return avroserde.NewCodec(reg, topic, schemas.Stall,
+		func(s Stall) map[string]any {
+			return map[string]any{
+				"stage":          s.Stage,
+				"group":          s.Group,
+				"topic":          s.Topic,
+				"partition":      s.Partition,
+				"offset":         s.Offset,
+				"reason":         s.Reason,
+				"since":          s.Since,
+				"detected_at":    s.DetectedAt,
+				"stall_after_ms": s.After.Milliseconds(),
+				"instance":       s.Instance,
+			}
+		},
+		func(v any) (Stall, error) {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return Stall{}, fmt.Errorf("decoding Stall: want a record, got %T", v)
+			}
+			var s Stall
+			s.Stage, _ = m["stage"].(string)
+			s.Group, _ = m["group"].(string)
+			s.Topic, _ = m["topic"].(string)
+			s.Partition, _ = m["partition"].(int32)
+			s.Offset, _ = m["offset"].(int64)
+			s.Reason, _ = m["reason"].(string)
+			s.Since, _ = m["since"].(time.Time)
+			s.DetectedAt, _ = m["detected_at"].(time.Time)
+			ms, _ := m["stall_after_ms"].(int64)
+			s.After = time.Duration(ms) * time.Millisecond
+			s.Instance, _ = m["instance"].(string)
+			if s.Group == "" || s.Topic == "" {
+				return s, fmt.Errorf("decoding Stall: group or topic is empty")
+			}
+			return s, nil
+		})
+}
+
+// StallReporter writes a Watchdog's stalls to commerce.stalls: a record
+// when a partition stalls, a tombstone when it moves again. The writes are
+// asynchronous and not transactional (a stalled stage may be one whose
+// transactions fail); one that fails is logged, and the stall is still in
+// the log, the metrics and /readyz.
+type StallReporter struct {
+	Client *kgo.Client // a plain (not transactional) client, open while the stage runs
+	Codec  *avroserde.Codec[Stall]
+	Log    *zap.Logger
+}
+
+// Report is a Watchdog's Report.
+func (r *StallReporter) Report(s Stall, stalled bool) {
+	rec := &kgo.Record{Topic: r.Codec.Topic(), Key: []byte(StallKey(s.Group, s.Topic, s.Partition))}
+	if stalled {
+		v, err := r.Codec.Encode(s)
+		if err != nil {
+			r.Log.Warn("encoding a stall record", zap.String("key", string(rec.Key)), zap.Error(err))
+			return
+		}
+		rec.Value = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	r.Client.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+		cancel()
+		if err != nil {
+			r.Log.Warn("writing to the stalls topic", zap.String("topic", rec.Topic), zap.String("key", string(rec.Key)),
+				zap.Bool("stalled", stalled), zap.Error(err))
+		}
+	})
+}
