@@ -58,8 +58,15 @@ const (
 	HeaderCausationID = "surge.causation-id"
 	// HeaderSubscriptionID names the subscription a delivery is for.
 	HeaderSubscriptionID = "surge.subscription-id"
+	// HeaderOriginOffset, on a commerce.deliveries.retry record, is the
+	// offset in commerce.deliveries its delivery was first read at: the
+	// dispatcher orders a key's deliveries by it, wherever in the retry
+	// topic their copies are.
+	HeaderOriginOffset = "surge.origin-offset"
 
-	// Dead-letter headers, added to the original record's headers.
+	// Dead-letter headers, added to the original record's headers. Every
+	// one starts with HeaderDLQPrefix.
+	HeaderDLQPrefix       = "surge.dlq."
 	HeaderDLQTopic        = "surge.dlq.topic"
 	HeaderDLQPartition    = "surge.dlq.partition"
 	HeaderDLQOffset       = "surge.dlq.offset"
