@@ -62,6 +62,6 @@ func newRegistryCommand() *cobra.Command {
 			mux.Handle("/", r.Handler())
 			observe.Mount(mux, r.Ready, observe.NewRegistry())
 			log.Info("registry listening", zap.String("addr", c.Addr))
-			return httpx.ListenAndServe(ctx, c.Addr, mux)
+			return httpx.ListenAndServe(ctx, c.Addr, httpx.DrainUnread(mux, httpx.Drain{}))
 		})
 }
