@@ -76,7 +76,8 @@ func Sources(ctx context.Context, o Options, onChange func(id string, s catalog.
 // stored ones (a stored type replaces the built-in of the same name) from
 // the moment it returns. A stored set that does not fit together (two
 // types claiming one alias) leaves cat as it was and is logged: the admin
-// API refuses such a change, so only a foreign write can cause it.
+// API refuses such a change, so only a foreign write can cause it. A
+// stored type that does not validate on its own is left out and logged.
 func EventTypes(ctx context.Context, o Options, cat *catalog.Catalog) (*ktable.Table[catalog.EventType], error) {
 	codec := avroserde.NewEventTypeCodec(o.Registry, o.Names.Name(topics.EventTypes))
 	log := o.Log
@@ -88,7 +89,18 @@ func EventTypes(ctx context.Context, o Options, cat *catalog.Catalog) (*ktable.T
 		loaded atomic.Bool // set once tb is assigned
 	)
 	refresh := func() {
-		if err := cat.Replace(Merge(catalog.Builtin(), tb.List())); err != nil {
+		// A stored type that does not validate (written by an older
+		// Surge, whose checks were looser, e.g. a data schema that does
+		// not compile) is left out rather than freezing every other type.
+		var stored []catalog.EventType
+		for _, et := range tb.List() {
+			if err := et.Validate(); err != nil {
+				log.Error("a stored event type does not validate; it is left out of the catalog", zap.String("event_type", et.Name), zap.Error(err))
+				continue
+			}
+			stored = append(stored, et)
+		}
+		if err := cat.Replace(Merge(catalog.Builtin(), stored)); err != nil {
 			log.Error("stored event types do not fit together; the catalog keeps its previous types", zap.Error(err))
 		}
 	}

@@ -89,6 +89,25 @@ func TestEventTypesKeepTheCatalogCurrent(t *testing.T) {
 	if et, _ := readerCat.Lookup("order.placed"); et.Description != "overridden" || len(et.DataSchema) == 0 {
 		t.Fatalf("order.placed = %+v, want the stored override", et)
 	}
+
+	// A type whose data schema does not compile (accepted by an older
+	// admin API) is left out; the other stored types stay in force.
+	broken := catalog.EventType{Name: "loyalty.points_spent", DataSchema: []byte(`{"type":0}`)}
+	later := catalog.EventType{Name: "loyalty.tier_changed", EntityType: "customer"}
+	for _, et := range []catalog.EventType{broken, later} {
+		if err := writer.Put(ctx, et.Name, et); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := reader.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := readerCat.Lookup(broken.Name); ok {
+		t.Fatal("a type whose schema does not compile is in the catalog")
+	}
+	if _, ok := readerCat.Lookup(later.Name); !ok {
+		t.Fatal("a broken stored type keeps types stored after it out of the catalog")
+	}
 	if _, ok := readerCat.Lookup("product.updated"); !ok {
 		t.Fatal("an override dropped the other built-ins")
 	}

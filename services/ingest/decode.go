@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	ceevent "github.com/cloudevents/sdk-go/v2/event"
@@ -660,6 +661,10 @@ func cloudEventToEvent(ce ceevent.Event, src catalog.Source, cat *catalog.Catalo
 		}
 	}
 
+	if attr := notUTF8(ce); attr != "" {
+		return event.Event{}, malformed(attr, "%s is not valid UTF-8 text", attr)
+	}
+
 	attrs := map[string]string{AttrCloudEventsSource: ce.Source()}
 	if s := ce.Subject(); s != "" {
 		attrs[AttrCloudEventsSubj] = s
@@ -699,6 +704,32 @@ func cloudEventToEvent(ce ceevent.Event, src catalog.Source, cat *catalog.Catalo
 		OriginalType:   ce.Type(),
 		Attributes:     attrs,
 	}, nil
+}
+
+// notUTF8 names the first attribute of ce that is not valid UTF-8, or "".
+// Binary mode takes attributes from HTTP headers, which may carry any
+// byte, but everything Surge stores and delivers is UTF-8 text: a
+// subject of "\x80" would become the entity id "\ufffd" in every JSON
+// body while the Kafka key kept the raw byte.
+func notUTF8(ce ceevent.Event) string {
+	for _, a := range []struct{ name, value string }{
+		{"id", ce.ID()}, {"source", ce.Source()}, {"subject", ce.Subject()}, {"dataschema", ce.DataSchema()},
+	} {
+		if !utf8.ValidString(a.value) {
+			return a.name
+		}
+	}
+	names := make([]string, 0, len(ce.Extensions()))
+	for name := range ce.Extensions() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if s, err := cetypes.Format(ce.Extensions()[name]); err == nil && !utf8.ValidString(s) {
+			return name
+		}
+	}
+	return ""
 }
 
 // cloudEventEntityID finds the entity id: the entityid extension, then

@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -483,45 +482,6 @@ func TestCheckJSONContentType(t *testing.T) {
 			checkErr(t, err, wantErr{status: 415, code: httpx.CodeUnsupportedMedia})
 		})
 	}
-}
-
-// FuzzDecodeCanonical checks that no body panics the canonical decoder and
-// that every answer is either events with a type and an entity, or a 400
-// or 422 *httpx.Error.
-func FuzzDecodeCanonical(f *testing.F) {
-	for _, name := range []string{"canonical_order_placed.json", "canonical_batch.json", "canonical_batch_two_bad.json"} {
-		f.Add(decFixture(f, name), "")
-	}
-	f.Add([]byte(`{"type":"order.placed","entity":{"type":"order","id":1},"data":{"total":1,"items":[{"sku":""}]}}`), "k")
-	f.Add([]byte(`[{"type":"stock.adjusted","entity":{"type":"stock","id":"A"},"time":"2024-01-01T00:00:00Z"}]`), "")
-	f.Add([]byte(`{"events":null}`), "")
-	f.Add([]byte(`{"type":"order.placed","entity":null,"data":[]}`), "")
-	cat := decCatalog(f)
-	v := ingest.NewDataValidator()
-	f.Fuzz(func(t *testing.T, body []byte, idem string) {
-		evs, err := ingest.DecodeCanonical(body, idem, decSource, cat, v, decNow)
-		if err != nil {
-			var he *httpx.Error
-			if !errors.As(err, &he) || (he.Status != 400 && he.Status != 422) {
-				t.Fatalf("error %v (%T)", err, err)
-			}
-			if evs != nil {
-				t.Fatal("events with an error")
-			}
-			return
-		}
-		if len(evs) == 0 {
-			t.Fatal("no events and no error")
-		}
-		for i, ev := range evs {
-			if ev.Type == "" || ev.Entity.Type == "" || ev.Entity.ID == "" || ev.Source != decSource.ID || ev.Format != event.FormatCanonical {
-				t.Fatalf("event %d: %+v", i, ev)
-			}
-			if ev.Data != nil && (!json.Valid(ev.Data) || !bytes.HasPrefix(ev.Data, []byte("{"))) {
-				t.Fatalf("event %d data %q", i, ev.Data)
-			}
-		}
-	})
 }
 
 func ExampleDecodeCanonical() {

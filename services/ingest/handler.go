@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -94,7 +93,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, endpoint string)
 			return 0, err
 		}
 	}
-	body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+	body, err := httpx.ReadBody(w, r, s.cfg.MaxBodyBytes)
 	if err != nil {
 		return 0, err
 	}
@@ -249,22 +248,6 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 
 func unavailable(msg string) *httpx.Error {
 	return &httpx.Error{Status: http.StatusServiceUnavailable, Code: httpx.CodeUnavailable, Message: msg, RetryAfter: 5 * time.Second}
-}
-
-// readBody reads the whole body, answering 413 past limit.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "body of %d bytes is over the %d byte limit", r.ContentLength, limit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "body is over the %d byte limit", limit)
-		}
-		return nil, httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "reading body: %v", err)
-	}
-	return body, nil
 }
 
 // isBatch tells a {"events":[...]} or JSON array body from a single event,

@@ -40,12 +40,16 @@ import (
 
 // Config is the ingest service's configuration.
 type Config struct {
-	Addr           string
-	Kafka          config.Kafka
-	Registry       config.Registry
-	Log            config.Log
-	InstanceID     string
-	MaxBodyBytes   int64
+	Addr         string
+	Kafka        config.Kafka
+	Registry     config.Registry
+	Log          config.Log
+	InstanceID   string
+	MaxBodyBytes int64
+	// BodyDrain bounds the discarding of a body left unread by an early
+	// answer (a 413, 401, ...), so that clients that send before they
+	// read still get the answer.
+	BodyDrain      httpx.Drain
 	MaxInFlight    int
 	ProduceTimeout time.Duration
 	DedupWindow    time.Duration
@@ -62,6 +66,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.StringVar(&c.InstanceID, "instance-id", host, "stable name of this instance; transactional ids derive from it, so two live instances must differ")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body accepted (413 above)")
+	c.BodyDrain.Flags(fs)
 	fs.IntVar(&c.MaxInFlight, "max-in-flight-events", 20000, "events accepted but not yet committed before answering 429")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long to wait for Kafka before answering 503")
 	fs.DurationVar(&c.DedupWindow, "dedup-window", topics.DefaultDedupWindow, "how long an idempotency key is remembered")
@@ -78,6 +83,7 @@ func (c *Config) Validate() error {
 		c.Log.Validate(),
 		config.ValidatePositive("produce-timeout", c.ProduceTimeout),
 		config.ValidatePositive("dedup-window", c.DedupWindow),
+		c.BodyDrain.Validate(),
 	}
 	if c.InstanceID == "" {
 		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
@@ -245,7 +251,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	svc.Mount(mux)
 	observe.Mount(mux, svc.ready.Err, reg)
 	log.Info("ingest listening", zap.String("addr", cfg.Addr))
-	return httpx.ListenAndServe(ctx, cfg.Addr, mux)
+	return httpx.ListenAndServe(ctx, cfg.Addr, httpx.DrainUnread(mux, cfg.BodyDrain))
 }
 
 // LogLevel is the configured log level.
