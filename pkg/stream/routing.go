@@ -63,14 +63,16 @@ func CheckRoute(r *kgo.Record, partitions int) error {
 }
 
 // ErrPartitionsChanged is returned by Routes.Check for a record of a
-// partition beyond the count Routes knew: the count is forgotten, and the
-// caller retries after the next Partitions call.
+// partition beyond the count Routes knew (the topic grew), or when no
+// count is known yet: the caller reads the count again (Partitions) and
+// retries.
 var ErrPartitionsChanged = errors.New("a record of a partition beyond the partitions known; the topic grew")
 
 // Routes checks a keyed topic's records against its partition count,
 // read from the cluster once and again after Forget (a rebalance: a topic
 // that gained partitions moves its keys, and Kafka rebalances its
-// consumers). It is safe for concurrent use.
+// consumers) or after a record of a partition beyond it. It is safe for
+// concurrent use.
 //
 // A topic that gains partitions moves keys to new partitions — Kafka's
 // rule for every keyed topic. Records written before the change and read
@@ -79,24 +81,27 @@ var ErrPartitionsChanged = errors.New("a record of a partition beyond the partit
 type Routes struct {
 	Topic string
 
-	mu sync.Mutex
-	n  int // 0: not known
+	mu    sync.Mutex
+	n     int  // 0: not known
+	stale bool // read n again at the next Partitions
 }
 
-// Forget drops the partition count; the next Partitions reads it again.
+// Forget marks the partition count stale: the next Partitions reads it
+// again. Check goes on with the count it has until then, so a rebalance
+// does not fail a batch that is being checked.
 func (r *Routes) Forget() {
 	r.mu.Lock()
-	r.n = 0
+	r.stale = true
 	r.mu.Unlock()
 }
 
 // Partitions is the topic's partition count, read from the cluster when
-// not known.
+// not known or stale.
 func (r *Routes) Partitions(ctx context.Context, adm *kadm.Client) (int, error) {
 	r.mu.Lock()
-	n := r.n
+	n, stale := r.n, r.stale
 	r.mu.Unlock()
-	if n > 0 {
+	if n > 0 && !stale {
 		return n, nil
 	}
 	n, err := kafkax.PartitionCount(ctx, adm, r.Topic)
@@ -104,22 +109,23 @@ func (r *Routes) Partitions(ctx context.Context, adm *kadm.Client) (int, error) 
 		return 0, fmt.Errorf("checking record keys against partitions: %w", err)
 	}
 	r.mu.Lock()
-	r.n = n
+	r.n, r.stale = n, false
 	r.mu.Unlock()
 	return n, nil
 }
 
 // Check is CheckRoute with the known count: nil, a permanent
-// ClassMisrouted error, or ErrPartitionsChanged (transient) when rec's
-// partition is beyond it or no count is known.
+// ClassMisrouted error, or ErrPartitionsChanged (transient, and the count
+// is marked stale) when rec's partition is beyond it or no count is known.
 func (r *Routes) Check(rec *kgo.Record) error {
 	r.mu.Lock()
 	n := r.n
-	if n > 0 && int(rec.Partition) >= n {
-		r.n = 0
+	beyond := n == 0 || int(rec.Partition) >= n
+	if beyond {
+		r.stale = true
 	}
 	r.mu.Unlock()
-	if n == 0 || int(rec.Partition) >= n {
+	if beyond {
 		return fmt.Errorf("checking the key of %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, ErrPartitionsChanged)
 	}
 	return CheckRoute(rec, n)

@@ -416,14 +416,15 @@ func (s *Service) deadLetter(l *lane, it *item, class string, cause error, now t
 // permanent ClassMisrouted error when it is not, and a transient error
 // when the main topic's partition count cannot be read.
 func (s *Service) checkRoute(l *lane, rec *kgo.Record) error {
-	err := s.routes.Check(rec)
-	if errors.Is(err, stream.ErrPartitionsChanged) {
+	for range 2 { // once more after a record of a partition beyond the count
 		if _, err := s.routes.Partitions(l.ctx, kadm.NewClient(l.client)); err != nil {
 			return err
 		}
-		err = s.routes.Check(rec)
+		if err := s.routes.Check(rec); !errors.Is(err, stream.ErrPartitionsChanged) {
+			return err
+		}
 	}
-	return err
+	return s.routes.Check(rec)
 }
 
 // deadLetterRaw dead-letters an input record as it is, byte for byte: one
