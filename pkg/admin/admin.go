@@ -1,6 +1,6 @@
 // Package admin is Surge's admin HTTP API: subscriptions (create, list,
-// get, partial update, delete, secret rotation), sources, event types and
-// the dead-letter topics (stats, records, replays; pkg/dlq), behind a
+// get, partial update, delete, secret rotation and revocation), sources,
+// event types and the dead-letter topics (stats, records, replays; pkg/dlq), behind a
 // bearer token, with the JSON errors of pkg/httpx and an OpenAPI 3
 // document of itself at /v1/openapi.json.
 //
@@ -60,8 +60,9 @@ type Config struct {
 	// AllowLoopback lets subscriptions target loopback without
 	// allow_private (surge dev).
 	AllowLoopback bool
-	// SecretGrace is how long a rotated-out secret keeps signing;
-	// 0 means subscription.DefaultGrace (24 h).
+	// SecretGrace is how long a rotated-out secret keeps signing when a
+	// rotation request names no grace; 0 means subscription.DefaultGrace
+	// (24 h).
 	SecretGrace time.Duration
 	// MaxBodyBytes bounds a request body (413 above); 0 means
 	// DefaultMaxBodyBytes (256 KiB).
@@ -192,6 +193,9 @@ func (a *API) Mount(mux *http.ServeMux) {
 	})
 	a.handle(mux, "/v1/subscriptions/{id}/rotate-secret", true, map[string]handlerFunc{
 		http.MethodPost: a.rotateSecret,
+	})
+	a.handle(mux, "/v1/subscriptions/{id}/revoke-secret", true, map[string]handlerFunc{
+		http.MethodPost: a.revokeSecret,
 	})
 	a.handle(mux, "/v1/sources", true, map[string]handlerFunc{
 		http.MethodGet: a.listSources,

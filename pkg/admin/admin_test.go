@@ -806,7 +806,7 @@ func TestRoutesAreTheDocumentedOnes(t *testing.T) {
 		"GET /v1/subscriptions", "GET /v1/subscriptions/{id}",
 		"PATCH /v1/subscriptions/{id}",
 		"POST /v1/dlq/replays", "POST /v1/dlq/replays/{id}/resume", "POST /v1/dlq/replays/{id}/stop",
-		"POST /v1/subscriptions", "POST /v1/subscriptions/{id}/rotate-secret",
+		"POST /v1/subscriptions", "POST /v1/subscriptions/{id}/revoke-secret", "POST /v1/subscriptions/{id}/rotate-secret",
 		"PUT /v1/event-types/{type}", "PUT /v1/sources/{id}",
 	}
 	if got := e.api.Routes(); fmt.Sprint(got) != fmt.Sprint(want) {

@@ -121,6 +121,23 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		{name: "rotate unknown", method: "POST", path: "/v1/subscriptions/sub_nope/rotate-secret", status: 404},
 		{name: "rotate store down", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", before: fail, status: 503},
 		{name: "get after rotation", method: "GET", path: "/v1/subscriptions/{sub}", before: heal, status: 200},
+		{name: "rotate with a grace", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"1h"}`, status: 200},
+		{name: "rotate keeping two previous", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"2h"}`, status: 200},
+		{name: "rotate bad grace", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"soon"}`, status: 400},
+		{name: "rotate unknown field", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace_s":0}`, status: 400, request: reqInvalid},
+		{name: "rotate too large", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"` + big + `"}`, status: 413, request: reqEither},
+		{name: "rotate as text", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"0s"}`, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "revoke store down", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, before: fail, status: 503},
+		{name: "revoke", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, before: heal, status: 200},
+		{name: "revoke again", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, status: 404},
+		{name: "revoke current", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{current}"}`, status: 409},
+		{name: "revoke not a fingerprint", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"whsec_x"}`, status: 400, request: reqInvalid},
+		{name: "revoke without fingerprint", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{}`, status: 400, request: reqInvalid},
+		{name: "revoke unknown subscription", method: "POST", path: "/v1/subscriptions/sub_nope/revoke-secret", body: `{"fingerprint":"sha256:000000000000"}`, status: 404},
+		{name: "revoke without token", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{previous}"}`, noAuth: true, status: 401, request: reqInvalid},
+		{name: "revoke too large", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"` + big + `"}`, status: 413, request: reqEither},
+		{name: "revoke as text", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{previous}"}`, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "rotate revoking at once", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"0s"}`, status: 200},
 		{name: "delete store down", method: "DELETE", path: "/v1/subscriptions/{sub}", before: fail, status: 503},
 		{name: "delete without token", method: "DELETE", path: "/v1/subscriptions/{sub}", before: heal, noAuth: true, status: 401, request: reqInvalid},
 		{name: "delete", method: "DELETE", path: "/v1/subscriptions/{sub}", status: 204},
@@ -209,16 +226,21 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 	}
 	seen := map[string]bool{} // "METHOD /template STATUS"
 	var subID string
+	fingerprints := map[string]string{} // {current}, {previous}, {older}: the secrets after "rotate keeping two previous"
 	for _, s := range script {
 		t.Run(s.name, func(t *testing.T) {
 			if s.before != nil {
 				s.before(e)
 			}
 			path := strings.ReplaceAll(s.path, "{sub}", subID)
+			reqBody := s.body
+			for k, v := range fingerprints {
+				reqBody = strings.ReplaceAll(reqBody, k, v)
+			}
 			newReq := func() *http.Request {
 				var body io.Reader
 				if s.body != "" {
-					body = strings.NewReader(s.body)
+					body = strings.NewReader(reqBody)
 				}
 				req, err := http.NewRequest(s.method, e.srv.URL+path, body)
 				if err != nil {
@@ -268,6 +290,15 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 			}
 			if s.name == "create" {
 				subID = jsonField(t, body, "id")
+			}
+			if s.name == "rotate keeping two previous" {
+				var v struct {
+					Secrets []struct{ Fingerprint string } `json:"secrets"`
+				}
+				if err := json.Unmarshal(body, &v); err != nil || len(v.Secrets) < 3 {
+					t.Fatalf("secrets after two rotations with a grace: %s (%v)", body, err)
+				}
+				fingerprints["{current}"], fingerprints["{previous}"], fingerprints["{older}"] = v.Secrets[0].Fingerprint, v.Secrets[1].Fingerprint, v.Secrets[2].Fingerprint
 			}
 
 			// The response, against the document.

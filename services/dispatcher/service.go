@@ -206,7 +206,9 @@ type Service struct {
 	watchdog *stream.Watchdog
 	loader   *loader // the session's
 	budget   *budget
-	stopped  atomic.Bool // reading the main topic paused for MaxWaiting
+	stopped  atomic.Bool     // reading the main topic paused for MaxWaiting
+	stageM   *stream.Metrics // the runtime's: dead letters, misrouted records, stalls
+	routes   *stream.Routes  // the main topic's partition count, for key checks
 	sender   *webhook.Sender
 	inFlight chan struct{}
 	m        *metrics
@@ -297,6 +299,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		s.own = true
 	}
 	s.m = newMetrics(deps.Metrics, s.parkedKeys, func() float64 { return float64(len(s.inFlight)) }, s.backlog)
+	s.stageM = stream.NewMetrics(deps.Metrics)
+	s.routes = &stream.Routes{Topic: s.mainTopic}
 	s.watchdog = &stream.Watchdog{
 		Stage:    StageName,
 		Group:    cfg.Kafka.TopicPrefix + topics.GroupDispatcher,
@@ -304,7 +308,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		After:    cfg.Stall.After,
 		Sample:   s.progress,
 		Log:      log,
-		Metrics:  stream.NewMetrics(deps.Metrics),
+		Metrics:  s.stageM,
 		Report:   (&stream.StallReporter{Client: admCl, Codec: stalls, Log: log}).Report,
 	}
 	ok = true
@@ -452,6 +456,7 @@ func (s *Service) lane(p int32) *lane {
 // now, so no main record is handled before the key's parked deliveries
 // are known.
 func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	s.routes.Forget() // the main topic may have grown: read its partition count again
 	parts := map[int32]bool{}
 	for _, t := range []string{s.mainTopic, s.retryTopic} {
 		for _, p := range m[t] {

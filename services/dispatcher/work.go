@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -26,6 +27,7 @@ const (
 	ClassExhausted           = stream.ClassExhausted  // the retry schedule ran out
 	ClassSubscriptionDeleted = "subscription_deleted" // the subscription no longer exists
 	ClassUndecodable         = stream.ClassUndecodable
+	ClassMisrouted           = stream.ClassMisrouted // a main-topic record not on its key's murmur2 partition
 )
 
 // step is what working on a key's head came to.
@@ -57,9 +59,24 @@ func (s *Service) accept(rec *kgo.Record) {
 	if s.skipResumed(l, src, rec.Offset) {
 		return
 	}
+	if src == fromMain {
+		// A key's deliveries are ordered within one partition; one a
+		// producer put elsewhere would overtake or trail them. The retry
+		// topic is pinned to the main partition numbers by design and
+		// not checked.
+		if err := s.checkRoute(l, rec); err != nil {
+			if _, ok := stream.AsPermanent(err); !ok {
+				s.fail(err)
+				return
+			}
+			s.stageM.Misrouted.WithLabelValues(StageName, rec.Topic).Inc()
+			s.deadLetterRaw(l, rec, src, ClassMisrouted, err)
+			return
+		}
+	}
 	d, err := s.deliveries.Decode(l.ctx, rec.Value)
 	if err != nil {
-		s.deadLetterRaw(l, rec, src, err)
+		s.deadLetterRaw(l, rec, src, ClassUndecodable, err)
 		return
 	}
 	it := &item{src: src, offset: rec.Offset, origin: rec.Offset, rec: rec, d: d, written: rec.Timestamp, created: d.CreatedAt}
@@ -355,7 +372,7 @@ func (s *Service) fill(l *lane, rec *kgo.Record) {
 		s.log.Error("a delivery read back from the retry topic does not decode; it is dead-lettered", zap.Int64("offset", rec.Offset), zap.Error(err))
 		s.dequeue(l, ks, it)
 		go func() {
-			s.writeRawDeadLetter(l, rec, err)
+			s.writeRawDeadLetter(l, rec, ClassUndecodable, err)
 			l.mu.Lock()
 			l.finish(it)
 			s.kick(l, key, ks)
@@ -762,11 +779,30 @@ func (s *Service) deadLetter(l *lane, it *item, class string, cause error, now t
 		zap.String("class", class), zap.Int32("attempts", d.Attempts), zap.Error(cause))
 }
 
-// deadLetterRaw dead-letters an input record that does not decode.
-func (s *Service) deadLetterRaw(l *lane, rec *kgo.Record, src source, err error) {
-	if !s.writeRawDeadLetter(l, rec, err) {
+// checkRoute is nil when rec's key is on its murmur2 partition, a
+// permanent ClassMisrouted error when it is not, and a transient error
+// when the main topic's partition count cannot be read.
+func (s *Service) checkRoute(l *lane, rec *kgo.Record) error {
+	for range 2 { // once more after a record of a partition beyond the count
+		if _, err := s.routes.Partitions(l.ctx, kadm.NewClient(l.client)); err != nil {
+			return err
+		}
+		if err := s.routes.Check(rec); !errors.Is(err, stream.ErrPartitionsChanged) {
+			return err
+		}
+	}
+	return s.routes.Check(rec)
+}
+
+// deadLetterRaw dead-letters an input record as it is, byte for byte: one
+// that does not decode, or one on the wrong partition.
+func (s *Service) deadLetterRaw(l *lane, rec *kgo.Record, src source, class string, err error) {
+	if !s.writeRawDeadLetter(l, rec, class, err) {
 		return
 	}
+	s.stageM.DeadLettered.WithLabelValues(StageName, class).Inc()
+	s.log.Warn("dead-lettering record", zap.String("topic", rec.Topic), zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset),
+		zap.String("error_class", class), zap.Error(err))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.main
@@ -780,9 +816,9 @@ func (s *Service) deadLetterRaw(l *lane, rec *kgo.Record, src source, err error)
 // writeRawDeadLetter writes rec as it is, with the dead-letter headers,
 // and waits until it is durable; false if Kafka refused it (the session
 // then ends).
-func (s *Service) writeRawDeadLetter(l *lane, rec *kgo.Record, err error) bool {
+func (s *Service) writeRawDeadLetter(l *lane, rec *kgo.Record, class string, err error) bool {
 	now := s.now()
-	h := stream.DeadLetterHeaders(rec, StageName, ClassUndecodable, err, 1, now, now)
+	h := stream.DeadLetterHeaders(rec, StageName, class, err, 1, now, now)
 	out := kafkax.WithPartition(&kgo.Record{Topic: s.dlqTopic, Key: rec.Key, Value: rec.Value, Headers: h}, l.p)
 	if err := l.client.ProduceSync(context.Background(), out).FirstErr(); err != nil {
 		s.fail(fmt.Errorf("writing to %s: %w", s.dlqTopic, err))
