@@ -275,12 +275,12 @@ var edgeWarnings = map[string][]event.Warning{
 }
 
 var edgeOrigins = map[string]event.Origin{
-	"zero":            {},
-	"format only":     {Format: event.FormatCanonical},
-	"entity id only":  {EntityID: "SKU-1"},
-	"every field":     {Format: "cloudevents", ID: "a1", Type: "com.akeneo.pim.v1.product.deleted", Source: "urn:akeneo", EntityID: "uuid-1"},
-	"unicode":         {ID: "Käse – 日本語 🧀", Source: "\x00", Type: "\xff\xfe not UTF-8"},
-	"200 KiB id":      {ID: strings.Repeat("x", 200<<10)},
+	"zero":           {},
+	"format only":    {Format: event.FormatCanonical},
+	"entity id only": {EntityID: "SKU-1"},
+	"every field":    {Format: "cloudevents", ID: "a1", Type: "com.akeneo.pim.v1.product.deleted", Source: "urn:akeneo", EntityID: "uuid-1"},
+	"unicode":        {ID: "Käse – 日本語 🧀", Source: "\x00", Type: "\xff\xfe not UTF-8"},
+	"200 KiB id":     {ID: strings.Repeat("x", 200<<10)},
 }
 
 var edgeStrings = []string{"", "a", "Käse – 日本語 🧀", "\x00", "\xff\xfe not UTF-8", strings.Repeat("é", 100)}
@@ -942,7 +942,11 @@ func TestFastReadHandmade(t *testing.T) {
 			"enriched": appendEnrichedEvent(nil, event.EnrichedEvent{}),
 		} {
 			ft := map[string]func([]byte) error{
-				"event":    func(b []byte) error { fastEvent.checkRead(t, fastEvent.goavroCodec(t), b); _, err := readEvent(b); return err },
+				"event": func(b []byte) error {
+					fastEvent.checkRead(t, fastEvent.goavroCodec(t), b)
+					_, err := readEvent(b)
+					return err
+				},
 				"enriched": func(b []byte) error { fastEnriched.checkRead(t, c, b); _, err := readEnrichedEvent(b); return err },
 			}[name]
 			for _, branch := range []int64{-1, 2, 1 << 40} {
