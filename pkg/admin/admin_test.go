@@ -57,6 +57,7 @@ type env struct {
 	logs     *observer.ObservedLogs
 	resolver admintest.Resolver
 	dlq      *fakeDLQ // dlq_test.go
+	aliases  *admintest.Store[catalog.EntityAlias]
 }
 
 // testHosts is what the test DNS answers; each env gets its own copy.
@@ -79,6 +80,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		logs:     logs,
 		resolver: admintest.Resolver{},
 		dlq:      newFakeDLQ(),
+		aliases:  admintest.NewStore[catalog.EntityAlias](),
 	}
 	for h, ips := range testHosts {
 		e.resolver[h] = ips
@@ -95,6 +97,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		Resolver:      e.resolver,
 		Log:           zap.New(core),
 		DLQ:           e.dlq,
+		Aliases:       e.aliases,
 	})
 	if err != nil {
 		t.Fatal(err)
