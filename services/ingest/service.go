@@ -1,7 +1,9 @@
 // Package ingest is Surge's HTTP front door. It accepts commerce events in
 // the canonical envelope, the Adobe Commerce starter-kit format and
 // CloudEvents 1.0, verifies the source's signature, checks the event type
-// against the catalog, mints ksuid event ids and answers 202 only once the
+// against the catalog, keys each event's entity by the source's identity
+// rules (identity.go), keeps the sender's own identity of the event in its
+// origin, mints ksuid event ids and answers 202 only once the
 // events are committed to commerce.events.raw with acks from all in-sync
 // replicas. Overload gives 429 and Kafka trouble 503, both with
 // Retry-After; the number of events in flight is bounded.
