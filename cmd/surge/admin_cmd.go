@@ -80,6 +80,7 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		Catalog:       stores.Catalog,
 		Log:           log.Named("admin"),
 		DLQ:           dlqs,
+		Aliases:       stores.Aliases,
 	})
 	if err != nil {
 		return err

@@ -255,6 +255,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Catalog:       d.stores.Catalog,
 		Log:           log.Named("admin"),
 		DLQ:           d.dlq,
+		Aliases:       d.stores.Aliases,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
@@ -281,7 +282,8 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Writers:        2,
 		MaxTxnRecords:  5000,
 	}
-	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog}); err != nil {
+	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog,
+		Aliases: store.AliasLookup{Table: d.stores.Aliases}}); err != nil {
 		return nil, fmt.Errorf("starting ingest: %w", err)
 	}
 	ingestMux := http.NewServeMux()

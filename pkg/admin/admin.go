@@ -1,6 +1,7 @@
 // Package admin is Surge's admin HTTP API: subscriptions (create, list,
-// get, partial update, delete, secret rotation and revocation), sources,
-// event types and the dead-letter topics (stats, records, replays; pkg/dlq), behind a
+// get, partial update, delete, secret rotation and revocation), sources and
+// their entity aliases, event types and the dead-letter topics (stats,
+// records, replays; pkg/dlq), behind a
 // bearer token, with the JSON errors of pkg/httpx and an OpenAPI 3
 // document of itself at /v1/openapi.json.
 //
@@ -96,6 +97,9 @@ type Deps struct {
 	// DLQ serves /v1/dlq (stats, records, replays); nil answers those
 	// routes with 503.
 	DLQ DLQ
+	// Aliases holds the sources' entity aliases (commerce.entity-aliases),
+	// keyed by catalog.AliasKey; nil answers the alias routes with 503.
+	Aliases Store[catalog.EntityAlias]
 }
 
 // API serves the admin routes. It is safe for concurrent use.
@@ -204,6 +208,15 @@ func (a *API) Mount(mux *http.ServeMux) {
 		http.MethodGet:    a.getSource,
 		http.MethodPut:    a.putSource,
 		http.MethodDelete: a.deleteSource,
+	})
+	a.handle(mux, "/v1/sources/{id}/aliases", true, map[string]handlerFunc{
+		http.MethodGet:  a.listAliases,
+		http.MethodPost: a.postAliases,
+	})
+	a.handle(mux, "/v1/sources/{id}/aliases/{entity_type}/{sender_id}", true, map[string]handlerFunc{
+		http.MethodGet:    a.getAlias,
+		http.MethodPut:    a.putAlias,
+		http.MethodDelete: a.deleteAlias,
 	})
 	a.handle(mux, "/v1/event-types", true, map[string]handlerFunc{
 		http.MethodGet: a.listEventTypes,

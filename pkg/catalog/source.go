@@ -57,6 +57,10 @@ type Source struct {
 	Signature *Signature `json:"signature,omitempty"`
 	// Loaders fetch the whole entity for thin events, by entity type.
 	Loaders map[string]Loader `json:"loaders,omitempty"`
+	// Identity says, by entity type, which id the source's events key
+	// their entity by (identity.go); an entity type without a rule keeps
+	// the id the event's format gives.
+	Identity map[string]IdentityRule `json:"identity,omitempty"`
 	// AllowUnsigned says the source deliberately takes unsigned requests
 	// (e.g. `surge dev` on loopback), so an unsigned source is always a
 	// choice and never a forgotten signature.
@@ -134,7 +138,8 @@ var (
 )
 
 // Validate checks the source. Errors are *FieldError values, joined, whose
-// Field is the JSON path ("signature.secret", "loaders.order.url").
+// Field is the JSON path ("signature.secret", "loaders.order.url",
+// "identity.product.field").
 func (s Source) Validate() error {
 	var errs []error
 	if !sourceIDRE.MatchString(s.ID) {
@@ -160,6 +165,7 @@ func (s Source) Validate() error {
 		}
 		errs = append(errs, s.Loaders[e].validate(f)...)
 	}
+	errs = append(errs, validateIdentity(s.Identity)...)
 	return errors.Join(errs...)
 }
 

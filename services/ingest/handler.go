@@ -114,6 +114,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, endpoint string)
 	if err != nil {
 		return 0, err
 	}
+	names := map[string]fieldNames{endpointCanonical: canonicalFields, endpointAdobe: adobeFields, endpointCloudEvents: cloudEventsFields}[endpoint]
+	if err := identify(r.Context(), src, s.aliases, evs, names, isBatch(body), batchName(body)); err != nil {
+		return 0, err
+	}
 
 	if !s.budget.TryAcquire(int64(len(evs))) {
 		return 0, &httpx.Error{Status: http.StatusTooManyRequests, Code: httpx.CodeOverloaded,
@@ -248,6 +252,15 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 
 func unavailable(msg string) *httpx.Error {
 	return &httpx.Error{Status: http.StatusServiceUnavailable, Code: httpx.CodeUnavailable, Message: msg, RetryAfter: 5 * time.Second}
+}
+
+// batchName is the name batch items' error fields start with: "events"
+// for {"events":[...]}, "" for a JSON array ("[3].data").
+func batchName(body []byte) string {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		return ""
+	}
+	return "events"
 }
 
 // isBatch tells a {"events":[...]} or JSON array body from a single event,
