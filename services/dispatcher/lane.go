@@ -34,6 +34,7 @@ type item struct {
 	due     time.Time   // its next attempt (zero: now)
 	created time.Time   // when fanout made the delivery
 	written time.Time   // when its record was written
+	read    time.Time   // when this instance read it
 	rec     *kgo.Record // nil while unloaded; kept for its key and headers
 	d       event.Delivery
 }

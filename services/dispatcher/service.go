@@ -102,6 +102,11 @@ type Config struct {
 	MaxLoadedPerSubscription int
 	MaxLoaded                int
 	MaxWaiting               int
+	// SpillAfter is how long a main-topic delivery may wait in memory
+	// behind its key's head before it moves to the retry topic, so a slow
+	// key holds its main partition's committed offset only while its head
+	// is in flight or waits in memory (MemoryWait).
+	SpillAfter time.Duration
 }
 
 // Flags registers the settings on fs with their defaults.
@@ -129,6 +134,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxLoadedPerSubscription, "max-loaded-per-subscription", d.MaxLoadedPerSubscription, "deliveries of one subscription held in memory; more wait in the retry topic")
 	fs.IntVar(&c.MaxLoaded, "max-loaded", d.MaxLoaded, "deliveries held in memory in all; more wait in the retry topic")
 	fs.IntVar(&c.MaxWaiting, "max-waiting", d.MaxWaiting, "deliveries waiting in this instance, in memory or in the retry topic; past it no new deliveries are read")
+	fs.DurationVar(&c.SpillAfter, "spill-after", DefaultSpillAfter, "a main-topic delivery waiting in memory longer than this behind its key's head moves to the retry topic, so the committed offset moves on")
 }
 
 // Bounds are the memory bounds of Config.
@@ -143,8 +149,14 @@ func DefaultBounds() Bounds {
 	return Bounds{MaxLoadedPerKey: 64, MaxLoadedPerSubscription: 4000, MaxLoaded: 20000, MaxWaiting: 2_000_000}
 }
 
+// DefaultSpillAfter is --spill-after's default.
+const DefaultSpillAfter = 2 * time.Second
+
 // WithBounds sets the bounds left zero to their defaults.
 func (c *Config) WithBounds() {
+	if c.SpillAfter == 0 {
+		c.SpillAfter = DefaultSpillAfter
+	}
 	d := DefaultBounds()
 	for _, f := range []struct {
 		v   *int
@@ -163,7 +175,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
 	for name, d := range map[string]time.Duration{"memory-wait": c.MemoryWait, "park-refresh": c.ParkRefresh, "hold-recheck": c.HoldRecheck,
-		"breaker-recheck": c.BreakerRecheck, "default-timeout": c.DefaultTimeout, "breaker-cool-down": c.BreakerCoolDown, "commit-interval": c.CommitInterval} {
+		"breaker-recheck": c.BreakerRecheck, "default-timeout": c.DefaultTimeout, "breaker-cool-down": c.BreakerCoolDown, "commit-interval": c.CommitInterval, "spill-after": c.SpillAfter} {
 		errs = append(errs, config.ValidatePositive(name, d))
 	}
 	for name, n := range map[string]int{"max-in-flight": c.MaxInFlight, "default-max-in-flight": c.DefaultMaxInFlight, "breaker-failures": c.BreakerFailures,
@@ -413,6 +425,7 @@ func (s *Service) session(ctx context.Context) error {
 				return
 			case <-t.C:
 				s.feedStarved()
+				s.spillWaiting()
 				s.resumeReading()
 			}
 		}

@@ -79,7 +79,7 @@ func (s *Service) accept(rec *kgo.Record) {
 		s.deadLetterRaw(l, rec, src, ClassUndecodable, err)
 		return
 	}
-	it := &item{src: src, offset: rec.Offset, origin: rec.Offset, rec: rec, d: d, written: rec.Timestamp, created: d.CreatedAt}
+	it := &item{src: src, offset: rec.Offset, origin: rec.Offset, rec: rec, d: d, written: rec.Timestamp, created: d.CreatedAt, read: s.now()}
 	if d.NextAttemptAt != nil {
 		it.due = *d.NextAttemptAt
 	}
@@ -544,6 +544,53 @@ func (s *Service) parkKey(l *lane, ks *keyState) {
 		}
 	}
 	s.toRetry(l, ks, move)
+}
+
+// spillWaiting moves to the retry topic, in every lane, the main-topic
+// deliveries that waited in memory behind their key's head longer than
+// SpillAfter (and a head waiting in memory for its next attempt, with
+// them): their key is parked, its later deliveries follow, and the main
+// partition's committed offset is held only by heads in flight.
+func (s *Service) spillWaiting() {
+	s.mu.Lock()
+	lanes := make([]*lane, 0, len(s.lanes))
+	for _, l := range s.lanes {
+		lanes = append(lanes, l)
+	}
+	s.mu.Unlock()
+	cutoff := s.now().Add(-s.cfg.SpillAfter)
+	for _, l := range lanes {
+		l.mu.Lock()
+		for _, ks := range l.keys {
+			var move []*item
+			for i, it := range ks.queue {
+				if it.src != fromMain || i == 0 && ks.running {
+					continue // the head in a worker's hands stays
+				}
+				if it.read.Before(cutoff) {
+					move = append(move, it)
+				}
+			}
+			if len(move) == 0 {
+				continue
+			}
+			// Everything of the key from the first one that waited too
+			// long moves, so origin order holds in the retry topic.
+			first := move[0]
+			move = move[:0]
+			for i, it := range ks.queue {
+				if it.src == fromMain && it.origin >= first.origin && !(i == 0 && ks.running) {
+					move = append(move, it)
+				}
+			}
+			for _, it := range move {
+				s.dequeue(l, ks, it)
+			}
+			s.m.spilled.Add(float64(len(move)))
+			s.toRetry(l, ks, move)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // toRetry writes copies of items, in order, to the lane's retry
