@@ -50,6 +50,9 @@
 // schema when their parsed forms are equal, so whitespace and JSON key
 // order do not make new versions. Compatibility rules (BACKWARD, FORWARD,
 // FULL and their transitive forms, NONE) are hamba/avro's; when it rejects
-// a schema, the schemas are walked to name the field at fault in the 409
-// message.
+// a schema, the schemas are walked (compat.go) to name the field at fault
+// in the 409 message, and to give the verbose compatibility answer in
+// Confluent's shape: Avro's incompatibility type and JSON pointer with
+// Surge's own description. README.md ("The schema registry as Confluent clients see
+// it") lists every difference from Confluent's registry.
 package registry

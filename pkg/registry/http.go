@@ -603,20 +603,41 @@ func (r *Registry) deleteVersion(req *http.Request, p params) (any, error) {
 	return nums[0], nil
 }
 
+// compatibilityAnswer is the body of a compatibility check; with
+// ?verbose=true it is a verboseCompatibilityAnswer, as with Confluent's
+// registry (messages only when asked for, and then always a list).
+type compatibilityAnswer struct {
+	IsCompatible bool `json:"is_compatible"`
+}
+
+type verboseCompatibilityAnswer struct {
+	IsCompatible bool     `json:"is_compatible"`
+	Messages     []string `json:"messages"`
+}
+
+// checkCompatibility answers whether a schema could be registered under
+// subject: against the versions its compatibility level checks, or against
+// one version. As with Confluent's registry, "latest" of a subject without
+// versions has nothing to be incompatible with, and with ?verbose=true an
+// invalid schema is answered as incompatible (200, the reason in messages)
+// instead of a 422.
 func (r *Registry) checkCompatibility(req *http.Request, p params) (any, error) {
 	subject, rawVersion := p["subject"], p["version"]
+	verbose := flag(req, "verbose")
 	var body registerRequest
 	if err := decodeBody(req, &body); err != nil {
 		return nil, err
 	}
+	version := 0 // all the level checks
 	if rawVersion != "" {
-		if _, err := parseVersion(rawVersion); err != nil {
+		n, err := parseVersion(rawVersion)
+		if err != nil {
 			return nil, err
 		}
+		version = n
 	}
-	var msgs []string
+	var failed []versionProblems
 	var level string
-	var checked []*versionInfo
 	var err error
 	r.read(func(st *state) {
 		var c *candidate
@@ -624,37 +645,74 @@ func (r *Registry) checkCompatibility(req *http.Request, p params) (any, error) 
 			return
 		}
 		level = st.compatibility(subject, r.cfg.DefaultCompatibility)
-		if rawVersion == "" {
-			checked = checkedVersions(st, subject, level)
-		} else {
+		checked := checkedVersions(st, subject, level)
+		if version != 0 {
+			checked = nil
 			var v *versionInfo
-			if v, err = findVersion(st, subject, rawVersion, false); err != nil {
+			if v, err = findCheckedVersion(st, subject, version); err != nil || v == nil {
 				return
 			}
 			if level != CompatNone {
 				checked = []*versionInfo{v}
 			}
 		}
-		msgs = incompatibilities(c, level, checked)
+		// Newest first, up to the first that fails, as Confluent's
+		// checker reports them.
+		slices.Reverse(checked)
+		failed = checkAgainst(c, level, checked, true)
 	})
+	var ae *apiError
+	if err != nil && verbose && errors.As(err, &ae) && ae.Code == errInvalidSchema {
+		return verboseCompatibilityAnswer{IsCompatible: false, Messages: []string{ae.Message}}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
-		IsCompatible bool     `json:"is_compatible"`
-		Messages     []string `json:"messages"`
-	}{IsCompatible: len(msgs) == 0, Messages: msgs}
-	if out.Messages == nil {
-		out.Messages = []string{}
+	if verbose {
+		return verboseCompatibilityAnswer{IsCompatible: len(failed) == 0, Messages: verboseMessages(failed, level)}, nil
 	}
-	if flag(req, "verbose") && !out.IsCompatible {
-		for _, v := range checked {
-			out.Messages = append(out.Messages, fmt.Sprintf("{oldSchemaVersion: %d}", v.version),
-				fmt.Sprintf("{oldSchema: '%s'}", v.schema.text))
+	return compatibilityAnswer{IsCompatible: len(failed) == 0}, nil
+}
+
+// findCheckedVersion finds the live version n of subject to check against
+// (-1: the latest; nil when the subject has none). A version that does not
+// exist is 40402, whether or not the subject does, as Confluent answers.
+func findCheckedVersion(st *state, subject string, n int) (*versionInfo, error) {
+	vs := st.versionsOf(subject, false)
+	if n == -1 {
+		if len(vs) == 0 {
+			return nil, nil
 		}
-		out.Messages = append(out.Messages, fmt.Sprintf("{compatibility: '%s'}", level))
+		return vs[len(vs)-1], nil
 	}
-	return out, nil
+	for _, v := range vs {
+		if v.version == n {
+			return v, nil
+		}
+	}
+	return nil, apiErr(errVersionNotFound, "Version %d not found.", n)
+}
+
+// verboseMessages are the messages of a verbose compatibility answer, in
+// the shape of Confluent's: for the version that failed, each reason
+// ({errorType:..., description:..., additionalInfo:...}), then
+// {oldSchemaVersion: N} and {oldSchema: '...'}; last, the rules applied.
+// Empty when nothing failed.
+func verboseMessages(failed []versionProblems, level string) []string {
+	msgs := []string{}
+	for _, vp := range failed {
+		for _, p := range vp.problems {
+			msgs = append(msgs, p.verbose())
+		}
+		msgs = append(msgs, fmt.Sprintf("{oldSchemaVersion: %d}", vp.version.version),
+			fmt.Sprintf("{oldSchema: '%s'}", vp.version.schema.text))
+	}
+	if len(msgs) > 0 {
+		// Surge has no field validation (Confluent's
+		// schema.validate.fields), so it is always false.
+		msgs = append(msgs, fmt.Sprintf("{validateFields: 'false', compatibility: '%s'}", level))
+	}
+	return msgs
 }
 
 type compatibilityLevel struct {

@@ -414,27 +414,56 @@ func parseCandidate(st *state, req registerRequest) (*candidate, error) {
 	}, nil
 }
 
-// incompatibilities checks c against the given versions under level and
-// returns one message per failing version.
-func incompatibilities(c *candidate, level string, against []*versionInfo) []string {
-	var msgs []string
+// versionProblems are the reasons a candidate cannot follow one version.
+type versionProblems struct {
+	version  *versionInfo
+	problems []*incompatibility
+}
+
+// checkAgainst checks c against the given versions under level, in their
+// order, and returns the versions it fails with their reasons (one per
+// direction checked: the first place found). firstOnly stops at the first
+// version that fails.
+func checkAgainst(c *candidate, level string, against []*versionInfo, firstOnly bool) []versionProblems {
+	var out []versionProblems
 	for _, v := range against {
+		vp := versionProblems{version: v}
 		old := side{schema: v.schema.parsed, name: "version " + strconv.Itoa(v.version)}
 		if old.schema == nil {
-			msgs = append(msgs, fmt.Sprintf("version %d is a %s schema this registry cannot check against", v.version, v.schema.schemaType))
-			continue
-		}
-		var errs []error
-		if level != CompatForward && level != CompatForwardTransitive {
-			errs = append(errs, checkReadable(*c.parsed, old))
-		}
-		if level != CompatBackward && level != CompatBackwardTransitive {
-			errs = append(errs, checkReadable(old, *c.parsed))
-		}
-		for _, err := range errs {
-			if err != nil {
-				msgs = append(msgs, err.Error())
+			vp.problems = append(vp.problems, &incompatibility{
+				message: fmt.Sprintf("version %d is a %s schema this registry cannot check against", v.version, v.schema.schemaType)})
+		} else {
+			var errs []error
+			if level != CompatForward && level != CompatForwardTransitive {
+				errs = append(errs, checkReadable(*c.parsed, old))
 			}
+			if level != CompatBackward && level != CompatBackwardTransitive {
+				errs = append(errs, checkReadable(old, *c.parsed))
+			}
+			for _, err := range errs {
+				var inc *incompatibility
+				if errors.As(err, &inc) {
+					vp.problems = append(vp.problems, inc)
+				}
+			}
+		}
+		if len(vp.problems) > 0 {
+			out = append(out, vp)
+			if firstOnly {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// incompatibilities checks c against the given versions under level and
+// returns one message per failing check, for a refused registration.
+func incompatibilities(c *candidate, level string, against []*versionInfo) []string {
+	var msgs []string
+	for _, vp := range checkAgainst(c, level, against, false) {
+		for _, p := range vp.problems {
+			msgs = append(msgs, p.message)
 		}
 	}
 	return msgs
