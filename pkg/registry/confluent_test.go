@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -146,6 +147,104 @@ func TestTransitiveVerboseNamesTheNewestFailingVersion(t *testing.T) {
 	_, err = in.cl.RegisterSchema(ctx, subject, avroSchema(eventV3Required), -1, -1)
 	if errorCode(err) != 409 || !strings.Contains(err.Error(), "missing from version 1") || !strings.Contains(err.Error(), "missing from version 2") {
 		t.Fatalf("register: %v, want 409 naming versions 1 and 2", err)
+	}
+}
+
+// TestLatestWithMetadata is GET /subjects/{subject}/metadata, which
+// confluent-kafka's get_latest_with_metadata and the serializers'
+// use.latest.with.metadata call. Surge's schemas carry no metadata: no
+// filter gives the latest version, any filter nothing (40403), and an
+// unknown subject 40401, in Confluent's error shape.
+func TestLatestWithMetadata(t *testing.T) {
+	t.Parallel()
+	in := start(t, newCluster(t))
+	ctx := ctxT(t)
+	id1 := mustRegister(t, in.cl, subject, eventV1)
+	id2 := mustRegister(t, in.cl, subject, eventV2)
+	path := "/subjects/" + url.PathEscape(subject) + "/metadata"
+
+	type version struct {
+		Subject string `json:"subject"`
+		Version int    `json:"version"`
+		ID      int    `json:"id"`
+		Schema  string `json:"schema"`
+	}
+	get := func(query string) (int, string, version) {
+		t.Helper()
+		status, body := call(t, in, "GET", path+query, "")
+		var v version
+		if status == 200 {
+			if err := json.Unmarshal([]byte(body), &v); err != nil {
+				t.Fatalf("%s: %v", body, err)
+			}
+		}
+		return status, body, v
+	}
+
+	if status, body, v := get(""); status != 200 || v != (version{subject, 2, id2, compact(t, eventV2)}) {
+		t.Fatalf("no filter: %d %s, want version 2 (id %d)", status, body, id2)
+	}
+	// As confluent-kafka sends it: deleted=False, keys and values as lists.
+	if status, body, v := get("?deleted=False"); status != 200 || v.Version != 2 {
+		t.Fatalf("deleted=False: %d %s", status, body)
+	}
+	for _, q := range []string{"?key=owner&value=team-a", "?deleted=true&key=a&value=1&key=b&value=2"} {
+		if status, body, _ := get(q); status != 404 || body != `{"error_code":40403,"message":"Schema not found"}` {
+			t.Fatalf("filter %s: %d %s, want 404 40403", q, status, body)
+		}
+	}
+	// A key without a value is no pair: nothing to filter on, as Confluent reads it.
+	if status, body, v := get("?key=owner"); status != 200 || v.Version != 2 {
+		t.Fatalf("key without value: %d %s", status, body)
+	}
+	if status, body := call(t, in, "GET", "/subjects/nope/metadata", ""); status != 404 || body != `{"error_code":40401,"message":"Subject 'nope' not found."}` {
+		t.Fatalf("unknown subject: %d %s", status, body)
+	}
+
+	// Soft-deleted versions count only with deleted=true.
+	if err := in.cl.DeleteSchema(ctx, subject, 2, sr.SoftDelete); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, v := get(""); status != 200 || v.Version != 1 || v.ID != id1 {
+		t.Fatalf("after soft-deleting version 2: %d %s, want version 1", status, body)
+	}
+	if status, body, v := get("?deleted=true"); status != 200 || v.Version != 2 {
+		t.Fatalf("deleted=true: %d %s, want version 2", status, body)
+	}
+	if err := in.cl.DeleteSchema(ctx, subject, 1, sr.SoftDelete); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, _ := get(""); status != 404 || !strings.Contains(body, "40401") {
+		t.Fatalf("every version soft-deleted: %d %s, want 40401", status, body)
+	}
+}
+
+// TestDataContractsAreRefusedNotDropped: a schema registered with
+// Confluent metadata or a rule set would lose them here, so it is refused
+// (42201) and nothing is written; empty ones are the same as none.
+func TestDataContractsAreRefusedNotDropped(t *testing.T) {
+	t.Parallel()
+	in := start(t, newCluster(t))
+	schema, _ := json.Marshal(eventV1)
+	with := func(extra string) string { return `{"schema":` + string(schema) + `,` + extra + `}` }
+	register := "/subjects/" + subject + "/versions"
+	for _, extra := range []string{
+		`"metadata":{"properties":{"owner":"team-a"}}`,
+		`"metadata":{"tags":{"Event.id":["PII"]}}`,
+		`"ruleSet":{"domainRules":[{"name":"checkId","kind":"CONDITION","type":"CEL","expr":"message.id != ''"}]}`,
+	} {
+		status, body := call(t, in, "POST", register, with(extra))
+		if status != 422 || !strings.Contains(body, `"error_code":42201`) || !strings.Contains(body, "does not keep") {
+			t.Fatalf("%s: %d %s, want 422 42201", extra, status, body)
+		}
+	}
+	if subjects, _ := in.cl.Subjects(ctxT(t)); len(subjects) != 0 {
+		t.Fatalf("a refused registration wrote %v", subjects)
+	}
+	for _, extra := range []string{`"metadata":null`, `"metadata":{"properties":{},"tags":{},"sensitive":[]}`, `"ruleSet":{"domainRules":[],"migrationRules":null}`} {
+		if status, body := call(t, in, "POST", register, with(extra)); status != 200 || body != `{"id":1}` {
+			t.Fatalf("%s: %d %s, want id 1", extra, status, body)
+		}
 	}
 }
 

@@ -53,6 +53,9 @@
 // a schema, the schemas are walked (compat.go) to name the field at fault
 // in the 409 message, and to give the verbose compatibility answer in
 // Confluent's shape: Avro's incompatibility type and JSON pointer with
-// Surge's own description. README.md ("The schema registry as Confluent clients see
+// Surge's own description. Schemas carry no metadata or rule sets (a
+// request that sets them is refused), so GET /subjects/{s}/metadata
+// answers the latest version when no key/value pair is asked for and 40403
+// when one is. README.md ("The schema registry as Confluent clients see
 // it") lists every difference from Confluent's registry.
 package registry

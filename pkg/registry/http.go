@@ -121,6 +121,7 @@ func (r *Registry) Handler() http.Handler {
 		rt("DELETE", "/subjects/{subject}/versions/{version}", r.deleteVersion),
 		rt("GET", "/subjects/{subject}/versions/{version}/schema", r.getVersionText),
 		rt("GET", "/subjects/{subject}/versions/{version}/referencedby", r.getReferencedBy),
+		rt("GET", "/subjects/{subject}/metadata", r.getLatestWithMetadata),
 		rt("POST", "/compatibility/subjects/{subject}/versions", r.checkCompatibility),
 		rt("POST", "/compatibility/subjects/{subject}/versions/{version}", r.checkCompatibility),
 		rt("GET", "/config", r.getConfig),
@@ -490,6 +491,30 @@ func (r *Registry) getVersionText(req *http.Request, p params) (any, error) {
 		return nil, err
 	}
 	return rawBody(v.schema.text), nil
+}
+
+// getLatestWithMetadata is Confluent's "latest version with the given
+// metadata": the newest version whose metadata properties hold every
+// ?key=K&value=V pair given (pairs beyond the shorter list are ignored, as
+// Confluent does). Surge's schemas carry no metadata, so with no pair the
+// answer is the latest version and with any pair it is 40403; a subject
+// without versions is 40401. ?deleted=true also looks at soft-deleted
+// versions.
+func (r *Registry) getLatestWithMetadata(req *http.Request, p params) (any, error) {
+	subject, q := p["subject"], req.URL.Query()
+	var v *versionInfo
+	r.read(func(st *state) {
+		if vs := st.versionsOf(subject, flag(req, "deleted")); len(vs) > 0 {
+			v = vs[len(vs)-1]
+		}
+	})
+	if v == nil {
+		return nil, errSubject(subject)
+	}
+	if min(len(q["key"]), len(q["value"])) > 0 {
+		return nil, apiErr(errSchemaNotFound, "Schema not found")
+	}
+	return showVersion(v), nil
 }
 
 func (r *Registry) getReferencedBy(req *http.Request, p params) (any, error) {
