@@ -6,7 +6,7 @@ MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS     := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
 
-.PHONY: all build run test test-short test-kafka test-kafka-faults test-interop lint fmt bench deps clean
+.PHONY: all build run test test-short test-kafka test-kafka-faults test-interop fuzz lint fmt bench deps clean
 
 all: lint test
 
@@ -63,6 +63,13 @@ test-interop:
 	@brokers=$$(scripts/kafka.sh start) || exit 1; \
 	scripts/interop.sh --brokers "$$brokers"; rc=$$?; \
 	scripts/kafka.sh stop >/dev/null 2>&1; exit $$rc
+
+## fuzz: every Go fuzz target (each func Fuzz... of the workspace, found
+## by scripts/fuzz.sh) for FUZZTIME each, one after the other; about 3-4
+## minutes for all with the default. FUZZTIME=2m make fuzz digs deeper.
+FUZZTIME ?= 7s
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 ## test-short: the same without the slow end-to-end tests
 test-short:

@@ -33,6 +33,7 @@ const (
 	Source          = "source"           // dev.surge.v1.Source, commerce.sources
 	EventType       = "event_type"       // dev.surge.v1.EventType, commerce.event-types
 	Stall           = "stall"            // dev.surge.v1.Stall, commerce.stalls
+	EntityAlias     = "entity_alias"     // dev.surge.v1.EntityAlias, commerce.entity-aliases
 )
 
 const ext = ".avsc"

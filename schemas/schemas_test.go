@@ -30,6 +30,7 @@ var golden = []string{
 	schemas.Source,
 	schemas.EventType,
 	schemas.Stall,
+	schemas.EntityAlias,
 }
 
 // TestGolden checks, for each schema, that the fixture in Avro's JSON
@@ -173,6 +174,7 @@ func TestText(t *testing.T) {
 		{name: "source", in: schemas.Source, want: `"name": "Source"`},
 		{name: "event type", in: schemas.EventType, want: `"name": "EventType"`},
 		{name: "stall", in: schemas.Stall, want: `"name": "Stall"`},
+		{name: "entity alias", in: schemas.EntityAlias, want: `"name": "EntityAlias"`},
 		{name: "unknown", in: "order", wantErr: true},
 		{name: "with extension", in: "event.avsc", wantErr: true},
 		{name: "path", in: "../schemas/event", wantErr: true},

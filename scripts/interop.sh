@@ -190,6 +190,8 @@ if [[ -z $brokers ]]; then
   wait_ready surge-dev "http://$admin/readyz"
   brokers=$kafka
   export INTEROP_DATA_DIR=$WORK/data INTEROP_ADMIN_TOKEN=""
+  # surge dev serves every stage's metrics on the admin listener.
+  export INTEROP_ENRICH_METRICS_URL=http://$admin/metrics
 else
   mode=kafka
   mapfile -t ports < <(free_ports 6)
@@ -214,6 +216,7 @@ else
   wait_ready dispatcher "http://$dispatcher_m/readyz"
   wait_ready admin "http://$admin/readyz"
   export INTEROP_ADMIN_TOKEN=$token INTEROP_DATA_DIR=""
+  export INTEROP_ENRICH_METRICS_URL=http://$enrich_m/metrics
 fi
 log "Surge is up after $((SECONDS - started_at))s: ingest $ingest, admin $admin, registry $registry, kafka $brokers"
 

@@ -28,6 +28,7 @@ type adminConfig struct {
 	Registry      config.Registry
 	AllowLoopback bool
 	SecretGrace   time.Duration
+	BodyDrain     httpx.Drain
 	Log           config.Log
 }
 
@@ -38,12 +39,13 @@ func (c *adminConfig) Flags(fs *pflag.FlagSet) {
 	c.Registry.Flags(fs)
 	fs.BoolVar(&c.AllowLoopback, "allow-loopback", false, "let subscriptions target loopback addresses without allow_private (single-machine setups)")
 	fs.DurationVar(&c.SecretGrace, "secret-grace", 24*time.Hour, "how long a rotated-out subscription secret keeps signing")
+	c.BodyDrain.Flags(fs)
 	c.Log.Flags(fs)
 }
 
 func (c *adminConfig) Validate() error {
 	errs := []error{config.ValidateAddr("admin-addr", c.Addr), c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate(),
-		config.ValidatePositive("secret-grace", c.SecretGrace)}
+		config.ValidatePositive("secret-grace", c.SecretGrace), c.BodyDrain.Validate()}
 	if c.Token == "" {
 		errs = append(errs, errors.New("SURGE_ADMIN_TOKEN (--admin-token) is empty; the admin API needs a bearer token (e.g. openssl rand -hex 24)"))
 	} else if len(c.Token) < 16 {
@@ -78,6 +80,7 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		Catalog:       stores.Catalog,
 		Log:           log.Named("admin"),
 		DLQ:           dlqs,
+		Aliases:       stores.Aliases,
 	})
 	if err != nil {
 		return err
@@ -86,5 +89,5 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 	api.Mount(mux)
 	observe.Mount(mux, func() error { return nil }, observe.NewRegistry())
 	log.Info("admin API listening", zap.String("addr", c.Addr))
-	return httpx.ListenAndServe(ctx, c.Addr, mux)
+	return httpx.ListenAndServe(ctx, c.Addr, httpx.DrainUnread(mux, c.BodyDrain))
 }

@@ -54,8 +54,10 @@ type devConfig struct {
 	Partitions        int32
 	SyncWrites        bool
 	Pprof             bool
-	Log               config.Log
-	Stall             config.Stall
+	// BodyDrain applies to the ingest and admin listeners.
+	BodyDrain httpx.Drain
+	Log       config.Log
+	Stall     config.Stall
 }
 
 func (c *devConfig) Flags(fs *pflag.FlagSet) {
@@ -70,6 +72,7 @@ func (c *devConfig) Flags(fs *pflag.FlagSet) {
 	fs.Int32Var(&c.Partitions, "partitions", 6, "partitions of each topic")
 	fs.BoolVar(&c.SyncWrites, "sync-writes", false, "fsync every Kafka write (survives a machine crash, not only a process crash; slower)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's /debug/pprof/ on the admin listener (profiling)")
+	c.BodyDrain.Flags(fs)
 	c.Log.Flags(fs)
 	c.Stall.Flags(fs)
 }
@@ -82,6 +85,7 @@ func (c *devConfig) Validate() error {
 		config.ValidateAddr("registry-addr", c.RegistryAddr),
 		c.Log.Validate(),
 		c.Stall.Validate(),
+		c.BodyDrain.Validate(),
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("SURGE_DATA_DIR (--data-dir) is empty"))
@@ -230,7 +234,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	if err := d.registry.WaitReady(ctx); err != nil {
 		return nil, fmt.Errorf("loading schema registry: %w", err)
 	}
-	serve("registry", registryLn, d.registry.Handler())
+	serve("registry", registryLn, httpx.DrainUnread(d.registry.Handler(), httpx.Drain{}))
 
 	kafka := config.Kafka{Brokers: brokers, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor}
 
@@ -251,6 +255,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Catalog:       d.stores.Catalog,
 		Log:           log.Named("admin"),
 		DLQ:           d.dlq,
+		Aliases:       d.stores.Aliases,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
@@ -262,7 +267,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		adminMux.HandleFunc("/debug/pprof/", pprof.Index)
 		adminMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
-	serve("admin", adminLn, adminMux)
+	serve("admin", adminLn, httpx.DrainUnread(adminMux, c.BodyDrain))
 
 	icfg := ingest.Config{
 		Addr:           ingestLn.Addr().String(),
@@ -277,13 +282,14 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Writers:        2,
 		MaxTxnRecords:  5000,
 	}
-	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog}); err != nil {
+	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog,
+		Aliases: store.AliasLookup{Table: d.stores.Aliases}}); err != nil {
 		return nil, fmt.Errorf("starting ingest: %w", err)
 	}
 	ingestMux := http.NewServeMux()
 	d.ingest.Mount(ingestMux)
 	observe.Mount(ingestMux, d.readiness, reg)
-	serve("ingest", ingestLn, ingestMux)
+	serve("ingest", ingestLn, httpx.DrainUnread(ingestMux, c.BodyDrain))
 
 	// Enrich: raw → enriched, exactly once, with entity snapshots.
 	ecfg := enrich.Config{

@@ -67,6 +67,6 @@ func newRegistryCommand() *cobra.Command {
 				return nil
 			}, observe.NewRegistry())
 			log.Info("registry listening", zap.String("addr", c.Addr))
-			return httpx.ListenAndServe(ctx, c.Addr, mux)
+			return httpx.ListenAndServe(ctx, c.Addr, httpx.DrainUnread(mux, httpx.Drain{}))
 		})
 }

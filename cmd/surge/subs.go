@@ -77,6 +77,7 @@ SURGE_ADMIN_TOKEN and SURGE_DATA_DIR; a flag wins over the variable.`,
 		newSubsUpdateCommand(&o, client),
 		newSubsDeleteCommand(&o, client),
 		newSubsRotateCommand(&o, client),
+		newSubsRevokeCommand(&o, client),
 		newSubsPauseCommand(&o, client, "pause", true),
 		newSubsPauseCommand(&o, client, "resume", false),
 	)
@@ -341,26 +342,79 @@ func newSubsDeleteCommand(o *subsOptions, client clientFunc) *cobra.Command {
 }
 
 func newSubsRotateCommand(o *subsOptions, client clientFunc) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rotate-secret ID",
-		Short: "Make a new signing secret; the previous one keeps signing for a grace period",
-		Args:  cobra.ExactArgs(1),
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "rotate-secret ID [--grace DURATION]",
+		Short: "Make a new signing secret; the previous ones keep signing for a grace period (--grace 0s: not at all)",
+		Long: `Make a new signing secret, shown once. The secrets it replaces keep signing
+next to it for --grace (the admin API's default, 24h, when not given), so
+receivers can switch without rejecting a delivery; --grace 0s stops them at
+once (a leaked secret). At most ` + fmt.Sprint(subscription.MaxPreviousSecrets) + ` previous secrets sign; the oldest drops first.`,
+		Example: `  surge subs rotate-secret sub_2pQ4...
+  surge subs rotate-secret sub_2pQ4... --grace 1h
+  surge subs rotate-secret sub_2pQ4... --grace 0s   # the old secret stops signing now`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var body any
+			if cmd.Flags().Changed("grace") {
+				if grace < 0 {
+					return fmt.Errorf("--grace %s: give 0s or more", grace)
+				}
+				body = map[string]any{"grace": grace.String()}
+			}
 			c, err := client(cmd)
 			if err != nil {
 				return err
 			}
-			raw, err := c.do(cmd.Context(), http.MethodPost, subPath(args[0])+"/rotate-secret", nil)
+			raw, err := c.do(cmd.Context(), http.MethodPost, subPath(args[0])+"/rotate-secret", body)
 			if err != nil {
 				return err
 			}
 			return printSub(cmd.OutOrStdout(), o, raw, func(w io.Writer, v subscription.View) {
 				fmt.Fprintf(w, "\nNew signing secret: %s\n", v.Secret)
 				fmt.Fprintln(w, "Store it now: it will not be shown again.")
-				if len(v.Secrets) > 1 && v.Secrets[1].ExpiresAt != nil {
-					fmt.Fprintf(w, "The previous secret keeps signing until %s; deliveries carry a signature for each.\n", v.Secrets[1].ExpiresAt.Format(time.RFC3339))
+				switch {
+				case len(v.Secrets) == 1:
+					fmt.Fprintln(w, "No previous secret signs any more: deliveries carry the new secret's signature only.")
+				case v.Secrets[1].ExpiresAt != nil:
+					fmt.Fprintf(w, "The previous secret keeps signing until %s; deliveries carry a signature for each signing secret.\n", v.Secrets[1].ExpiresAt.Format(time.RFC3339))
 				}
 			})
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace", 0, "how long the previous secrets keep signing, 0s to 168h (default: the admin API's, 24h)")
+	return cmd
+}
+
+func newSubsRevokeCommand(o *subsOptions, client clientFunc) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke-secret ID FINGERPRINT",
+		Short: "Stop a previous signing secret, named by its fingerprint (surge subs get lists them)",
+		Long: `Remove one previous signing secret from the subscription: no delivery,
+first attempt or retry, is signed with it from the dispatcher's next
+refresh of its subscriptions table on (within about a second). FINGERPRINT
+is the one surge subs get lists (sha256: and 12 hex digits: the start of
+the SHA-256 of the whole secret text). The current secret cannot be
+revoked: rotate-secret --grace 0s replaces it at once.`,
+		Example: `  surge subs get sub_2pQ4...
+  surge subs revoke-secret sub_2pQ4... sha256:96ad2ccd8146`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client(cmd)
+			if err != nil {
+				return err
+			}
+			raw, err := c.do(cmd.Context(), http.MethodPost, subPath(args[0])+"/revoke-secret", map[string]any{"fingerprint": args[1]})
+			if err != nil {
+				return err
+			}
+			if err := printSub(cmd.OutOrStdout(), o, raw, nil); err != nil {
+				return err
+			}
+			if !o.JSON {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nRevoked %s: it signs no delivery from the dispatcher's next table refresh on.\n", args[1])
+			}
+			return nil
 		},
 	}
 }

@@ -39,12 +39,15 @@ type traceConfig struct {
 	Registry config.Registry
 	JSON     bool
 	Timeout  time.Duration
+	// OriginSource and OriginType narrow a search by the sender's id to
+	// the events whose origin has this source or type.
+	OriginSource, OriginType string
 }
 
 func newTraceCommand() *cobra.Command {
 	var c traceConfig
 	cmd := &cobra.Command{
-		Use:   "trace EVENT_ID",
+		Use:   "trace EVENT_ID|SENDER_ID",
 		Short: "Show an event's journey from ingest through each delivery attempt",
 		Long: `Show everything the pipeline wrote about one event, ordered by time: the raw
 record ingest wrote, the enriched record (and events enrich derived from it,
@@ -56,9 +59,20 @@ Event ids are ksuids minted at ingest, so every topic is read from one
 minute before the id's time, not from its start (an id that is not a ksuid
 is searched from the beginning), up to the end offsets seen at start, with
 read_committed. --json prints one JSON object per step instead of a table.
-It exits 1 when no topic holds a record of the event.`,
+It exits 1 when no topic holds a record of the event.
+
+The event can also be named by its sender's own id: a CloudEvent's id,
+an Adobe uid or the canonical envelope's id (the webhook body's
+origin.id). Such an id is looked up among the origins on
+commerce.events.raw (read from its start) when it is not a ksuid, when
+--origin-source or --origin-type is given, or when no event has it as its
+Surge id; the event found is traced. An id several events share (two
+senders, or the same CloudEvent sent again after the dedup window) is
+listed and must be narrowed with --origin-source/--origin-type, or traced
+by one of the Surge ids listed.`,
 		Example: `  surge trace 2vN3qLmO5yH0fX8pU1sKc9dTz4e
-  surge trace 2vN3qLmO5yH0fX8pU1sKc9dTz4e --json | jq 'select(.stage == "summary")'`,
+  surge trace 2vN3qLmO5yH0fX8pU1sKc9dTz4e --json | jq 'select(.stage == "summary")'
+  surge trace 018e32f9-dfe4-760e-a273-5da1c089dfdb --origin-source pim`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := config.BindEnv(cmd.Flags()); err != nil {
@@ -82,6 +96,8 @@ It exits 1 when no topic holds a record of the event.`,
 	c.Registry.Flags(fs)
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object per step (for scripts) instead of a table")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "give up searching after this long")
+	fs.StringVar(&c.OriginSource, "origin-source", "", "find the event by its sender's id among events whose origin source is this (a CloudEvent's source)")
+	fs.StringVar(&c.OriginType, "origin-type", "", "find the event by its sender's id among events whose origin type is this (the type as the sender named it)")
 	c.Kafka.Partitions, c.Kafka.ReplicationFactor = 1, 1
 	return cmd
 }
@@ -140,16 +156,17 @@ type traceStep struct {
 	Partition *int32    `json:"partition,omitempty"`
 	Offset    *int64    `json:"offset,omitempty"`
 
-	EventID       string     `json:"event_id,omitempty"`
-	EventType     string     `json:"event_type,omitempty"`
-	EntityKey     string     `json:"entity_key,omitempty"`
-	Source        string     `json:"source,omitempty"`
-	ReceivedAt    *time.Time `json:"received_at,omitempty"`
-	EntityVersion int64      `json:"entity_version,omitempty"`
-	Changes       []string   `json:"changes,omitempty"`
-	Flags         []string   `json:"flags,omitempty"`
-	Deleted       bool       `json:"deleted,omitempty"`
-	Warnings      []string   `json:"warnings,omitempty"` // what enrich could not use: "code field"
+	EventID       string       `json:"event_id,omitempty"`
+	EventType     string       `json:"event_type,omitempty"`
+	EntityKey     string       `json:"entity_key,omitempty"`
+	Source        string       `json:"source,omitempty"`
+	ReceivedAt    *time.Time   `json:"received_at,omitempty"`
+	EntityVersion int64        `json:"entity_version,omitempty"`
+	Changes       []string     `json:"changes,omitempty"`
+	Flags         []string     `json:"flags,omitempty"`
+	Deleted       bool         `json:"deleted,omitempty"`
+	Warnings      []string     `json:"warnings,omitempty"` // what enrich could not use: "code field"
+	Origin        *traceOrigin `json:"origin,omitempty"`   // the sender's identity of the event (ingest steps)
 
 	SubscriptionID string     `json:"subscription_id,omitempty"`
 	DeliveryID     string     `json:"delivery_id,omitempty"` // the webhook-id
@@ -168,6 +185,22 @@ type traceStep struct {
 	Detail string `json:"detail,omitempty"`
 
 	ValueError string `json:"value_error,omitempty"` // the value did not decode
+}
+
+// traceOrigin is the sender's identity of an event (event.Origin).
+type traceOrigin struct {
+	Format   string `json:"format"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Source   string `json:"source"`
+	EntityID string `json:"entity_id"`
+}
+
+func traceOriginOf(o event.Origin) *traceOrigin {
+	if o.IsZero() {
+		return nil
+	}
+	return &traceOrigin{Format: o.Format, ID: o.ID, Type: o.Type, Source: o.Source, EntityID: o.EntityID}
 }
 
 // traceDeadLetter is what the surge.dlq.* headers of a dead letter say.
@@ -193,9 +226,10 @@ type subState struct {
 // traceSearch is what reading the topics found: the steps in order, the
 // summary lines last.
 type traceSearch struct {
-	id    string
-	from  time.Time // zero: from the beginning
-	steps []traceStep
+	id     string
+	from   time.Time // zero: from the beginning
+	minted time.Time // the id's ksuid time; zero when it is not a ksuid
+	steps  []traceStep
 }
 
 func trace(ctx context.Context, c traceConfig, id string, out, errOut io.Writer) error {
@@ -207,11 +241,6 @@ func trace(ctx context.Context, c traceConfig, id string, out, errOut io.Writer)
 	prog := startTraceProgress(stderr, len(traceTopics), started)
 	defer prog.stop()
 
-	from, minted := traceFrom(id, started)
-	if minted.IsZero() {
-		stderr.printf("note: %s is not a ksuid; searching every topic from the beginning\n", id)
-	}
-
 	srCl, err := sr.NewClient(sr.URLs(c.Registry.URL))
 	if err != nil {
 		return fmt.Errorf("creating registry client: %w", err)
@@ -222,15 +251,68 @@ func trace(ctx context.Context, c traceConfig, id string, out, errOut io.Writer)
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-
+	reg := avroserde.NewRegistry(srCl)
 	names := topics.Namer{Prefix: c.Kafka.TopicPrefix}
+
+	// An id that is not Surge's own, or whose origin is given, is first
+	// looked for as a sender's id.
+	_, minted := traceFrom(id, started)
+	bySender := minted.IsZero() || c.OriginSource != "" || c.OriginType != ""
+	if bySender {
+		found, err := findBySenderID(ctx, c, adm, reg, names, id, stderr)
+		if err != nil {
+			return err
+		}
+		if found != "" {
+			id = found
+		} else if c.OriginSource != "" || c.OriginType != "" {
+			return fmt.Errorf("no event on %s has sender's id %s%s", names.Name(topics.EventsRaw), id, describeOriginFilter(c))
+		}
+	}
+	res, err := traceEvent(ctx, c, adm, reg, names, id, started, stderr, prog)
+	if errors.Is(err, errNoRecord) && !bySender {
+		// A ksuid may be a sender's id too (a shop that mints ksuids).
+		found, ferr := findBySenderID(ctx, c, adm, reg, names, id, stderr)
+		if ferr != nil {
+			return ferr
+		}
+		if found != "" {
+			res, err = traceEvent(ctx, c, adm, reg, names, found, started, stderr, prog)
+		}
+	}
+	if err != nil && !errors.Is(err, errPartial) {
+		return err
+	}
+	if res != nil && len(res.steps) > 0 {
+		if perr := printTrace(out, *res, res.minted, c.JSON); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+// errNoRecord is traceEvent's error when no topic holds a record of the
+// event; errPartial when it gave up (--timeout) with part of the trace.
+var (
+	errNoRecord = errors.New("no record of event")
+	errPartial  = errors.New("the search gave up")
+)
+
+// traceEvent reads every topic for the event with Surge id id and returns
+// its steps. Its errors wrap errNoRecord (nothing found) or errPartial
+// (gave up, res holds what was found).
+func traceEvent(ctx context.Context, c traceConfig, adm *kadm.Client, reg *avroserde.Registry, names topics.Namer, id string,
+	started time.Time, stderr *lockedWriter, prog *traceProgress) (*traceSearch, error) {
+	from, minted := traceFrom(id, started)
+	if minted.IsZero() {
+		stderr.printf("note: %s is not a ksuid; searching every topic from the beginning\n", id)
+	}
 	t := &tracer{
 		id:    id,
 		names: names,
 		base:  map[string]string{},
 		subs:  map[string][]byte{},
 	}
-	reg := avroserde.NewRegistry(srCl)
 	t.events = avroserde.NewEventCodec(reg, names.Name(topics.EventsRaw))
 	t.enriched = avroserde.NewEnrichedEventCodec(reg, names.Name(topics.EventsEnriched))
 	t.deliveries = avroserde.NewDeliveryCodec(reg, names.Name(topics.Deliveries))
@@ -244,36 +326,36 @@ func trace(ctx context.Context, c traceConfig, id string, out, errOut io.Writer)
 
 	plan, err := planTrace(ctx, adm, full, from, names.Name(topics.Subscriptions))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range plan.missing {
 		stderr.printf("note: topic %s does not exist; skipped\n", m)
 	}
 	prog.add(len(full) - len(plan.remaining)) // missing, or nothing after from
 
-	readErr := t.read(ctx, c.Kafka, plan, prog)
+	readErr := readPlan(ctx, c.Kafka, plan, prog, t.match)
 	prog.stop()
 	if readErr != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return readErr
+		return nil, readErr
 	}
 	// Decoding subscriptions and asking consumer groups may outlive an
 	// expired --timeout by a little, so a partial trace is still shown.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer rcancel()
 	res := t.result(rctx, adm, from)
+	res.minted = minted
 	if readErr != nil {
 		found := "nothing found so far"
 		if len(res.steps) > 0 {
-			_ = printTrace(out, res, minted, c.JSON)
 			found = "what was found so far is shown"
 		}
-		return fmt.Errorf("searching for event %s: gave up after %s with %d of %d topics read to their end (--timeout); %s",
-			id, c.Timeout, prog.doneCount(), len(full), found)
+		return &res, fmt.Errorf("searching for event %s: %w after %s with %d of %d topics read to their end (--timeout); %s",
+			id, errPartial, c.Timeout, prog.doneCount(), len(full), found)
 	}
 	if len(res.steps) == 0 {
-		return fmt.Errorf("no record of event %s on any topic (searched from %s)", id, describeFrom(from))
+		return nil, fmt.Errorf("%w %s on any topic (searched from %s)", errNoRecord, id, describeFrom(from))
 	}
-	return printTrace(out, res, minted, c.JSON)
+	return &res, nil
 }
 
 // traceFrom is where the search starts: a minute before the time in the
@@ -297,6 +379,80 @@ func describeFrom(from time.Time) string {
 		return "the beginning"
 	}
 	return from.UTC().Format(time.RFC3339)
+}
+
+// senderMatch is an event of commerce.events.raw whose sender's id is the
+// one searched for.
+type senderMatch struct {
+	eventID    string
+	key        string
+	origin     event.Origin
+	receivedAt time.Time
+}
+
+// findBySenderID reads commerce.events.raw from its start to its end
+// offsets for the events whose origin id is id (narrowed by
+// --origin-source and --origin-type) and returns the Surge id of the one
+// found, "" when none is. Several matches are an error listing them.
+func findBySenderID(ctx context.Context, c traceConfig, adm *kadm.Client, reg *avroserde.Registry, names topics.Namer, id string, stderr *lockedWriter) (string, error) {
+	raw := names.Name(topics.EventsRaw)
+	plan, err := planTrace(ctx, adm, []string{raw}, time.Time{}, "")
+	if err != nil {
+		return "", err
+	}
+	codec := avroserde.NewEventCodec(reg, raw)
+	var matches []senderMatch
+	err = readPlan(ctx, c.Kafka, plan, nil, func(ctx context.Context, r *kgo.Record) {
+		ev, err := codec.Decode(ctx, r.Value)
+		if err != nil || ev.Origin.ID != id ||
+			(c.OriginSource != "" && ev.Origin.Source != c.OriginSource) || (c.OriginType != "" && ev.Origin.Type != c.OriginType) {
+			return
+		}
+		matches = append(matches, senderMatch{eventID: ev.ID, key: ev.Entity.Key(), origin: ev.Origin, receivedAt: ev.ReceivedAt})
+	})
+	if err != nil {
+		return "", fmt.Errorf("searching %s for sender's id %s: %w", raw, id, err)
+	}
+	switch len(matches) {
+	case 0:
+		return "", nil
+	case 1:
+		m := matches[0]
+		stderr.printf("note: %s is the sender's id (%s%s) of event %s\n", id, m.origin.Format, describeOrigin(m.origin), m.eventID)
+		return m.eventID, nil
+	}
+	var b strings.Builder
+	for _, m := range matches {
+		fmt.Fprintf(&b, "\n  %s  %s  received %s  %s%s", m.eventID, m.key, traceTime(m.receivedAt), m.origin.Format, describeOrigin(m.origin))
+	}
+	return "", fmt.Errorf("%d events have sender's id %s%s:%s\nnarrow the search with --origin-source or --origin-type, or trace one of these event ids",
+		len(matches), id, describeOriginFilter(c), b.String())
+}
+
+// describeOrigin is ", type T from S" for people.
+func describeOrigin(o event.Origin) string {
+	s := ""
+	if o.Type != "" {
+		s += ", type " + o.Type
+	}
+	if o.Source != "" {
+		s += ", from " + o.Source
+	}
+	return s
+}
+
+func describeOriginFilter(c traceConfig) string {
+	var parts []string
+	if c.OriginSource != "" {
+		parts = append(parts, "origin source "+c.OriginSource)
+	}
+	if c.OriginType != "" {
+		parts = append(parts, "origin type "+c.OriginType)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // tracePlan is where each partition is read from and up to.
@@ -404,9 +560,9 @@ type tracer struct {
 	raw, enrichedRec *kgo.Record
 }
 
-// read consumes every planned partition, all topics at once, to the end
-// offsets of the plan.
-func (t *tracer) read(ctx context.Context, k config.Kafka, plan tracePlan, prog *traceProgress) error {
+// readPlan consumes every planned partition, all topics at once, to the
+// end offsets of the plan, handing each data record to match.
+func readPlan(ctx context.Context, k config.Kafka, plan tracePlan, prog *traceProgress, match func(context.Context, *kgo.Record)) error {
 	if len(plan.from) == 0 {
 		return nil
 	}
@@ -453,7 +609,7 @@ func (t *tracer) read(ctx context.Context, k config.Kafka, plan tracePlan, prog 
 			}
 			prog.record()
 			if !r.Attrs.IsControl() {
-				t.match(ctx, r)
+				match(ctx, r)
 			}
 		})
 	}
@@ -507,6 +663,7 @@ func (t *tracer) match(ctx context.Context, r *kgo.Record) {
 		if err == nil {
 			rec := ev.ReceivedAt.UTC()
 			s.EventType, s.EntityKey, s.Source, s.ReceivedAt = ev.Type, ev.Entity.Key(), ev.Source, &rec
+			s.Origin = traceOriginOf(ev.Origin)
 		}
 		t.add(s)
 		if t.raw == nil {
@@ -937,6 +1094,13 @@ func describeStep(s traceStep) string {
 			if s.ReceivedAt != nil {
 				kv("received_at", traceTime(*s.ReceivedAt))
 			}
+			if o := s.Origin; o != nil {
+				kv("origin.format", o.Format)
+				q("origin.id", o.ID)
+				q("origin.type", o.Type)
+				q("origin.source", o.Source)
+				q("origin.entity_id", o.EntityID)
+			}
 			break
 		}
 		kv("type", s.EventType)
@@ -1052,9 +1216,17 @@ func startTraceProgress(w *lockedWriter, total int, started time.Time) *tracePro
 	return p
 }
 
-func (p *traceProgress) add(n int) { p.done.Add(int64(n)) }
+func (p *traceProgress) add(n int) {
+	if p != nil {
+		p.done.Add(int64(n))
+	}
+}
 
-func (p *traceProgress) record() { p.records.Add(1) }
+func (p *traceProgress) record() {
+	if p != nil {
+		p.records.Add(1)
+	}
+}
 
 func (p *traceProgress) doneCount() int64 { return p.done.Load() }
 

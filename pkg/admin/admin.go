@@ -1,6 +1,7 @@
 // Package admin is Surge's admin HTTP API: subscriptions (create, list,
-// get, partial update, delete, secret rotation), sources, event types and
-// the dead-letter topics (stats, records, replays; pkg/dlq), behind a
+// get, partial update, delete, secret rotation and revocation), sources and
+// their entity aliases, event types and the dead-letter topics (stats,
+// records, replays; pkg/dlq), behind a
 // bearer token, with the JSON errors of pkg/httpx and an OpenAPI 3
 // document of itself at /v1/openapi.json.
 //
@@ -60,8 +61,9 @@ type Config struct {
 	// AllowLoopback lets subscriptions target loopback without
 	// allow_private (surge dev).
 	AllowLoopback bool
-	// SecretGrace is how long a rotated-out secret keeps signing;
-	// 0 means subscription.DefaultGrace (24 h).
+	// SecretGrace is how long a rotated-out secret keeps signing when a
+	// rotation request names no grace; 0 means subscription.DefaultGrace
+	// (24 h).
 	SecretGrace time.Duration
 	// MaxBodyBytes bounds a request body (413 above); 0 means
 	// DefaultMaxBodyBytes (256 KiB).
@@ -95,6 +97,9 @@ type Deps struct {
 	// DLQ serves /v1/dlq (stats, records, replays); nil answers those
 	// routes with 503.
 	DLQ DLQ
+	// Aliases holds the sources' entity aliases (commerce.entity-aliases),
+	// keyed by catalog.AliasKey; nil answers the alias routes with 503.
+	Aliases Store[catalog.EntityAlias]
 }
 
 // API serves the admin routes. It is safe for concurrent use.
@@ -193,6 +198,9 @@ func (a *API) Mount(mux *http.ServeMux) {
 	a.handle(mux, "/v1/subscriptions/{id}/rotate-secret", true, map[string]handlerFunc{
 		http.MethodPost: a.rotateSecret,
 	})
+	a.handle(mux, "/v1/subscriptions/{id}/revoke-secret", true, map[string]handlerFunc{
+		http.MethodPost: a.revokeSecret,
+	})
 	a.handle(mux, "/v1/sources", true, map[string]handlerFunc{
 		http.MethodGet: a.listSources,
 	})
@@ -200,6 +208,15 @@ func (a *API) Mount(mux *http.ServeMux) {
 		http.MethodGet:    a.getSource,
 		http.MethodPut:    a.putSource,
 		http.MethodDelete: a.deleteSource,
+	})
+	a.handle(mux, "/v1/sources/{id}/aliases", true, map[string]handlerFunc{
+		http.MethodGet:  a.listAliases,
+		http.MethodPost: a.postAliases,
+	})
+	a.handle(mux, "/v1/sources/{id}/aliases/{entity_type}/{sender_id}", true, map[string]handlerFunc{
+		http.MethodGet:    a.getAlias,
+		http.MethodPut:    a.putAlias,
+		http.MethodDelete: a.deleteAlias,
 	})
 	a.handle(mux, "/v1/event-types", true, map[string]handlerFunc{
 		http.MethodGet: a.listEventTypes,

@@ -57,6 +57,7 @@ type env struct {
 	logs     *observer.ObservedLogs
 	resolver admintest.Resolver
 	dlq      *fakeDLQ // dlq_test.go
+	aliases  *admintest.Store[catalog.EntityAlias]
 }
 
 // testHosts is what the test DNS answers; each env gets its own copy.
@@ -79,6 +80,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		logs:     logs,
 		resolver: admintest.Resolver{},
 		dlq:      newFakeDLQ(),
+		aliases:  admintest.NewStore[catalog.EntityAlias](),
 	}
 	for h, ips := range testHosts {
 		e.resolver[h] = ips
@@ -95,6 +97,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		Resolver:      e.resolver,
 		Log:           zap.New(core),
 		DLQ:           e.dlq,
+		Aliases:       e.aliases,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -798,14 +801,16 @@ func TestEventTypes(t *testing.T) {
 func TestRoutesAreTheDocumentedOnes(t *testing.T) {
 	e := newEnv(t, admin.Config{})
 	want := []string{
-		"DELETE /v1/sources/{id}", "DELETE /v1/subscriptions/{id}",
+		"DELETE /v1/sources/{id}", "DELETE /v1/sources/{id}/aliases/{entity_type}/{sender_id}", "DELETE /v1/subscriptions/{id}",
 		"GET /v1/dlq/records/{partition}/{offset}", "GET /v1/dlq/replays", "GET /v1/dlq/replays/{id}", "GET /v1/dlq/stats",
 		"GET /v1/event-types", "GET /v1/openapi.json", "GET /v1/sources", "GET /v1/sources/{id}",
+		"GET /v1/sources/{id}/aliases", "GET /v1/sources/{id}/aliases/{entity_type}/{sender_id}",
 		"GET /v1/subscriptions", "GET /v1/subscriptions/{id}",
 		"PATCH /v1/subscriptions/{id}",
 		"POST /v1/dlq/replays", "POST /v1/dlq/replays/{id}/resume", "POST /v1/dlq/replays/{id}/stop",
-		"POST /v1/subscriptions", "POST /v1/subscriptions/{id}/rotate-secret",
-		"PUT /v1/event-types/{type}", "PUT /v1/sources/{id}",
+		"POST /v1/sources/{id}/aliases",
+		"POST /v1/subscriptions", "POST /v1/subscriptions/{id}/revoke-secret", "POST /v1/subscriptions/{id}/rotate-secret",
+		"PUT /v1/event-types/{type}", "PUT /v1/sources/{id}", "PUT /v1/sources/{id}/aliases/{entity_type}/{sender_id}",
 	}
 	if got := e.api.Routes(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("routes\n got %v\nwant %v", got, want)

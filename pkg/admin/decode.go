@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,33 +24,26 @@ func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any, readOnly
 			return httpx.Errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia, "Content-Type %q is not JSON; send application/json", ct)
 		}
 	}
-	if r.ContentLength > a.cfg.MaxBodyBytes {
-		return tooLarge(a.cfg.MaxBodyBytes)
+	raw, err := httpx.ReadBody(w, r, a.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
 	}
-	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		// One JSON value only.
-		if _, err2 := dec.Token(); err2 != io.EOF {
-			var mbe *http.MaxBytesError
-			if errors.As(err2, &mbe) {
-				return tooLarge(a.cfg.MaxBodyBytes)
-			}
+		if _, err := dec.Token(); err != io.EOF {
 			return httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "the body has data after its JSON object")
 		}
 		return nil
 	}
 	var (
-		mbe  *http.MaxBytesError
 		syn  *json.SyntaxError
 		typ  *json.UnmarshalTypeError
 		name string
 	)
 	switch {
-	case errors.As(err, &mbe):
-		return tooLarge(a.cfg.MaxBodyBytes)
 	case errors.Is(err, io.EOF):
 		return httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -106,8 +100,4 @@ func jsonKind(e *json.UnmarshalTypeError) string {
 		return "a " + strings.TrimPrefix(e.Type.String(), "*")
 	}
 	return e.Type.String()
-}
-
-func tooLarge(limit int64) error {
-	return httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "the body is larger than %d bytes", limit)
 }

@@ -71,11 +71,13 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		e.subs.Fail(err)
 		e.sources.Fail(err)
 		e.types.Fail(err)
+		e.aliases.Fail(err)
 	}
 	heal := func(e *env) {
 		e.subs.Fail(nil)
 		e.sources.Fail(nil)
 		e.types.Fail(nil)
+		e.aliases.Fail(nil)
 	}
 	dlqFail := func(e *env) { e.dlq.Fail(errors.New("kafka unavailable")) }
 	dlqHeal := func(e *env) { e.dlq.Fail(nil) }
@@ -121,6 +123,23 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		{name: "rotate unknown", method: "POST", path: "/v1/subscriptions/sub_nope/rotate-secret", status: 404},
 		{name: "rotate store down", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", before: fail, status: 503},
 		{name: "get after rotation", method: "GET", path: "/v1/subscriptions/{sub}", before: heal, status: 200},
+		{name: "rotate with a grace", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"1h"}`, status: 200},
+		{name: "rotate keeping two previous", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"2h"}`, status: 200},
+		{name: "rotate bad grace", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"soon"}`, status: 400},
+		{name: "rotate unknown field", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace_s":0}`, status: 400, request: reqInvalid},
+		{name: "rotate too large", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"` + big + `"}`, status: 413, request: reqEither},
+		{name: "rotate as text", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"0s"}`, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "revoke store down", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, before: fail, status: 503},
+		{name: "revoke", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, before: heal, status: 200},
+		{name: "revoke again", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, status: 404},
+		{name: "revoke current", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{current}"}`, status: 409},
+		{name: "revoke not a fingerprint", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"whsec_x"}`, status: 400, request: reqInvalid},
+		{name: "revoke without fingerprint", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{}`, status: 400, request: reqInvalid},
+		{name: "revoke unknown subscription", method: "POST", path: "/v1/subscriptions/sub_nope/revoke-secret", body: `{"fingerprint":"sha256:000000000000"}`, status: 404},
+		{name: "revoke without token", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{previous}"}`, noAuth: true, status: 401, request: reqInvalid},
+		{name: "revoke too large", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"` + big + `"}`, status: 413, request: reqEither},
+		{name: "revoke as text", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{previous}"}`, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "rotate revoking at once", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"0s"}`, status: 200},
 		{name: "delete store down", method: "DELETE", path: "/v1/subscriptions/{sub}", before: fail, status: 503},
 		{name: "delete without token", method: "DELETE", path: "/v1/subscriptions/{sub}", before: heal, noAuth: true, status: 401, request: reqInvalid},
 		{name: "delete", method: "DELETE", path: "/v1/subscriptions/{sub}", status: 204},
@@ -141,6 +160,43 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		{name: "get source unknown", method: "GET", path: "/v1/sources/nope", status: 404},
 		{name: "list sources", method: "GET", path: "/v1/sources", status: 200},
 		{name: "list sources without token", method: "GET", path: "/v1/sources", noAuth: true, status: 401, request: reqInvalid},
+		{name: "put source with identity rules", method: "PUT", path: "/v1/sources/shop",
+			body: `{"allow_unsigned":true,"identity":{"product":{"field":"data.product.identifier","aliases":true},"category":{"aliases":true}}}`, status: 200},
+		{name: "put source bad identity rule", method: "PUT", path: "/v1/sources/shop", body: `{"allow_unsigned":true,"identity":{"product":{}}}`, status: 400},
+
+		// Entity aliases of a source.
+		{name: "put alias new", method: "PUT", path: "/v1/sources/shop/aliases/product/6a9f8486-2c36", body: `{"entity_id":"SKU-1"}`, status: 201},
+		{name: "put alias again", method: "PUT", path: "/v1/sources/shop/aliases/product/6a9f8486-2c36", body: `{"entity_id":"SKU-1b"}`, status: 200},
+		{name: "put alias escaped sender id", method: "PUT", path: "/v1/sources/shop/aliases/category/a%2Fb", body: `{"entity_id":"ab"}`, status: 201},
+		{name: "put alias empty entity id", method: "PUT", path: "/v1/sources/shop/aliases/product/u2", body: `{"entity_id":""}`, status: 400, request: reqInvalid},
+		{name: "put alias bad entity type", method: "PUT", path: "/v1/sources/shop/aliases/Product/u2", body: `{"entity_id":"x"}`, status: 400},
+		{name: "put alias unknown source", method: "PUT", path: "/v1/sources/nope/aliases/product/u2", body: `{"entity_id":"x"}`, status: 404},
+		{name: "put alias without token", method: "PUT", path: "/v1/sources/shop/aliases/product/u2", body: `{"entity_id":"x"}`, noAuth: true, status: 401, request: reqInvalid},
+		{name: "put alias too large", method: "PUT", path: "/v1/sources/shop/aliases/product/u2", body: `{"entity_id":"` + big + `"}`, status: 413, request: reqEither},
+		{name: "put alias as text", method: "PUT", path: "/v1/sources/shop/aliases/product/u2", body: `{"entity_id":"x"}`, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "put alias store down", method: "PUT", path: "/v1/sources/shop/aliases/product/u2", body: `{"entity_id":"x"}`, before: fail, status: 503},
+		{name: "post aliases", method: "POST", path: "/v1/sources/shop/aliases", before: heal,
+			body: `{"aliases":[{"entity_type":"product","sender_id":"u3","entity_id":"SKU-3"},{"entity_type":"product","sender_id":"u4","entity_id":"SKU-4"}]}`, status: 200},
+		{name: "post aliases one bad", method: "POST", path: "/v1/sources/shop/aliases",
+			body: `{"aliases":[{"entity_type":"product","sender_id":"u5","entity_id":"SKU-5"},{"entity_type":"product","sender_id":"u6","entity_id":" "}]}`, status: 400},
+		{name: "post aliases empty", method: "POST", path: "/v1/sources/shop/aliases", body: `{"aliases":[]}`, status: 400, request: reqInvalid},
+		{name: "post aliases unknown source", method: "POST", path: "/v1/sources/nope/aliases", body: `{"aliases":[{"entity_type":"product","sender_id":"u","entity_id":"S"}]}`, status: 404},
+		{name: "post aliases without token", method: "POST", path: "/v1/sources/shop/aliases", body: `{"aliases":[]}`, noAuth: true, status: 401, request: reqInvalid},
+		{name: "post aliases too large", method: "POST", path: "/v1/sources/shop/aliases", body: `{"aliases":[{"entity_type":"product","sender_id":"u","entity_id":"` + big + `"}]}`, status: 413, request: reqEither},
+		{name: "post aliases as text", method: "POST", path: "/v1/sources/shop/aliases", body: `{}`, ctype: "text/plain", status: 415, request: reqInvalid},
+		{name: "post aliases store down", method: "POST", path: "/v1/sources/shop/aliases",
+			body: `{"aliases":[{"entity_type":"product","sender_id":"u7","entity_id":"SKU-7"}]}`, before: fail, status: 503},
+		{name: "list aliases", method: "GET", path: "/v1/sources/shop/aliases", before: heal, status: 200},
+		{name: "list aliases of a type", method: "GET", path: "/v1/sources/shop/aliases?entity_type=category", status: 200},
+		{name: "list aliases unknown source", method: "GET", path: "/v1/sources/nope/aliases", status: 404},
+		{name: "list aliases without token", method: "GET", path: "/v1/sources/shop/aliases", noAuth: true, status: 401, request: reqInvalid},
+		{name: "get alias", method: "GET", path: "/v1/sources/shop/aliases/product/u3", status: 200},
+		{name: "get alias unknown", method: "GET", path: "/v1/sources/shop/aliases/product/nope", status: 404},
+		{name: "get alias without token", method: "GET", path: "/v1/sources/shop/aliases/product/u3", noAuth: true, status: 401, request: reqInvalid},
+		{name: "delete alias store down", method: "DELETE", path: "/v1/sources/shop/aliases/product/u3", before: fail, status: 503},
+		{name: "delete alias without token", method: "DELETE", path: "/v1/sources/shop/aliases/product/u3", before: heal, noAuth: true, status: 401, request: reqInvalid},
+		{name: "delete alias", method: "DELETE", path: "/v1/sources/shop/aliases/product/u3", status: 204},
+		{name: "delete alias again", method: "DELETE", path: "/v1/sources/shop/aliases/product/u3", status: 404},
 		{name: "delete source store down", method: "DELETE", path: "/v1/sources/shop", before: fail, status: 503},
 		{name: "delete source without token", method: "DELETE", path: "/v1/sources/shop", before: heal, noAuth: true, status: 401, request: reqInvalid},
 		{name: "delete source", method: "DELETE", path: "/v1/sources/shop", status: 204},
@@ -209,16 +265,21 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 	}
 	seen := map[string]bool{} // "METHOD /template STATUS"
 	var subID string
+	fingerprints := map[string]string{} // {current}, {previous}, {older}: the secrets after "rotate keeping two previous"
 	for _, s := range script {
 		t.Run(s.name, func(t *testing.T) {
 			if s.before != nil {
 				s.before(e)
 			}
 			path := strings.ReplaceAll(s.path, "{sub}", subID)
+			reqBody := s.body
+			for k, v := range fingerprints {
+				reqBody = strings.ReplaceAll(reqBody, k, v)
+			}
 			newReq := func() *http.Request {
 				var body io.Reader
 				if s.body != "" {
-					body = strings.NewReader(s.body)
+					body = strings.NewReader(reqBody)
 				}
 				req, err := http.NewRequest(s.method, e.srv.URL+path, body)
 				if err != nil {
@@ -268,6 +329,15 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 			}
 			if s.name == "create" {
 				subID = jsonField(t, body, "id")
+			}
+			if s.name == "rotate keeping two previous" {
+				var v struct {
+					Secrets []struct{ Fingerprint string } `json:"secrets"`
+				}
+				if err := json.Unmarshal(body, &v); err != nil || len(v.Secrets) < 3 {
+					t.Fatalf("secrets after two rotations with a grace: %s (%v)", body, err)
+				}
+				fingerprints["{current}"], fingerprints["{previous}"], fingerprints["{older}"] = v.Secrets[0].Fingerprint, v.Secrets[1].Fingerprint, v.Secrets[2].Fingerprint
 			}
 
 			// The response, against the document.

@@ -133,13 +133,17 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return notFound("subscription", id)
 	}
+	grace, err := a.rotationGrace(w, r)
+	if err != nil {
+		return err
+	}
 	now := a.now()
 	secret, err := subscription.NewSecret(now)
 	if err != nil {
 		return err
 	}
 	next := subscription.Clone(cur)
-	next.Secrets = subscription.Rotate(cur.Secrets, secret, now, a.cfg.SecretGrace)
+	next.Secrets = subscription.Rotate(cur.Secrets, secret, now, grace)
 	next.UpdatedAt = subscription.Timestamp(now)
 	ctx, cancel := a.writeCtx(r)
 	defer cancel()
@@ -148,7 +152,7 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 		return unavailable("the new secret", err)
 	}
 	a.log.Info("subscription secret rotated", zap.String("route", route), zap.String("subscription_id", id),
-		zap.String("fingerprint", subscription.Fingerprint(secret.Value)), zap.Int("signing_keys", len(next.Secrets)))
+		zap.String("fingerprint", subscription.Fingerprint(secret.Value)), zap.Duration("grace", grace), zap.Int("signing_keys", len(next.Secrets)))
 	v := subscription.NewView(next)
 	v.Secret = secret.Value
 	httpx.WriteJSON(w, http.StatusOK, v)

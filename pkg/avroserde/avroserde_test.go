@@ -64,6 +64,7 @@ var (
 		CorrelationID: "4bf92f3577b34da6a3ce929d0e0e4736",
 		Format:        event.FormatCanonical,
 		Attributes:    map[string]string{"magento_store": "eu"},
+		Origin:        event.Origin{Format: event.FormatCanonical, ID: "ord-100012-placed", Type: "order.placed", Source: "magento"},
 	}
 	sampleEnriched = event.EnrichedEvent{
 		ID:            "2zm8Sx4bHq0LpW3e7YjKd9NfRtA",

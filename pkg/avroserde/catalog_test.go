@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/catalog"
@@ -23,6 +24,14 @@ var (
 		Loaders: map[string]catalog.Loader{
 			"order": {URL: "https://shop.example/rest/V1/orders/{id}", Headers: map[string]string{"Authorization": "Bearer t"}, TimeoutMS: 1500, CacheTTLS: 60},
 		},
+		Identity: map[string]catalog.IdentityRule{
+			"product":  {Field: "data.product.identifier", Aliases: true},
+			"category": {Aliases: true},
+		},
+	}
+	sampleAlias = catalog.EntityAlias{
+		Source: "akeneo", EntityType: "product", SenderID: "6a9f8486-2c36-4680-b87f-6f5f8f01b6cf", EntityID: "24-MB01",
+		UpdatedAt: time.Date(2025, 7, 15, 9, 41, 12, 519e6, time.UTC),
 	}
 	sampleEventType = catalog.EventType{
 		Name:       "order.placed",
@@ -44,9 +53,12 @@ func TestCatalogCodecs(t *testing.T) {
 	t.Run("event type", func(t *testing.T) {
 		roundTrip(t, avroserde.NewEventTypeCodec(reg, topics.EventTypes), avroserde.NewEventTypeCodec(client(t, url), topics.EventTypes), sampleEventType)
 	})
+	t.Run("entity alias", func(t *testing.T) {
+		roundTrip(t, avroserde.NewEntityAliasCodec(reg, topics.EntityAliases), avroserde.NewEntityAliasCodec(client(t, url), topics.EntityAliases), sampleAlias)
+	})
 
 	// Each codec registered its own schema under its topic's subject.
-	for topic, schema := range map[string]string{topics.Sources: schemas.Source, topics.EventTypes: schemas.EventType} {
+	for topic, schema := range map[string]string{topics.Sources: schemas.Source, topics.EventTypes: schemas.EventType, topics.EntityAliases: schemas.EntityAlias} {
 		ss, ok := fake.GetSchema(topics.Subject(topic), 1)
 		if !ok {
 			t.Fatalf("no version 1 under subject %s", topics.Subject(topic))

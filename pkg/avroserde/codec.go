@@ -171,6 +171,12 @@ func NewEventTypeCodec(reg *Registry, topic string) *Codec[catalog.EventType] {
 	return NewCodec(reg, topic, schemas.EventType, catalog.EventType.Native, catalog.EventTypeFromNative)
 }
 
+// NewEntityAliasCodec returns the Codec of EntityAlias values
+// (commerce.entity-aliases).
+func NewEntityAliasCodec(reg *Registry, topic string) *Codec[catalog.EntityAlias] {
+	return NewCodec(reg, topic, schemas.EntityAlias, catalog.EntityAlias.Native, catalog.EntityAliasFromNative)
+}
+
 // NewDeliveryCodec returns the Codec of Delivery values (commerce.deliveries
 // and its retry and dead-letter topics).
 func NewDeliveryCodec(reg *Registry, topic string) *Codec[event.Delivery] {

@@ -61,5 +61,5 @@ func ExampleCodec() {
 	// Output:
 	// header: 00 00 00 00 01
 	// key: order:100012 data: {"status":"pending"}
-	// {"id":"2zm8Q1y0R5VdqDkH9XcTnUwA7bE","type":"order.placed","source":"default","time":1752571805000,"received_at":1752571805000,"entity":{"type":"order","id":"100012"},"data":"{\"status\":\"pending\"}","idempotency_key":null,"correlation_id":"","format":"canonical","original_type":"","attributes":{}}
+	// {"id":"2zm8Q1y0R5VdqDkH9XcTnUwA7bE","type":"order.placed","source":"default","time":1752571805000,"received_at":1752571805000,"entity":{"type":"order","id":"100012"},"data":"{\"status\":\"pending\"}","idempotency_key":null,"correlation_id":"","format":"canonical","original_type":"","attributes":{},"origin":null}
 }

@@ -19,8 +19,8 @@ func TestFastAllocs(t *testing.T) {
 			encode: func(b []byte) []byte { return appendEvent(b, sampleEventValue) },
 			decode: func(b []byte) error { _, err := readEvent(b); return err },
 			// 9 strings, data, attributes (a small map takes 2, its
-			// entry 2 strings)
-			decodeAllocs: 9 + 1 + 2 + 2,
+			// entry 2 strings), origin (3 non-empty strings)
+			decodeAllocs: 9 + 1 + 2 + 2 + 3,
 		},
 		{
 			name:   "enriched",
@@ -28,8 +28,8 @@ func TestFastAllocs(t *testing.T) {
 			decode: func(b []byte) error { _, err := readEnrichedEvent(b); return err },
 			// 6 strings, data, changes and flags (lists and 1 string each),
 			// attributes (map and entry), warnings (list and one record of
-			// 3 strings)
-			decodeAllocs: 6 + 1 + 2*2 + 2 + 2 + 1 + 3,
+			// 3 strings), origin (5 strings)
+			decodeAllocs: 6 + 1 + 2*2 + 2 + 2 + 1 + 3 + 5,
 		},
 		{
 			name:   "delivery",

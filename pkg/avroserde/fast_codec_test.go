@@ -165,12 +165,14 @@ func dropFields(names ...string) func(map[string]any) {
 // decoded by goavro with the writer's schema.
 func TestFastOnlyForRegisteredID(t *testing.T) {
 	t.Run("event", func(t *testing.T) {
-		testFastOnlyForRegisteredID(t, fastEvent, sampleEventValue, []string{"original_type", "attributes"},
-			func(e *event.Event) { e.OriginalType, e.Attributes = "", nil })
+		testFastOnlyForRegisteredID(t, fastEvent, sampleEventValue, []string{"original_type", "attributes", "origin"},
+			func(e *event.Event) { e.OriginalType, e.Attributes, e.Origin = "", nil, event.Origin{} })
 	})
 	t.Run("enriched", func(t *testing.T) {
-		testFastOnlyForRegisteredID(t, fastEnriched, sampleEnrichedValue, []string{"flags", "correlation_id", "attributes", "warnings"},
-			func(e *event.EnrichedEvent) { e.Flags, e.CorrelationID, e.Attributes, e.Warnings = nil, "", nil, nil })
+		testFastOnlyForRegisteredID(t, fastEnriched, sampleEnrichedValue, []string{"flags", "correlation_id", "attributes", "warnings", "origin"},
+			func(e *event.EnrichedEvent) {
+				e.Flags, e.CorrelationID, e.Attributes, e.Warnings, e.Origin = nil, "", nil, nil, event.Origin{}
+			})
 	})
 	t.Run("delivery", func(t *testing.T) {
 		testFastOnlyForRegisteredID(t, fastDelivery, sampleDeliveryValue, []string{"next_attempt_at", "first_failure_at", "last_failure_at", "last_status", "last_error"},

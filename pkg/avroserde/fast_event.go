@@ -21,7 +21,7 @@ const fieldLen = binary.MaxVarintLen64
 func appendEvent(dst []byte, e event.Event) []byte {
 	dst = slices.Grow(dst, 12*fieldLen+len(e.ID)+len(e.Type)+len(e.Source)+
 		len(e.Entity.Type)+len(e.Entity.ID)+len(e.Data)+len(e.IdempotencyKey)+
-		len(e.CorrelationID)+len(e.Format)+len(e.OriginalType))
+		len(e.CorrelationID)+len(e.Format)+len(e.OriginalType)+originLen(e.Origin))
 	dst = appendAvroString(dst, e.ID)
 	dst = appendAvroString(dst, e.Type)
 	dst = appendAvroString(dst, e.Source)
@@ -42,7 +42,41 @@ func appendEvent(dst []byte, e event.Event) []byte {
 	dst = appendAvroString(dst, e.CorrelationID)
 	dst = appendAvroString(dst, e.Format)
 	dst = appendAvroString(dst, e.OriginalType)
-	return appendAvroStringMap(dst, e.Attributes)
+	dst = appendAvroStringMap(dst, e.Attributes)
+	return appendOrigin(dst, e.Origin)
+}
+
+// appendOrigin appends o as a ["null", Origin] union: null for the zero
+// Origin, as event.Origin's native form has it.
+func appendOrigin(dst []byte, o event.Origin) []byte {
+	if o.IsZero() {
+		return append(dst, 0)
+	}
+	dst = append(dst, 2) // branch 1, zig-zag encoded
+	dst = appendAvroString(dst, o.Format)
+	dst = appendAvroString(dst, o.ID)
+	dst = appendAvroString(dst, o.Type)
+	dst = appendAvroString(dst, o.Source)
+	return appendAvroString(dst, o.EntityID)
+}
+
+// originLen bounds the encoded size of o.
+func originLen(o event.Origin) int {
+	return 6*fieldLen + len(o.Format) + len(o.ID) + len(o.Type) + len(o.Source) + len(o.EntityID)
+}
+
+// origin reads a ["null", Origin] union; null gives the zero Origin.
+func (r *avroReader) origin() event.Origin {
+	if r.branch("origin", 2) != 1 {
+		return event.Origin{}
+	}
+	return event.Origin{
+		Format:   r.str("origin.format"),
+		ID:       r.str("origin.id"),
+		Type:     r.str("origin.type"),
+		Source:   r.str("origin.source"),
+		EntityID: r.str("origin.entity_id"),
+	}
 }
 
 // readEvent decodes an Event written with schemas/event.avsc.
@@ -66,6 +100,7 @@ func readEvent(b []byte) (event.Event, error) {
 	e.Format = r.str("format")
 	e.OriginalType = r.str("original_type")
 	e.Attributes = r.stringMap("attributes")
+	e.Origin = r.origin()
 	if err := r.end(); err != nil {
 		return event.Event{}, err
 	}
@@ -77,7 +112,7 @@ func readEvent(b []byte) (event.Event, error) {
 func appendEnrichedEvent(dst []byte, e event.EnrichedEvent) []byte {
 	dst = slices.Grow(dst, 12*fieldLen+len(e.ID)+len(e.Type)+len(e.Source)+
 		len(e.Entity.Type)+len(e.Entity.ID)+len(e.Data)+len(e.CorrelationID)+
-		stringsLen(e.Changes)+stringsLen(e.Flags)+warningsLen(e.Warnings))
+		stringsLen(e.Changes)+stringsLen(e.Flags)+warningsLen(e.Warnings)+originLen(e.Origin))
 	dst = appendAvroString(dst, e.ID)
 	dst = appendAvroString(dst, e.Type)
 	dst = appendAvroString(dst, e.Source)
@@ -97,7 +132,8 @@ func appendEnrichedEvent(dst []byte, e event.EnrichedEvent) []byte {
 	dst = appendAvroStrings(dst, e.Flags)
 	dst = appendAvroString(dst, e.CorrelationID)
 	dst = appendAvroStringMap(dst, e.Attributes)
-	return appendWarnings(dst, e.Warnings)
+	dst = appendWarnings(dst, e.Warnings)
+	return appendOrigin(dst, e.Origin)
 }
 
 // appendWarnings appends ws as an array of EnrichmentWarning records: one
@@ -168,6 +204,7 @@ func readEnrichedEvent(b []byte) (event.EnrichedEvent, error) {
 	e.CorrelationID = r.str("correlation_id")
 	e.Attributes = r.stringMap("attributes")
 	e.Warnings = r.warnings()
+	e.Origin = r.origin()
 	if err := r.end(); err != nil {
 		return event.EnrichedEvent{}, err
 	}

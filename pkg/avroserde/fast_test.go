@@ -274,6 +274,15 @@ var edgeWarnings = map[string][]event.Warning{
 	"three":       {{Code: "a"}, {Field: "b"}, {Message: "c"}},
 }
 
+var edgeOrigins = map[string]event.Origin{
+	"zero":           {},
+	"format only":    {Format: event.FormatCanonical},
+	"entity id only": {EntityID: "SKU-1"},
+	"every field":    {Format: "cloudevents", ID: "a1", Type: "com.akeneo.pim.v1.product.deleted", Source: "urn:akeneo", EntityID: "uuid-1"},
+	"unicode":        {ID: "Käse – 日本語 🧀", Source: "\x00", Type: "\xff\xfe not UTF-8"},
+	"200 KiB id":     {ID: strings.Repeat("x", 200<<10)},
+}
+
 var edgeStrings = []string{"", "a", "Käse – 日本語 🧀", "\x00", "\xff\xfe not UTF-8", strings.Repeat("é", 100)}
 
 func manyAttributes(n int) map[string]string {
@@ -317,6 +326,7 @@ var (
 		Format:         event.FormatAdobe,
 		OriginalType:   "com.adobe.commerce.observer.sales_order_save_commit_after",
 		Attributes:     map[string]string{"magento_store": "eu"},
+		Origin:         event.Origin{Format: event.FormatAdobe, ID: "evt-1", Type: "com.adobe.commerce.observer.sales_order_save_commit_after"},
 	}
 	sampleEnrichedValue = event.EnrichedEvent{
 		ID:            "2zm8Sx4bHq0LpW3e7YjKd9NfRtA",
@@ -333,6 +343,8 @@ var (
 		CorrelationID: "4bf92f3577b34da6a3ce929d0e0e4736",
 		Attributes:    map[string]string{"akeneo_channel": "ecommerce"},
 		Warnings:      []event.Warning{{Code: "not_loaded", Field: "data", Message: "the loader answered 404"}},
+		Origin: event.Origin{Format: event.FormatCloudEvents, ID: "018e32f9", Type: "com.akeneo.pim.v1.product.updated",
+			Source: "pim", EntityID: "6a9f8486-2c36-4680-b87f-6f5f8f01b6cf"},
 	}
 	sampleDeliveryValue = event.Delivery{
 		ID:             "msg_1",
@@ -395,10 +407,16 @@ func TestFastEventMatchesGoavro(t *testing.T) {
 		e.Attributes = attrs
 		check("attributes "+name, e)
 	}
+	for name, o := range edgeOrigins {
+		e := sampleEventValue
+		e.Origin = o
+		check("origin "+name, e)
+	}
 	for i, s := range edgeStrings {
 		check("strings "+string(rune('a'+i)), event.Event{
 			ID: s, Type: s, Source: s, Entity: event.EntityRef{Type: s, ID: s}, Data: json.RawMessage(s),
 			IdempotencyKey: s, CorrelationID: s, Format: s, OriginalType: s, Attributes: map[string]string{s: s},
+			Origin: event.Origin{Format: s, ID: s, Type: s, Source: s, EntityID: s},
 		})
 	}
 }
@@ -440,6 +458,11 @@ func TestFastEnrichedEventMatchesGoavro(t *testing.T) {
 		e.Warnings = ws
 		check("warnings "+name, e)
 	}
+	for name, o := range edgeOrigins {
+		e := sampleEnrichedValue
+		e.Origin = o
+		check("origin "+name, e)
+	}
 	for _, n := range edgeLongs {
 		e := sampleEnrichedValue
 		e.EntityVersion = n
@@ -450,6 +473,7 @@ func TestFastEnrichedEventMatchesGoavro(t *testing.T) {
 			ID: s, Type: s, Source: s, Entity: event.EntityRef{Type: s, ID: s}, Data: json.RawMessage(s),
 			Changes: []string{s}, Flags: []string{s, s}, CorrelationID: s, Attributes: map[string]string{s: s},
 			Warnings: []event.Warning{{Code: s, Field: s, Message: s}},
+			Origin:   event.Origin{Format: s, ID: s, Type: s, Source: s, EntityID: s},
 		})
 	}
 }
@@ -665,7 +689,15 @@ func (g gen) event() event.Event {
 		ID: g.str(), Type: g.str(), Source: g.str(), Time: g.time(), ReceivedAt: g.time(),
 		Entity: event.EntityRef{Type: g.str(), ID: g.str()}, Data: g.json(), IdempotencyKey: g.str(),
 		CorrelationID: g.str(), Format: g.str(), OriginalType: g.str(), Attributes: g.stringMap(),
+		Origin: g.origin(),
 	}
+}
+
+func (g gen) origin() event.Origin {
+	if g.r.IntN(3) == 0 {
+		return event.Origin{}
+	}
+	return event.Origin{Format: g.str(), ID: g.str(), Type: g.str(), Source: g.str(), EntityID: g.str()}
 }
 
 func (g gen) enriched() event.EnrichedEvent {
@@ -673,7 +705,7 @@ func (g gen) enriched() event.EnrichedEvent {
 		ID: g.str(), Type: g.str(), Source: g.str(), Time: g.time(), ReceivedAt: g.time(), EnrichedAt: g.time(),
 		Entity: event.EntityRef{Type: g.str(), ID: g.str()}, EntityVersion: g.long(), Data: g.json(),
 		Changes: g.strings(), Deleted: g.r.IntN(2) == 0, Flags: g.strings(), CorrelationID: g.str(),
-		Attributes: g.stringMap(), Warnings: g.warnings(),
+		Attributes: g.stringMap(), Warnings: g.warnings(), Origin: g.origin(),
 	}
 }
 
@@ -761,12 +793,13 @@ func block(count, size int64, items ...string) []byte {
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // enrichedRaw encodes an EnrichedEvent with the given encodings of
-// changes, deleted, flags and attributes, and no warnings.
+// changes, deleted, flags and attributes, no warnings and no origin.
 func enrichedRaw(changes, deleted, flags, attributes []byte) []byte {
 	return enrichedRawWarnings(changes, deleted, flags, attributes, end)
 }
 
-// enrichedRawWarnings is enrichedRaw with the given encoding of warnings.
+// enrichedRawWarnings is enrichedRaw with the given encoding of warnings
+// (the origin is null).
 func enrichedRawWarnings(changes, deleted, flags, attributes, warnings []byte) []byte {
 	b := appendAvroString(nil, "id")
 	b = appendAvroString(b, "order.placed")
@@ -778,7 +811,7 @@ func enrichedRawWarnings(changes, deleted, flags, attributes, warnings []byte) [
 	b = appendAvroString(b, "100012")
 	b = appendAvroLong(b, 4)
 	b = appendAvroString(b, `{"a":1}`)
-	return cat(b, changes, deleted, flags, appendAvroString(nil, ""), attributes, warnings)
+	return cat(b, changes, deleted, flags, appendAvroString(nil, ""), attributes, warnings, end)
 }
 
 var (
@@ -898,6 +931,34 @@ func TestFastReadHandmade(t *testing.T) {
 			fastEvent.checkRead(t, c, b)
 			if _, err := readEvent(b); !errors.Is(err, errUnionBranch) {
 				t.Errorf("branch %d: error %v", branch, err)
+			}
+		}
+	})
+	t.Run("origin union branch", func(t *testing.T) {
+		// origin is the last field of both records: its branch is the
+		// last byte of a value without one.
+		for name, good := range map[string][]byte{
+			"event":    appendEvent(nil, event.Event{}),
+			"enriched": appendEnrichedEvent(nil, event.EnrichedEvent{}),
+		} {
+			ft := map[string]func([]byte) error{
+				"event": func(b []byte) error {
+					fastEvent.checkRead(t, fastEvent.goavroCodec(t), b)
+					_, err := readEvent(b)
+					return err
+				},
+				"enriched": func(b []byte) error { fastEnriched.checkRead(t, c, b); _, err := readEnrichedEvent(b); return err },
+			}[name]
+			for _, branch := range []int64{-1, 2, 1 << 40} {
+				b := cat(good[:len(good)-1], appendAvroLong(nil, branch))
+				if err := ft(b); !errors.Is(err, errUnionBranch) {
+					t.Errorf("%s origin branch %d: error %v", name, branch, err)
+				}
+			}
+			// An origin record cut short.
+			b := cat(good[:len(good)-1], []byte{2}, appendAvroString(nil, "cloudevents"))
+			if err := ft(b); !errors.Is(err, errTruncated) {
+				t.Errorf("%s origin cut short: error %v", name, err)
 			}
 		}
 	})

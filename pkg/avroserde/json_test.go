@@ -33,7 +33,8 @@ func TestDecodeJSONEvent(t *testing.T) {
 		`"time":1752571805000,"received_at":1752571805342,"entity":{"type":"order","id":"100012"},` +
 		`"data":"{\"increment_id\":\"100012\",\"grand_total\":129.9}","idempotency_key":null,` +
 		`"correlation_id":"4bf92f3577b34da6a3ce929d0e0e4736","format":"canonical","original_type":"",` +
-		`"attributes":{"magento_store":"eu"}}`
+		`"attributes":{"magento_store":"eu"},` +
+		`"origin":{"format":"canonical","id":"ord-100012-placed","type":"order.placed","source":"magento","entity_id":""}}`
 	if string(got) != want {
 		t.Errorf("DecodeJSON\n got: %s\nwant: %s", got, want)
 	}

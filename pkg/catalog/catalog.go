@@ -109,12 +109,22 @@ func (et EventType) Validate() error {
 		} else {
 			switch v.(type) {
 			case map[string]any, bool:
+				// The schema must compile, or ingest could check no
+				// event of the type (a 500 for each).
+				if _, err := CompileDataSchema(et); err != nil {
+					errs = append(errs, fieldErr("data_schema", "is not a usable JSON Schema: %s", oneLine(err)))
+				}
 			default:
 				errs = append(errs, fieldErr("data_schema", "must be a JSON Schema object or boolean"))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// oneLine is err's message with its lines joined, for a field error.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ; ")), " ")
 }
 
 func (et EventType) clone() EventType {

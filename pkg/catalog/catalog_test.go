@@ -107,6 +107,8 @@ func TestEventTypeValidate(t *testing.T) {
 		{"duplicate alias", catalog.EventType{Name: "a.b", Aliases: []string{"x", "x"}}, "aliases[1]"},
 		{"schema not JSON", catalog.EventType{Name: "a.b", DataSchema: json.RawMessage(`{`)}, "data_schema"},
 		{"schema is a string", catalog.EventType{Name: "a.b", DataSchema: json.RawMessage(`"object"`)}, "data_schema"},
+		{"schema does not compile", catalog.EventType{Name: "a.b", DataSchema: json.RawMessage(`{"properties":{"n":{"type":0}}}`)}, "data_schema"},
+		{"schema refers to a URL", catalog.EventType{Name: "a.b", DataSchema: json.RawMessage(`{"$ref":"https://example.com/s.json"}`)}, "data_schema"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,15 +6,17 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/linkedin/goavro/v2"
 )
 
-// Conversion to and from goavro's native form for schemas/source.avsc and
-// schemas/event_type.avsc, with the conventions of pkg/event: a record is a
-// map[string]any keyed by field name, a non-null union value is
-// goavro.Union(branch, value) and null is nil, long is int64; nil maps and
-// slices are written as empty ones and empty ones read back as nil.
+// Conversion to and from goavro's native form for schemas/source.avsc,
+// schemas/event_type.avsc and schemas/entity_alias.avsc, with the
+// conventions of pkg/event: a record is a map[string]any keyed by field
+// name, a non-null union value is goavro.Union(branch, value) and null is
+// nil, long is int64, a zero time is written as the Unix epoch; nil maps
+// and slices are written as empty ones and empty ones read back as nil.
 //
 // The FromNative functions are tolerant, as a reader with a newer schema
 // must be: a field missing from the map (the record was written with an
@@ -51,11 +53,16 @@ func (s Source) Native() map[string]any {
 			"cache_ttl_s": int64(l.CacheTTLS),
 		}
 	}
+	identity := make(map[string]any, len(s.Identity))
+	for entity, r := range s.Identity {
+		identity[entity] = map[string]any{"field": r.Field, "aliases": r.Aliases}
+	}
 	return map[string]any{
 		"id":             s.ID,
 		"signature":      sig,
 		"loaders":        loaders,
 		"allow_unsigned": s.AllowUnsigned,
+		"identity":       identity,
 	}
 }
 
@@ -91,10 +98,51 @@ func SourceFromNative(v any) (Source, error) {
 			CacheTTLS: lr.integer("cache_ttl_s"),
 		}
 	}
+	for _, e := range r.recordMap("identity") {
+		if s.Identity == nil {
+			s.Identity = map[string]IdentityRule{}
+		}
+		s.Identity[e.key] = IdentityRule{Field: e.r.str("field"), Aliases: e.r.boolean("aliases")}
+	}
 	if err := r.error(); err != nil {
 		return Source{}, err
 	}
 	return s, nil
+}
+
+// Native returns a in goavro's native form for schemas/entity_alias.avsc.
+func (a EntityAlias) Native() map[string]any {
+	updated := a.UpdatedAt
+	if updated.IsZero() {
+		updated = time.UnixMilli(0).UTC()
+	}
+	return map[string]any{
+		"source":      a.Source,
+		"entity_type": a.EntityType,
+		"sender_id":   a.SenderID,
+		"entity_id":   a.EntityID,
+		"updated_at":  updated,
+	}
+}
+
+// EntityAliasFromNative converts a value decoded with any version of
+// schemas/entity_alias.avsc into an EntityAlias.
+func EntityAliasFromNative(v any) (EntityAlias, error) {
+	r, err := newNativeReader("EntityAlias", v)
+	if err != nil {
+		return EntityAlias{}, err
+	}
+	a := EntityAlias{
+		Source:     r.str("source"),
+		EntityType: r.str("entity_type"),
+		SenderID:   r.str("sender_id"),
+		EntityID:   r.str("entity_id"),
+		UpdatedAt:  r.time("updated_at"),
+	}
+	if err := r.error(); err != nil {
+		return EntityAlias{}, err
+	}
+	return a, nil
 }
 
 // Native returns et in goavro's native form for schemas/event_type.avsc. An
@@ -221,6 +269,27 @@ func (r *nativeReader) integer(name string) int {
 		return 0
 	}
 	return int(n)
+}
+
+// time reads a timestamp-millis field; the Unix epoch (the zero time's
+// encoding) and a missing field give the zero time.
+func (r *nativeReader) time(name string) time.Time {
+	var t time.Time
+	switch v := r.m[name].(type) {
+	case nil:
+		return time.Time{}
+	case time.Time:
+		t = v
+	case int64:
+		t = time.UnixMilli(v)
+	default:
+		r.fail(name, "timestamp", v)
+		return time.Time{}
+	}
+	if t.UnixMilli() == 0 {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 func (r *nativeReader) strings(name string) []string {

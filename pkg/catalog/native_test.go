@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/linkedin/goavro/v2"
 
@@ -88,6 +89,14 @@ func TestSourceNativeRoundTrip(t *testing.T) {
 			in:   catalog.Source{ID: "default", AllowUnsigned: true},
 		},
 		{
+			name: "identity rules",
+			in: catalog.Source{ID: "akeneo", AllowUnsigned: true, Identity: map[string]catalog.IdentityRule{
+				"product":          {Field: "data.product.identifier", Aliases: true},
+				"category":         {Aliases: true},
+				"attribute_option": {Field: "data.attribute_option.code"},
+			}},
+		},
+		{
 			name: "the default source",
 			in:   catalog.DefaultSource(),
 		},
@@ -102,6 +111,23 @@ func TestSourceNativeRoundTrip(t *testing.T) {
 				t.Errorf("signature presence changed: got %v", got.Signature)
 			}
 		})
+	}
+}
+
+func TestEntityAliasNativeRoundTrip(t *testing.T) {
+	for _, in := range []catalog.EntityAlias{
+		{Source: "akeneo", EntityType: "product", SenderID: "6a9f8486-2c36-4680-b87f-6f5f8f01b6cf", EntityID: "24-MB01",
+			UpdatedAt: time.Date(2025, 7, 15, 9, 41, 12, 519e6, time.UTC)},
+		{Source: "s", EntityType: "family", SenderID: "a/b c", EntityID: "日本語"},
+	} {
+		got := avroRoundTrip(t, schemas.EntityAlias, in, catalog.EntityAlias.Native, catalog.EntityAliasFromNative)
+		if !reflect.DeepEqual(got, in) {
+			t.Errorf("\n got: %#v\nwant: %#v", got, in)
+		}
+	}
+	if _, err := catalog.EntityAliasFromNative(map[string]any{"updated_at": "yesterday"}); err == nil ||
+		err.Error() != "decoding EntityAlias.updated_at: want timestamp, got string" {
+		t.Errorf("a bad updated_at: %v", err)
 	}
 }
 

@@ -39,6 +39,16 @@ const (
 // DefaultLoaderTimeout bounds a loader call whose TimeoutMS is 0.
 const DefaultLoaderTimeout = 2 * time.Second
 
+// Upper bounds of a source's durations. Beyond them a tolerance no longer
+// protects against replays and a loader call no longer fits the time
+// enrich waits; far beyond them the seconds or milliseconds overflow a
+// time.Duration and turn negative.
+const (
+	MaxToleranceS      = 24 * 60 * 60
+	MaxLoaderTimeoutMS = 60_000
+	MaxCacheTTLS       = 24 * 60 * 60
+)
+
 // Source is one sender of events, as set by PUT /v1/sources/{id}.
 type Source struct {
 	ID string `json:"id"`
@@ -47,6 +57,10 @@ type Source struct {
 	Signature *Signature `json:"signature,omitempty"`
 	// Loaders fetch the whole entity for thin events, by entity type.
 	Loaders map[string]Loader `json:"loaders,omitempty"`
+	// Identity says, by entity type, which id the source's events key
+	// their entity by (identity.go); an entity type without a rule keeps
+	// the id the event's format gives.
+	Identity map[string]IdentityRule `json:"identity,omitempty"`
 	// AllowUnsigned says the source deliberately takes unsigned requests
 	// (e.g. `surge dev` on loopback), so an unsigned source is always a
 	// choice and never a forgotten signature.
@@ -124,7 +138,8 @@ var (
 )
 
 // Validate checks the source. Errors are *FieldError values, joined, whose
-// Field is the JSON path ("signature.secret", "loaders.order.url").
+// Field is the JSON path ("signature.secret", "loaders.order.url",
+// "identity.product.field").
 func (s Source) Validate() error {
 	var errs []error
 	if !sourceIDRE.MatchString(s.ID) {
@@ -150,6 +165,7 @@ func (s Source) Validate() error {
 		}
 		errs = append(errs, s.Loaders[e].validate(f)...)
 	}
+	errs = append(errs, validateIdentity(s.Identity)...)
 	return errors.Join(errs...)
 }
 
@@ -161,8 +177,8 @@ func (s *Signature) Validate() error {
 func (s *Signature) validate(prefix string) []error {
 	var errs []error
 	f := func(name string) string { return prefix + "." + name }
-	if s.ToleranceS < 0 {
-		errs = append(errs, fieldErr(f("tolerance_s"), "must not be negative, got %d", s.ToleranceS))
+	if s.ToleranceS < 0 || s.ToleranceS > MaxToleranceS {
+		errs = append(errs, fieldErr(f("tolerance_s"), "must be 0 (the default, %d) to %d, got %d", int(DefaultTolerance/time.Second), MaxToleranceS, s.ToleranceS))
 	}
 	switch s.Scheme {
 	case SchemeStandardWebhooks:
@@ -239,11 +255,11 @@ func (l Loader) validate(prefix string) []error {
 			errs = append(errs, fieldErr(f("headers"), "%q is not a valid HTTP header name", h))
 		}
 	}
-	if l.TimeoutMS < 0 {
-		errs = append(errs, fieldErr(f("timeout_ms"), "must not be negative, got %d", l.TimeoutMS))
+	if l.TimeoutMS < 0 || l.TimeoutMS > MaxLoaderTimeoutMS {
+		errs = append(errs, fieldErr(f("timeout_ms"), "must be 0 (the default, %d) to %d, got %d", int(DefaultLoaderTimeout/time.Millisecond), MaxLoaderTimeoutMS, l.TimeoutMS))
 	}
-	if l.CacheTTLS < 0 {
-		errs = append(errs, fieldErr(f("cache_ttl_s"), "must not be negative, got %d", l.CacheTTLS))
+	if l.CacheTTLS < 0 || l.CacheTTLS > MaxCacheTTLS {
+		errs = append(errs, fieldErr(f("cache_ttl_s"), "must be 0 (not cached) to %d, got %d", MaxCacheTTLS, l.CacheTTLS))
 	}
 	return errs
 }

@@ -46,6 +46,9 @@ func TestSourceValidate(t *testing.T) {
 		{"loader ftp url", catalog.Source{ID: "s", AllowUnsigned: true, Loaders: map[string]catalog.Loader{"order": {URL: "ftp://shop.example/{id}"}}}, "loaders.order.url"},
 		{"loader negative timeout", catalog.Source{ID: "s", AllowUnsigned: true, Loaders: map[string]catalog.Loader{"order": {URL: okLoader.URL, TimeoutMS: -5}}}, "loaders.order.timeout_ms"},
 		{"loader negative ttl", catalog.Source{ID: "s", AllowUnsigned: true, Loaders: map[string]catalog.Loader{"order": {URL: okLoader.URL, CacheTTLS: -1}}}, "loaders.order.cache_ttl_s"},
+		{"tolerance over a day", catalog.Source{ID: "s", Signature: &catalog.Signature{Scheme: catalog.SchemeStandardWebhooks, Secret: whsec, ToleranceS: catalog.MaxToleranceS + 1}}, "signature.tolerance_s"},
+		{"loader timeout over a minute", catalog.Source{ID: "s", AllowUnsigned: true, Loaders: map[string]catalog.Loader{"order": {URL: okLoader.URL, TimeoutMS: catalog.MaxLoaderTimeoutMS + 1}}}, "loaders.order.timeout_ms"},
+		{"loader ttl over a day", catalog.Source{ID: "s", AllowUnsigned: true, Loaders: map[string]catalog.Loader{"order": {URL: okLoader.URL, CacheTTLS: catalog.MaxCacheTTLS + 1}}}, "loaders.order.cache_ttl_s"},
 		{"loader bad header", catalog.Source{ID: "s", AllowUnsigned: true, Loaders: map[string]catalog.Loader{"order": {URL: okLoader.URL, Headers: map[string]string{"Bad Header": "x"}}}}, "loaders.order.headers"},
 		{"loader bad entity type", catalog.Source{ID: "s", AllowUnsigned: true, Loaders: map[string]catalog.Loader{"Order": okLoader}}, "loaders.Order"},
 	}

@@ -90,5 +90,12 @@ func (s Source) clone() Source {
 		}
 		s.Loaders = loaders
 	}
+	if s.Identity != nil {
+		rules := make(map[string]IdentityRule, len(s.Identity))
+		for e, r := range s.Identity {
+			rules[e] = r
+		}
+		s.Identity = rules
+	}
 	return s
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -454,11 +455,11 @@ func (r *Replay) replayed(l *letter) (*kgo.Record, error) {
 	if r.c.kind == KindEvents {
 		target, _ := r.s.target(KindEvents, l.rec)
 		out := &kgo.Record{Topic: target, Key: l.rec.Key, Value: l.rec.Value, Headers: replayHeaders(l.rec, id, "")}
-		return kafkax.WithPartition(out, pinnedPartition(l.rec)), nil
+		return replayPlaced(out, l.rec), nil
 	}
 	if l.delivery == nil { // undecodable: back byte for byte, as it was
 		out := &kgo.Record{Topic: r.target, Key: l.rec.Key, Value: l.rec.Value, Headers: replayHeaders(l.rec, id, "")}
-		return kafkax.WithPartition(out, pinnedPartition(l.rec)), nil
+		return replayPlaced(out, l.rec), nil
 	}
 	d := resetAttempts(*l.delivery)
 	to := r.c.sel.ToSubscription
@@ -477,7 +478,20 @@ func (r *Replay) replayed(l *letter) (*kgo.Record, error) {
 		out.Key = []byte(event.DeliveryKey(to, d.EntityKey))
 		return out, nil // a new key: the partition its hash gives
 	}
-	return kafkax.WithPartition(out, pinnedPartition(l.rec)), nil
+	return replayPlaced(out, l.rec), nil
+}
+
+// replayPlaced puts a replayed record where it goes back to: the partition
+// its dead letter came from (so replaying one partition keeps per-key
+// order), except for a record dead-lettered as misrouted, which goes to
+// the partition its key hashes to. Appended there now, it comes after
+// everything its key received since: a stage handles it as the key's
+// newest record.
+func replayPlaced(out, dead *kgo.Record) *kgo.Record {
+	if header(dead, topics.HeaderDLQErrorClass) == stream.ClassMisrouted {
+		return out // the producer's murmur2 partitioner places it
+	}
+	return kafkax.WithPartition(out, pinnedPartition(dead))
 }
 
 // commit flushes what the open transaction holds, adds the replay's

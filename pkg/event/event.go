@@ -48,7 +48,34 @@ type Event struct {
 	Format         string            // one of the Format* constants
 	OriginalType   string            // the type as the sender named it (e.g. "be-observer.sales_order_status_update")
 	Attributes     map[string]string // sender metadata kept verbatim (CloudEvents extensions, Adobe uid)
+	Origin         Origin            // how the sender identified the event; zero for events Surge made itself
 }
+
+// Origin is the sender's own identity of an event, kept from ingest to the
+// webhook so a receiver can tell which event of the PIM or the shop a
+// delivery is. Surge's own ids (the ksuid event id, the entity key) are
+// elsewhere; these are the sender's.
+type Origin struct {
+	Format string // the format it arrived in: one of the Format* constants
+	// ID is the sender's id of the event: the CloudEvent id, the Adobe
+	// uid, the canonical envelope's "id"; empty when it gave none.
+	ID string
+	// Type is the event type as the sender named it, e.g.
+	// "com.akeneo.pim.v1.product.deleted".
+	Type string
+	// Source is who sent it in the sender's own words: the CloudEvent
+	// source, the canonical envelope's "source"; empty when it gave none
+	// (Adobe's format has none).
+	Source string
+	// EntityID is the entity id as the sender gave it, when the source's
+	// identity rules made Surge's entity id a different one (an Akeneo
+	// product uuid mapped to its SKU); empty when they are the same.
+	EntityID string
+}
+
+// IsZero reports whether o says nothing: an event Surge made itself, or
+// one written before origins were recorded.
+func (o Origin) IsZero() bool { return o == Origin{} }
 
 // EnrichedEvent is an Event after enrich: the whole entity, what changed, and
 // a per-entity version. It is written to commerce.events.enriched.
@@ -61,13 +88,14 @@ type EnrichedEvent struct {
 	EnrichedAt    time.Time
 	Entity        EntityRef
 	EntityVersion int64           // 1 for the first event of an entity, +1 per accepted event
-	Data          json.RawMessage // the whole entity after this event; null after a delete
+	Data          json.RawMessage // the whole entity after this event; after a delete, its last known state merged with the deletion's data
 	Changes       []string        // top-level field names this event changed
 	Deleted       bool            // the entity was deleted by this event
 	Flags         []string        // derived conditions, e.g. "oversold"
 	CorrelationID string
 	Attributes    map[string]string
 	Warnings      []Warning // parts of the event enrich could not use; the event was delivered anyway
+	Origin        Origin    // the sender's identity of the event, copied from the raw Event; zero for derived events
 }
 
 // Warning names one part of an event enrich could not use, and what it did

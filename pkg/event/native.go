@@ -36,6 +36,7 @@ import (
 const (
 	branchString    = "string"
 	branchTimestamp = "long.timestamp-millis"
+	branchOrigin    = "dev.surge.v1.Origin"
 )
 
 // Native returns e in goavro's native form for schemas/event.avsc.
@@ -53,6 +54,7 @@ func (e Event) Native() map[string]any {
 		"format":          e.Format,
 		"original_type":   e.OriginalType,
 		"attributes":      stringMapNative(e.Attributes),
+		"origin":          originNative(e.Origin),
 	}
 }
 
@@ -81,6 +83,7 @@ func EventFromNative(v any) (Event, error) {
 		Format:         r.str("format", FormatCanonical),
 		OriginalType:   r.str("original_type", ""),
 		Attributes:     r.stringMap("attributes"),
+		Origin:         r.origin("origin"),
 	}
 	if err := r.error(); err != nil {
 		return Event{}, err
@@ -114,6 +117,7 @@ func (e EnrichedEvent) Native() map[string]any {
 		"correlation_id": e.CorrelationID,
 		"attributes":     stringMapNative(e.Attributes),
 		"warnings":       warningsNative(e.Warnings),
+		"origin":         originNative(e.Origin),
 	}
 }
 
@@ -144,6 +148,7 @@ func EnrichedEventFromNative(v any) (EnrichedEvent, error) {
 		Flags:         r.strings("flags"),
 		CorrelationID: r.str("correlation_id", ""),
 		Attributes:    r.stringMap("attributes"),
+		Origin:        r.origin("origin"),
 	}
 	for _, wr := range r.records("warnings") {
 		e.Warnings = append(e.Warnings, Warning{
@@ -371,6 +376,20 @@ func stringMapNative(m map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// originNative writes a zero Origin as null.
+func originNative(o Origin) any {
+	if o.IsZero() {
+		return nil
+	}
+	return goavro.Union(branchOrigin, map[string]any{
+		"format":    o.Format,
+		"id":        o.ID,
+		"type":      o.Type,
+		"source":    o.Source,
+		"entity_id": o.EntityID,
+	})
 }
 
 func warningsNative(ws []Warning) []any {
@@ -705,6 +724,36 @@ func (r *reader) record(name string) *reader {
 	}
 	sub.m = m
 	return sub
+}
+
+// origin reads a ["null", Origin] field; null or missing give the zero
+// Origin. A bare record (not wrapped in its union branch) is accepted too.
+func (r *reader) origin(name string) Origin {
+	v, ok := r.get(name)
+	if !ok {
+		return Origin{}
+	}
+	if u, isMap := v.(map[string]any); isMap && len(u) == 1 {
+		if inner, wrapped := u[branchOrigin]; wrapped {
+			if inner == nil {
+				return Origin{}
+			}
+			v = inner
+		}
+	}
+	m, isMap := v.(map[string]any)
+	if !isMap {
+		r.fail(name, "record", v)
+		return Origin{}
+	}
+	o := &reader{path: r.path + "." + name, m: m, err: r.err}
+	return Origin{
+		Format:   o.str("format", ""),
+		ID:       o.str("id", ""),
+		Type:     o.str("type", ""),
+		Source:   o.str("source", ""),
+		EntityID: o.str("entity_id", ""),
+	}
 }
 
 // records returns readers for the items of an array of records.

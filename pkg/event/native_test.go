@@ -78,6 +78,7 @@ func TestEventRoundTrip(t *testing.T) {
 				Format:         event.FormatAdobe,
 				OriginalType:   "com.adobe.commerce.observer.sales_order_place_after",
 				Attributes:     map[string]string{"adobe_uid": "7f3c1a52", "string": "not a union"},
+				Origin:         event.Origin{Format: event.FormatAdobe, ID: "7f3c1a52", Type: "com.adobe.commerce.observer.sales_order_place_after"},
 			},
 		},
 		{
@@ -129,6 +130,8 @@ func TestEnrichedEventRoundTrip(t *testing.T) {
 					{Code: "not_loaded", Field: "data", Message: "the loader answered 404"},
 					{Code: "snapshot_unreadable"},
 				},
+				Origin: event.Origin{Format: event.FormatCloudEvents, ID: "018e32f9", Type: "com.akeneo.pim.v1.product.updated",
+					Source: "urn:akeneo:pim:eu-1", EntityID: "6a9f8486-2c36-4680-b87f-6f5f8f01b6cf"},
 			},
 		},
 		{
@@ -472,6 +475,22 @@ func TestFromNativeErrors(t *testing.T) {
 				return err
 			},
 			wantErr: "decoding EnrichedEvent.warnings[1].field: want string, got int64",
+		},
+		{
+			name: "origin field",
+			in: func() error {
+				_, err := event.EventFromNative(map[string]any{"origin": map[string]any{"dev.surge.v1.Origin": map[string]any{"id": "a1", "source": true}}})
+				return err
+			},
+			wantErr: "decoding Event.origin.source: want string, got bool",
+		},
+		{
+			name: "origin not a record",
+			in: func() error {
+				_, err := event.EnrichedEventFromNative(map[string]any{"origin": "a1"})
+				return err
+			},
+			wantErr: "decoding EnrichedEvent.origin: want record, got string",
 		},
 		{
 			name: "secret time",

@@ -1,5 +1,7 @@
 // Package httpx holds the HTTP pieces every Surge listener shares: the JSON
-// error body, JSON responses, and the health, readiness and metrics routes.
+// error body, JSON responses, bounded request bodies (ReadBody) and the
+// drain that lets an early answer reach clients that send their whole
+// body before reading (DrainUnread), and serving with graceful shutdown.
 package httpx
 
 import (

@@ -166,6 +166,42 @@ func (t topicPartitioner) Partition(r *kgo.Record, n int) int {
 	return t.keyed.Partition(r, n)
 }
 
+// KeyPartition is the partition Kafka's default partitioner gives a
+// keyed record among n partitions: (murmur2(key) & 0x7fffffff) % n, as the
+// Java client computes it (and librdkafka with partitioner=murmur2_random).
+// Every Surge producer places keyed records this way (ClientOpts), so a
+// stage reading a keyed topic can tell a record that was put elsewhere. A
+// nil key is hashed as an empty one (Kafka spreads null keys instead).
+// It is safe for concurrent use.
+func KeyPartition(key []byte, n int) int32 {
+	if key == nil {
+		key = []byte{}
+	}
+	return int32(murmur2Partitioner.Partition(&kgo.Record{Key: key}, n))
+}
+
+// murmur2Partitioner is franz-go's key partitioner with its default
+// hasher, Kafka's murmur2. Its Partition is a pure function of key and
+// count for a non-nil key.
+var murmur2Partitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")
+
+// PartitionCount is how many partitions topic has, from the cluster's
+// metadata.
+func PartitionCount(ctx context.Context, adm *kadm.Client, topic string) (int, error) {
+	details, err := adm.ListTopics(ctx, topic)
+	if err == nil {
+		err = details.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("describing %s: %w", topic, err)
+	}
+	n := len(details[topic].Partitions)
+	if n == 0 {
+		return 0, fmt.Errorf("describing %s: the topic has no partitions", topic)
+	}
+	return n, nil
+}
+
 // CatchUp reads from cl, which must consume topic with read_committed and
 // kgo.KeepControlRecords, handing every data record to fn, until each
 // partition reaches the last stable offset it had when CatchUp was called.

@@ -33,6 +33,10 @@ func TestKeysLandWhereJavaPutsThem(t *testing.T) {
 			if got != want {
 				t.Errorf("key %q over %d partitions: got %d, want %d", tc.key, n, got, want)
 			}
+			// KeyPartition is what stages check their input against.
+			if got := KeyPartition([]byte(tc.key), n); int(got) != want {
+				t.Errorf("KeyPartition(%q, %d) = %d, want %d", tc.key, n, got, want)
+			}
 		}
 	}
 }

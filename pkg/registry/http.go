@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -39,6 +40,7 @@ const (
 	errInvalidCompatibility       = 42203
 	errOperationNotPermitted      = 42205
 	errReferenceExists            = 42206
+	errInvalidSubject             = 42208
 	errStore                      = 50001
 	errTimeout                    = 50002
 	errBadRequest                 = 400
@@ -148,6 +150,12 @@ func splitPattern(p string) []string {
 
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, routes []route) {
 	h, p, err := match(req, routes)
+	if s, ok := p["subject"]; err == nil && ok && !utf8.ValidString(s) {
+		// A subject is stored as JSON text in the topic's keys, which
+		// cannot carry it: the record read back would name another
+		// subject than the one written.
+		err = apiErr(errInvalidSubject, "Invalid subject: %q is not valid UTF-8", s)
+	}
 	if err == nil && (req.Method == http.MethodPost || req.Method == http.MethodPut) {
 		err = checkContentType(req)
 	}

@@ -497,6 +497,7 @@ func TestErrorCodes(t *testing.T) {
 			wantStatus: 422, wantCode: 42201, wantMessage: "strng"},
 		{name: "not json", method: "POST", path: "/subjects/x/versions", body: `{"schema":"{\"type\":"}`, wantStatus: 422, wantCode: 42201},
 		{name: "empty schema", method: "POST", path: "/subjects/x/versions", body: `{"schema":""}`, wantStatus: 422, wantCode: 42201},
+		{name: "subject not UTF-8", method: "POST", path: "/subjects/n%B1ts/versions", body: `{"schema":"\"int\""}`, wantStatus: 422, wantCode: 42208, wantMessage: "UTF-8"},
 		{name: "protobuf", method: "POST", path: "/subjects/x/versions", body: `{"schema":"syntax = \"proto3\";","schemaType":"PROTOBUF"}`,
 			wantStatus: 422, wantCode: 42201, wantMessage: "PROTOBUF is not supported"},
 		{name: "bad version", method: "GET", path: "/subjects/" + subject + "/versions/abc", wantStatus: 422, wantCode: 42202},

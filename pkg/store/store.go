@@ -1,5 +1,6 @@
 // Package store opens Surge's configuration stores: the compacted topics
-// holding subscriptions, sources and event types, each tailed into a
+// holding subscriptions, sources, event types and entity aliases, each
+// tailed into a
 // ktable.Table with its Avro codec. The admin API writes through them;
 // fanout, the dispatcher, ingest and enrich read them and see a change
 // within a fetch, without restarts.
@@ -76,7 +77,8 @@ func Sources(ctx context.Context, o Options, onChange func(id string, s catalog.
 // stored ones (a stored type replaces the built-in of the same name) from
 // the moment it returns. A stored set that does not fit together (two
 // types claiming one alias) leaves cat as it was and is logged: the admin
-// API refuses such a change, so only a foreign write can cause it.
+// API refuses such a change, so only a foreign write can cause it. A
+// stored type that does not validate on its own is left out and logged.
 func EventTypes(ctx context.Context, o Options, cat *catalog.Catalog) (*ktable.Table[catalog.EventType], error) {
 	codec := avroserde.NewEventTypeCodec(o.Registry, o.Names.Name(topics.EventTypes))
 	log := o.Log
@@ -88,7 +90,18 @@ func EventTypes(ctx context.Context, o Options, cat *catalog.Catalog) (*ktable.T
 		loaded atomic.Bool // set once tb is assigned
 	)
 	refresh := func() {
-		if err := cat.Replace(Merge(catalog.Builtin(), tb.List())); err != nil {
+		// A stored type that does not validate (written by an older
+		// Surge, whose checks were looser, e.g. a data schema that does
+		// not compile) is left out rather than freezing every other type.
+		var stored []catalog.EventType
+		for _, et := range tb.List() {
+			if err := et.Validate(); err != nil {
+				log.Error("a stored event type does not validate; it is left out of the catalog", zap.String("event_type", et.Name), zap.Error(err))
+				continue
+			}
+			stored = append(stored, et)
+		}
+		if err := cat.Replace(Merge(catalog.Builtin(), stored)); err != nil {
 			log.Error("stored event types do not fit together; the catalog keeps its previous types", zap.Error(err))
 		}
 	}
@@ -143,6 +156,39 @@ func (l SourceLookup) Source(id string) (catalog.Source, bool) {
 	return catalog.Source{}, false
 }
 
+// Aliases opens the table of commerce.entity-aliases, keyed by
+// catalog.AliasKey.
+func Aliases(ctx context.Context, o Options) (*ktable.Table[catalog.EntityAlias], error) {
+	codec := avroserde.NewEntityAliasCodec(o.Registry, o.Names.Name(topics.EntityAliases))
+	return open(ctx, o, codec, nil)
+}
+
+// AliasLookup resolves entity aliases from the aliases table. A miss is
+// looked up again once the table holds every alias acknowledged before
+// the call (one round trip, shared by concurrent misses), so an alias the
+// admin API stored a moment ago is found, and an event refused for want of
+// one was refused with the table up to date.
+type AliasLookup struct {
+	Table *ktable.Table[catalog.EntityAlias]
+}
+
+// Alias returns the entity id senderID stands for among source's
+// entityType entities; ok is false when there is no such alias. err is
+// non-nil when the table could not be brought up to date.
+func (l AliasLookup) Alias(ctx context.Context, source, entityType, senderID string) (entityID string, ok bool, err error) {
+	key := catalog.AliasKey(source, entityType, senderID)
+	if a, ok := l.Table.Get(key); ok {
+		return a.EntityID, true, nil
+	}
+	if err := l.Table.Sync(ctx); err != nil {
+		return "", false, fmt.Errorf("reading entity aliases: %w", err)
+	}
+	if a, ok := l.Table.Get(key); ok {
+		return a.EntityID, true, nil
+	}
+	return "", false, nil
+}
+
 // Live is the view of sources and event types a service reads: both
 // tables tailed, the catalog kept current, sources resolved through the
 // table with the built-in default source as fallback.
@@ -185,6 +231,7 @@ func (l *Live) Close() {
 // All is every configuration table of one process.
 type All struct {
 	Subscriptions *ktable.Table[event.Subscription]
+	Aliases       *ktable.Table[catalog.EntityAlias]
 	*Live
 }
 
@@ -212,7 +259,12 @@ func OpenAll(ctx context.Context, kafka config.Kafka, registryURL string, log *z
 	if a.Subscriptions, err = Subscriptions(ctx, o, nil); err != nil {
 		return nil, fmt.Errorf("loading subscriptions: %w", err)
 	}
+	if a.Aliases, err = Aliases(ctx, o); err != nil {
+		a.Subscriptions.Close()
+		return nil, fmt.Errorf("loading entity aliases: %w", err)
+	}
 	if a.Live, err = OpenLive(ctx, o); err != nil {
+		a.Aliases.Close()
 		a.Subscriptions.Close()
 		return nil, err
 	}
@@ -222,5 +274,6 @@ func OpenAll(ctx context.Context, kafka config.Kafka, registryURL string, log *z
 // Close stops tailing every table.
 func (a *All) Close() {
 	a.Live.Close()
+	a.Aliases.Close()
 	a.Subscriptions.Close()
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -89,6 +90,25 @@ func TestEventTypesKeepTheCatalogCurrent(t *testing.T) {
 	if et, _ := readerCat.Lookup("order.placed"); et.Description != "overridden" || len(et.DataSchema) == 0 {
 		t.Fatalf("order.placed = %+v, want the stored override", et)
 	}
+
+	// A type whose data schema does not compile (accepted by an older
+	// admin API) is left out; the other stored types stay in force.
+	broken := catalog.EventType{Name: "loyalty.points_spent", DataSchema: []byte(`{"type":0}`)}
+	later := catalog.EventType{Name: "loyalty.tier_changed", EntityType: "customer"}
+	for _, et := range []catalog.EventType{broken, later} {
+		if err := writer.Put(ctx, et.Name, et); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := reader.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := readerCat.Lookup(broken.Name); ok {
+		t.Fatal("a type whose schema does not compile is in the catalog")
+	}
+	if _, ok := readerCat.Lookup(later.Name); !ok {
+		t.Fatal("a broken stored type keeps types stored after it out of the catalog")
+	}
 	if _, ok := readerCat.Lookup("product.updated"); !ok {
 		t.Fatal("an override dropped the other built-ins")
 	}
@@ -147,5 +167,59 @@ func TestSourcesOverrideTheFallback(t *testing.T) {
 	}
 	if _, ok := lookup.Source("nobody"); ok {
 		t.Fatal("an unknown source resolved")
+	}
+}
+
+// TestAliasLookupSeesAnotherProcessesWriteAtOnce: an alias the admin API
+// (another table on the topic) stored is found by a reader's next lookup,
+// without waiting for its tail; a deleted alias is gone once the tail has
+// it.
+func TestAliasLookupSeesAnotherProcessesWriteAtOnce(t *testing.T) {
+	o := options(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	writer, err := store.Aliases(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	ro := o
+	ro.Writable = false
+	reader, err := store.Aliases(ctx, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	lookup := store.AliasLookup{Table: reader}
+	if _, ok, err := lookup.Alias(ctx, "akeneo", "product", "u1"); ok || err != nil {
+		t.Fatalf("before any write: %v %v", ok, err)
+	}
+	for i := range 20 {
+		a := catalog.EntityAlias{Source: "akeneo", EntityType: "product", SenderID: fmt.Sprintf("u%d", i), EntityID: fmt.Sprintf("SKU-%d", i)}
+		if err := writer.Put(ctx, a.Key(), a); err != nil {
+			t.Fatal(err)
+		}
+		// Right after the write returned: the reader's tail may not have
+		// it yet, the lookup must.
+		if id, ok, err := lookup.Alias(ctx, "akeneo", "product", a.SenderID); id != a.EntityID || !ok || err != nil {
+			t.Fatalf("alias %d right after its write: %q %v %v", i, id, ok, err)
+		}
+	}
+	if _, ok, _ := lookup.Alias(ctx, "akeneo", "category", "u1"); ok {
+		t.Fatal("an alias of another entity type matched")
+	}
+	if _, ok, _ := lookup.Alias(ctx, "magento", "product", "u1"); ok {
+		t.Fatal("an alias of another source matched")
+	}
+	// A delete (like a change) applies within one fetch of the tail: a
+	// hit is not re-checked.
+	if err := writer.Delete(ctx, catalog.AliasKey("akeneo", "product", "u3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := lookup.Alias(ctx, "akeneo", "product", "u3"); ok {
+		t.Fatal("a deleted alias still resolves")
 	}
 }

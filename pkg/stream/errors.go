@@ -18,6 +18,9 @@ const (
 	ClassLoader        = "loader"         // a loader failed for good
 	ClassExhausted     = "exhausted"      // retries used up
 	ClassPermanent     = "permanent"      // any other permanent failure
+	// ClassMisrouted: a keyed record on a partition its key does not
+	// hash to (a producer with another partitioner); see MisroutedError.
+	ClassMisrouted = "misrouted"
 )
 
 // PermanentError marks a failure that retrying cannot fix: the record goes

@@ -24,6 +24,10 @@
 // partitions this instance owns, and OnBatchEnd says whether the batch's
 // transaction committed, so state changed by an aborted batch is undone.
 //
+// A stage whose input is keyed (CheckKeys) checks that every record sits
+// on the partition Kafka's murmur2 gives its key before handing it to the
+// Handler, and dead-letters a misrouted one (routing.go).
+//
 // A stall is never silent: a Watchdog (watchdog.go) runs with every Stage
 // and reports an input partition that has records to process but does not
 // move for longer than StallAfter — a handler that keeps deferring, a
@@ -43,6 +47,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -76,6 +81,12 @@ type Stage struct {
 	TransactionalID string  // unique per running instance
 	DLQ             string  // full dead-letter topic name; partitioned like Input
 	Handle          Handler // the transform
+	// CheckKeys says Input is keyed the Surge way: every record's key
+	// must be on the partition Kafka's murmur2 gives it (routing.go).
+	// The runtime checks each record before Handle sees it and
+	// dead-letters a misrouted one (ClassMisrouted, the error naming the
+	// partition it belongs to), counted in surge_stage_misrouted_total.
+	CheckKeys bool
 	// MaxPollRecords bounds the records of one transaction; default 2000.
 	// A poll takes buffered records partition after partition, so for the
 	// partitions of a batch to be handled in parallel a poll should drain
@@ -135,6 +146,7 @@ type Stage struct {
 
 	progress *progressTable
 	watchdog atomic.Pointer[Watchdog]
+	routes   *Routes // with CheckKeys
 }
 
 // Stalled is nil while no input partition of the stage is stalled, and a
@@ -191,6 +203,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	log := s.Log.With(zap.String("stage", s.Name), zap.String("topic", s.Input))
 
 	s.progress = newProgressTable(s.Input)
+	s.routes = &Routes{Topic: s.Input}
 	w := &Watchdog{
 		Stage: s.Name, Group: s.Group, Instance: s.Instance, After: s.StallAfter,
 		Sample: s.progress.sample, Log: s.Log, Metrics: s.Metrics, Report: s.ReportStall,
@@ -360,6 +373,9 @@ func (s *Stage) partitionHooks() []kgo.Opt {
 	pick := func(m map[string][]int32) []int32 { return m[s.Input] }
 	assigned := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 		ps := pick(m)
+		// A rebalance is how a consumer hears that its topic gained
+		// partitions: read the count again before the next check.
+		s.routes.Forget()
 		s.progress.assigned(ps)
 		if s.OnAssigned != nil && len(ps) > 0 {
 			s.OnAssigned(ps)
@@ -423,6 +439,18 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 			failOne(fmt.Errorf("producing to %s: %w", r.Topic, err))
 		}
 	}
+	handle := s.Handle
+	if s.CheckKeys {
+		if _, err := s.routes.Partitions(bctx, kadm.NewClient(sess.Client())); err != nil {
+			return batchResult{err: err} // transient: the batch aborts and is read again
+		}
+		handle = func(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
+			if err := s.routes.Check(in); err != nil {
+				return nil, err
+			}
+			return s.Handle(ctx, in)
+		}
+	}
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
@@ -434,7 +462,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 				if bctx.Err() != nil {
 					return
 				}
-				outs, err := s.Handle(bctx, in)
+				outs, err := handle(bctx, in)
 				if err != nil && errors.Is(err, ErrDefer) {
 					log.Debug("deferring record", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset), zap.Error(err))
 					s.Metrics.Deferred.WithLabelValues(s.Name).Inc()
@@ -451,6 +479,9 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 					log.Warn("dead-lettering record", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset),
 						zap.String("error_class", perm.Class), zap.Error(perm.Err))
 					s.Metrics.DeadLettered.WithLabelValues(s.Name, perm.Class).Inc()
+					if perm.Class == ClassMisrouted {
+						s.Metrics.Misrouted.WithLabelValues(s.Name, s.Input).Inc()
+					}
 					outs = []*kgo.Record{s.deadLetter(in, perm)}
 				} else if len(outs) == 0 {
 					s.Metrics.Filtered.WithLabelValues(s.Name).Inc()
@@ -551,6 +582,9 @@ type Metrics struct {
 	// the stalls seen, by stage and topic (Watchdog).
 	Stalled *prometheus.GaugeVec
 	Stalls  *prometheus.CounterVec
+	// Misrouted counts input records found on a partition their key does
+	// not belong to, by stage and topic (they are dead-lettered too).
+	Misrouted *prometheus.CounterVec
 }
 
 // Metric names of the runtime.
@@ -565,6 +599,7 @@ const (
 	MetricDeferred     = "surge_stage_records_deferred_total"
 	MetricStalled      = "surge_stage_stalled_partitions"
 	MetricStalls       = "surge_stage_stalls_total"
+	MetricMisrouted    = "surge_stage_misrouted_total"
 )
 
 // NewMetrics creates the runtime metrics and registers them with reg (nil:
@@ -583,6 +618,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Deferred:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeferred, Help: "Times a handler deferred a record to a later batch."}, []string{"stage"}),
 		Stalled:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricStalled, Help: "Input partitions that have records to process and have not moved for longer than --stall-after."}, []string{"stage", "topic"}),
 		Stalls:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricStalls, Help: "Stalls of input partitions seen (each counted once, when it started)."}, []string{"stage", "topic"}),
+		Misrouted:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricMisrouted, Help: "Input records on a partition their key does not belong to (Kafka's murmur2), dead-lettered with class misrouted."}, []string{"stage", "topic"}),
 	}
 	if reg != nil {
 		m.In = Register(reg, m.In)
@@ -595,6 +631,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Deferred = Register(reg, m.Deferred)
 		m.Stalled = Register(reg, m.Stalled)
 		m.Stalls = Register(reg, m.Stalls)
+		m.Misrouted = Register(reg, m.Misrouted)
 	}
 	return m
 }

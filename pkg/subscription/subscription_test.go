@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -101,14 +102,95 @@ func TestRotate(t *testing.T) {
 	if got := Rotate(nil, next, now, 0); len(got) != 1 {
 		t.Fatalf("rotating no secrets gave %d", len(got))
 	}
-	def := Rotate([]event.Secret{cur}, next, now, 0)
-	if !def[1].ExpiresAt.Equal(Timestamp(now.Add(DefaultGrace))) {
-		t.Errorf("grace 0 gave expiry %v, want now+24h", def[1].ExpiresAt)
+	if got := Rotate(in, next, now, 0); len(got) != 1 || got[0].Value != "whsec_next" {
+		t.Errorf("grace 0 kept %v, want only the new secret", got)
+	}
+	// A shorter grace also cuts the secrets still in an earlier grace.
+	short := Rotate(in, next, now, time.Minute)
+	if len(short) != 3 || !short[2].ExpiresAt.Equal(Timestamp(now.Add(time.Minute))) || !short[1].ExpiresAt.Equal(Timestamp(now.Add(time.Minute))) {
+		t.Errorf("grace 1m: %v, want both previous secrets to stop a minute from now", short)
 	}
 
 	active := Active(got, now.Add(30*time.Minute))
 	if len(active) != 2 || active[0].Value != "whsec_next" || active[1].Value != "whsec_cur" {
 		t.Errorf("active after 30 min: %v", active)
+	}
+}
+
+// rotations makes a subscription's secrets after n rotations a minute
+// apart, each with a day of grace.
+func rotations(n int) ([]event.Secret, time.Time) {
+	now := t0
+	secrets := []event.Secret{{Value: "whsec_s0", CreatedAt: now}}
+	for i := 1; i <= n; i++ {
+		now = now.Add(time.Minute)
+		secrets = Rotate(secrets, event.Secret{Value: fmt.Sprintf("whsec_s%d", i), CreatedAt: now}, now, DefaultGrace)
+	}
+	return secrets, now
+}
+
+func TestRotationsKeepAFewPreviousSecrets(t *testing.T) {
+	secrets, now := rotations(26)
+	var values []string
+	for _, s := range secrets {
+		values = append(values, s.Value)
+	}
+	want := []string{"whsec_s26", "whsec_s25", "whsec_s24", "whsec_s23"}
+	if !reflect.DeepEqual(values, want) {
+		t.Fatalf("after 26 rotations %v, want the newest and %d previous: %v", values, MaxPreviousSecrets, want)
+	}
+	if n := len(Active(secrets, now)); n != 1+MaxPreviousSecrets {
+		t.Fatalf("%d active, want %d", n, 1+MaxPreviousSecrets)
+	}
+
+	// A subscription stored before the cap, with 27 secrets: the
+	// dispatcher signs with the newest four only.
+	var legacy []event.Secret
+	for i := 26; i >= 0; i-- {
+		s := event.Secret{Value: fmt.Sprintf("whsec_l%d", i), CreatedAt: t0.Add(time.Duration(i) * time.Minute)}
+		if i < 26 {
+			s.ExpiresAt = ptr(t0.Add(48 * time.Hour))
+		}
+		legacy = append(legacy, s)
+	}
+	slices.Reverse(legacy) // stored oldest first: Active orders by age, not position
+	values = nil
+	for _, s := range Active(legacy, t0.Add(time.Hour)) {
+		values = append(values, s.Value)
+	}
+	if want := []string{"whsec_l26", "whsec_l25", "whsec_l24", "whsec_l23"}; !reflect.DeepEqual(values, want) {
+		t.Fatalf("active of 27 stored secrets %v, want %v", values, want)
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	secrets, _ := rotations(2) // s2 current, s1 and s0 in their grace
+	got, err := Revoke(secrets, Fingerprint("whsec_s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Value != "whsec_s2" || got[1].Value != "whsec_s0" || len(secrets) != 3 {
+		t.Fatalf("after revoking s1: %v (input %d secrets)", got, len(secrets))
+	}
+	if _, err := Revoke(secrets, Fingerprint("whsec_s2")); !errors.Is(err, ErrCurrentSecret) || !strings.Contains(err.Error(), "0s") {
+		t.Fatalf("revoking the current secret: %v, want ErrCurrentSecret saying to rotate with 0s", err)
+	}
+	_, err = Revoke(secrets, "sha256:000000000000")
+	if !errors.Is(err, ErrSecretNotFound) || !strings.Contains(err.Error(), Fingerprint("whsec_s0")) {
+		t.Fatalf("an unknown fingerprint: %v, want ErrSecretNotFound listing the known ones", err)
+	}
+}
+
+func TestParseGrace(t *testing.T) {
+	for in, want := range map[string]time.Duration{"0s": 0, "0": 0, "90m": 90 * time.Minute, "24h": DefaultGrace, "168h": MaxGrace} {
+		if got, err := ParseGrace(in); err != nil || got != want {
+			t.Errorf("ParseGrace(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1d", "-1s", "169h", "soon"} {
+		if _, err := ParseGrace(in); err == nil {
+			t.Errorf("ParseGrace(%q): want an error", in)
+		}
 	}
 }
 

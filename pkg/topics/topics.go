@@ -40,6 +40,13 @@ const Replays = "commerce.replays"
 // partition.
 const Stalls = "commerce.stalls"
 
+// EntityAliases is the compacted topic of entity aliases
+// (schemas/entity_alias.avsc), keyed "<source>/<entity type>/<sender id>":
+// the ids a source's events give an entity, mapped to the entity id Surge
+// keys it by (pkg/catalog, identity.go). The admin API writes it; ingest
+// tails it. It has one partition.
+const EntityAliases = "commerce.entity-aliases"
+
 // TransactionalIDReplayPrefix prefixes a replay's id to make the
 // transactional id of the producer running it, so a resumed replay fences
 // any earlier run of the same replay.
@@ -58,8 +65,15 @@ const (
 	HeaderCausationID = "surge.causation-id"
 	// HeaderSubscriptionID names the subscription a delivery is for.
 	HeaderSubscriptionID = "surge.subscription-id"
+	// HeaderOriginOffset, on a commerce.deliveries.retry record, is the
+	// offset in commerce.deliveries its delivery was first read at: the
+	// dispatcher orders a key's deliveries by it, wherever in the retry
+	// topic their copies are.
+	HeaderOriginOffset = "surge.origin-offset"
 
-	// Dead-letter headers, added to the original record's headers.
+	// Dead-letter headers, added to the original record's headers. Every
+	// one starts with HeaderDLQPrefix.
+	HeaderDLQPrefix       = "surge.dlq."
 	HeaderDLQTopic        = "surge.dlq.topic"
 	HeaderDLQPartition    = "surge.dlq.partition"
 	HeaderDLQOffset       = "surge.dlq.offset"
@@ -119,6 +133,7 @@ func Layouts(dedupWindow time.Duration) []Layout {
 		{Name: DeliveryAttempts},
 		{Name: Replays, Partition: PartitionsOne, Configs: compacted},
 		{Name: Stalls, Partition: PartitionsOne, Configs: compacted},
+		{Name: EntityAliases, Partition: PartitionsOne, Configs: compacted},
 		{Name: IngestDedup, Configs: map[string]string{
 			"cleanup.policy": "compact,delete",
 			"retention.ms":   strconv.FormatInt(dedupRetention, 10),

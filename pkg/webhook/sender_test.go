@@ -98,12 +98,34 @@ func TestSendSignedAndVerifiedByTheOfficialLibrary(t *testing.T) {
 	inGrace, gone := now.Add(time.Hour), now.Add(-time.Minute)
 	previous.ExpiresAt, expired.ExpiresAt = &inGrace, &gone
 
+	// 27 secrets, as a subscription rotated 26 times before the cap was
+	// stored them (newest first, all in their grace): only the newest
+	// 1+MaxPreviousSecrets sign.
+	var many []event.Secret
+	for i := range 27 {
+		sec := current(t)
+		sec.CreatedAt = now.Add(-time.Duration(i) * time.Minute)
+		if i > 0 {
+			sec.ExpiresAt = &inGrace
+		}
+		many = append(many, sec)
+	}
+	var manySign, manyNot []string
+	for i, sec := range many {
+		if i <= subscription.MaxPreviousSecrets {
+			manySign = append(manySign, sec.Value)
+		} else {
+			manyNot = append(manyNot, sec.Value)
+		}
+	}
+
 	tests := []struct {
 		name    string
 		secrets []event.Secret
 		verify  []string // each must verify the delivery alone
 		fail    []string // each must not
 	}{
+		{"27 stored secrets: the newest four sign", many, manySign, manyNot},
 		{"one secret", []event.Secret{recent}, []string{recent.Value}, []string{previous.Value}},
 		{
 			"rotation: current and in-grace secrets both sign, the expired one does not",

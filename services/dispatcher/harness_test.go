@@ -200,6 +200,8 @@ type received struct {
 	seq     int
 	at      time.Time
 	status  int
+	sig     string // webhook-signature
+	ts      string // webhook-timestamp
 }
 
 // receiver is the test's endpoint. respond decides each answer (nil: 200).
@@ -211,7 +213,10 @@ type receiver struct {
 	got     []received
 	bad     []string // signature failures
 	respond func(r received, n int) (status int, header http.Header)
-	calls   map[string]int // by webhook-id
+	// keepBody, when set (setKeepBody), is given every request body by
+	// "<webhook-id>/<webhook-timestamp>".
+	keepBody func(key string, body []byte)
+	calls    map[string]int // by webhook-id
 }
 
 func newReceiver(t testing.TB) *receiver {
@@ -232,6 +237,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
 	secret := rc.secrets[sub]
+	keep := rc.keepBody
 	rc.mu.Unlock()
 	wh, err := standardwebhooks.NewWebhook(secret)
 	if err == nil {
@@ -245,7 +251,11 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		Seq int `json:"seq"`
 	}
 	_ = json.Unmarshal(body, &b)
-	got := received{sub: sub, id: r.Header.Get("webhook-id"), key: b.Entity.Key, version: b.Entity.Version, seq: b.Seq, at: time.Now()}
+	got := received{sub: sub, id: r.Header.Get("webhook-id"), key: b.Entity.Key, version: b.Entity.Version, seq: b.Seq, at: time.Now(),
+		sig: r.Header.Get("webhook-signature"), ts: r.Header.Get("webhook-timestamp")}
+	if keep != nil {
+		keep(got.id+"/"+got.ts, body)
+	}
 	rc.mu.Lock()
 	if err != nil {
 		rc.bad = append(rc.bad, fmt.Sprintf("%s: %v", got.id, err))
@@ -268,6 +278,12 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(status)
+}
+
+func (rc *receiver) setKeepBody(f func(key string, body []byte)) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.keepBody = f
 }
 
 func (rc *receiver) setRespond(f func(r received, n int) (int, http.Header)) {

@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,29 +24,40 @@ const (
 )
 
 // item is one delivery read from an input partition and not finished yet.
+// A retry-topic item may be unloaded: only its place is kept in memory
+// (offset, order, due time) and its record stays in Kafka until the
+// loader reads it back; main-topic items are always loaded.
 type item struct {
-	src    source
-	offset int64
-	rec    *kgo.Record // kept for its key and headers
-	d      event.Delivery
+	src     source
+	offset  int64       // in its own topic
+	origin  int64       // the key's order: its offset in commerce.deliveries when first read
+	due     time.Time   // its next attempt (zero: now)
+	created time.Time   // when fanout made the delivery
+	written time.Time   // when its record was written
+	rec     *kgo.Record // nil while unloaded; kept for its key and headers
+	d       event.Delivery
 }
 
+func (it *item) loaded() bool { return it.rec != nil }
+
 // keyState is one (subscription, entity key): its deliveries wait here in
-// order and at most one of them is being worked on.
+// key order (origin) and at most one of them is being worked on.
 //
 // A key is parked while it has deliveries in the retry topic: retry items
-// read back (retry) or written and not read back yet (inTransit). While a
-// key is parked, every delivery of it read from the main topic follows the
-// others into the retry topic at once, so the main partition's committed
-// offset never waits for a parked key. main holds deliveries of an
-// unparked key in main-topic order.
+// (loaded or not) or copies written and not read back yet (inTransit).
+// While a key is parked, every delivery of it read from the main topic
+// follows the others into the retry topic at once, so the main partition's
+// committed offset never waits for a parked key.
 type keyState struct {
-	retry     []*item
-	main      []*item
-	inTransit int
-	running   bool         // a worker owns the head
-	timer     *time.Timer  // wakes the key for its head's next attempt
-	phase     atomic.Int32 // what the worker does, while running (a phase); set without l.mu
+	sub     string       // subscription id
+	queue   []*item      // in origin order
+	inRetry int          // items of queue read from the retry topic
+	loaded  int          // items of queue with their record in memory
+	transit []int64      // origins of copies written to the retry topic, not read back yet
+	running bool         // a worker owns the head
+	loading bool         // the loader is reading the head back
+	timer   *time.Timer  // wakes the key for its head's next attempt
+	phase   atomic.Int32 // what the worker does, while running (a phase); set without l.mu
 }
 
 // phase is what a key's worker is doing, as the stall watchdog sees it.
@@ -88,29 +101,87 @@ func (p phase) String() string {
 
 func (k *keyState) setPhase(p phase) { k.phase.Store(int32(p)) }
 
-func (k *keyState) parked() bool { return len(k.retry) > 0 || k.inTransit > 0 }
+func (k *keyState) parked() bool { return k.inRetry > 0 || len(k.transit) > 0 }
 
-// head is the delivery to work on next: parked ones first, in retry
-// order, then the main ones.
-func (k *keyState) head() *item {
-	if len(k.retry) > 0 {
-		return k.retry[0]
+// arrived takes a copy read back off the transit list.
+func (k *keyState) arrived(origin int64) bool {
+	for i, o := range k.transit {
+		if o == origin {
+			k.transit = append(k.transit[:i], k.transit[i+1:]...)
+			return true
+		}
 	}
-	if len(k.main) > 0 {
-		return k.main[0]
+	return false
+}
+
+// earlierInTransit reports whether a copy of an earlier delivery of the key
+// is on its way to the retry topic: nothing after it may go first.
+func (k *keyState) earlierInTransit(origin int64) bool {
+	for _, o := range k.transit {
+		if o < origin {
+			return true
+		}
+	}
+	return false
+}
+
+// head is the delivery to work on next.
+func (k *keyState) head() *item {
+	if len(k.queue) == 0 {
+		return nil
+	}
+	return k.queue[0]
+}
+
+// insert places it in origin order (almost always at the end).
+func (k *keyState) insert(it *item) {
+	i := len(k.queue)
+	for i > 0 && k.queue[i-1].origin > it.origin {
+		i--
+	}
+	k.queue = append(k.queue, nil)
+	copy(k.queue[i+1:], k.queue[i:])
+	k.queue[i] = it
+	if it.src == fromRetry {
+		k.inRetry++
+	}
+	if it.loaded() {
+		k.loaded++
+	}
+}
+
+// remove takes it out of the queue; false if it is not there.
+func (k *keyState) remove(it *item) bool {
+	for i, x := range k.queue {
+		if x != it {
+			continue
+		}
+		k.queue = append(k.queue[:i], k.queue[i+1:]...)
+		if it.src == fromRetry {
+			k.inRetry--
+		}
+		if it.loaded() {
+			k.loaded--
+		}
+		return true
+	}
+	return false
+}
+
+// withOrigin is the queued item of that origin, if any.
+func (k *keyState) withOrigin(origin int64) *item {
+	i := sort.Search(len(k.queue), func(i int) bool { return k.queue[i].origin >= origin })
+	if i < len(k.queue) && k.queue[i].origin == origin {
+		return k.queue[i]
 	}
 	return nil
 }
 
-// pop removes it from the front of its queue.
-func (k *keyState) pop(it *item) {
-	if len(k.retry) > 0 && k.retry[0] == it {
-		k.retry = k.retry[1:]
-		return
-	}
-	if len(k.main) > 0 && k.main[0] == it {
-		k.main = k.main[1:]
-	}
+// subscriptionOf is the subscription id in a delivery key
+// "<subscription id>/<entity key>".
+func subscriptionOf(key string) string {
+	sub, _, _ := strings.Cut(key, "/")
+	return sub
 }
 
 // lane is one input partition number this instance owns: partition p of
@@ -123,23 +194,56 @@ type lane struct {
 
 	mu       sync.Mutex
 	keys     map[string]*keyState
+	unloaded map[int64]*item // retry offset → unloaded item, for the loader
 	main     *offsets
 	retry    *offsets
 	client   *kgo.Client // the session's client that was given this partition
 	loaded   bool        // the retry partition was read to its end at assignment
 	loadEnd  int64       // that end offset
 	loadFrom int64       // the group's committed offset on the retry partition at assignment
+	// Where the previous owner's commits left off (nil: nothing to skip).
+	mainResume, retryResume *resume
+	// mainStart is where reading the main partition began at assignment:
+	// every main record before it was finished. A retry delivery whose
+	// origin is at or past it waits until the main partition has been
+	// read past its origin, so earlier deliveries of its key still to be
+	// read from the main topic go first (waitMain holds those keys).
+	mainStart int64
+	waitMain  originHeap
+	starved   map[string]bool // keys whose head waits for room to load
+}
+
+// originWait is a key waiting for the main partition to be read past
+// origin.
+type originWait struct {
+	origin int64
+	key    string
+}
+
+// originHeap is a min-heap of originWait by origin (container/heap).
+type originHeap []originWait
+
+func (h originHeap) Len() int           { return len(h) }
+func (h originHeap) Less(i, j int) bool { return h[i].origin < h[j].origin }
+func (h originHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *originHeap) Push(x any)        { *h = append(*h, x.(originWait)) }
+func (h *originHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func newLane(p int32) *lane {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &lane{p: p, ctx: ctx, cancel: cancel, keys: map[string]*keyState{}, main: newOffsets(), retry: newOffsets()}
+	return &lane{p: p, ctx: ctx, cancel: cancel, keys: map[string]*keyState{}, unloaded: map[int64]*item{},
+		main: newOffsets(), retry: newOffsets(), starved: map[string]bool{}}
 }
 
 func (l *lane) key(k string) *keyState {
 	ks := l.keys[k]
 	if ks == nil {
-		ks = &keyState{}
+		ks = &keyState{sub: subscriptionOf(k)}
 		l.keys[k] = ks
 	}
 	return ks
@@ -147,8 +251,9 @@ func (l *lane) key(k string) *keyState {
 
 // forget drops a key with nothing left, so idle keys cost no memory.
 func (l *lane) forget(k string, ks *keyState) {
-	if !ks.running && ks.head() == nil && ks.inTransit == 0 && ks.timer == nil {
+	if !ks.running && !ks.loading && ks.head() == nil && len(ks.transit) == 0 && ks.timer == nil {
 		delete(l.keys, k)
+		delete(l.starved, k)
 	}
 }
 
@@ -182,9 +287,9 @@ func (l *lane) parkedKeys() int {
 // not acknowledge, a key with deliveries and no worker, a worker stuck
 // outside a request, or (retry topic) the read to its end that must finish
 // before the partition's deliveries go. A key waiting for its next attempt
-// (in memory or parked), held for a paused or disabled subscription, or in
-// an endpoint's limits or a request, is not pending. Called with l.mu
-// held.
+// (in memory or parked), held for a paused or disabled subscription,
+// waiting for its head to be read back or for room in memory, or in an
+// endpoint's limits or a request, is not pending. Called with l.mu held.
 func (l *lane) progress(src source, topic string) (p stream.Progress, ok bool) {
 	t := l.main
 	if src == fromRetry {
@@ -213,7 +318,7 @@ func (l *lane) progress(src source, topic string) (p stream.Progress, ok bool) {
 	case ks == nil:
 		p.Pending = true
 		p.Reason = fmt.Sprintf("the delivery at offset %d was written to the retry topic and Kafka has not acknowledged it", o)
-	case ks.timer != nil:
+	case ks.timer != nil, ks.loading, l.starved[key], ks.head() != nil && !ks.head().loaded():
 	case !ks.running:
 		p.Pending = l.loaded // until then no key starts, by design
 		p.Reason = fmt.Sprintf("key %s has deliveries to make and no worker", key)
@@ -230,11 +335,9 @@ func (l *lane) progress(src source, topic string) (p stream.Progress, ok bool) {
 // Called with l.mu held.
 func (l *lane) holder(src source, o int64) (string, *keyState) {
 	for k, ks := range l.keys {
-		for _, q := range [][]*item{ks.retry, ks.main} {
-			for _, it := range q {
-				if it.src == src && it.offset == o {
-					return k, ks
-				}
+		for _, it := range ks.queue {
+			if it.src == src && it.offset == o {
+				return k, ks
 			}
 		}
 	}

@@ -14,6 +14,12 @@ const (
 	metricParked         = "surge_dispatcher_parked_total"
 	metricParkedKeys     = "surge_dispatcher_parked_keys"
 	metricInFlight       = "surge_dispatcher_requests_in_flight"
+	metricSpilled        = "surge_dispatcher_spilled_total"
+	metricLoads          = "surge_dispatcher_loaded_back_total"
+	metricLost           = "surge_dispatcher_retry_records_missing_total"
+	metricResumed        = "surge_dispatcher_resumed_total"
+	metricBacklog        = "surge_dispatcher_backlog"
+	metricBacklogAge     = "surge_dispatcher_backlog_oldest_seconds"
 )
 
 type metrics struct {
@@ -23,16 +29,33 @@ type metrics struct {
 	parked         prometheus.Counter
 	parkedKeys     prometheus.GaugeFunc
 	inFlight       prometheus.GaugeFunc
+	spilled        prometheus.Counter
+	loads          prometheus.Counter
+	lost           prometheus.Counter
+	resumed        *prometheus.CounterVec // by topic: main | retry
+	backlog        prometheus.Collector
 }
 
-func newMetrics(reg prometheus.Registerer, parkedKeys, inFlight func() float64) *metrics {
+// subBacklog is one subscription's deliveries waiting in this instance.
+type subBacklog struct {
+	sub             string
+	loaded, outside int     // in memory; in the retry topic (or on their way)
+	oldestSeconds   float64 // age of the oldest waiting delivery (since fanout made it)
+}
+
+func newMetrics(reg prometheus.Registerer, parkedKeys, inFlight func() float64, backlog func() []subBacklog) *metrics {
 	m := &metrics{
 		attempts:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricAttempts, Help: "HTTP delivery attempts by subscription and outcome: delivered, retry, gone, reject, refused."}, []string{"subscription", "outcome"}),
 		deliveries:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDeliveries, Help: "Deliveries finished, by subscription and result: delivered or dead_lettered."}, []string{"subscription", "result"}),
 		attemptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricAttemptSeconds, Help: "Duration of one HTTP attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
-		parked:         prometheus.NewCounter(prometheus.CounterOpts{Name: metricParked, Help: "Deliveries written to the retry topic (parked, followed, or refreshed)."}),
+		parked:         prometheus.NewCounter(prometheus.CounterOpts{Name: metricParked, Help: "Deliveries written to the retry topic (parked, followed, spilled, or refreshed)."}),
 		parkedKeys:     prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricParkedKeys, Help: "Keys with deliveries in the retry topic."}, parkedKeys),
 		inFlight:       prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricInFlight, Help: "HTTP requests in flight."}, inFlight),
+		spilled:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricSpilled, Help: "Deliveries moved to the retry topic because the memory bounds were reached (the key's later ones follow)."}),
+		loads:          prometheus.NewCounter(prometheus.CounterOpts{Name: metricLoads, Help: "Deliveries read back into memory from the retry topic."}),
+		lost:           prometheus.NewCounter(prometheus.CounterOpts{Name: metricLost, Help: "Parked deliveries whose retry-topic record was gone when read back (deleted by retention)."}),
+		resumed:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricResumed, Help: "Records read again after an assignment that were unfinished when the previous owner last committed (in flight or waiting); finished ones are skipped."}, []string{"topic"}),
+		backlog:        backlogCollector(backlog),
 	}
 	if reg != nil {
 		m.attempts = stream.Register(reg, m.attempts)
@@ -41,6 +64,32 @@ func newMetrics(reg prometheus.Registerer, parkedKeys, inFlight func() float64) 
 		m.parked = stream.Register(reg, m.parked)
 		m.parkedKeys = stream.Register(reg, m.parkedKeys)
 		m.inFlight = stream.Register(reg, m.inFlight)
+		m.spilled = stream.Register(reg, m.spilled)
+		m.loads = stream.Register(reg, m.loads)
+		m.lost = stream.Register(reg, m.lost)
+		m.resumed = stream.Register(reg, m.resumed)
+		m.backlog = stream.Register(reg, m.backlog)
 	}
 	return m
+}
+
+var (
+	backlogDesc    = prometheus.NewDesc(metricBacklog, "Deliveries waiting in this dispatcher by subscription; where: memory (the whole record) or retry_topic (only its place in memory).", []string{"subscription", "where"}, nil)
+	backlogAgeDesc = prometheus.NewDesc(metricBacklogAge, "Age of the oldest delivery waiting in this dispatcher, by subscription (since fanout made it).", []string{"subscription"}, nil)
+)
+
+// backlogCollector reads the backlog at each scrape.
+type backlogCollector func() []subBacklog
+
+func (c backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backlogDesc
+	ch <- backlogAgeDesc
+}
+
+func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, b := range c() {
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(b.loaded), b.sub, "memory")
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(b.outside), b.sub, "retry_topic")
+		ch <- prometheus.MustNewConstMetric(backlogAgeDesc, prometheus.GaugeValue, b.oldestSeconds, b.sub)
+	}
 }

@@ -22,10 +22,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +93,15 @@ type Config struct {
 	AllowLoopback bool
 	// CommitInterval is how often finished offsets are committed.
 	CommitInterval time.Duration
+	// Memory bounds (budget.go): deliveries whose record is in memory per
+	// key, per subscription and in all; past them deliveries wait in the
+	// retry topic with only their place in memory. MaxWaiting bounds every
+	// delivery waiting in this instance, in memory or not: past it the
+	// dispatcher stops reading new deliveries until nine tenths are left.
+	MaxLoadedPerKey          int
+	MaxLoadedPerSubscription int
+	MaxLoaded                int
+	MaxWaiting               int
 }
 
 // Flags registers the settings on fs with their defaults.
@@ -113,6 +124,36 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.BreakerCoolDown, "breaker-cool-down", 30*time.Second, "how long an open breaker waits before one probe")
 	fs.BoolVar(&c.AllowLoopback, "allow-loopback", false, "let deliveries reach loopback addresses (single-machine setups)")
 	fs.DurationVar(&c.CommitInterval, "commit-interval", 500*time.Millisecond, "how often finished offsets are committed")
+	d := DefaultBounds()
+	fs.IntVar(&c.MaxLoadedPerKey, "max-loaded-per-key", d.MaxLoadedPerKey, "deliveries of one (subscription, entity) held in memory; more wait in the retry topic")
+	fs.IntVar(&c.MaxLoadedPerSubscription, "max-loaded-per-subscription", d.MaxLoadedPerSubscription, "deliveries of one subscription held in memory; more wait in the retry topic")
+	fs.IntVar(&c.MaxLoaded, "max-loaded", d.MaxLoaded, "deliveries held in memory in all; more wait in the retry topic")
+	fs.IntVar(&c.MaxWaiting, "max-waiting", d.MaxWaiting, "deliveries waiting in this instance, in memory or in the retry topic; past it no new deliveries are read")
+}
+
+// Bounds are the memory bounds of Config.
+type Bounds struct {
+	MaxLoadedPerKey, MaxLoadedPerSubscription, MaxLoaded, MaxWaiting int
+}
+
+// DefaultBounds are the flags' defaults: about 7 KB per loaded delivery
+// (1 KB bodies) makes MaxLoaded ≈ 140 MB at most; a delivery waiting in
+// the retry topic keeps ~150 bytes in memory (docs/benchmarks.md).
+func DefaultBounds() Bounds {
+	return Bounds{MaxLoadedPerKey: 64, MaxLoadedPerSubscription: 4000, MaxLoaded: 20000, MaxWaiting: 2_000_000}
+}
+
+// WithBounds sets the bounds left zero to their defaults.
+func (c *Config) WithBounds() {
+	d := DefaultBounds()
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&c.MaxLoadedPerKey, d.MaxLoadedPerKey}, {&c.MaxLoadedPerSubscription, d.MaxLoadedPerSubscription}, {&c.MaxLoaded, d.MaxLoaded}, {&c.MaxWaiting, d.MaxWaiting}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
 }
 
 // Validate checks the configuration without doing any I/O.
@@ -125,7 +166,8 @@ func (c *Config) Validate() error {
 		"breaker-recheck": c.BreakerRecheck, "default-timeout": c.DefaultTimeout, "breaker-cool-down": c.BreakerCoolDown, "commit-interval": c.CommitInterval} {
 		errs = append(errs, config.ValidatePositive(name, d))
 	}
-	for name, n := range map[string]int{"max-in-flight": c.MaxInFlight, "default-max-in-flight": c.DefaultMaxInFlight, "breaker-failures": c.BreakerFailures} {
+	for name, n := range map[string]int{"max-in-flight": c.MaxInFlight, "default-max-in-flight": c.DefaultMaxInFlight, "breaker-failures": c.BreakerFailures,
+		"max-loaded-per-key": c.MaxLoadedPerKey, "max-loaded-per-subscription": c.MaxLoadedPerSubscription, "max-loaded": c.MaxLoaded, "max-waiting": c.MaxWaiting} {
 		if n < 1 {
 			errs = append(errs, fmt.Errorf("%s (--%s) must be at least 1, got %d", config.EnvName(name), name, n))
 		}
@@ -162,6 +204,11 @@ type Service struct {
 	client   *kgo.Client // the session's; partition callbacks use the one they are given
 	admin    *kgo.Client // open from New to Close: writes commerce.stalls
 	watchdog *stream.Watchdog
+	loader   *loader // the session's
+	budget   *budget
+	stopped  atomic.Bool     // reading the main topic paused for MaxWaiting
+	stageM   *stream.Metrics // the runtime's: dead letters, misrouted records, stalls
+	routes   *stream.Routes  // the main topic's partition count, for key checks
 	sender   *webhook.Sender
 	inFlight chan struct{}
 	m        *metrics
@@ -184,6 +231,7 @@ type schedEntry struct {
 // New connects to Kafka and the registry, creates missing topics, loads
 // the subscriptions and registers the schemas. Run consumes.
 func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service, error) {
+	cfg.WithBounds()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -212,6 +260,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		sched:         map[string]schedEntry{},
 		rnd:           rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)),
 		failed:        make(chan error, 1),
+		budget:        newBudget(cfg.MaxLoadedPerKey, cfg.MaxLoadedPerSubscription, cfg.MaxLoaded, cfg.MaxWaiting),
 	}
 	s.sender = webhook.NewSender(webhook.Config{DefaultTimeout: cfg.DefaultTimeout, AllowLoopback: cfg.AllowLoopback, Now: deps.Now})
 
@@ -249,7 +298,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		}
 		s.own = true
 	}
-	s.m = newMetrics(deps.Metrics, s.parkedKeys, func() float64 { return float64(len(s.inFlight)) })
+	s.m = newMetrics(deps.Metrics, s.parkedKeys, func() float64 { return float64(len(s.inFlight)) }, s.backlog)
+	s.stageM = stream.NewMetrics(deps.Metrics)
+	s.routes = &stream.Routes{Topic: s.mainTopic}
 	s.watchdog = &stream.Watchdog{
 		Stage:    StageName,
 		Group:    cfg.Kafka.TopicPrefix + topics.GroupDispatcher,
@@ -257,7 +308,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		After:    cfg.Stall.After,
 		Sample:   s.progress,
 		Log:      log,
-		Metrics:  stream.NewMetrics(deps.Metrics),
+		Metrics:  s.stageM,
 		Report:   (&stream.StallReporter{Client: admCl, Codec: stalls, Log: log}).Report,
 	}
 	ok = true
@@ -325,9 +376,12 @@ func (s *Service) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating the consumer: %w", err)
 	}
+	ld := s.newLoader()
 	s.mu.Lock()
 	s.client = cl
+	s.loader = ld
 	s.mu.Unlock()
+	go ld.run(ctx)
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -347,6 +401,19 @@ func (s *Service) session(ctx context.Context) error {
 				return
 			case <-t.C:
 				s.commit(ctx)
+			}
+		}
+	}()
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.feedStarved()
+				s.resumeReading()
 			}
 		}
 	}()
@@ -389,6 +456,7 @@ func (s *Service) lane(p int32) *lane {
 // now, so no main record is handled before the key's parked deliveries
 // are known.
 func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	s.routes.Forget() // the main topic may have grown: read its partition count again
 	parts := map[int32]bool{}
 	for _, t := range []string{s.mainTopic, s.retryTopic} {
 		for _, p := range m[t] {
@@ -414,9 +482,12 @@ func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]i
 		ps[i] = l.p
 	}
 	cl.PauseFetchPartitions(map[string][]int32{s.mainTopic: ps})
-	ends, committed := s.retryPositions(ctx, kadm.NewClient(cl))
+	pos := s.positions(ctx, kadm.NewClient(cl))
+	ends, committed := pos.retryEnds, pos.retryCommitted
 	for _, l := range fresh {
 		l.mu.Lock()
+		l.mainResume, l.retryResume = pos.resumes[s.mainTopic][l.p], pos.resumes[s.retryTopic][l.p]
+		l.mainStart = pos.mainStart(l.p)
 		l.loadEnd = ends[l.p]
 		l.loadFrom = committed[l.p]
 		if c, ok := committed[l.p]; ok && c >= l.loadEnd {
@@ -428,26 +499,77 @@ func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]i
 	}
 }
 
-// retryPositions lists the retry topic's end offsets and this group's
-// committed offsets on it.
-func (s *Service) retryPositions(ctx context.Context, adm *kadm.Client) (ends, committed map[int32]int64) {
-	ends, committed = map[int32]int64{}, map[int32]int64{}
+// assignedPositions is what a lane needs to know about its partitions
+// when it is given them.
+type assignedPositions struct {
+	retryEnds, retryCommitted   map[int32]int64
+	mainCommitted, mainLogStart map[int32]int64
+	resumes                     map[string]map[int32]*resume // by topic
+}
+
+// mainStart is where reading main partition p begins: its committed
+// offset, or its log start when that is later or nothing is committed.
+// If neither is known, no retry delivery waits for the main partition.
+func (a assignedPositions) mainStart(p int32) int64 {
+	c, okC := a.mainCommitted[p]
+	s, okS := a.mainLogStart[p]
+	switch {
+	case okC && okS:
+		return max(c, s)
+	case okS:
+		return s
+	case okC:
+		return c
+	}
+	return math.MaxInt64
+}
+
+// positions lists the retry topic's end offsets, this group's committed
+// offsets on both topics with where the previous owner of each partition
+// left off (its commit metadata, see position.go), and the main topic's
+// log start offsets.
+func (s *Service) positions(ctx context.Context, adm *kadm.Client) assignedPositions {
+	a := assignedPositions{
+		retryEnds: map[int32]int64{}, retryCommitted: map[int32]int64{},
+		mainCommitted: map[int32]int64{}, mainLogStart: map[int32]int64{},
+		resumes: map[string]map[int32]*resume{s.mainTopic: {}, s.retryTopic: {}},
+	}
 	listCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if listed, err := kafkax.EndOffsets(listCtx, adm, s.retryTopic, false); err == nil {
-		ends = listed
+		a.retryEnds = listed
 	} else {
 		s.log.Warn("listing the retry topic's end offsets; its partitions load as they come", zap.Error(err))
+	}
+	if starts, err := adm.ListStartOffsets(listCtx, s.mainTopic); err == nil {
+		starts.Each(func(o kadm.ListedOffset) {
+			if o.Err == nil {
+				a.mainLogStart[o.Partition] = o.Offset
+			}
+		})
+	} else {
+		s.log.Warn("listing the main topic's start offsets", zap.Error(err))
 	}
 	offs, err := adm.FetchOffsets(ctx, s.cfg.Kafka.TopicPrefix+topics.GroupDispatcher)
 	if err == nil {
 		offs.Each(func(o kadm.OffsetResponse) {
-			if o.Topic == s.retryTopic && o.Err == nil {
-				committed[o.Partition] = o.At
+			if o.Err != nil || a.resumes[o.Topic] == nil || o.At < 0 {
+				return
 			}
+			if o.Topic == s.retryTopic {
+				a.retryCommitted[o.Partition] = o.At
+			} else {
+				a.mainCommitted[o.Partition] = o.At
+			}
+			r, err := decodePosition(o.At, o.Metadata)
+			if err != nil {
+				s.log.Warn("the committed position has unreadable metadata; resuming from the offset alone",
+					zap.String("topic", o.Topic), zap.Int32("partition", o.Partition), zap.Error(err))
+			}
+			a.resumes[o.Topic][o.Partition] = r
 		})
 	}
-	return ends, committed
+	return a
 }
 
 // markLoaded resumes a lane's main partition and starts its keys. Called
@@ -482,7 +604,17 @@ func (s *Service) drop(m map[string][]int32) {
 					if ks.timer != nil {
 						ks.timer.Stop()
 					}
+					n := ks.loaded
+					if ks.loading {
+						n++ // the room taken for the head being read back
+						ks.loading = false
+					}
+					s.budget.release(ks.sub, n)
+					s.budget.wait(ks.sub, -(len(ks.queue) + len(ks.transit)))
+					// Workers still running see an empty key and stop.
+					ks.queue, ks.loaded, ks.inRetry, ks.transit = nil, 0, 0, nil
 				}
+				l.unloaded = map[int64]*item{}
 				l.mu.Unlock()
 				delete(s.lanes, p)
 			}
@@ -506,13 +638,14 @@ func (s *Service) commit(ctx context.Context) {
 	s.mu.Lock()
 	cl := s.client
 	offs := map[string]map[int32]kgo.EpochOffset{s.mainTopic: {}, s.retryTopic: {}}
+	meta := map[string]map[int32]string{s.mainTopic: {}, s.retryTopic: {}}
 	for p, l := range s.lanes {
 		l.mu.Lock()
-		if o, ok := l.main.commit(); ok {
-			offs[s.mainTopic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
-		}
-		if o, ok := l.retry.commit(); ok {
-			offs[s.retryTopic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		for topic, t := range map[string]*offsets{s.mainTopic: l.main, s.retryTopic: l.retry} {
+			if o, ok := t.commit(); ok {
+				offs[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+				meta[topic][p] = encodePosition(t)
+			}
 		}
 		l.mu.Unlock()
 	}
@@ -520,6 +653,19 @@ func (s *Service) commit(ctx context.Context) {
 	if cl == nil {
 		return
 	}
+	// The commit's metadata says which records past each offset are
+	// finished already, so the next owner repeats only unfinished ones.
+	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				if m := meta[t.Topic][t.Partitions[j].Partition]; m != "" {
+					t.Partitions[j].Metadata = &m
+				}
+			}
+		}
+		return nil
+	})
 	cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("committing offsets", zap.Error(err))
@@ -572,6 +718,39 @@ func (s *Service) rand() *rand.Rand {
 	return rand.New(rand.NewPCG(s.rnd.Uint64(), s.rnd.Uint64()))
 }
 
+// backlog is what waits here per subscription, for the metrics.
+func (s *Service) backlog() []subBacklog {
+	loaded, waiting := s.budget.backlog()
+	oldest := map[string]time.Time{}
+	s.mu.Lock()
+	lanes := make([]*lane, 0, len(s.lanes))
+	for _, l := range s.lanes {
+		lanes = append(lanes, l)
+	}
+	s.mu.Unlock()
+	for _, l := range lanes {
+		l.mu.Lock()
+		for _, ks := range l.keys {
+			if h := ks.head(); h != nil && !h.created.IsZero() {
+				if o, ok := oldest[ks.sub]; !ok || h.created.Before(o) {
+					oldest[ks.sub] = h.created
+				}
+			}
+		}
+		l.mu.Unlock()
+	}
+	now := s.now()
+	out := make([]subBacklog, 0, len(waiting))
+	for sub, n := range waiting {
+		b := subBacklog{sub: sub, loaded: loaded[sub], outside: n - loaded[sub]}
+		if o, ok := oldest[sub]; ok {
+			b.oldestSeconds = now.Sub(o).Seconds()
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 func (s *Service) parkedKeys() float64 {
 	s.mu.Lock()
 	lanes := make([]*lane, 0, len(s.lanes))
@@ -607,6 +786,32 @@ func (s *Service) progress() []stream.Progress {
 		l.mu.Unlock()
 	}
 	return out
+}
+
+// stopReading pauses the main topic: MaxWaiting deliveries wait here.
+// Called with l.mu held.
+func (s *Service) stopReading(l *lane) {
+	if s.stopped.Swap(true) {
+		return
+	}
+	l.client.PauseFetchTopics(s.mainTopic)
+	s.log.Warn("too many deliveries waiting: no new deliveries are read until some are done",
+		zap.Int("max_waiting", s.cfg.MaxWaiting))
+}
+
+// resumeReading lets the main topic be read again once fewer than nine
+// tenths of MaxWaiting deliveries wait.
+func (s *Service) resumeReading() {
+	if !s.stopped.Load() || !s.budget.roomToRead() {
+		return
+	}
+	s.mu.Lock()
+	cl := s.client
+	s.mu.Unlock()
+	if cl != nil && s.stopped.Swap(false) {
+		cl.ResumeFetchTopics(s.mainTopic)
+		s.log.Info("reading new deliveries again")
+	}
 }
 
 // Ready reports whether the dispatcher is consuming.

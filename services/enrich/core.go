@@ -156,8 +156,10 @@ func NeedsLoad(ev event.Event, et catalog.EventType, snap *Snapshot, l catalog.L
 //   - The version is the snapshot's plus one; every derived event about the
 //     same entity takes the next one.
 //   - A delete event (catalog Delete) turns the snapshot into a tombstone
-//     that keeps the version; data is null and changes lists every field
-//     the entity had.
+//     that keeps the version. The enriched event's data is the entity's
+//     last known state with the deletion's own data merged in (what
+//     identifies the entity: a receiver cannot fetch a deleted one), its
+//     deleted is true, and changes lists every field the entity had.
 //   - A loader body replaces the snapshot's data whole; event data is then
 //     merged field by field at the top level: a field in the event replaces
 //     the field in the snapshot, nested objects and arrays included (they
@@ -203,11 +205,29 @@ func Apply(in Input) (Result, error) {
 	}
 	var fields map[string]json.RawMessage
 	var saidBuf [2]map[string]json.RawMessage
-	said := saidBuf[:0] // what the event itself says: its data, then the loader's body
+	said := saidBuf[:0]                      // what the event itself says: its data, then the loader's body
+	var lastKnown map[string]json.RawMessage // what a delete delivers
 	switch {
 	case in.Type.Delete:
 		next.Deleted = true
 		next.LoadedAt = time.Time{}
+		// The one event a receiver cannot fetch the entity for: it gets the
+		// entity's last known state and whatever identifies it in the
+		// deletion itself (Akeneo's uuid and identifier, Adobe's SKU).
+		lastKnown = maps.Clone(prevFields)
+		if ev.Data != nil {
+			patch, err := parseObject(ev.Data)
+			if err != nil {
+				return Result{}, invalidf("data of event %s: %v", ev.ID, err)
+			}
+			if lastKnown == nil {
+				lastKnown = make(map[string]json.RawMessage, len(patch))
+			}
+			maps.Copy(lastKnown, patch)
+		}
+		if lastKnown == nil {
+			lastKnown = map[string]json.RawMessage{}
+		}
 	case isLedgerMovement(ev.Entity.Type, typeName):
 		// A movement's data describes the movement, not the SKU: it is not
 		// merged (ledger.go renders the balance into the data).
@@ -264,6 +284,10 @@ func Apply(in Input) (Result, error) {
 		next.Data = marshalObject(fields)
 	}
 
+	data := next.Data
+	if next.Deleted {
+		data = marshalObject(lastKnown)
+	}
 	base := event.EnrichedEvent{
 		ID:            ev.ID,
 		Type:          typeName,
@@ -272,12 +296,13 @@ func Apply(in Input) (Result, error) {
 		ReceivedAt:    ev.ReceivedAt,
 		EnrichedAt:    in.Now,
 		Entity:        ev.Entity,
-		Data:          next.Data,
+		Data:          data,
 		Changes:       changes,
 		Deleted:       next.Deleted,
 		CorrelationID: ev.CorrelationID,
 		Attributes:    ev.Attributes,
 		Warnings:      w.done(),
+		Origin:        ev.Origin,
 	}
 	if ledger.oversold {
 		base.Flags = []string{FlagOversold}
@@ -304,7 +329,8 @@ func derived(e event.EnrichedEvent, typ string) event.EnrichedEvent {
 	d.Type = typ
 	d.Attributes = map[string]string{AttrCausationID: e.ID}
 	d.Flags = slices.Clone(e.Flags)
-	d.Warnings = nil // they are about e's input, which e itself carries
+	d.Warnings = nil          // they are about e's input, which e itself carries
+	d.Origin = event.Origin{} // Surge made it; no sender did
 	return d
 }
 

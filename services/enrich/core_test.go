@@ -158,14 +158,14 @@ func TestApply(t *testing.T) {
 			want: outcome{Events: []string{`2 product.updated {"name":"Bag"} changes=[]`}, Version: 2},
 		},
 		{
-			name: "delete tombstones and keeps the version",
+			name: "delete tombstones, keeps the version and delivers the last known state with the deletion's data",
 			in:   Input{Event: ev("e8", "order.deleted", "order:1", `{"reason":"gdpr"}`), Snapshot: snap("order:1", 2, `{"status":"processing","total":1}`)},
-			want: outcome{Events: []string{`3 order.deleted null changes=[status total] deleted`}, Version: 3, Deleted: true},
+			want: outcome{Events: []string{`3 order.deleted {"reason":"gdpr","status":"processing","total":1} changes=[status total] deleted`}, Version: 3, Deleted: true},
 		},
 		{
 			name: "Akeneo's delete name deletes too",
 			in:   Input{Event: ev("e9", "com.akeneo.pim.v1.product.deleted", "product:P", ""), Snapshot: snap("product:P", 5, `{"name":"x"}`)},
-			want: outcome{Events: []string{`6 product.deleted null changes=[name] deleted`}, Version: 6, Deleted: true},
+			want: outcome{Events: []string{`6 product.deleted {"name":"x"} changes=[name] deleted`}, Version: 6, Deleted: true},
 		},
 		{
 			name: "re-created after a delete: the version goes on",
@@ -277,7 +277,7 @@ func TestApply(t *testing.T) {
 			name: "deleting a reserving order releases",
 			in:   Input{Event: ev("o6", "order.deleted", "order:7", ""), Snapshot: placed},
 			want: outcome{
-				Events:   []string{`2 order.deleted null changes=[items status] deleted`},
+				Events:   []string{`2 order.deleted {"items":[{"sku":"A","qty":2},{"sku":"B","qty":1}],"status":"pending"} changes=[items status] deleted`},
 				Commands: []string{"inventory.released stock:A qty=2 order=7", "inventory.released stock:B qty=1 order=7"},
 				Version:  2, Deleted: true,
 			},
@@ -594,4 +594,57 @@ func TestNeedsLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDeleteCarriesIdentity: a deletion is the one event a receiver cannot
+// fetch the entity for, so it carries the last known state merged with
+// the deletion's own identifying data, and the sender's identity; the
+// snapshot is a tombstone all the same.
+func TestDeleteCarriesIdentity(t *testing.T) {
+	origin := event.Origin{Format: event.FormatCloudEvents, ID: "018e32f9", Type: "com.akeneo.pim.v1.product.deleted", Source: "pim", EntityID: "6a9f8486"}
+	del := ev("d1", "com.akeneo.pim.v1.product.deleted", "product:SKU-1", `{"product":{"uuid":"6a9f8486","identifier":"SKU-1"},"author":{"type":"user"}}`)
+	del.Origin = origin
+	tests := []struct {
+		name     string
+		snapshot *Snapshot
+		want     string
+	}{
+		{"a known product", snap("product:SKU-1", 2, `{"sku":"SKU-1","name":"Bag","product":{"uuid":"6a9f8486"}}`),
+			`{"author":{"type":"user"},"name":"Bag","product":{"uuid":"6a9f8486","identifier":"SKU-1"},"sku":"SKU-1"}`},
+		{"a product Surge never saw", nil, `{"author":{"type":"user"},"product":{"uuid":"6a9f8486","identifier":"SKU-1"}}`},
+		{"a product already deleted", &Snapshot{Entity: del.Entity, Version: 3, Deleted: true},
+			`{"author":{"type":"user"},"product":{"uuid":"6a9f8486","identifier":"SKU-1"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Apply(Input{Event: del, Type: lookup(del.Type), Snapshot: tc.snapshot, Now: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := r.Enriched[0]
+			if string(e.Data) != tc.want || !e.Deleted || e.Origin != origin {
+				t.Errorf("enriched data %s deleted %v origin %+v; want %s, deleted, origin %+v", e.Data, e.Deleted, e.Origin, tc.want, origin)
+			}
+			if !r.Snapshot.Deleted || r.Snapshot.Data != nil {
+				t.Errorf("snapshot deleted %v data %s; want a tombstone without data", r.Snapshot.Deleted, r.Snapshot.Data)
+			}
+		})
+	}
+	t.Run("a thin delete of an unknown entity delivers {}", func(t *testing.T) {
+		r, err := Apply(Input{Event: ev("d2", "product.deleted", "product:X", ""), Type: lookup("product.deleted"), Now: t0})
+		if err != nil || string(r.Enriched[0].Data) != `{}` {
+			t.Fatalf("%s %v", r.Enriched[0].Data, err)
+		}
+	})
+	t.Run("events enrich derives carry no sender's origin", func(t *testing.T) {
+		stock := ev("s1", "stock.updated", "stock:SKU-1", `{"qty":5}`)
+		stock.Origin = event.Origin{Format: event.FormatAdobe, ID: "uid-1", Type: "be-observer.catalog_stock_update"}
+		r, err := Apply(Input{Event: stock, Type: lookup(stock.Type), Now: t0})
+		if err != nil || len(r.Enriched) != 2 {
+			t.Fatalf("%+v %v", r.Enriched, err)
+		}
+		if r.Enriched[0].Origin != stock.Origin || !r.Enriched[1].Origin.IsZero() {
+			t.Errorf("origins %+v and %+v; want the sender's, then none on %s", r.Enriched[0].Origin, r.Enriched[1].Origin, r.Enriched[1].Type)
+		}
+	})
 }

@@ -255,8 +255,16 @@ func (r *router) flush(committed bool, m *metrics) {
 
 // bodyOf is the JSON body of every delivery of ev, as DESIGN.md fixes it:
 // {"id","type","source","time","entity":{"type","id","version"},"data","changes"},
-// followed by "warnings":[{"code","field","message"}] when enrich could
-// not use all of the event (absent otherwise).
+// followed by
+//
+//   - "deleted":true when the event deleted the entity (then data is its
+//     last known state merged with what the deletion carried; absent
+//     otherwise);
+//   - "origin":{"format","id","type","source","entity_id"}, the sender's
+//     own identity of the event (absent for events Surge made itself);
+//   - "warnings":[{"code","field","message"}] when enrich could not use
+//     all of the event (absent otherwise).
+//
 // It is written by hand: it runs for every delivered event, and
 // encoding/json would also re-validate and compact data, which enrich
 // already wrote as JSON. TestBodyIsTheDocumentedJSON pins it to
@@ -266,7 +274,8 @@ func bodyOf(ev *event.EnrichedEvent) []byte {
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	b := make([]byte, 0, 160+len(data)+len(ev.ID)+16*len(ev.Changes))
+	o := ev.Origin
+	b := make([]byte, 0, 240+len(data)+len(ev.ID)+16*len(ev.Changes)+len(o.ID)+len(o.Type)+len(o.Source)+len(o.EntityID))
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, ev.ID)
 	b = append(b, `,"type":`...)
@@ -291,6 +300,22 @@ func bodyOf(ev *event.EnrichedEvent) []byte {
 		b = appendJSONString(b, c)
 	}
 	b = append(b, ']')
+	if ev.Deleted {
+		b = append(b, `,"deleted":true`...)
+	}
+	if o := ev.Origin; !o.IsZero() {
+		b = append(b, `,"origin":{"format":`...)
+		b = appendJSONString(b, o.Format)
+		b = append(b, `,"id":`...)
+		b = appendJSONString(b, o.ID)
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, o.Type)
+		b = append(b, `,"source":`...)
+		b = appendJSONString(b, o.Source)
+		b = append(b, `,"entity_id":`...)
+		b = appendJSONString(b, o.EntityID)
+		b = append(b, '}')
+	}
 	if len(ev.Warnings) > 0 {
 		b = append(b, `,"warnings":[`...)
 		for i, w := range ev.Warnings {

@@ -36,17 +36,53 @@ func TestBodyIsTheDocumentedJSON(t *testing.T) {
 		t.Fatalf("body\n got %v\nwant %v", got, want)
 	}
 
-	// A deleted entity: data null, no changes → an empty list, not null.
-	b = bodyOf(&event.EnrichedEvent{ID: "ev-2", Type: "product.deleted", Entity: event.EntityRef{Type: "product", ID: "P"}})
+	// An event of no sender (derived by enrich): no origin; not a delete:
+	// no deleted.
+	for _, f := range []string{"origin", "deleted", "warnings"} {
+		if _, ok := got[f]; ok {
+			t.Fatalf("the body has %s: %s", f, b)
+		}
+	}
+
+	// A deleted entity written before deletes carried data: data null, no
+	// changes → an empty list, not null.
+	b = bodyOf(&event.EnrichedEvent{ID: "ev-2", Type: "product.deleted", Entity: event.EntityRef{Type: "product", ID: "P"}, Deleted: true})
 	got = nil
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got["data"] != nil || !reflect.DeepEqual(got["changes"], []any{}) {
+	if got["data"] != nil || !reflect.DeepEqual(got["changes"], []any{}) || got["deleted"] != true {
 		t.Fatalf("deleted body %s", b)
 	}
 	if _, ok := got["warnings"]; ok {
 		t.Fatalf("a body without warnings has a warnings field: %s", b)
+	}
+
+	// A delete from Akeneo: the last known data, deleted, and the sender's
+	// identity.
+	del := &event.EnrichedEvent{ID: "ev-3", Type: "product.deleted", Source: "akeneo", Time: at,
+		Entity: event.EntityRef{Type: "product", ID: "SKU-1"}, EntityVersion: 3, Deleted: true,
+		Data:    json.RawMessage(`{"sku":"SKU-1","product":{"uuid":"u-1"}}`),
+		Changes: []string{"sku"},
+		Origin: event.Origin{Format: "cloudevents", ID: "018e32f9 \"x\"", Type: "com.akeneo.pim.v1.product.deleted",
+			Source: "pim\n\xff", EntityID: "u-1"},
+	}
+	b = bodyOf(del)
+	got = nil
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, b)
+	}
+	wantDel := map[string]any{
+		"id": "ev-3", "type": "product.deleted", "source": "akeneo", "time": "2026-11-23T08:30:00.12Z",
+		"entity":  map[string]any{"type": "product", "id": "SKU-1", "version": float64(3)},
+		"data":    map[string]any{"sku": "SKU-1", "product": map[string]any{"uuid": "u-1"}},
+		"changes": []any{"sku"},
+		"deleted": true,
+		"origin": map[string]any{"format": "cloudevents", "id": "018e32f9 \"x\"", "type": "com.akeneo.pim.v1.product.deleted",
+			"source": "pim\n\ufffd", "entity_id": "u-1"},
+	}
+	if !reflect.DeepEqual(got, wantDel) {
+		t.Fatalf("delete body\n got %v\nwant %v", got, wantDel)
 	}
 
 	// What enrich could not use: listed after changes.

@@ -181,6 +181,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		TransactionalID:    cfg.Kafka.TopicPrefix + "surge-fanout-" + cfg.InstanceID,
 		DLQ:                s.names.Name(topics.EventsDLQ),
 		Handle:             s.handle,
+		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,
 		TransactionTimeout: cfg.Kafka.TransactionTimeout,
 		ClientOpts:         kafkax.ClientOpts(cfg.Kafka, log, stream.FetchSizing()...),

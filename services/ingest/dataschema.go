@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -40,8 +39,9 @@ func NewDataValidator() *DataValidator {
 	return &DataValidator{schemas: map[string]compiledSchema{}}
 }
 
-// Compile checks that et's data schema compiles, caching it; the admin API
-// calls it before accepting an event type. A type without a schema passes.
+// Compile checks that et's data schema compiles, caching it (as
+// catalog.EventType.Validate does, with the same catalog.CompileDataSchema).
+// A type without a schema passes.
 func (v *DataValidator) Compile(et catalog.EventType) error {
 	if len(et.DataSchema) == 0 {
 		return nil
@@ -114,7 +114,7 @@ func (v *DataValidator) schema(et catalog.EventType) (*jsonschema.Schema, error)
 		return c.schema, c.err
 	}
 	c = compiledSchema{hash: hash}
-	c.schema, c.err = compileSchema(et)
+	c.schema, c.err = catalog.CompileDataSchema(et)
 	v.mu.Lock()
 	if v.schemas == nil {
 		v.schemas = map[string]compiledSchema{}
@@ -122,27 +122,6 @@ func (v *DataValidator) schema(et catalog.EventType) (*jsonschema.Schema, error)
 	v.schemas[et.Name] = c
 	v.mu.Unlock()
 	return c.schema, c.err
-}
-
-func compileSchema(et catalog.EventType) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(et.DataSchema))
-	if err != nil {
-		return nil, fmt.Errorf("decoding data schema of event type %q: %w", et.Name, err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	// No loaders: a schema may only $ref itself (and the embedded
-	// meta-schemas), never a file or URL.
-	c.UseLoader(jsonschema.SchemeURLLoader{})
-	loc := "https://schemas.surge.invalid/event-types/" + url.PathEscape(et.Name) + ".json"
-	if err := c.AddResource(loc, doc); err != nil {
-		return nil, fmt.Errorf("adding data schema of event type %q: %w", et.Name, err)
-	}
-	sch, err := c.Compile(loc)
-	if err != nil {
-		return nil, fmt.Errorf("compiling data schema of event type %q: %w", et.Name, err)
-	}
-	return sch, nil
 }
 
 var plainKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)

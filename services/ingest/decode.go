@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	ceevent "github.com/cloudevents/sdk-go/v2/event"
@@ -352,6 +353,7 @@ func canonicalToEvent(ce canonicalEvent, idemKey string, src catalog.Source, cat
 		IdempotencyKey: idemKey,
 		Format:         event.FormatCanonical,
 		OriginalType:   ce.Type,
+		Origin:         event.Origin{Format: event.FormatCanonical, ID: string(ce.ID), Type: ce.Type, Source: ce.Source},
 	}
 	if ce.Source != "" {
 		ev.Attributes = map[string]string{AttrSource: ce.Source}
@@ -363,16 +365,21 @@ func canonicalToEvent(ce canonicalEvent, idemKey string, src catalog.Source, cat
 
 // adobeIDFields are the members of an Adobe starter-kit data.value that
 // carry the entity id, tried in order: first the generic ones, then those
-// of the entity type.
+// of the entity type, except for a product, whose SKU comes first.
 //
-//	any entity:      entity_id, id
-//	product:         sku
+//	product:         sku, then entity_id, id
+//	any other:       entity_id, id, then
 //	order:           order_id, increment_id
 //	customer:        customer_id, email
 //	customer_group:  customer_group_id
 //	stock:           source_item, sku
 //
-// A field counts when it is a non-empty string or a number.
+// A product's SKU is what names it across systems (Akeneo's identifier,
+// a catalog.Source identity rule's data.product.identifier, the stock
+// entity of the ledger); its entity_id is a row of one shop's database.
+// So Adobe Commerce creates, updates and deletes products by SKU, as the
+// starter kit's own payloads do. A field counts when it is a non-empty
+// string or a number.
 var adobeIDFields = map[string][]string{
 	"":               {"entity_id", "id"},
 	"product":        {"sku"},
@@ -380,6 +387,15 @@ var adobeIDFields = map[string][]string{
 	"customer":       {"customer_id", "email"},
 	"customer_group": {"customer_group_id"},
 	"stock":          {"source_item", "sku"},
+}
+
+// adobeIDOrder is the order adobeIDFields are tried in for entityType.
+func adobeIDOrder(entityType string) []string {
+	generic, own := adobeIDFields[""], adobeIDFields[entityType]
+	if entityType == "product" {
+		generic, own = own, generic
+	}
+	return append(append([]string(nil), generic...), own...)
 }
 
 // DecodeAdobe decodes the Adobe Commerce starter-kit ingestion format
@@ -422,8 +438,7 @@ func DecodeAdobe(body []byte, idemHeader string, src catalog.Source, cat *catalo
 	entityType := entityTypeOf(et)
 	id := adobeEntityID(value, entityType)
 	if id == "" {
-		fields := append(append([]string(nil), adobeIDFields[""]...), adobeIDFields[entityType]...)
-		return nil, invalid("data.value", "no %s id in data.value: set one of %s", entityType, strings.Join(fields, ", "))
+		return nil, invalid("data.value", "no %s id in data.value: set one of %s", entityType, strings.Join(adobeIDOrder(entityType), ", "))
 	}
 	if err := v.validate(et, value, "data.value"); err != nil {
 		return nil, err
@@ -438,6 +453,7 @@ func DecodeAdobe(body []byte, idemHeader string, src catalog.Source, cat *catalo
 		IdempotencyKey: idemHeader,
 		Format:         event.FormatAdobe,
 		OriginalType:   in.Data.Event,
+		Origin:         event.Origin{Format: event.FormatAdobe, ID: string(in.Data.UID), Type: in.Data.Event},
 	}
 	if uid := string(in.Data.UID); uid != "" {
 		ev.Attributes = map[string]string{AttrAdobeUID: uid}
@@ -453,11 +469,9 @@ func adobeEntityID(value json.RawMessage, entityType string) string {
 	if json.Unmarshal(value, &fields) != nil {
 		return ""
 	}
-	for _, group := range [][]string{adobeIDFields[""], adobeIDFields[entityType]} {
-		for _, name := range group {
-			if id := scalarID(fields[name]); id != "" {
-				return id
-			}
+	for _, name := range adobeIDOrder(entityType) {
+		if id := scalarID(fields[name]); id != "" {
+			return id
 		}
 	}
 	return ""
@@ -496,7 +510,10 @@ const cloudEventsEntityIDExtension = "entityid"
 // dataschema and every extension → Attributes ("ce_" + name). The entity
 // id is, in order: the "entityid" extension; data.<entity type>.uuid,
 // .identifier, .code or .id (Akeneo puts the entity there and uses subject
-// for the PIM instance, so data wins over subject); the subject. Data must
+// for the PIM instance, so data wins over subject; an attribute option is
+// "<attribute code>.<option code>"); the subject. The source's identity
+// rules may then map it (identity.go). ce id, type and source are kept in
+// Origin. Data must
 // be JSON (else 415) and an object. Errors and v are as for
 // DecodeCanonical; batch fields look like "[3].data.total".
 func DecodeCloudEvents(r *http.Request, body []byte, src catalog.Source, cat *catalog.Catalog, v *DataValidator, now time.Time) ([]event.Event, error) {
@@ -660,6 +677,10 @@ func cloudEventToEvent(ce ceevent.Event, src catalog.Source, cat *catalog.Catalo
 		}
 	}
 
+	if attr := notUTF8(ce); attr != "" {
+		return event.Event{}, malformed(attr, "%s is not valid UTF-8 text", attr)
+	}
+
 	attrs := map[string]string{AttrCloudEventsSource: ce.Source()}
 	if s := ce.Subject(); s != "" {
 		attrs[AttrCloudEventsSubj] = s
@@ -674,7 +695,10 @@ func cloudEventToEvent(ce ceevent.Event, src catalog.Source, cat *catalog.Catalo
 	}
 
 	entityType := entityTypeOf(et)
-	id := cloudEventEntityID(ce, data, entityType)
+	id, err := cloudEventEntityID(ce, data, entityType)
+	if err != nil {
+		return event.Event{}, err
+	}
 	if id == "" {
 		return event.Event{}, invalid("subject", "no %s id: set subject, the %s extension, or data.%s.uuid|identifier|code",
 			entityType, cloudEventsEntityIDExtension, entityType)
@@ -698,16 +722,49 @@ func cloudEventToEvent(ce ceevent.Event, src catalog.Source, cat *catalog.Catalo
 		Format:         event.FormatCloudEvents,
 		OriginalType:   ce.Type(),
 		Attributes:     attrs,
+		Origin:         event.Origin{Format: event.FormatCloudEvents, ID: ce.ID(), Type: ce.Type(), Source: ce.Source()},
 	}, nil
+}
+
+// notUTF8 names the first attribute of ce that is not valid UTF-8, or "".
+// Binary mode takes attributes from HTTP headers, which may carry any
+// byte, but everything Surge stores and delivers is UTF-8 text: a
+// subject of "\x80" would become the entity id "\ufffd" in every JSON
+// body while the Kafka key kept the raw byte.
+func notUTF8(ce ceevent.Event) string {
+	for _, a := range []struct{ name, value string }{
+		{"id", ce.ID()}, {"source", ce.Source()}, {"subject", ce.Subject()}, {"dataschema", ce.DataSchema()},
+	} {
+		if !utf8.ValidString(a.value) {
+			return a.name
+		}
+	}
+	names := make([]string, 0, len(ce.Extensions()))
+	for name := range ce.Extensions() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if s, err := cetypes.Format(ce.Extensions()[name]); err == nil && !utf8.ValidString(s) {
+			return name
+		}
+	}
+	return ""
 }
 
 // cloudEventEntityID finds the entity id: the entityid extension, then
 // data.<entity type>.{uuid,identifier,code,id} (the entity type also tried
 // with '-' for '_', as in Akeneo's "product-model" names), then subject.
-func cloudEventEntityID(ce ceevent.Event, data json.RawMessage, entityType string) string {
+//
+// An attribute option's code is unique only within its attribute (Akeneo's
+// REST path is /attributes/{attribute}/options/{code}), so its id is
+// "<attribute code>.<option code>" from data.attribute_option.attribute.code
+// and data.attribute_option.code; an option without its attribute is
+// refused, as two options of one code would otherwise be one entity.
+func cloudEventEntityID(ce ceevent.Event, data json.RawMessage, entityType string) (string, error) {
 	if val, ok := ce.Extensions()[cloudEventsEntityIDExtension]; ok {
 		if s, err := cetypes.Format(val); err == nil && strings.TrimSpace(s) != "" {
-			return strings.TrimSpace(s)
+			return strings.TrimSpace(s), nil
 		}
 	}
 	if data != nil {
@@ -718,13 +775,36 @@ func cloudEventEntityID(ce ceevent.Event, data json.RawMessage, entityType strin
 				if raw, ok := top[key]; !ok || json.Unmarshal(raw, &obj) != nil {
 					continue
 				}
+				if entityType == entityAttributeOption {
+					return attributeOptionID(obj, key)
+				}
 				for _, f := range cloudEventsIDFields {
 					if id := scalarID(obj[f]); id != "" {
-						return id
+						return id, nil
 					}
 				}
 			}
 		}
 	}
-	return strings.TrimSpace(ce.Subject())
+	return strings.TrimSpace(ce.Subject()), nil
+}
+
+// entityAttributeOption is the entity type of Akeneo's attribute options.
+const entityAttributeOption = "attribute_option"
+
+// attributeOptionID is "<attribute code>.<option code>" of
+// data.<key> = {"code", "attribute":{"code"}}; "" when it has no code.
+func attributeOptionID(obj map[string]json.RawMessage, key string) (string, error) {
+	code := scalarID(obj["code"])
+	if code == "" {
+		return "", nil
+	}
+	var attr map[string]json.RawMessage
+	_ = json.Unmarshal(obj["attribute"], &attr)
+	attrCode := scalarID(attr["code"])
+	if attrCode == "" {
+		field := "data." + key + ".attribute.code"
+		return "", invalid(field, "%s is required: an attribute option's code %q is unique only within its attribute, so its id is \"<attribute code>.<option code>\"", field, code)
+	}
+	return attrCode + "." + code, nil
 }

@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,7 +87,24 @@ func checkErr(t *testing.T, err error, want wantErr) {
 	}
 }
 
-// checkEvents compares events field by field, Data as JSON.
+// originOf is the Origin a decoder must give an event its test expects as
+// w: the sender's id, type and source, as the rest of w already says them
+// (tests with a want of their own set w.Origin).
+func originOf(w event.Event) event.Origin {
+	o := event.Origin{Format: w.Format, ID: w.ID, Type: w.OriginalType}
+	switch w.Format {
+	case event.FormatCanonical:
+		o.Source = w.Attributes["source"]
+	case event.FormatAdobe:
+		o.ID = w.Attributes["adobe_uid"]
+	case event.FormatCloudEvents:
+		o.Source = w.Attributes["ce_source"]
+	}
+	return o
+}
+
+// checkEvents compares events field by field, Data as JSON. A want
+// without an Origin expects originOf's.
 func checkEvents(t *testing.T, got, want []event.Event) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -96,6 +112,9 @@ func checkEvents(t *testing.T, got, want []event.Event) {
 	}
 	for i := range got {
 		g, w := got[i], want[i]
+		if w.Origin.IsZero() {
+			w.Origin = originOf(w)
+		}
 		if (g.Data == nil) != (w.Data == nil) {
 			t.Errorf("event %d: data %s, want %s", i, g.Data, w.Data)
 		} else if g.Data != nil && !jsonEqual(t, g.Data, w.Data) {
@@ -485,45 +504,6 @@ func TestCheckJSONContentType(t *testing.T) {
 	}
 }
 
-// FuzzDecodeCanonical checks that no body panics the canonical decoder and
-// that every answer is either events with a type and an entity, or a 400
-// or 422 *httpx.Error.
-func FuzzDecodeCanonical(f *testing.F) {
-	for _, name := range []string{"canonical_order_placed.json", "canonical_batch.json", "canonical_batch_two_bad.json"} {
-		f.Add(decFixture(f, name), "")
-	}
-	f.Add([]byte(`{"type":"order.placed","entity":{"type":"order","id":1},"data":{"total":1,"items":[{"sku":""}]}}`), "k")
-	f.Add([]byte(`[{"type":"stock.adjusted","entity":{"type":"stock","id":"A"},"time":"2024-01-01T00:00:00Z"}]`), "")
-	f.Add([]byte(`{"events":null}`), "")
-	f.Add([]byte(`{"type":"order.placed","entity":null,"data":[]}`), "")
-	cat := decCatalog(f)
-	v := ingest.NewDataValidator()
-	f.Fuzz(func(t *testing.T, body []byte, idem string) {
-		evs, err := ingest.DecodeCanonical(body, idem, decSource, cat, v, decNow)
-		if err != nil {
-			var he *httpx.Error
-			if !errors.As(err, &he) || (he.Status != 400 && he.Status != 422) {
-				t.Fatalf("error %v (%T)", err, err)
-			}
-			if evs != nil {
-				t.Fatal("events with an error")
-			}
-			return
-		}
-		if len(evs) == 0 {
-			t.Fatal("no events and no error")
-		}
-		for i, ev := range evs {
-			if ev.Type == "" || ev.Entity.Type == "" || ev.Entity.ID == "" || ev.Source != decSource.ID || ev.Format != event.FormatCanonical {
-				t.Fatalf("event %d: %+v", i, ev)
-			}
-			if ev.Data != nil && (!json.Valid(ev.Data) || !bytes.HasPrefix(ev.Data, []byte("{"))) {
-				t.Fatalf("event %d data %q", i, ev.Data)
-			}
-		}
-	})
-}
-
 func ExampleDecodeCanonical() {
 	cat := catalog.New(catalog.Builtin()...)
 	body := []byte(`{"type":"be-observer.catalog_product_update","entity":{"type":"product","id":"SKU-1"},"data":{"price":18.5}}`)
@@ -535,4 +515,96 @@ func ExampleDecodeCanonical() {
 	ev := evs[0]
 	fmt.Println(ev.Type, ev.OriginalType, ev.Entity.Key(), ev.IdempotencyKey, string(ev.Data))
 	// Output: product.updated be-observer.catalog_product_update product:SKU-1 req-1 {"price":18.5}
+}
+
+// TestDecodersKeepTheSendersIdentity: each format's own id, type and
+// source of the event end in Origin, literally as the sender sent them.
+func TestDecodersKeepTheSendersIdentity(t *testing.T) {
+	cat := decCatalog(t)
+	canonical, err := ingest.DecodeCanonical([]byte(`{"id":"ord-7-placed","source":"magento-eu","type":"order.placed","entity":{"type":"order","id":"7"},"data":{"total":5}}`), "", decSource, cat, nil, decNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adobe, err := ingest.DecodeAdobe([]byte(`{"data":{"uid":"evt-9","event":"be-observer.catalog_product_delete","value":{"sku":"SKU-9"}}}`), "", decSource, cat, nil, decNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/v1/sources/shop-eu/cloudevents", nil)
+	r.Header.Set("Content-Type", "application/cloudevents+json")
+	ce, err := ingest.DecodeCloudEvents(r, []byte(`{"specversion":"1.0","id":"a1","source":"urn:akeneo","type":"com.akeneo.pim.v1.family.deleted",
+		"data":{"family":{"code":"shoes"}}}`), decSource, cat, nil, decNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		got  event.Event
+		want event.Origin
+	}{
+		{canonical[0], event.Origin{Format: "canonical", ID: "ord-7-placed", Type: "order.placed", Source: "magento-eu"}},
+		{adobe[0], event.Origin{Format: "adobe", ID: "evt-9", Type: "be-observer.catalog_product_delete"}},
+		{ce[0], event.Origin{Format: "cloudevents", ID: "a1", Type: "com.akeneo.pim.v1.family.deleted", Source: "urn:akeneo"}},
+	} {
+		if tc.got.Origin != tc.want {
+			t.Errorf("%s event: origin %+v, want %+v", tc.got.Format, tc.got.Origin, tc.want)
+		}
+	}
+}
+
+// TestDeletionIdentifiers: Akeneo's six deletion types, as its Event
+// Platform documents their payloads, and an Adobe Commerce product delete
+// name the entity type and id a receiver of the deletion needs.
+func TestDeletionIdentifiers(t *testing.T) {
+	cat := decCatalog(t)
+	akeneo := func(typ, data string) string {
+		return `{"specversion":"1.0","id":"018e32f9-dfe4-760e-a273-5da1c089dfdb","type":"com.akeneo.pim.v1.` + typ + `","source":"pim",` +
+			`"subject":"019256aa-7f77-7f58-bc8c-770f7e369c5b","time":"2024-02-22T17:31:00Z","datacontenttype":"application/json",` +
+			`"data":{` + data + `,"author":{"identifier":"b238e9f7-fcec-45bd-9431-d43cd624b244","type":"user"}}}`
+	}
+	tests := []struct {
+		name, in         string
+		wantType, wantID string
+		wantEntity       string
+		wantErr          wantErr
+	}{
+		{name: "product by uuid", in: akeneo("product.deleted", `"product":{"uuid":"6a9f8486-2c36-4680-b87f-6f5f8f01b6cf"}`),
+			wantType: "product.deleted", wantEntity: "product", wantID: "6a9f8486-2c36-4680-b87f-6f5f8f01b6cf"},
+		{name: "product model by code", in: akeneo("product-model.deleted", `"product_model":{"code":"a-product-model-code"}`),
+			wantType: "product_model.deleted", wantEntity: "product_model", wantID: "a-product-model-code"},
+		{name: "category by code", in: akeneo("category.deleted", `"category":{"code":"category-1"}`),
+			wantType: "category.deleted", wantEntity: "category", wantID: "category-1"},
+		{name: "attribute by code", in: akeneo("attribute.deleted", `"attribute":{"code":"an-attribute-code"}`),
+			wantType: "attribute.deleted", wantEntity: "attribute", wantID: "an-attribute-code"},
+		{name: "attribute option by attribute and option code", in: akeneo("attribute-option.deleted", `"attribute_option":{"code":"an_attribute_option_code","attribute":{"code":"an_attribute_code"}}`),
+			wantType: "attribute_option.deleted", wantEntity: "attribute_option", wantID: "an_attribute_code.an_attribute_option_code"},
+		{name: "family by code", in: akeneo("family.deleted", `"family":{"code":"a_family_code"}`),
+			wantType: "family.deleted", wantEntity: "family", wantID: "a_family_code"},
+		{name: "attribute option without its attribute", in: akeneo("attribute-option.deleted", `"attribute_option":{"code":"red"}`),
+			wantErr: wantErr{status: 422, code: httpx.CodeInvalid, field: "data.attribute_option.attribute.code", inMsg: "unique only within its attribute"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/v1/sources/shop-eu/cloudevents", nil)
+			r.Header.Set("Content-Type", "application/cloudevents+json")
+			evs, err := ingest.DecodeCloudEvents(r, []byte(tc.in), decSource, cat, nil, decNow)
+			checkErr(t, err, tc.wantErr)
+			if tc.wantErr.status != 0 {
+				return
+			}
+			if ev := evs[0]; ev.Type != tc.wantType || ev.Entity.Type != tc.wantEntity || ev.Entity.ID != tc.wantID {
+				t.Errorf("got %s %s, want %s %s:%s", ev.Type, ev.Entity.Key(), tc.wantType, tc.wantEntity, tc.wantID)
+			}
+		})
+	}
+
+	// Adobe Commerce deletes a product by SKU, even when its value also
+	// carries Magento's entity id.
+	evs, err := ingest.DecodeAdobe([]byte(`{"data":{"uid":"d1","event":"be-observer.catalog_product_delete","value":{"entity_id":2041,"id":2041,"sku":"24-MB01"}}}`), "", decSource, cat, nil, decNow)
+	if err != nil || evs[0].Type != "product.deleted" || evs[0].Entity.Key() != "product:24-MB01" {
+		t.Errorf("Adobe product delete: %+v %v, want product.deleted of product:24-MB01", evs, err)
+	}
+	// Other entities keep their entity id first.
+	evs, err = ingest.DecodeAdobe([]byte(`{"data":{"uid":"d2","event":"be-observer.customer_delete","value":{"entity_id":318,"email":"jane@example.com"}}}`), "", decSource, cat, nil, decNow)
+	if err != nil || evs[0].Entity.Key() != "customer:318" {
+		t.Errorf("Adobe customer delete: %+v %v, want customer:318", evs, err)
+	}
 }

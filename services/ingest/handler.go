@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -94,7 +93,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, endpoint string)
 			return 0, err
 		}
 	}
-	body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+	body, err := httpx.ReadBody(w, r, s.cfg.MaxBodyBytes)
 	if err != nil {
 		return 0, err
 	}
@@ -113,6 +112,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, endpoint string)
 		evs, err = DecodeCloudEvents(r, body, src, s.catalog, s.validator, now)
 	}
 	if err != nil {
+		return 0, err
+	}
+	names := map[string]fieldNames{endpointCanonical: canonicalFields, endpointAdobe: adobeFields, endpointCloudEvents: cloudEventsFields}[endpoint]
+	if err := identify(r.Context(), src, s.aliases, evs, names, isBatch(body), batchName(body)); err != nil {
 		return 0, err
 	}
 
@@ -251,20 +254,13 @@ func unavailable(msg string) *httpx.Error {
 	return &httpx.Error{Status: http.StatusServiceUnavailable, Code: httpx.CodeUnavailable, Message: msg, RetryAfter: 5 * time.Second}
 }
 
-// readBody reads the whole body, answering 413 past limit.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "body of %d bytes is over the %d byte limit", r.ContentLength, limit)
+// batchName is the name batch items' error fields start with: "events"
+// for {"events":[...]}, "" for a JSON array ("[3].data").
+func batchName(body []byte) string {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		return ""
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "body is over the %d byte limit", limit)
-		}
-		return nil, httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "reading body: %v", err)
-	}
-	return body, nil
+	return "events"
 }
 
 // isBatch tells a {"events":[...]} or JSON array body from a single event,

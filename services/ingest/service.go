@@ -1,7 +1,9 @@
 // Package ingest is Surge's HTTP front door. It accepts commerce events in
 // the canonical envelope, the Adobe Commerce starter-kit format and
 // CloudEvents 1.0, verifies the source's signature, checks the event type
-// against the catalog, mints ksuid event ids and answers 202 only once the
+// against the catalog, keys each event's entity by the source's identity
+// rules (identity.go), keeps the sender's own identity of the event in its
+// origin, mints ksuid event ids and answers 202 only once the
 // events are committed to commerce.events.raw with acks from all in-sync
 // replicas. Overload gives 429 and Kafka trouble 503, both with
 // Retry-After; the number of events in flight is bounded.
@@ -33,6 +35,7 @@ import (
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/topics"
@@ -40,12 +43,16 @@ import (
 
 // Config is the ingest service's configuration.
 type Config struct {
-	Addr           string
-	Kafka          config.Kafka
-	Registry       config.Registry
-	Log            config.Log
-	InstanceID     string
-	MaxBodyBytes   int64
+	Addr         string
+	Kafka        config.Kafka
+	Registry     config.Registry
+	Log          config.Log
+	InstanceID   string
+	MaxBodyBytes int64
+	// BodyDrain bounds the discarding of a body left unread by an early
+	// answer (a 413, 401, ...), so that clients that send before they
+	// read still get the answer.
+	BodyDrain      httpx.Drain
 	MaxInFlight    int
 	ProduceTimeout time.Duration
 	DedupWindow    time.Duration
@@ -62,6 +69,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.StringVar(&c.InstanceID, "instance-id", host, "stable name of this instance; transactional ids derive from it, so two live instances must differ")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body accepted (413 above)")
+	c.BodyDrain.Flags(fs)
 	fs.IntVar(&c.MaxInFlight, "max-in-flight-events", 20000, "events accepted but not yet committed before answering 429")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long to wait for Kafka before answering 503")
 	fs.DurationVar(&c.DedupWindow, "dedup-window", topics.DefaultDedupWindow, "how long an idempotency key is remembered")
@@ -78,6 +86,7 @@ func (c *Config) Validate() error {
 		c.Log.Validate(),
 		config.ValidatePositive("produce-timeout", c.ProduceTimeout),
 		config.ValidatePositive("dedup-window", c.DedupWindow),
+		c.BodyDrain.Validate(),
 	}
 	if c.InstanceID == "" {
 		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
@@ -99,12 +108,15 @@ func (c *Config) Validate() error {
 
 // Deps are the collaborators a Service can be given. Without Sources and
 // Catalog, the service tails the sources and event types topics the admin
-// API writes (the built-in catalog and the "default" unsigned source until
+// API writes, and without Aliases the entity aliases topic (the built-in catalog and the "default" unsigned source until
 // an operator changes them), so changes apply without a restart. Without
 // Metrics nothing is registered; without Now the wall clock is used.
 type Deps struct {
 	Sources catalog.Sources
 	Catalog *catalog.Catalog
+	// Aliases resolves entity aliases for the sources' identity rules;
+	// nil tails commerce.entity-aliases.
+	Aliases Aliases
 	Metrics prometheus.Registerer
 	Now     func() time.Time
 }
@@ -116,6 +128,7 @@ type Service struct {
 	log       *zap.Logger
 	sources   catalog.Sources
 	catalog   *catalog.Catalog
+	aliases   Aliases
 	validator *DataValidator
 	now       func() time.Time
 	names     topics.Namer
@@ -127,11 +140,12 @@ type Service struct {
 	budget *semaphore.Weighted
 	m      *metrics
 
-	live   *store.Live // sources and event types tailed, unless given in Deps
-	tail   *kgo.Client
-	cancel context.CancelFunc
-	done   chan struct{}
-	ready  observe.Readiness
+	live       *store.Live                        // sources and event types tailed, unless given in Deps
+	aliasTable *ktable.Table[catalog.EntityAlias] // entity aliases tailed, unless given in Deps
+	tail       *kgo.Client
+	cancel     context.CancelFunc
+	done       chan struct{}
+	ready      observe.Readiness
 }
 
 // New connects to Kafka and the registry, creates missing topics,
@@ -149,6 +163,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		log:       log,
 		sources:   deps.Sources,
 		catalog:   deps.Catalog,
+		aliases:   deps.Aliases,
 		validator: NewDataValidator(),
 		now:       deps.Now,
 		names:     topics.Namer{Prefix: cfg.Kafka.TopicPrefix},
@@ -168,9 +183,17 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	if err != nil {
 		return nil, err
 	}
+	storeOpts := store.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")}
+	if deps.Aliases == nil {
+		if s.aliasTable, err = store.Aliases(ctx, storeOpts); err != nil {
+			return nil, fmt.Errorf("loading entity aliases: %w", err)
+		}
+		s.aliases = store.AliasLookup{Table: s.aliasTable}
+	}
 	if deps.Sources == nil || deps.Catalog == nil {
-		s.live, err = store.OpenLive(ctx, store.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")})
+		s.live, err = store.OpenLive(ctx, storeOpts)
 		if err != nil {
+			s.Close()
 			return nil, err
 		}
 		if s.sources == nil {
@@ -230,6 +253,9 @@ func (s *Service) Close() {
 	if s.live != nil {
 		s.live.Close()
 	}
+	if s.aliasTable != nil {
+		s.aliasTable.Close()
+	}
 }
 
 // Run is the standalone ingest process: the service plus its HTTP listener
@@ -245,7 +271,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	svc.Mount(mux)
 	observe.Mount(mux, svc.ready.Err, reg)
 	log.Info("ingest listening", zap.String("addr", cfg.Addr))
-	return httpx.ListenAndServe(ctx, cfg.Addr, mux)
+	return httpx.ListenAndServe(ctx, cfg.Addr, httpx.DrainUnread(mux, cfg.BodyDrain))
 }
 
 // LogLevel is the configured log level.

@@ -1,0 +1,83 @@
+package dispatcher_test
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/surgehq/surge/pkg/event"
+)
+
+// TestTinyBoundsUnderChurnLoseAndReorderNothing: memory bounds so small
+// that most deliveries wait in the retry topic and are read back one by
+// one, an endpoint that fails a fifth of the attempts (short in-memory
+// waits and parked keys), and a restart in the middle: every delivery
+// arrives, in order per key.
+func TestTinyBoundsUnderChurnLoseAndReorderNothing(t *testing.T) {
+	h := newHarness(t, 3)
+	h.cfg.MemoryWait = 150 * time.Millisecond
+	h.cfg.MaxLoadedPerKey = 2
+	h.cfg.MaxLoadedPerSubscription = 24
+	h.cfg.MaxLoaded = 40
+	for _, s := range []string{"sub_a", "sub_b"} {
+		h.subscribe(s, func(s *event.Subscription) {
+			s.RetrySchedule = []string{"1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s"}
+		})
+	}
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(7, 7))
+	h.recv.setRespond(func(r received, n int) (int, http.Header) {
+		mu.Lock()
+		fail := rng.IntN(5) == 0
+		mu.Unlock()
+		if fail {
+			return http.StatusServiceUnavailable, nil
+		}
+		return http.StatusOK, nil
+	})
+	var ds []event.Delivery
+	want := map[string]int64{}
+	for i := range 3000 {
+		sub := []string{"sub_a", "sub_b"}[i%2]
+		key := "order:K" + strconv.Itoa(i%60)
+		v := int64(i/60 + 1)
+		ds = append(ds, delivery(sub, key, v, i))
+		want[sub+"/"+key] = v
+	}
+	h.produce(ds...)
+	first := h.start()
+	waitFor(t, 90*time.Second, "a third of the run", func() bool { return distinct(h.recv.delivered()) >= len(ds)/3 })
+	first.stop()
+	h.start()
+	deadline := time.Now().Add(120 * time.Second)
+	for distinct(h.recv.delivered()) < len(ds) {
+		if time.Now().After(deadline) {
+			ids := map[string]bool{}
+			for _, g := range h.recv.delivered() {
+				ids[g.id] = true
+			}
+			missing := map[string][]int64{}
+			for _, d := range ds {
+				if !ids[d.ID] {
+					missing[d.SubscriptionID+"/"+d.EntityKey] = append(missing[d.SubscriptionID+"/"+d.EntityKey], d.EntityVersion)
+				}
+			}
+			t.Fatalf("%d of %d delivered; missing: %v", distinct(h.recv.delivered()), len(ds), missing)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := h.recv.delivered()
+	t.Logf("%d requests for %d deliveries", len(got), len(ds))
+	checkOrder(t, got, want)
+}
+
+func distinct(got []received) int {
+	ids := map[string]bool{}
+	for _, g := range got {
+		ids[g.id] = true
+	}
+	return len(ids)
+}
