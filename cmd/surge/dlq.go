@@ -175,7 +175,16 @@ func newDLQStatsCommand(o *dlqOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats",
 		Short: "Count a dead-letter topic: per partition, subscription, error class, HTTP status and stage",
-		Args:  cobra.NoArgs,
+		Long: `Count a dead-letter topic: per partition, subscription, error class, HTTP
+status and stage.
+
+OFFSETS is the offset of the partition's first and last dead letter, both
+inclusive ("1200-1299"), or the one offset when there is one dead letter
+("0"), or "-" when there is none: the offsets to give 'surge dlq show' and
+'surge dlq replay --from-offset/--to-offset'. Transaction markers take
+offsets too, so a range spans more offsets than COUNT; --json also gives
+the log's start_offset and end_offset (the offset after the last one).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return dlqRun(cmd, o, nil, func(ctx context.Context, svc *dlq.Service) error {
 				st, err := svc.Stats(ctx, o.Topic, dlqReadingProgress(cmd.ErrOrStderr(), o.Topic))
@@ -189,6 +198,19 @@ func newDLQStatsCommand(o *dlqOptions) *cobra.Command {
 				return nil
 			})
 		},
+	}
+}
+
+// offsetRange is the OFFSETS column: the first and last dead letter's
+// offsets, one offset for one dead letter, "-" for none.
+func offsetRange(p dlq.PartitionStats) string {
+	switch {
+	case p.FirstOffset == nil || p.LastOffset == nil:
+		return "-"
+	case *p.FirstOffset == *p.LastOffset:
+		return strconv.FormatInt(*p.FirstOffset, 10)
+	default:
+		return fmt.Sprintf("%d-%d", *p.FirstOffset, *p.LastOffset)
 	}
 }
 
@@ -209,11 +231,7 @@ func printStats(out io.Writer, st *dlq.Stats) {
 		if p.Oldest != nil {
 			oldest, newest = p.Oldest.Format(time.RFC3339), p.Newest.Format(time.RFC3339)
 		}
-		offsets := "-"
-		if p.EndOffset > p.StartOffset {
-			offsets = fmt.Sprintf("%d-%d", p.StartOffset, p.EndOffset-1)
-		}
-		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", p.Partition, p.Count, offsets, oldest, newest)
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", p.Partition, p.Count, offsetRange(p), oldest, newest)
 	}
 	w.Flush()
 	sections := []struct {

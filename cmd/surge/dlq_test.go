@@ -479,6 +479,21 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	if st.ByStage["enrich"] != 1 || st.ByClass["undecodable"] != 1 || st.BySourceTopic[topics.EventsRaw] != 1 {
 		t.Fatalf("events DLQ stats %+v", st)
 	}
+	// Enrich wrote the one dead letter in a transaction: the record is
+	// offset 0, its commit marker offset 1, and the table says 0.
+	var dead dlq.PartitionStats
+	for _, p := range st.Partitions {
+		if p.Count > 0 {
+			dead = p
+		}
+	}
+	if dead.FirstOffset == nil || *dead.FirstOffset != 0 || dead.LastOffset == nil || *dead.LastOffset != 0 || dead.EndOffset != 2 {
+		t.Fatalf("the dead letter's partition: %+v, want first and last offset 0, end offset 2", dead)
+	}
+	row := regexp.MustCompile(fmt.Sprintf(`(?m)^%d +1 +0 +\d{4}-`, dead.Partition))
+	if table := mustDLQ(t, stack, "stats", "--topic", topics.EventsDLQ); !row.MatchString(table) {
+		t.Fatalf("stats table: want partition %d with 1 dead letter at offset 0:\n%s", dead.Partition, table)
+	}
 	var shown dlq.Record
 	if err := json.Unmarshal([]byte(mustDLQ(t, stack, "show", "--topic", topics.EventsDLQ, "--event-id", "ev-poison", "--json")), &shown); err != nil {
 		t.Fatal(err)
@@ -518,6 +533,12 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	if stats["total"].(float64) != 2 {
 		t.Fatalf("GET /v1/dlq/stats: %v", stats)
 	}
+	// Both dead letters on one partition, each in its own transaction:
+	// offsets 0 and 2, with commit markers at 1 and 3.
+	part := stats["partitions"].([]any)[dead.Partition].(map[string]any)
+	if part["count"] != 2.0 || part["first_offset"] != 0.0 || part["last_offset"] != 2.0 || part["end_offset"] != 4.0 {
+		t.Fatalf("GET /v1/dlq/stats partition %d: %v, want count 2, first_offset 0, last_offset 2, end_offset 4", dead.Partition, part)
+	}
 	rec := adminCall(t, stack.AdminURL, tok, "GET", fmt.Sprintf("/v1/dlq/records/%d/%d?topic=%s", shown.Partition, shown.Offset, topics.EventsDLQ), "")
 	if rec["replays_to"] != topics.EventsRaw {
 		t.Fatalf("GET /v1/dlq/records: %v", rec)
@@ -538,6 +559,26 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	list := adminCall(t, stack.AdminURL, tok, "GET", "/v1/dlq/replays", "")
 	if n := len(list["replays"].([]any)); n != 2 {
 		t.Fatalf("GET /v1/dlq/replays: %d replays, want the CLI's and the API's", n)
+	}
+}
+
+func TestStatsTableOffsets(t *testing.T) {
+	at := func(v int64) *int64 { return &v }
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	printStats(&out, &dlq.Stats{Topic: topics.DeliveriesDLQ, Total: 101, Oldest: &now, Newest: &now, Partitions: []dlq.PartitionStats{
+		{Partition: 0, Count: 1, StartOffset: 0, EndOffset: 2, FirstOffset: at(0), LastOffset: at(0), Oldest: &now, Newest: &now},
+		{Partition: 1, Count: 100, StartOffset: 1000, EndOffset: 1400, FirstOffset: at(1200), LastOffset: at(1398), Oldest: &now, Newest: &now},
+		{Partition: 2, StartOffset: 7, EndOffset: 9},
+	}})
+	for _, want := range []string{
+		`(?m)^0 +1 +0 +2026-03-01T12:00:00Z`,
+		`(?m)^1 +100 +1200-1398 +2026-03-01T12:00:00Z`,
+		`(?m)^2 +0 +- +- +-$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("stats table lacks a row matching %s:\n%s", want, out.String())
+		}
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any, readOnly func(string) bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		if err != nil || !readAsJSON(mt) {
 			return httpx.Errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia, "Content-Type %q is not JSON; send application/json", ct)
 		}
 	}

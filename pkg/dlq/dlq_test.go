@@ -129,7 +129,14 @@ func (l letter) delivery() event.Delivery {
 // the partition the key hashes to, the dead-letter headers.
 func (e *env) deadLetter(ls ...letter) {
 	e.t.Helper()
-	ctx := context.Background()
+	if err := e.cl.ProduceSync(context.Background(), e.deadLetterRecords(ls...)...).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// deadLetterRecords are the records deadLetter writes.
+func (e *env) deadLetterRecords(ls ...letter) []*kgo.Record {
+	e.t.Helper()
 	n := int(partitions)
 	var recs []*kgo.Record
 	for _, l := range ls {
@@ -148,9 +155,7 @@ func (e *env) deadLetter(ls ...letter) {
 		h = append(h, kgo.RecordHeader{Key: topics.HeaderDLQHTTPStatus, Value: []byte(strconv.Itoa(l.status))})
 		recs = append(recs, kafkax.WithPartition(&kgo.Record{Topic: e.names.Name(topics.DeliveriesDLQ), Key: key, Value: v, Headers: h}, p))
 	}
-	if err := e.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		e.t.Fatal(err)
-	}
+	return recs
 }
 
 // letters makes n dead letters of sub over entities, versions in order.
@@ -217,6 +222,66 @@ func TestStatsCountsEveryBreakdown(t *testing.T) {
 	if err != nil || ev.Total != 0 {
 		t.Fatalf("events DLQ stats: %+v %v", ev, err)
 	}
+}
+
+// TestStatsOffsetsAreTheDeadLetters checks a partition's first and last
+// offsets are those of its dead letters, not of the transaction markers
+// around them: the dispatcher writes dead letters in transactions, and a
+// single one at offset 0 is followed by its commit marker at offset 1.
+func TestStatsOffsetsAreTheDeadLetters(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	txn, err := kgo.NewClient(kgo.SeedBrokers(e.c.Brokers...), kgo.TransactionalID("dlq-test-"+e.c.Prefix), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	// Every letter of one entity and subscription lands on one partition.
+	ls := letters("sub_a", 4, 1, 400)
+	write := func(commit kgo.TransactionEndTry, ls ...letter) {
+		t.Helper()
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.ProduceSync(ctx, e.deadLetterRecords(ls...)...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(kgo.TryCommit, ls[0]) // offset 0, commit marker 1
+
+	st, err := e.svc.Stats(ctx, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := st.Partitions[e.deadLetterRecords(ls[0])[0].Partition]
+	if p.Count != 1 || p.FirstOffset == nil || *p.FirstOffset != 0 || p.LastOffset == nil || *p.LastOffset != 0 || p.EndOffset != 2 {
+		t.Fatalf("one dead letter in a transaction: %+v (first %v, last %v), want count 1, first and last 0, end 2", p, deref(p.FirstOffset), deref(p.LastOffset))
+	}
+
+	write(kgo.TryCommit, ls[1], ls[2]) // offsets 2, 3, commit marker 4
+	write(kgo.TryAbort, ls[3])         // offset 5, abort marker 6: not a dead letter
+	if st, err = e.svc.Stats(ctx, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	p = st.Partitions[p.Partition]
+	if p.Count != 3 || deref(p.FirstOffset) != 0 || deref(p.LastOffset) != 3 || p.EndOffset != 7 {
+		t.Fatalf("three committed, one aborted: %+v (first %v, last %v), want count 3, first 0, last 3, end 7", p, deref(p.FirstOffset), deref(p.LastOffset))
+	}
+	for _, other := range st.Partitions {
+		if other.Partition != p.Partition && (other.Count != 0 || other.FirstOffset != nil || other.LastOffset != nil) {
+			t.Fatalf("partition without dead letters: %+v", other)
+		}
+	}
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return -1
+	}
+	return *p
 }
 
 func TestShowDecodesAndFindsAttempts(t *testing.T) {

@@ -43,11 +43,19 @@ type Stats struct {
 }
 
 // PartitionStats describe one partition of a dead-letter topic.
+// StartOffset and EndOffset bound the log as Kafka does (EndOffset is the
+// offset after the last one); FirstOffset and LastOffset are the offsets
+// of the first and last dead letter in it, both inclusive and absent when
+// it has none. They differ because transaction markers take offsets too:
+// one dead letter written in a transaction is offset 0, its commit marker
+// offset 1, and EndOffset 2.
 type PartitionStats struct {
 	Partition   int32      `json:"partition"`
 	Count       int64      `json:"count"`
 	StartOffset int64      `json:"start_offset"`
 	EndOffset   int64      `json:"end_offset"`
+	FirstOffset *int64     `json:"first_offset,omitempty"`
+	LastOffset  *int64     `json:"last_offset,omitempty"`
 	Oldest      *time.Time `json:"oldest,omitempty"`
 	Newest      *time.Time `json:"newest,omitempty"`
 }
@@ -93,6 +101,12 @@ func (s *Service) Stats(ctx context.Context, topic string, tick func(Progress)) 
 		ps := parts[r.Partition]
 		ps.Count++
 		st.Total++
+		if ps.FirstOffset == nil {
+			first := r.Offset
+			ps.FirstOffset = &first
+		}
+		last := r.Offset
+		ps.LastOffset = &last
 		ps.Oldest, ps.Newest = widen(ps.Oldest, ps.Newest, r.Timestamp)
 		st.Oldest, st.Newest = widen(st.Oldest, st.Newest, r.Timestamp)
 		if kind == KindDeliveries {

@@ -50,6 +50,12 @@
 // schema when their parsed forms are equal, so whitespace and JSON key
 // order do not make new versions. Compatibility rules (BACKWARD, FORWARD,
 // FULL and their transitive forms, NONE) are hamba/avro's; when it rejects
-// a schema, the schemas are walked to name the field at fault in the 409
-// message.
+// a schema, the schemas are walked (compat.go) to name the field at fault
+// in the 409 message, and to give the verbose compatibility answer in
+// Confluent's shape: Avro's incompatibility type and JSON pointer with
+// Surge's own description. Schemas carry no metadata or rule sets (a
+// request that sets them is refused), so GET /subjects/{s}/metadata
+// answers the latest version when no key/value pair is asked for and 40403
+// when one is. README.md ("The schema registry as Confluent clients see
+// it") lists every difference from Confluent's registry.
 package registry

@@ -54,6 +54,9 @@ func FuzzRegistryREST(f *testing.F) {
 		{3, "/subjects/commerce.events.raw-value?permanent=true", nil},
 		{0, "/schemas/ids/99999999999999999999", nil},
 		{1, "/subjects/a%2Fb/versions", []byte(`{"schema":`)},
+		{0, "/subjects/commerce.events.raw-value/metadata?deleted=true&key=a&value=b", nil},
+		{1, "/subjects/x/versions", []byte(`{"schema":"\"int\"","metadata":{"properties":{"a":"b"}},"ruleSet":null}`)},
+		{1, "/compatibility/subjects/x/versions/1?verbose=true", []byte(`{"schema":"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[]}"}`)},
 	} {
 		f.Add(tc.method, tc.path, tc.body)
 	}

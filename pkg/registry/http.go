@@ -123,6 +123,7 @@ func (r *Registry) Handler() http.Handler {
 		rt("DELETE", "/subjects/{subject}/versions/{version}", r.deleteVersion),
 		rt("GET", "/subjects/{subject}/versions/{version}/schema", r.getVersionText),
 		rt("GET", "/subjects/{subject}/versions/{version}/referencedby", r.getReferencedBy),
+		rt("GET", "/subjects/{subject}/metadata", r.getLatestWithMetadata),
 		rt("POST", "/compatibility/subjects/{subject}/versions", r.checkCompatibility),
 		rt("POST", "/compatibility/subjects/{subject}/versions/{version}", r.checkCompatibility),
 		rt("GET", "/config", r.getConfig),
@@ -500,6 +501,30 @@ func (r *Registry) getVersionText(req *http.Request, p params) (any, error) {
 	return rawBody(v.schema.text), nil
 }
 
+// getLatestWithMetadata is Confluent's "latest version with the given
+// metadata": the newest version whose metadata properties hold every
+// ?key=K&value=V pair given (pairs beyond the shorter list are ignored, as
+// Confluent does). Surge's schemas carry no metadata, so with no pair the
+// answer is the latest version and with any pair it is 40403; a subject
+// without versions is 40401. ?deleted=true also looks at soft-deleted
+// versions.
+func (r *Registry) getLatestWithMetadata(req *http.Request, p params) (any, error) {
+	subject, q := p["subject"], req.URL.Query()
+	var v *versionInfo
+	r.read(func(st *state) {
+		if vs := st.versionsOf(subject, flag(req, "deleted")); len(vs) > 0 {
+			v = vs[len(vs)-1]
+		}
+	})
+	if v == nil {
+		return nil, errSubject(subject)
+	}
+	if min(len(q["key"]), len(q["value"])) > 0 {
+		return nil, apiErr(errSchemaNotFound, "Schema not found")
+	}
+	return showVersion(v), nil
+}
+
 func (r *Registry) getReferencedBy(req *http.Request, p params) (any, error) {
 	var ids []int
 	var err error
@@ -611,20 +636,41 @@ func (r *Registry) deleteVersion(req *http.Request, p params) (any, error) {
 	return nums[0], nil
 }
 
+// compatibilityAnswer is the body of a compatibility check; with
+// ?verbose=true it is a verboseCompatibilityAnswer, as with Confluent's
+// registry (messages only when asked for, and then always a list).
+type compatibilityAnswer struct {
+	IsCompatible bool `json:"is_compatible"`
+}
+
+type verboseCompatibilityAnswer struct {
+	IsCompatible bool     `json:"is_compatible"`
+	Messages     []string `json:"messages"`
+}
+
+// checkCompatibility answers whether a schema could be registered under
+// subject: against the versions its compatibility level checks, or against
+// one version. As with Confluent's registry, "latest" of a subject without
+// versions has nothing to be incompatible with, and with ?verbose=true an
+// invalid schema is answered as incompatible (200, the reason in messages)
+// instead of a 422.
 func (r *Registry) checkCompatibility(req *http.Request, p params) (any, error) {
 	subject, rawVersion := p["subject"], p["version"]
+	verbose := flag(req, "verbose")
 	var body registerRequest
 	if err := decodeBody(req, &body); err != nil {
 		return nil, err
 	}
+	version := 0 // all the level checks
 	if rawVersion != "" {
-		if _, err := parseVersion(rawVersion); err != nil {
+		n, err := parseVersion(rawVersion)
+		if err != nil {
 			return nil, err
 		}
+		version = n
 	}
-	var msgs []string
+	var failed []versionProblems
 	var level string
-	var checked []*versionInfo
 	var err error
 	r.read(func(st *state) {
 		var c *candidate
@@ -632,37 +678,74 @@ func (r *Registry) checkCompatibility(req *http.Request, p params) (any, error) 
 			return
 		}
 		level = st.compatibility(subject, r.cfg.DefaultCompatibility)
-		if rawVersion == "" {
-			checked = checkedVersions(st, subject, level)
-		} else {
+		checked := checkedVersions(st, subject, level)
+		if version != 0 {
+			checked = nil
 			var v *versionInfo
-			if v, err = findVersion(st, subject, rawVersion, false); err != nil {
+			if v, err = findCheckedVersion(st, subject, version); err != nil || v == nil {
 				return
 			}
 			if level != CompatNone {
 				checked = []*versionInfo{v}
 			}
 		}
-		msgs = incompatibilities(c, level, checked)
+		// Newest first, up to the first that fails, as Confluent's
+		// checker reports them.
+		slices.Reverse(checked)
+		failed = checkAgainst(c, level, checked, true)
 	})
+	var ae *apiError
+	if err != nil && verbose && errors.As(err, &ae) && ae.Code == errInvalidSchema {
+		return verboseCompatibilityAnswer{IsCompatible: false, Messages: []string{ae.Message}}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
-		IsCompatible bool     `json:"is_compatible"`
-		Messages     []string `json:"messages"`
-	}{IsCompatible: len(msgs) == 0, Messages: msgs}
-	if out.Messages == nil {
-		out.Messages = []string{}
+	if verbose {
+		return verboseCompatibilityAnswer{IsCompatible: len(failed) == 0, Messages: verboseMessages(failed, level)}, nil
 	}
-	if flag(req, "verbose") && !out.IsCompatible {
-		for _, v := range checked {
-			out.Messages = append(out.Messages, fmt.Sprintf("{oldSchemaVersion: %d}", v.version),
-				fmt.Sprintf("{oldSchema: '%s'}", v.schema.text))
+	return compatibilityAnswer{IsCompatible: len(failed) == 0}, nil
+}
+
+// findCheckedVersion finds the live version n of subject to check against
+// (-1: the latest; nil when the subject has none). A version that does not
+// exist is 40402, whether or not the subject does, as Confluent answers.
+func findCheckedVersion(st *state, subject string, n int) (*versionInfo, error) {
+	vs := st.versionsOf(subject, false)
+	if n == -1 {
+		if len(vs) == 0 {
+			return nil, nil
 		}
-		out.Messages = append(out.Messages, fmt.Sprintf("{compatibility: '%s'}", level))
+		return vs[len(vs)-1], nil
 	}
-	return out, nil
+	for _, v := range vs {
+		if v.version == n {
+			return v, nil
+		}
+	}
+	return nil, apiErr(errVersionNotFound, "Version %d not found.", n)
+}
+
+// verboseMessages are the messages of a verbose compatibility answer, in
+// the shape of Confluent's: for the version that failed, each reason
+// ({errorType:..., description:..., additionalInfo:...}), then
+// {oldSchemaVersion: N} and {oldSchema: '...'}; last, the rules applied.
+// Empty when nothing failed.
+func verboseMessages(failed []versionProblems, level string) []string {
+	msgs := []string{}
+	for _, vp := range failed {
+		for _, p := range vp.problems {
+			msgs = append(msgs, p.verbose())
+		}
+		msgs = append(msgs, fmt.Sprintf("{oldSchemaVersion: %d}", vp.version.version),
+			fmt.Sprintf("{oldSchema: '%s'}", vp.version.schema.text))
+	}
+	if len(msgs) > 0 {
+		// Surge has no field validation (Confluent's
+		// schema.validate.fields), so it is always false.
+		msgs = append(msgs, fmt.Sprintf("{validateFields: 'false', compatibility: '%s'}", level))
+	}
+	return msgs
 }
 
 type compatibilityLevel struct {

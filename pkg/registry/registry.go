@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -376,6 +377,11 @@ type registerRequest struct {
 	References []Reference `json:"references,omitempty"`
 	ID         int         `json:"id,omitempty"`      // only to ask for the id the schema already has
 	Version    int         `json:"version,omitempty"` // ignored, as Confluent does outside IMPORT mode
+	// Metadata and RuleSet are Confluent's data contracts, which this
+	// registry does not keep: a request that sets them is refused rather
+	// than stored without them.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	RuleSet  json.RawMessage `json:"ruleSet,omitempty"`
 }
 
 // candidate is a submitted schema, parsed against the current state.
@@ -394,6 +400,14 @@ func parseCandidate(st *state, req registerRequest) (*candidate, error) {
 	}
 	if typ != schemaTypeAvro {
 		return nil, apiErr(errInvalidSchema, "Invalid schema: schema type %s is not supported; this registry serves AVRO schemas only", typ)
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"metadata", req.Metadata}, {"ruleSet", req.RuleSet}} {
+		if hasContent(f.raw) {
+			return nil, apiErr(errInvalidSchema, "Invalid schema: this registry does not keep a schema's %s (Confluent's data contracts); send the schema without %q", f.name, f.name)
+		}
 	}
 	if len(req.Schema) == 0 || len(compactText(req.Schema)) == 0 {
 		return nil, apiErr(errInvalidSchema, "Invalid schema: the schema is empty")
@@ -414,27 +428,89 @@ func parseCandidate(st *state, req registerRequest) (*candidate, error) {
 	}, nil
 }
 
-// incompatibilities checks c against the given versions under level and
-// returns one message per failing version.
-func incompatibilities(c *candidate, level string, against []*versionInfo) []string {
-	var msgs []string
+// hasContent reports whether a JSON value holds anything: null, and
+// objects and arrays of nothing but such values, are empty; a string (even
+// ""), number or boolean anywhere is content. Undecodable JSON cannot
+// reach here (the body decoded).
+func hasContent(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return true
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch t := v.(type) {
+		case nil:
+			return false
+		case map[string]any:
+			for _, m := range t {
+				if walk(m) {
+					return true
+				}
+			}
+			return false
+		case []any:
+			return slices.ContainsFunc(t, walk)
+		default:
+			return true
+		}
+	}
+	return walk(v)
+}
+
+// versionProblems are the reasons a candidate cannot follow one version.
+type versionProblems struct {
+	version  *versionInfo
+	problems []*incompatibility
+}
+
+// checkAgainst checks c against the given versions under level, in their
+// order, and returns the versions it fails with their reasons (one per
+// direction checked: the first place found). firstOnly stops at the first
+// version that fails.
+func checkAgainst(c *candidate, level string, against []*versionInfo, firstOnly bool) []versionProblems {
+	var out []versionProblems
 	for _, v := range against {
+		vp := versionProblems{version: v}
 		old := side{schema: v.schema.parsed, name: "version " + strconv.Itoa(v.version)}
 		if old.schema == nil {
-			msgs = append(msgs, fmt.Sprintf("version %d is a %s schema this registry cannot check against", v.version, v.schema.schemaType))
-			continue
-		}
-		var errs []error
-		if level != CompatForward && level != CompatForwardTransitive {
-			errs = append(errs, checkReadable(*c.parsed, old))
-		}
-		if level != CompatBackward && level != CompatBackwardTransitive {
-			errs = append(errs, checkReadable(old, *c.parsed))
-		}
-		for _, err := range errs {
-			if err != nil {
-				msgs = append(msgs, err.Error())
+			vp.problems = append(vp.problems, &incompatibility{
+				message: fmt.Sprintf("version %d is a %s schema this registry cannot check against", v.version, v.schema.schemaType)})
+		} else {
+			var errs []error
+			if level != CompatForward && level != CompatForwardTransitive {
+				errs = append(errs, checkReadable(*c.parsed, old))
 			}
+			if level != CompatBackward && level != CompatBackwardTransitive {
+				errs = append(errs, checkReadable(old, *c.parsed))
+			}
+			for _, err := range errs {
+				var inc *incompatibility
+				if errors.As(err, &inc) {
+					vp.problems = append(vp.problems, inc)
+				}
+			}
+		}
+		if len(vp.problems) > 0 {
+			out = append(out, vp)
+			if firstOnly {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// incompatibilities checks c against the given versions under level and
+// returns one message per failing check, for a refused registration.
+func incompatibilities(c *candidate, level string, against []*versionInfo) []string {
+	var msgs []string
+	for _, vp := range checkAgainst(c, level, against, false) {
+		for _, p := range vp.problems {
+			msgs = append(msgs, p.message)
 		}
 	}
 	return msgs
