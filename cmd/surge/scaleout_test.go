@@ -28,6 +28,7 @@ import (
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/registry/registrytest"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/subscription"
@@ -53,16 +54,17 @@ var buildStages = sync.OnceValues(func() (string, error) {
 
 // stageProcess is one stage instance running as its own process.
 type stageProcess struct {
-	name   string
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	mu     sync.Mutex
+	name    string
+	cmd     *exec.Cmd
+	stderr  *bytes.Buffer
+	mu      sync.Mutex
+	metrics string // its /metrics, /readyz listener
 }
 
 func startStage(t *testing.T, bin, name string, args ...string) *stageProcess {
 	t.Helper()
 	metrics := freeAddr(t)
-	p := &stageProcess{name: name, stderr: &bytes.Buffer{}}
+	p := &stageProcess{name: name, stderr: &bytes.Buffer{}, metrics: metrics}
 	p.cmd = exec.Command(bin, append(args, "--metrics-addr", metrics)...)
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
@@ -110,6 +112,7 @@ type stagePipeline struct {
 	rc        *hookReceiver
 	dir       string
 	common    []string
+	subs      *ktable.Table[event.Subscription]
 }
 
 func newStagePipeline(t *testing.T) *stagePipeline { return newStagePipelineRF(t, 1) }
@@ -180,9 +183,27 @@ func newStagePipelineRF(t *testing.T, rf int16) *stagePipeline {
 	rc.mu.Lock()
 	rc.secrets["s0"] = sec.Value
 	rc.mu.Unlock()
-	return &stagePipeline{kc: kc, ingestURL: ingestSrv.URL, rc: rc, dir: dir,
+	return &stagePipeline{kc: kc, ingestURL: ingestSrv.URL, rc: rc, dir: dir, subs: subs,
 		common: []string{"--brokers", strings.Join(kc.Brokers, ","), "--topic-prefix", kc.Prefix, "--partitions", "6",
 			"--replication-factor", strconv.Itoa(int(rf)), "--registry", regURL, "--session-timeout", "6s", "--log-level", "warn"}}
+}
+
+// subscribe adds a subscription to rc at path /<path>, changed by mut.
+func (sp *stagePipeline) subscribe(t *testing.T, id string, rc *hookReceiver, path string, mut func(*event.Subscription)) {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	sec, _ := subscription.NewSecret(now)
+	sub := event.Subscription{ID: id, URL: rc.srv.URL + "/" + path, EventTypes: []string{"*"},
+		Enabled: true, Secrets: []event.Secret{sec}, CreatedAt: now, UpdatedAt: now}
+	if mut != nil {
+		mut(&sub)
+	}
+	if err := sp.subs.Put(context.Background(), id, sub); err != nil {
+		t.Fatal(err)
+	}
+	rc.mu.Lock()
+	rc.secrets[path] = sec.Value
+	rc.mu.Unlock()
 }
 
 // stage starts one stage process (bin: enrich, fanout or dispatcher).

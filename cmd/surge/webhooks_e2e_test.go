@@ -35,6 +35,10 @@ type hookReceiver struct {
 	events  map[string]bool      // event ids seen
 	arrived map[string]time.Time // first arrival by webhook-id
 	latency []time.Duration      // from ingest's acceptance (the event time) to arrival
+	// gate, when set, runs before a request is answered (a slow or
+	// hanging endpoint); false drops the request unanswered and
+	// unrecorded (the sender gave up on it).
+	gate func(*http.Request) bool
 }
 
 type hook struct {
@@ -47,6 +51,12 @@ type hook struct {
 func newHookReceiver(t testing.TB) *hookReceiver {
 	rc := &hookReceiver{secrets: map[string]string{}, ids: map[string]bool{}, events: map[string]bool{}, arrived: map[string]time.Time{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc.mu.Lock()
+		gate := rc.gate
+		rc.mu.Unlock()
+		if gate != nil && !gate(r) {
+			return
+		}
 		sub := strings.TrimPrefix(r.URL.Path, "/")
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()

@@ -70,6 +70,11 @@ const (
 	// dispatcher orders a key's deliveries by it, wherever in the retry
 	// topic their copies are.
 	HeaderOriginOffset = "surge.origin-offset"
+	// HeaderRetryFinished marks a commerce.deliveries.retry record that is
+	// no delivery: the dispatcher's note of retry offsets it finished
+	// (value: "a-b,c,..."), so the next owner of the partition skips them
+	// wherever they are.
+	HeaderRetryFinished = "surge.retry.finished"
 
 	// Dead-letter headers, added to the original record's headers. Every
 	// one starts with HeaderDLQPrefix.

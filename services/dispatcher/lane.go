@@ -28,6 +28,7 @@ const (
 // (offset, order, due time) and its record stays in Kafka until the
 // loader reads it back; main-topic items are always loaded.
 type item struct {
+	key     string // its delivery key
 	src     source
 	offset  int64       // in its own topic
 	origin  int64       // the key's order: its offset in commerce.deliveries when first read
@@ -212,6 +213,11 @@ type lane struct {
 	mainStart int64
 	waitMain  originHeap
 	starved   map[string]bool // keys whose head waits for room to load
+	// finishedRetry are retry offsets finished since the last finished
+	// record; retryItems are the queued retry items by offset, for the
+	// finished records a new owner reads.
+	finishedRetry []int64
+	retryItems    map[int64]*item
 }
 
 // originWait is a key waiting for the main partition to be read past
@@ -238,7 +244,7 @@ func (h *originHeap) Pop() any {
 func newLane(p int32) *lane {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &lane{p: p, ctx: ctx, cancel: cancel, keys: map[string]*keyState{}, unloaded: map[int64]*item{},
-		main: newOffsets(), retry: newOffsets(), starved: map[string]bool{}}
+		main: newOffsets(), retry: newOffsets(), starved: map[string]bool{}, retryItems: map[int64]*item{}}
 }
 
 func (l *lane) key(k string) *keyState {
@@ -263,8 +269,16 @@ func (l *lane) finish(it *item) {
 	if it.src == fromMain {
 		l.main.finish(it.offset)
 	} else {
-		l.retry.finish(it.offset)
+		l.finishRetry(it.offset)
 	}
+}
+
+// finishRetry finishes a retry offset and notes it for the next finished
+// record (Service.noteFinished), so a later owner skips it even where the
+// committed position cannot say so.
+func (l *lane) finishRetry(o int64) {
+	l.retry.finish(o)
+	l.finishedRetry = append(l.finishedRetry, o)
 }
 
 // parkedKeys counts keys with deliveries in the retry topic.

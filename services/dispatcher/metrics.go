@@ -18,22 +18,25 @@ const (
 	metricLoads          = "surge_dispatcher_loaded_back_total"
 	metricLost           = "surge_dispatcher_retry_records_missing_total"
 	metricResumed        = "surge_dispatcher_resumed_total"
+	metricSkipFinished   = "surge_dispatcher_skipped_finished_total"
 	metricBacklog        = "surge_dispatcher_backlog"
 	metricBacklogAge     = "surge_dispatcher_backlog_oldest_seconds"
+	metricRate           = "surge_dispatcher_finished_per_second"
 )
 
 type metrics struct {
-	attempts       *prometheus.CounterVec // by subscription, outcome
-	deliveries     *prometheus.CounterVec // by subscription, result: delivered | dead_lettered
-	attemptSeconds prometheus.Histogram
-	parked         prometheus.Counter
-	parkedKeys     prometheus.GaugeFunc
-	inFlight       prometheus.GaugeFunc
-	spilled        prometheus.Counter
-	loads          prometheus.Counter
-	lost           prometheus.Counter
-	resumed        *prometheus.CounterVec // by topic: main | retry
-	backlog        prometheus.Collector
+	attempts        *prometheus.CounterVec // by subscription, outcome
+	deliveries      *prometheus.CounterVec // by subscription, result: delivered | dead_lettered
+	attemptSeconds  prometheus.Histogram
+	parked          prometheus.Counter
+	parkedKeys      prometheus.GaugeFunc
+	inFlight        prometheus.GaugeFunc
+	spilled         prometheus.Counter
+	loads           prometheus.Counter
+	lost            prometheus.Counter
+	resumed         *prometheus.CounterVec // by topic: main | retry
+	skippedFinished prometheus.Counter
+	backlog         prometheus.Collector
 }
 
 // subBacklog is one subscription's deliveries waiting in this instance.
@@ -41,21 +44,23 @@ type subBacklog struct {
 	sub             string
 	loaded, outside int     // in memory; in the retry topic (or on their way)
 	oldestSeconds   float64 // age of the oldest waiting delivery (since fanout made it)
+	rate            float64 // deliveries finished per second, lately
 }
 
 func newMetrics(reg prometheus.Registerer, parkedKeys, inFlight func() float64, backlog func() []subBacklog) *metrics {
 	m := &metrics{
-		attempts:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricAttempts, Help: "HTTP delivery attempts by subscription and outcome: delivered, retry, gone, reject, refused."}, []string{"subscription", "outcome"}),
-		deliveries:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDeliveries, Help: "Deliveries finished, by subscription and result: delivered or dead_lettered."}, []string{"subscription", "result"}),
-		attemptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricAttemptSeconds, Help: "Duration of one HTTP attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
-		parked:         prometheus.NewCounter(prometheus.CounterOpts{Name: metricParked, Help: "Deliveries written to the retry topic (parked, followed, spilled, or refreshed)."}),
-		parkedKeys:     prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricParkedKeys, Help: "Keys with deliveries in the retry topic."}, parkedKeys),
-		inFlight:       prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricInFlight, Help: "HTTP requests in flight."}, inFlight),
-		spilled:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricSpilled, Help: "Deliveries moved to the retry topic because the memory bounds were reached (the key's later ones follow)."}),
-		loads:          prometheus.NewCounter(prometheus.CounterOpts{Name: metricLoads, Help: "Deliveries read back into memory from the retry topic."}),
-		lost:           prometheus.NewCounter(prometheus.CounterOpts{Name: metricLost, Help: "Parked deliveries whose retry-topic record was gone when read back (deleted by retention)."}),
-		resumed:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricResumed, Help: "Records read again after an assignment that were unfinished when the previous owner last committed (in flight or waiting); finished ones are skipped."}, []string{"topic"}),
-		backlog:        backlogCollector(backlog),
+		attempts:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricAttempts, Help: "HTTP delivery attempts by subscription and outcome: delivered, retry, gone, reject, refused."}, []string{"subscription", "outcome"}),
+		deliveries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDeliveries, Help: "Deliveries finished, by subscription and result: delivered or dead_lettered."}, []string{"subscription", "result"}),
+		attemptSeconds:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricAttemptSeconds, Help: "Duration of one HTTP attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		parked:          prometheus.NewCounter(prometheus.CounterOpts{Name: metricParked, Help: "Deliveries written to the retry topic (parked, followed, spilled, or refreshed)."}),
+		parkedKeys:      prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricParkedKeys, Help: "Keys with deliveries in the retry topic."}, parkedKeys),
+		inFlight:        prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricInFlight, Help: "HTTP requests in flight."}, inFlight),
+		spilled:         prometheus.NewCounter(prometheus.CounterOpts{Name: metricSpilled, Help: "Deliveries moved to the retry topic because the memory bounds were reached (the key's later ones follow)."}),
+		loads:           prometheus.NewCounter(prometheus.CounterOpts{Name: metricLoads, Help: "Deliveries read back into memory from the retry topic."}),
+		lost:            prometheus.NewCounter(prometheus.CounterOpts{Name: metricLost, Help: "Parked deliveries whose retry-topic record was gone when read back (deleted by retention)."}),
+		resumed:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricResumed, Help: "Records read again after an assignment that were unfinished when the previous owner last committed (in flight or waiting); finished ones are skipped."}, []string{"topic"}),
+		backlog:         backlogCollector(backlog),
+		skippedFinished: prometheus.NewCounter(prometheus.CounterOpts{Name: metricSkipFinished, Help: "Retry deliveries read again after an assignment that a finished record said were finished (not repeated)."}),
 	}
 	if reg != nil {
 		m.attempts = stream.Register(reg, m.attempts)
@@ -69,6 +74,7 @@ func newMetrics(reg prometheus.Registerer, parkedKeys, inFlight func() float64, 
 		m.lost = stream.Register(reg, m.lost)
 		m.resumed = stream.Register(reg, m.resumed)
 		m.backlog = stream.Register(reg, m.backlog)
+		m.skippedFinished = stream.Register(reg, m.skippedFinished)
 	}
 	return m
 }
@@ -76,6 +82,7 @@ func newMetrics(reg prometheus.Registerer, parkedKeys, inFlight func() float64, 
 var (
 	backlogDesc    = prometheus.NewDesc(metricBacklog, "Deliveries waiting in this dispatcher by subscription; where: memory (the whole record) or retry_topic (only its place in memory).", []string{"subscription", "where"}, nil)
 	backlogAgeDesc = prometheus.NewDesc(metricBacklogAge, "Age of the oldest delivery waiting in this dispatcher, by subscription (since fanout made it).", []string{"subscription"}, nil)
+	rateDesc       = prometheus.NewDesc(metricRate, "Deliveries of a subscription with a backlog here finished per second lately (delivered or dead-lettered): its endpoint's throughput.", []string{"subscription"}, nil)
 )
 
 // backlogCollector reads the backlog at each scrape.
@@ -84,6 +91,7 @@ type backlogCollector func() []subBacklog
 func (c backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- backlogDesc
 	ch <- backlogAgeDesc
+	ch <- rateDesc
 }
 
 func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
@@ -91,5 +99,6 @@ func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(b.loaded), b.sub, "memory")
 		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(b.outside), b.sub, "retry_topic")
 		ch <- prometheus.MustNewConstMetric(backlogAgeDesc, prometheus.GaugeValue, b.oldestSeconds, b.sub)
+		ch <- prometheus.MustNewConstMetric(rateDesc, prometheus.GaugeValue, b.rate, b.sub)
 	}
 }

@@ -135,3 +135,49 @@ func decodePosition(commit int64, meta string) (*resume, error) {
 	}
 	return r, nil
 }
+
+// encodeOffsets writes ascending offsets as ranges: "3-7,9,12-13".
+func encodeOffsets(offs []int64) string {
+	var b strings.Builder
+	for i := 0; i < len(offs); {
+		j := i
+		for j+1 < len(offs) && offs[j+1] == offs[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(offs[i], 10))
+		if j > i {
+			b.WriteByte('-')
+			b.WriteString(strconv.FormatInt(offs[j], 10))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+// decodeOffsets reads encodeOffsets' form.
+func decodeOffsets(s string) ([]int64, error) {
+	var out []int64
+	if s == "" {
+		return nil, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		from, to, isRange := strings.Cut(part, "-")
+		a, err := strconv.ParseInt(from, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("reading finished offsets: %q", part)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseInt(to, 10, 64); err != nil || b < a || b-a > 1<<20 {
+				return nil, fmt.Errorf("reading finished offsets: %q", part)
+			}
+		}
+		for o := a; o <= b; o++ {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}

@@ -96,3 +96,26 @@ func TestDecodePositionRefusesGarbage(t *testing.T) {
 		t.Fatalf("empty metadata: %v %v", r, err)
 	}
 }
+
+func TestOffsetsRoundTrip(t *testing.T) {
+	for _, in := range [][]int64{nil, {5}, {1, 2, 3, 7, 9, 10}, {100, 102, 104}} {
+		s := encodeOffsets(in)
+		out, err := decodeOffsets(s)
+		if err != nil || len(out) != len(in) {
+			t.Fatalf("%v → %q → %v %v", in, s, out, err)
+		}
+		for i := range in {
+			if in[i] != out[i] {
+				t.Fatalf("%v → %q → %v", in, s, out)
+			}
+		}
+	}
+	if s := encodeOffsets([]int64{1, 2, 3, 7, 9, 10}); s != "1-3,7,9-10" {
+		t.Fatalf("encoded %q", s)
+	}
+	for _, bad := range []string{"x", "3-1", "1-", "1,,2"} {
+		if _, err := decodeOffsets(bad); err == nil {
+			t.Errorf("decodeOffsets(%q) accepted", bad)
+		}
+	}
+}

@@ -142,11 +142,10 @@ type Bounds struct {
 	MaxLoadedPerKey, MaxLoadedPerSubscription, MaxLoaded, MaxWaiting int
 }
 
-// DefaultBounds are the flags' defaults: about 7 KB per loaded delivery
-// (1 KB bodies) makes MaxLoaded ≈ 140 MB at most; a delivery waiting in
-// the retry topic keeps ~150 bytes in memory (docs/benchmarks.md).
+// DefaultBounds are the flags' defaults (docs/benchmarks.md has what a
+// loaded and a waiting delivery cost).
 func DefaultBounds() Bounds {
-	return Bounds{MaxLoadedPerKey: 64, MaxLoadedPerSubscription: 4000, MaxLoaded: 20000, MaxWaiting: 2_000_000}
+	return Bounds{MaxLoadedPerKey: 32, MaxLoadedPerSubscription: 2000, MaxLoaded: 8000, MaxWaiting: 2_000_000}
 }
 
 // DefaultSpillAfter is --spill-after's default.
@@ -384,6 +383,10 @@ func (s *Service) session(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
 		kgo.ProducerLinger(0),
+		// Fetches are handed to the lanes at once; small ones keep the
+		// records in flight between Kafka and the lanes few (memory).
+		kgo.FetchMaxBytes(4<<20),
+		kgo.FetchMaxPartitionBytes(1<<20),
 	)...)
 	if err != nil {
 		return fmt.Errorf("creating the consumer: %w", err)
@@ -417,15 +420,20 @@ func (s *Service) session(ctx context.Context) error {
 		}
 	}()
 	go func() {
+		lastTick := time.Now()
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case now := <-t.C:
 				s.feedStarved()
 				s.spillWaiting()
+				if now.Sub(lastTick) >= time.Second {
+					lastTick = now
+					s.budget.tick()
+				}
 				s.resumeReading()
 			}
 		}
@@ -652,8 +660,12 @@ func (s *Service) commit(ctx context.Context) {
 	cl := s.client
 	offs := map[string]map[int32]kgo.EpochOffset{s.mainTopic: {}, s.retryTopic: {}}
 	meta := map[string]map[int32]string{s.mainTopic: {}, s.retryTopic: {}}
+	var notes []*kgo.Record
 	for p, l := range s.lanes {
 		l.mu.Lock()
+		if r := s.noteFinished(l); r != nil {
+			notes = append(notes, r)
+		}
 		for topic, t := range map[string]*offsets{s.mainTopic: l.main, s.retryTopic: l.retry} {
 			if o, ok := t.commit(); ok {
 				offs[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
@@ -665,6 +677,13 @@ func (s *Service) commit(ctx context.Context) {
 	s.mu.Unlock()
 	if cl == nil {
 		return
+	}
+	// The finished records first: what the positions below cannot say
+	// (retry deliveries finished out of order) they do.
+	if len(notes) > 0 {
+		if err := cl.ProduceSync(ctx, notes...).FirstErr(); err != nil && ctx.Err() == nil {
+			s.log.Warn("writing finished records to the retry topic; their deliveries may be repeated after a restart", zap.Error(err))
+		}
 	}
 	// The commit's metadata says which records past each offset are
 	// finished already, so the next owner repeats only unfinished ones.
@@ -753,9 +772,10 @@ func (s *Service) backlog() []subBacklog {
 		l.mu.Unlock()
 	}
 	now := s.now()
+	rates := s.budget.rates()
 	out := make([]subBacklog, 0, len(waiting))
 	for sub, n := range waiting {
-		b := subBacklog{sub: sub, loaded: loaded[sub], outside: n - loaded[sub]}
+		b := subBacklog{sub: sub, loaded: loaded[sub], outside: n - loaded[sub], rate: rates[sub]}
 		if o, ok := oldest[sub]; ok {
 			b.oldestSeconds = now.Sub(o).Seconds()
 		}
@@ -801,15 +821,16 @@ func (s *Service) progress() []stream.Progress {
 	return out
 }
 
-// stopReading pauses the main topic: MaxWaiting deliveries wait here.
+// stopReading pauses the main topic: MaxWaiting deliveries wait here, or
+// subscriptions that drain fast hold MaxLoaded.
 // Called with l.mu held.
 func (s *Service) stopReading(l *lane) {
 	if s.stopped.Swap(true) {
 		return
 	}
 	l.client.PauseFetchTopics(s.mainTopic)
-	s.log.Warn("too many deliveries waiting: no new deliveries are read until some are done",
-		zap.Int("max_waiting", s.cfg.MaxWaiting))
+	s.log.Debug("memory bounds reached: no new deliveries are read until some are done",
+		zap.Int("max_waiting", s.cfg.MaxWaiting), zap.Int("max_loaded", s.cfg.MaxLoaded))
 }
 
 // resumeReading lets the main topic be read again once fewer than nine
@@ -823,7 +844,7 @@ func (s *Service) resumeReading() {
 	s.mu.Unlock()
 	if cl != nil && s.stopped.Swap(false) {
 		cl.ResumeFetchTopics(s.mainTopic)
-		s.log.Info("reading new deliveries again")
+		s.log.Debug("reading new deliveries again")
 	}
 }
 

@@ -1,10 +1,12 @@
 package dispatcher
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +61,10 @@ func (s *Service) accept(rec *kgo.Record) {
 	if s.skipResumed(l, src, rec.Offset) {
 		return
 	}
+	if src == fromRetry && isFinishedRecord(rec) {
+		s.readFinished(l, rec)
+		return
+	}
 	if src == fromMain {
 		// A key's deliveries are ordered within one partition; one a
 		// producer put elsewhere would overtake or trail them. The retry
@@ -79,11 +85,11 @@ func (s *Service) accept(rec *kgo.Record) {
 		s.deadLetterRaw(l, rec, src, ClassUndecodable, err)
 		return
 	}
-	it := &item{src: src, offset: rec.Offset, origin: rec.Offset, rec: rec, d: d, written: rec.Timestamp, created: d.CreatedAt, read: s.now()}
+	key := string(rec.Key)
+	it := &item{key: key, src: src, offset: rec.Offset, origin: rec.Offset, rec: detach(rec), d: d, written: rec.Timestamp, created: d.CreatedAt, read: s.now()}
 	if d.NextAttemptAt != nil {
 		it.due = *d.NextAttemptAt
 	}
-	key := string(rec.Key)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -98,11 +104,20 @@ func (s *Service) accept(rec *kgo.Record) {
 			return
 		}
 		if !s.budget.take(ks.sub, ks.loaded, ks.head() == nil) {
-			// No room in memory: the key's deliveries from here on
-			// wait in the retry topic, and the main offset moves on.
-			s.m.spilled.Inc()
-			s.toRetry(l, ks, []*item{it})
-			return
+			ok, over := false, false
+			if s.budget.draining(ks.sub, s.cfg.SpillAfter) {
+				ok, over = s.budget.force(ks.sub) // it frees its room soon: read more slowly
+			}
+			if over {
+				s.stopReading(l)
+			}
+			if !ok {
+				// No room in memory: the key's deliveries from here on
+				// wait in the retry topic, and the main offset moves on.
+				s.m.spilled.Inc()
+				s.toRetry(l, ks, []*item{it})
+				return
+			}
 		}
 		s.enqueue(l, ks, it)
 		s.kick(l, key, ks)
@@ -119,6 +134,75 @@ func (s *Service) accept(rec *kgo.Record) {
 		s.markLoaded(l)
 	}
 	s.kick(l, key, ks)
+}
+
+// detach copies what an item keeps of its record — key, headers, where
+// it was read — so it holds no reference into the fetch response the
+// record came in (a few MB, which every kept record would pin).
+func detach(rec *kgo.Record) *kgo.Record {
+	out := &kgo.Record{Key: bytes.Clone(rec.Key), Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
+	if len(rec.Headers) > 0 {
+		out.Headers = make([]kgo.RecordHeader, len(rec.Headers))
+		for i, h := range rec.Headers {
+			out.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: bytes.Clone(h.Value)}
+		}
+	}
+	return out
+}
+
+// isFinishedRecord reports whether rec is a finished record, not a
+// delivery.
+func isFinishedRecord(rec *kgo.Record) bool {
+	for _, h := range rec.Headers {
+		if h.Key == topics.HeaderRetryFinished {
+			return true
+		}
+	}
+	return false
+}
+
+// readFinished applies a finished record: the retry deliveries it names
+// were finished by an earlier owner after its last commit; they are
+// dropped unless a worker already has one in hand (then it is repeated,
+// at least once).
+func (s *Service) readFinished(l *lane, rec *kgo.Record) {
+	offs, err := decodeOffsets(string(rec.Value))
+	if err != nil {
+		s.log.Warn("a finished record in the retry topic does not read; its deliveries may be repeated", zap.Int64("offset", rec.Offset), zap.Error(err))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, o := range offs {
+		it := l.retryItems[o]
+		if it == nil {
+			continue
+		}
+		ks := l.keys[it.key]
+		if ks == nil || ks.running && ks.head() == it {
+			continue
+		}
+		s.dequeue(l, ks, it)
+		l.retry.finish(o)
+		s.m.skippedFinished.Inc()
+	}
+	l.retry.read(rec.Offset)
+	l.retry.finish(rec.Offset)
+	if !l.loaded && l.retry.next >= l.loadEnd {
+		s.markLoaded(l)
+	}
+}
+
+// noteFinished returns the finished record for the retry offsets l
+// finished since the last one, or nil. Called with l.mu held.
+func (s *Service) noteFinished(l *lane) *kgo.Record {
+	if len(l.finishedRetry) == 0 {
+		return nil
+	}
+	offs := l.finishedRetry
+	l.finishedRetry = nil
+	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	return kafkax.WithPartition(&kgo.Record{Topic: s.retryTopic, Value: []byte(encodeOffsets(offs)),
+		Headers: []kgo.RecordHeader{{Key: topics.HeaderRetryFinished, Value: []byte("1")}}}, l.p)
 }
 
 // skipResumed finishes at once a record the previous owner of the
@@ -176,7 +260,7 @@ func (s *Service) insertRetry(l *lane, ks *keyState, it *item) {
 	// newer attempt state, takes the earlier one's place.
 	if old := s.copyOf(ks, it); old != nil {
 		if old == ks.head() && ks.running {
-			l.retry.finish(it.offset) // the worker has the older copy in hand
+			l.finishRetry(it.offset) // the worker has the older copy in hand
 			return
 		}
 		s.dequeue(l, ks, old)
@@ -222,6 +306,9 @@ func (s *Service) copyOf(ks *keyState, it *item) *item {
 // and, for a loaded item, its budget taken.
 func (s *Service) enqueue(l *lane, ks *keyState, it *item) {
 	ks.insert(it)
+	if it.src == fromRetry {
+		l.retryItems[it.offset] = it
+	}
 	if s.budget.wait(ks.sub, 1) {
 		s.stopReading(l)
 	}
@@ -236,8 +323,11 @@ func (s *Service) dequeue(l *lane, ks *keyState, it *item) {
 	if it.loaded() {
 		s.budget.release(ks.sub, 1)
 	}
-	if it.src == fromRetry && !it.loaded() {
-		delete(l.unloaded, it.offset)
+	if it.src == fromRetry {
+		delete(l.retryItems, it.offset)
+		if !it.loaded() {
+			delete(l.unloaded, it.offset)
+		}
 	}
 	s.budget.wait(ks.sub, -1)
 }
@@ -381,7 +471,7 @@ func (s *Service) fill(l *lane, rec *kgo.Record) {
 		return
 	}
 	delete(l.unloaded, it.offset)
-	it.rec, it.d = rec, d
+	it.rec, it.d = detach(rec), d
 	ks.loaded++
 	s.m.loads.Inc()
 	if head {
@@ -504,6 +594,7 @@ func (s *Service) work(l *lane, key string) {
 		l.mu.Lock()
 		switch st.kind {
 		case stepDone:
+			s.budget.done(ks.sub)
 			s.dequeue(l, ks, it)
 			l.finish(it)
 			s.feedStarvedLocked(l)
