@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/topics"
 )
 
 // TestTinyBoundsUnderChurnLoseAndReorderNothing: memory bounds so small
@@ -80,4 +82,44 @@ func distinct(got []received) int {
 		ids[g.id] = true
 	}
 	return len(ids)
+}
+
+// TestOldWaitingDeliveriesAreWrittenAgain: a paused subscription's
+// deliveries wait in the retry topic behind their heads; once their
+// records are older than RefreshAfter they are written again at the end
+// of the topic (so retention never deletes them), and when the
+// subscription resumes each arrives once, in order.
+func TestOldWaitingDeliveriesAreWrittenAgain(t *testing.T) {
+	h := newHarness(t, 1)
+	h.cfg.MaxLoadedPerKey = 2
+	h.cfg.MaxLoadedPerSubscription = 8
+	h.cfg.MaxLoaded = 16
+	h.cfg.RefreshAfter = time.Second
+	h.cfg.ParkRefresh = time.Hour
+	h.subscribe("sub_p", func(s *event.Subscription) { s.Paused = true })
+	var ds []event.Delivery
+	want := map[string]int64{}
+	for i := range 200 {
+		key := "order:K" + strconv.Itoa(i%2)
+		v := int64(i/2 + 1)
+		ds = append(ds, delivery("sub_p", key, v, i))
+		want["sub_p/"+key] = v
+	}
+	h.produce(ds...)
+	h.start()
+	retry := h.tail(topics.DeliveriesRetry)
+	// Every delivery is copied once when it parks; a refresh copies the
+	// old ones again.
+	waitFor(t, 60*time.Second, "the waiting deliveries written again", func() bool { return len(retry.Records()) >= 2*len(ds)-4 })
+	s, _ := h.subs.Get("sub_p")
+	s.Paused = false
+	if err := h.subs.Put(context.Background(), s.ID, s); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "every delivery", func() bool { return distinct(h.recv.delivered()) >= len(ds) })
+	got := h.recv.delivered()
+	if len(got) != len(ds) {
+		t.Fatalf("%d requests for %d deliveries", len(got), len(ds))
+	}
+	checkOrder(t, got, want)
 }

@@ -30,14 +30,16 @@ const (
 type item struct {
 	key     string // its delivery key
 	src     source
-	offset  int64       // in its own topic
-	origin  int64       // the key's order: its offset in commerce.deliveries when first read
-	due     time.Time   // its next attempt (zero: now)
-	created time.Time   // when fanout made the delivery
-	written time.Time   // when its record was written
-	read    time.Time   // when this instance read it
-	rec     *kgo.Record // nil while unloaded; kept for its key and headers
-	d       event.Delivery
+	offset  int64     // in its own topic
+	origin  int64     // the key's order: its offset in commerce.deliveries when first read
+	due     time.Time // its next attempt (zero: now)
+	created time.Time // when fanout made the delivery
+	written time.Time // when its record was written
+	read    time.Time // when this instance read it
+	// refreshing: read back to be written again (Service.refreshOld)
+	refreshing bool
+	rec        *kgo.Record // nil while unloaded; kept for its key and headers
+	d          event.Delivery
 }
 
 func (it *item) loaded() bool { return it.rec != nil }

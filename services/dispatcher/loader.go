@@ -24,9 +24,10 @@ type loader struct {
 
 // loadReq asks for the head of key in lane l, at retry offset offset.
 type loadReq struct {
-	l      *lane
-	key    string
-	offset int64
+	l       *lane
+	key     string
+	offset  int64
+	refresh bool // not a head: an old delivery behind one, to be written again (Service.refreshOld)
 }
 
 const (
@@ -98,6 +99,15 @@ func (ld *loader) pass(ctx context.Context, batch []loadReq) {
 	for _, w := range byPart {
 		w.to = min(w.to, w.from+loadScanLimit)
 	}
+	refreshing := map[int32]map[int64]bool{}
+	for _, r := range batch {
+		if r.refresh {
+			if refreshing[r.l.p] == nil {
+				refreshing[r.l.p] = map[int64]bool{}
+			}
+			refreshing[r.l.p][r.offset] = true
+		}
+	}
 	topic := ld.s.retryTopic
 	at := map[string]map[int32]kgo.Offset{topic: {}}
 	for p, w := range byPart {
@@ -114,7 +124,11 @@ func (ld *loader) pass(ctx context.Context, batch []loadReq) {
 	if err != nil {
 		ld.s.log.Warn("creating the retry-topic reader", zap.Error(err))
 		for _, r := range append(batch, later...) {
-			ld.s.settleLoad(r, false)
+			if r.refresh {
+				ld.s.settleRefresh(r)
+			} else {
+				ld.s.settleLoad(r, false)
+			}
 		}
 		return
 	}
@@ -151,7 +165,7 @@ func (ld *loader) pass(ctx context.Context, batch []loadReq) {
 					w.reached = true
 					break
 				}
-				ld.s.fill(w.l, rec)
+				ld.s.fill(w.l, rec, refreshing[w.l.p][rec.Offset])
 				if rec.Offset == w.to {
 					w.reached = true
 				}
@@ -160,9 +174,17 @@ func (ld *loader) pass(ctx context.Context, batch []loadReq) {
 	}
 	for _, r := range batch {
 		start, ok := gone[r.l.p]
+		if r.refresh {
+			ld.s.settleRefresh(r)
+			continue
+		}
 		ld.s.settleLoad(r, ok && byPart[r.l.p].l == r.l && r.offset < start)
 	}
 	for _, r := range later {
+		if r.refresh {
+			ld.s.settleRefresh(r)
+			continue
+		}
 		ld.s.settleLoad(r, false)
 	}
 }

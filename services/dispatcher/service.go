@@ -107,6 +107,11 @@ type Config struct {
 	// key holds its main partition's committed offset only while its head
 	// is in flight or waits in memory (MemoryWait).
 	SpillAfter time.Duration
+	// RefreshAfter is how old the retry record of a delivery waiting
+	// behind its key's head may get before it is written again at the end
+	// of the retry topic: far below the topic's retention (Kafka's default
+	// is 7 days).
+	RefreshAfter time.Duration
 }
 
 // Flags registers the settings on fs with their defaults.
@@ -134,6 +139,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxLoadedPerSubscription, "max-loaded-per-subscription", d.MaxLoadedPerSubscription, "deliveries of one subscription held in memory; more wait in the retry topic")
 	fs.IntVar(&c.MaxLoaded, "max-loaded", d.MaxLoaded, "deliveries held in memory in all; more wait in the retry topic")
 	fs.IntVar(&c.MaxWaiting, "max-waiting", d.MaxWaiting, "deliveries waiting in this instance, in memory or in the retry topic; past it no new deliveries are read")
+	fs.DurationVar(&c.RefreshAfter, "refresh-after", DefaultRefreshAfter, "write a waiting delivery's retry record again once it is this old (keep it far below the retry topic's retention)")
 	fs.DurationVar(&c.SpillAfter, "spill-after", DefaultSpillAfter, "a main-topic delivery waiting in memory longer than this behind its key's head moves to the retry topic, so the committed offset moves on")
 }
 
@@ -148,13 +154,19 @@ func DefaultBounds() Bounds {
 	return Bounds{MaxLoadedPerKey: 32, MaxLoadedPerSubscription: 2000, MaxLoaded: 8000, MaxWaiting: 2_000_000}
 }
 
-// DefaultSpillAfter is --spill-after's default.
-const DefaultSpillAfter = 2 * time.Second
+// DefaultSpillAfter and DefaultRefreshAfter are the flags' defaults.
+const (
+	DefaultSpillAfter   = 2 * time.Second
+	DefaultRefreshAfter = 24 * time.Hour
+)
 
 // WithBounds sets the bounds left zero to their defaults.
 func (c *Config) WithBounds() {
 	if c.SpillAfter == 0 {
 		c.SpillAfter = DefaultSpillAfter
+	}
+	if c.RefreshAfter == 0 {
+		c.RefreshAfter = DefaultRefreshAfter
 	}
 	d := DefaultBounds()
 	for _, f := range []struct {
@@ -174,7 +186,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
 	for name, d := range map[string]time.Duration{"memory-wait": c.MemoryWait, "park-refresh": c.ParkRefresh, "hold-recheck": c.HoldRecheck,
-		"breaker-recheck": c.BreakerRecheck, "default-timeout": c.DefaultTimeout, "breaker-cool-down": c.BreakerCoolDown, "commit-interval": c.CommitInterval, "spill-after": c.SpillAfter} {
+		"breaker-recheck": c.BreakerRecheck, "default-timeout": c.DefaultTimeout, "breaker-cool-down": c.BreakerCoolDown, "commit-interval": c.CommitInterval, "spill-after": c.SpillAfter, "refresh-after": c.RefreshAfter} {
 		errs = append(errs, config.ValidatePositive(name, d))
 	}
 	for name, n := range map[string]int{"max-in-flight": c.MaxInFlight, "default-max-in-flight": c.DefaultMaxInFlight, "breaker-failures": c.BreakerFailures,
@@ -420,7 +432,7 @@ func (s *Service) session(ctx context.Context) error {
 		}
 	}()
 	go func() {
-		lastTick := time.Now()
+		lastTick, lastRefresh := time.Now(), time.Now()
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -433,6 +445,10 @@ func (s *Service) session(ctx context.Context) error {
 				if now.Sub(lastTick) >= time.Second {
 					lastTick = now
 					s.budget.tick()
+				}
+				if now.Sub(lastRefresh) >= min(time.Minute, s.cfg.RefreshAfter/10) {
+					lastRefresh = now
+					s.refreshOld()
 				}
 				s.resumeReading()
 			}

@@ -439,7 +439,7 @@ func (s *Service) kick(l *lane, key string, ks *keyState) {
 // fill is the loader handing back a retry record: an unloaded item it
 // belongs to gets it if it is a head being read back or the budget has
 // room for it.
-func (s *Service) fill(l *lane, rec *kgo.Record) {
+func (s *Service) fill(l *lane, rec *kgo.Record, refresh bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it := l.unloaded[rec.Offset]
@@ -452,7 +452,14 @@ func (s *Service) fill(l *lane, rec *kgo.Record) {
 		return
 	}
 	head := ks.loading && ks.head() == it // its room was taken when the load was asked for
-	if !head && (!s.wantLoaded(ks, it) || !s.budget.take(ks.sub, ks.loaded, false)) {
+	switch {
+	case head:
+	case refresh && !ks.running:
+		if ok, _ := s.budget.force(ks.sub); !ok {
+			return
+		}
+		it.refreshing = true
+	case !s.wantLoaded(ks, it) || !s.budget.take(ks.sub, ks.loaded, false):
 		return
 	}
 	d, err := s.retryCodec.Decode(l.ctx, rec.Value)
@@ -504,6 +511,66 @@ func (s *Service) settleLoad(r loadReq, gone bool) {
 	if l.ctx.Err() == nil {
 		s.kick(l, r.key, ks)
 	}
+}
+
+// refreshOld asks the loader for the waiting deliveries whose retry record
+// is older than RefreshAfter (a bounded number at a time); once read back
+// they are written again (settleRefresh), so a delivery behind a head
+// that waits for days (a paused subscription) is never deleted by the
+// retry topic's retention before its turn.
+func (s *Service) refreshOld() {
+	s.mu.Lock()
+	lanes := make([]*lane, 0, len(s.lanes))
+	for _, l := range s.lanes {
+		lanes = append(lanes, l)
+	}
+	s.mu.Unlock()
+	cutoff := s.now().Add(-s.cfg.RefreshAfter)
+	budget := 1000
+	for _, l := range lanes {
+		l.mu.Lock()
+		for key, ks := range l.keys {
+			if ks.running || ks.loading {
+				continue
+			}
+			for _, it := range ks.queue {
+				if budget == 0 {
+					break
+				}
+				if it.src == fromRetry && !it.loaded() && it.written.Before(cutoff) {
+					if s.loader.request(loadReq{l: l, key: key, offset: it.offset, refresh: true}) {
+						budget--
+					}
+				}
+			}
+		}
+		l.mu.Unlock()
+	}
+}
+
+// settleRefresh writes again, at the end of the retry topic, the old
+// deliveries of r's key the loader read back, and lets go of them.
+func (s *Service) settleRefresh(r loadReq) {
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ks := l.keys[r.key]
+	if ks == nil {
+		return
+	}
+	var move []*item
+	for _, it := range ks.queue {
+		if it.refreshing {
+			it.refreshing = false
+			if !ks.running && it.loaded() && it != ks.head() {
+				move = append(move, it)
+			}
+		}
+	}
+	for _, it := range move {
+		s.dequeue(l, ks, it)
+	}
+	s.toRetry(l, ks, move)
 }
 
 // feedStarved kicks, in every lane, the keys whose head waited for room
