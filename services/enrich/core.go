@@ -64,6 +64,11 @@ type Snapshot struct {
 	LastEventID  string
 	Ledger       *Ledger          // stock entities
 	Reservations map[string]int64 // order entities: units held per SKU
+	// Where the last applied event was read: its raw partition and
+	// offset (-1, -1 when unknown). Enrich does not apply an event at or
+	// below it again (Service.handle).
+	AppliedPartition int32
+	AppliedOffset    int64
 
 	fields map[string]json.RawMessage // Data parsed, filled on first use
 }
@@ -195,13 +200,16 @@ func Apply(in Input) (Result, error) {
 	}
 
 	next := &Snapshot{
-		Entity:       ev.Entity,
-		Version:      prev.Version,
-		LoadedAt:     prev.LoadedAt,
-		UpdatedAt:    in.Now,
-		LastEventID:  ev.ID,
-		Ledger:       prev.Ledger,
-		Reservations: prev.Reservations,
+		Entity:  ev.Entity,
+		Version: prev.Version,
+		// Where it was read is the handler's to say.
+		AppliedPartition: -1,
+		AppliedOffset:    -1,
+		LoadedAt:         prev.LoadedAt,
+		UpdatedAt:        in.Now,
+		LastEventID:      ev.ID,
+		Ledger:           prev.Ledger,
+		Reservations:     prev.Reservations,
 	}
 	var fields map[string]json.RawMessage
 	var saidBuf [2]map[string]json.RawMessage

@@ -44,6 +44,15 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 		return nil, err
 	}
 	snap := ps.get(key)
+	if snap != nil && snap.AppliedPartition == in.Partition && in.Offset <= snap.AppliedOffset {
+		// Applied already: a crash cut the transaction that applied it
+		// after its outputs were committed and before its input offset
+		// was (the embedded cluster's commit is not atomic on disk).
+		s.m.alreadyApplied.Inc()
+		s.log.Info("skipping an event already applied", zap.String("event_id", ev.ID), zap.String("entity", key),
+			zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset), zap.Int64("applied_offset", snap.AppliedOffset))
+		return nil, nil
+	}
 	now := s.now()
 
 	var (
@@ -79,6 +88,7 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 	}
 	// An output that does not encode is the stage's fault (its schemas are
 	// not registered), never the record's: retried, not dead-lettered.
+	res.Snapshot.AppliedPartition, res.Snapshot.AppliedOffset = in.Partition, in.Offset
 	outs, err := s.records(in, ev, res)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ const (
 	metricRestoreSeconds  = "surge_enrich_state_restore_seconds"
 	metricSnapshots       = "surge_enrich_snapshots"
 	metricSnapshotSkipped = "surge_enrich_snapshots_unreadable_total"
+	metricAlreadyApplied  = "surge_enrich_already_applied_total"
 )
 
 type metrics struct {
@@ -38,6 +39,7 @@ type metrics struct {
 	restoreSeconds  prometheus.Histogram
 	snapshots       prometheus.GaugeFunc
 	snapshotSkipped prometheus.Counter
+	alreadyApplied  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
@@ -52,6 +54,7 @@ func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
 		restores:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricRestores, Help: "Partitions whose snapshots were rebuilt from commerce.entities."}),
 		restoreSeconds:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricRestoreSeconds, Help: "Time to rebuild one partition's snapshots.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 		snapshots:       prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricSnapshots, Help: "Entity snapshots held in memory."}, snapshots),
+		alreadyApplied:  prometheus.NewCounter(prometheus.CounterOpts{Name: metricAlreadyApplied, Help: "Raw events not applied again because their entity's snapshot says they were (a commit cut by a crash of the embedded cluster)."}),
 		snapshotSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: metricSnapshotSkipped, Help: "Records of commerce.entities that could not be decoded while rebuilding state."}),
 	}
 	if reg != nil {
@@ -66,6 +69,7 @@ func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
 		m.restoreSeconds = stream.Register(reg, m.restoreSeconds)
 		m.snapshots = stream.Register(reg, m.snapshots)
 		m.snapshotSkipped = stream.Register(reg, m.snapshotSkipped)
+		m.alreadyApplied = stream.Register(reg, m.alreadyApplied)
 	}
 	for _, code := range WarningCodes {
 		m.warnings.WithLabelValues(code) // listed at 0 before the first

@@ -42,16 +42,18 @@ func snapshotNative(s *Snapshot) map[string]any {
 		res[sku] = n
 	}
 	return map[string]any{
-		"entity_type":   s.Entity.Type,
-		"entity_id":     s.Entity.ID,
-		"version":       s.Version,
-		"data":          data,
-		"deleted":       s.Deleted,
-		"loaded_at":     timeNative(s.LoadedAt),
-		"updated_at":    timeNative(s.UpdatedAt),
-		"last_event_id": s.LastEventID,
-		"ledger":        ledger,
-		"reservations":  res,
+		"entity_type":       s.Entity.Type,
+		"entity_id":         s.Entity.ID,
+		"version":           s.Version,
+		"data":              data,
+		"deleted":           s.Deleted,
+		"loaded_at":         timeNative(s.LoadedAt),
+		"updated_at":        timeNative(s.UpdatedAt),
+		"last_event_id":     s.LastEventID,
+		"ledger":            ledger,
+		"reservations":      res,
+		"applied_partition": s.AppliedPartition,
+		"applied_offset":    s.AppliedOffset,
 	}
 }
 
@@ -112,6 +114,13 @@ func snapshotFromNative(v any) (*Snapshot, error) {
 			}
 		}
 	}
+	s.AppliedPartition, s.AppliedOffset = -1, -1
+	if v, ok := m["applied_partition"].(int32); ok {
+		s.AppliedPartition = v
+	}
+	if v, ok := m["applied_offset"].(int64); ok {
+		s.AppliedOffset = v
+	}
 	if r, ok := m["reservations"].(map[string]any); ok && len(r) > 0 {
 		s.Reservations = make(map[string]int64, len(r))
 		for sku, n := range r {
@@ -171,7 +180,9 @@ func appendSnapshot(dst []byte, id int, s *Snapshot) []byte {
 			dst = appendAvroLong(dst, s.Reservations[sku])
 		}
 	}
-	return appendAvroLong(dst, 0) // end of the map's blocks
+	dst = appendAvroLong(dst, 0) // end of the map's blocks
+	dst = appendAvroLong(dst, int64(s.AppliedPartition))
+	return appendAvroLong(dst, s.AppliedOffset)
 }
 
 func appendAvroLong(dst []byte, v int64) []byte {
