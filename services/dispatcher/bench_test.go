@@ -2,6 +2,11 @@ package dispatcher_test
 
 import (
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/surgehq/surge/services/dispatcher"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
@@ -82,6 +87,66 @@ func BenchmarkParkedKeysMemory(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(after-before)/(1<<20), "MiB")
 	b.ReportMetric(float64(after-before)/keys, "B/key")
+}
+
+// BenchmarkWaitingDeliveriesMemory reports what a delivery waiting in the
+// retry topic costs the dispatcher: a paused subscription holds 100,000
+// deliveries (over 1,000 keys, then over 100,000 keys: one each), every
+// one read, parked and let go of; the live heap after a GC minus before
+// the dispatcher started, per waiting delivery. The cluster keeps its log
+// on disk (a data dir), so its records are not in the heap. Run it once:
+// -benchtime 1x.
+func BenchmarkWaitingDeliveriesMemory(b *testing.B) {
+	for _, keys := range []int{1000, 100000} {
+		b.Run(strconv.Itoa(keys)+"keys", func(b *testing.B) {
+			const n = 100000
+			h := newHarness(b, 6, kfake.DataDir(b.TempDir()))
+			h.subscribe("sub_paused", func(s *event.Subscription) { s.Paused = true })
+			ds := make([]event.Delivery, 0, n)
+			version := map[string]int64{}
+			for i := range n {
+				key := "order:O" + strconv.Itoa(i%keys)
+				version[key]++
+				ds = append(ds, delivery("sub_paused", key, version[key], i))
+			}
+			h.produce(ds...)
+			reg := prometheus.NewRegistry()
+			before := liveHeap()
+			b.ResetTimer()
+			h.startWith(dispatcher.Deps{Metrics: reg})
+			waitFor(b, 10*time.Minute, "every delivery waiting in the retry topic", func() bool {
+				return gaugeSum(b, reg, "surge_dispatcher_backlog", "retry_topic") >= n
+			})
+			time.Sleep(2 * time.Second)
+			after := liveHeap()
+			b.StopTimer()
+			b.ReportMetric(float64(after-before)/(1<<20), "MiB")
+			b.ReportMetric(float64(after-before)/n, "B/waiting")
+		})
+	}
+}
+
+// gaugeSum sums the gauge name's series whose label "where" is where.
+func gaugeSum(t testing.TB, reg prometheus.Gatherer, name, where string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "where" && l.GetValue() == where {
+					sum += m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
 
 func liveHeap() uint64 {

@@ -14,6 +14,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
@@ -47,9 +48,9 @@ type harness struct {
 	recv     *receiver
 }
 
-func newHarness(t testing.TB, partitions int32) *harness {
+func newHarness(t testing.TB, partitions int32, opts ...kfake.Opt) *harness {
 	t.Helper()
-	kc := kafkatest.New(t)
+	kc := kafkatest.New(t, opts...)
 	h := &harness{t: t, cluster: kc}
 	url := registrytest.Start(t, kc.Brokers, kc.Topic("_schemas"))
 	h.cfg = dispatcher.Config{
@@ -113,9 +114,14 @@ type instance struct {
 	stop func() // stops it; also run at the test's end
 }
 
-func (h *harness) start() *instance {
+func (h *harness) start() *instance { return h.startWith(dispatcher.Deps{}) }
+
+// startWith starts a dispatcher with deps (its Subscriptions are the
+// harness's).
+func (h *harness) startWith(deps dispatcher.Deps) *instance {
 	h.t.Helper()
-	svc, err := dispatcher.New(context.Background(), h.cfg, h.logger(), dispatcher.Deps{Subscriptions: h.subs})
+	deps.Subscriptions = h.subs
+	svc, err := dispatcher.New(context.Background(), h.cfg, h.logger(), deps)
 	if err != nil {
 		h.t.Fatal(err)
 	}

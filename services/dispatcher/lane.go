@@ -38,8 +38,8 @@ type item struct {
 	read    time.Time // when this instance read it
 	// refreshing: read back to be written again (Service.refreshOld)
 	refreshing bool
-	rec        *kgo.Record // nil while unloaded; kept for its key and headers
-	d          event.Delivery
+	rec        *kgo.Record     // nil while unloaded; kept for its key and headers
+	d          *event.Delivery // nil while unloaded
 }
 
 func (it *item) loaded() bool { return it.rec != nil }

@@ -151,7 +151,7 @@ type Bounds struct {
 // DefaultBounds are the flags' defaults (docs/benchmarks.md has what a
 // loaded and a waiting delivery cost).
 func DefaultBounds() Bounds {
-	return Bounds{MaxLoadedPerKey: 32, MaxLoadedPerSubscription: 2000, MaxLoaded: 8000, MaxWaiting: 2_000_000}
+	return Bounds{MaxLoadedPerKey: 32, MaxLoadedPerSubscription: 2000, MaxLoaded: 8000, MaxWaiting: 1_000_000}
 }
 
 // DefaultSpillAfter and DefaultRefreshAfter are the flags' defaults.

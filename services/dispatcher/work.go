@@ -86,7 +86,7 @@ func (s *Service) accept(rec *kgo.Record) {
 		return
 	}
 	key := string(rec.Key)
-	it := &item{key: key, src: src, offset: rec.Offset, origin: rec.Offset, rec: detach(rec), d: d, written: rec.Timestamp, created: d.CreatedAt, read: s.now()}
+	it := &item{key: key, src: src, offset: rec.Offset, origin: rec.Offset, rec: detach(rec), d: &d, written: rec.Timestamp, created: d.CreatedAt, read: s.now()}
 	if d.NextAttemptAt != nil {
 		it.due = *d.NextAttemptAt
 	}
@@ -335,7 +335,7 @@ func (s *Service) dequeue(l *lane, ks *keyState, it *item) {
 // unload drops a retry item's record from memory; its place stays. Called
 // with l.mu held, for an item not (or no longer) counted as loaded.
 func (s *Service) unload(l *lane, it *item) {
-	it.rec, it.d = nil, event.Delivery{}
+	it.rec, it.d = nil, nil
 	l.unloaded[it.offset] = it
 }
 
@@ -478,7 +478,7 @@ func (s *Service) fill(l *lane, rec *kgo.Record, refresh bool) {
 		return
 	}
 	delete(l.unloaded, it.offset)
-	it.rec, it.d = detach(rec), d
+	it.rec, it.d = detach(rec), &d
 	ks.loaded++
 	s.m.loads.Inc()
 	if head {
@@ -757,7 +757,7 @@ func (s *Service) spillWaiting() {
 // finished when its copy is acked. Only loaded items can be copied.
 func (s *Service) toRetry(l *lane, ks *keyState, items []*item) {
 	for _, it := range items {
-		v, err := s.retryCodec.Encode(it.d)
+		v, err := s.retryCodec.Encode(*it.d)
 		if err != nil {
 			s.fail(fmt.Errorf("encoding a delivery for the retry topic: %w", err))
 			return
@@ -799,7 +799,7 @@ func carry(r *kgo.Record) []kgo.RecordHeader {
 // ks's phase.
 func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 	now := s.now()
-	d := &it.d
+	d := it.d
 	deadLetter := func(class string, cause error, now time.Time) {
 		ks.setPhase(phaseDeadLetter)
 		s.deadLetter(l, it, class, cause, now)
@@ -957,7 +957,7 @@ func (s *Service) held(sub string) bool {
 // dead-letter headers, to the same partition of commerce.deliveries.dlq
 // and waits until it is durable.
 func (s *Service) deadLetter(l *lane, it *item, class string, cause error, now time.Time) {
-	d := it.d
+	d := *it.d
 	first, last := now, now
 	if d.FirstFailureAt != nil {
 		first = *d.FirstFailureAt
