@@ -77,8 +77,10 @@ func TestDevSurvivesFiveSIGKILLs(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for missing := rc.missing(acked); len(missing) > 0; missing = rc.missing(acked) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d acknowledged events never delivered (first: %+v); stage lag: %v",
-				len(missing), len(acked), missing[0], stageLag(t, p.kafka))
+			lag := stageLag(t, p.kafka)
+			p.kill9()
+			t.Fatalf("%d of %d acknowledged events never delivered (first: %+v); stage lag: %v; surge dev's log:\n%s",
+				len(missing), len(acked), missing[0], lag, tailOf(p.stderr.String(), 4000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

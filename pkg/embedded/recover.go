@@ -25,11 +25,14 @@ type Recovery struct {
 	// each now closed with an abort marker.
 	Aborted []OpenTransaction
 	// Split are those of Aborted that had a commit marker on another
-	// partition: the stop cut their commit half-way, and their records on
-	// these partitions are lost to read_committed readers (kfake already
-	// counts them as aborted; Surge cannot undo that). Logged as errors.
-	Split []OpenTransaction
-	Took  time.Duration
+	// partition: the stop cut their commit half-way. kfake counts their
+	// records on these partitions as aborted, and no marker changes that,
+	// so Recover completes the commit by writing copies of those records,
+	// in order, to the same partitions in one new transaction (Copied of
+	// them).
+	Split  []OpenTransaction
+	Copied int
+	Took   time.Duration
 }
 
 // OpenTransaction is one producer's transaction left without a marker on
@@ -97,13 +100,30 @@ func Recover(ctx context.Context, brokers []string, log *zap.Logger) (Recovery, 
 	}
 	sortTxns(rec.Aborted)
 	sortTxns(rec.Split)
-	for _, t := range rec.Split {
-		log.Error("a transaction was committed on another partition but the stop cut its marker here: its records on this partition are lost to read_committed readers",
-			zap.String("topic", t.Topic), zap.Int32("partition", t.Partition), zap.Int64("producer_id", t.ProducerID),
-			zap.Int16("producer_epoch", t.ProducerEpoch), zap.Int64("first_offset", t.FirstOffset))
+	ends := map[string]map[int32]int64{}
+	for _, p := range parts {
+		if ends[p.topic] == nil {
+			ends[p.topic] = map[int32]int64{}
+		}
+		ends[p.topic][p.partition] = p.end
+	}
+	copies, err := readSplit(ctx, brokers, rec.Split, ends)
+	if err != nil {
+		return Recovery{}, err
+	}
+	// The copies first: a crash between the two writes copies again at
+	// the next start (a repeat), where the other order would lose them.
+	if err := completeSplit(ctx, brokers, copies); err != nil {
+		return Recovery{}, err
 	}
 	if err := writeAbortMarkers(ctx, cl, rec.Aborted); err != nil {
 		return Recovery{}, err
+	}
+	rec.Copied = len(copies)
+	for _, t := range rec.Split {
+		log.Warn("a transaction was committed on another partition but the stop cut its marker here: its records were written again to complete it",
+			zap.String("topic", t.Topic), zap.Int32("partition", t.Partition), zap.Int64("producer_id", t.ProducerID),
+			zap.Int16("producer_epoch", t.ProducerEpoch), zap.Int64("first_offset", t.FirstOffset))
 	}
 	rec.Took = time.Since(start)
 	return rec, nil
@@ -403,3 +423,69 @@ func writeAbortMarkers(ctx context.Context, cl *kgo.Client, open []OpenTransacti
 	}
 	return errors.Join(errs...)
 }
+
+// readSplit reads the records of each split transaction on the partition
+// where its commit was cut: its producer's and epoch's data records from
+// its first offset to the partition's end, in order.
+func readSplit(ctx context.Context, brokers []string, split []OpenTransaction, ends map[string]map[int32]int64) ([]*kgo.Record, error) {
+	var out []*kgo.Record
+	for _, t := range split {
+		end := ends[t.Topic][t.Partition]
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.KeepControlRecords(),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.Topic: {t.Partition: kgo.NewOffset().At(t.FirstOffset)}}))
+		if err != nil {
+			return nil, fmt.Errorf("creating the reader of a split transaction: %w", err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		next := t.FirstOffset
+		for next < end && rctx.Err() == nil {
+			fetches := cl.PollFetches(rctx)
+			fetches.EachRecord(func(r *kgo.Record) {
+				if r.Offset >= next {
+					next = r.Offset + 1
+				}
+				if r.Offset >= end || r.Attrs.IsControl() || r.ProducerID != t.ProducerID || r.ProducerEpoch != t.ProducerEpoch {
+					return
+				}
+				out = append(out, &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value,
+					Headers: r.Headers, Timestamp: r.Timestamp})
+			})
+		}
+		err = rctx.Err()
+		cancel()
+		cl.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading the split transaction of producer %d on %s/%d: %w", t.ProducerID, t.Topic, t.Partition, err)
+		}
+	}
+	return out, nil
+}
+
+// completeSplit writes the copies, each to the partition its original is
+// on, in one transaction.
+func completeSplit(ctx context.Context, brokers []string, copies []*kgo.Record) error {
+	if len(copies) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(recoveryTransactionalID),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		return fmt.Errorf("creating the recovery producer: %w", err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("completing split transactions: %w", err)
+	}
+	if err := cl.ProduceSync(ctx, copies...).FirstErr(); err != nil {
+		_ = cl.EndTransaction(ctx, kgo.TryAbort)
+		return fmt.Errorf("completing split transactions: %w", err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("completing split transactions: %w", err)
+	}
+	return nil
+}
+
+// recoveryTransactionalID is the transactional id of the producer that
+// completes split transactions.
+const recoveryTransactionalID = "surge-embedded-recovery"
