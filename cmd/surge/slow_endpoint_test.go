@@ -237,22 +237,3 @@ func scrapeMetric(addr, name string) (float64, bool) {
 	}
 	return 0, false
 }
-
-// paddedOrderBatches is orderBatches with a note of pad bytes in every
-// event, so a delivery weighs what a real order's does.
-func paddedOrderBatches(n, entities, pad int) ([]orderBatch, map[string]int64) {
-	note := strings.Repeat("x", pad)
-	version := map[string]int64{}
-	var batches []orderBatch
-	var batch []string
-	for i := range n {
-		id := "O" + strconv.Itoa(i%entities)
-		version["order:"+id]++
-		batch = append(batch, fmt.Sprintf(`{"type":"order.updated","entity":{"type":"order","id":%q},"data":{"seq":%d,"note":%q}}`, id, i, note))
-		if len(batch) == 100 || i == n-1 {
-			batches = append(batches, orderBatch{body: `{"events":[` + strings.Join(batch, ",") + `]}`, events: len(batch)})
-			batch = batch[:0]
-		}
-	}
-	return batches, version
-}

@@ -189,13 +189,24 @@ type orderBatch struct {
 // entities as request bodies of 100 events, and the highest version each
 // entity reaches.
 func orderBatches(n, entities int) ([]orderBatch, map[string]int64) {
+	return paddedOrderBatches(n, entities, 0)
+}
+
+// paddedOrderBatches is orderBatches with a note of pad bytes in every
+// event (none when pad is 0), so a delivery can weigh what a real order's
+// does.
+func paddedOrderBatches(n, entities, pad int) ([]orderBatch, map[string]int64) {
+	note := ""
+	if pad > 0 {
+		note = fmt.Sprintf(`,"note":%q`, strings.Repeat("x", pad))
+	}
 	version := map[string]int64{}
 	var batches []orderBatch
 	var batch []string
 	for i := range n {
 		id := "O" + strconv.Itoa(i%entities)
 		version["order:"+id]++
-		batch = append(batch, fmt.Sprintf(`{"type":"order.updated","entity":{"type":"order","id":%q},"data":{"seq":%d,"total":%d}}`, id, i, i%300))
+		batch = append(batch, fmt.Sprintf(`{"type":"order.updated","entity":{"type":"order","id":%q},"data":{"seq":%d,"total":%d%s}}`, id, i, i%300, note))
 		if len(batch) == 100 || i == n-1 {
 			batches = append(batches, orderBatch{body: `{"events":[` + strings.Join(batch, ",") + `]}`, events: len(batch)})
 			batch = batch[:0]

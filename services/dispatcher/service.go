@@ -482,6 +482,17 @@ func (s *Service) fail(err error) {
 	}
 }
 
+// ownedLanes is a copy of the lanes this instance owns now.
+func (s *Service) ownedLanes() []*lane {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lanes := make([]*lane, 0, len(s.lanes))
+	for _, l := range s.lanes {
+		lanes = append(lanes, l)
+	}
+	return lanes
+}
+
 func (s *Service) lane(p int32) *lane {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -770,12 +781,7 @@ func (s *Service) rand() *rand.Rand {
 func (s *Service) backlog() []subBacklog {
 	loaded, waiting := s.budget.backlog()
 	oldest := map[string]time.Time{}
-	s.mu.Lock()
-	lanes := make([]*lane, 0, len(s.lanes))
-	for _, l := range s.lanes {
-		lanes = append(lanes, l)
-	}
-	s.mu.Unlock()
+	lanes := s.ownedLanes()
 	for _, l := range lanes {
 		l.mu.Lock()
 		for _, ks := range l.keys {
@@ -801,12 +807,7 @@ func (s *Service) backlog() []subBacklog {
 }
 
 func (s *Service) parkedKeys() float64 {
-	s.mu.Lock()
-	lanes := make([]*lane, 0, len(s.lanes))
-	for _, l := range s.lanes {
-		lanes = append(lanes, l)
-	}
-	s.mu.Unlock()
+	lanes := s.ownedLanes()
 	n := 0
 	for _, l := range lanes {
 		n += l.parkedKeys()
@@ -817,12 +818,7 @@ func (s *Service) parkedKeys() float64 {
 // progress is every owned partition of both input topics as the stall
 // watchdog sees it (lane.progress).
 func (s *Service) progress() []stream.Progress {
-	s.mu.Lock()
-	lanes := make([]*lane, 0, len(s.lanes))
-	for _, l := range s.lanes {
-		lanes = append(lanes, l)
-	}
-	s.mu.Unlock()
+	lanes := s.ownedLanes()
 	var out []stream.Progress
 	for _, l := range lanes {
 		l.mu.Lock()

@@ -519,12 +519,7 @@ func (s *Service) settleLoad(r loadReq, gone bool) {
 // that waits for days (a paused subscription) is never deleted by the
 // retry topic's retention before its turn.
 func (s *Service) refreshOld() {
-	s.mu.Lock()
-	lanes := make([]*lane, 0, len(s.lanes))
-	for _, l := range s.lanes {
-		lanes = append(lanes, l)
-	}
-	s.mu.Unlock()
+	lanes := s.ownedLanes()
 	cutoff := s.now().Add(-s.cfg.RefreshAfter)
 	budget := 1000
 	for _, l := range lanes {
@@ -580,12 +575,7 @@ func (s *Service) settleRefresh(r loadReq) {
 // let go of their records — they are unchanged and read back when their
 // turn comes — so a head always finds room in the end.
 func (s *Service) feedStarved() {
-	s.mu.Lock()
-	lanes := make([]*lane, 0, len(s.lanes))
-	for _, l := range s.lanes {
-		lanes = append(lanes, l)
-	}
-	s.mu.Unlock()
+	lanes := s.ownedLanes()
 	starved := false
 	for _, l := range lanes {
 		l.mu.Lock()
@@ -710,12 +700,7 @@ func (s *Service) parkKey(l *lane, ks *keyState) {
 // them): their key is parked, its later deliveries follow, and the main
 // partition's committed offset is held only by heads in flight.
 func (s *Service) spillWaiting() {
-	s.mu.Lock()
-	lanes := make([]*lane, 0, len(s.lanes))
-	for _, l := range s.lanes {
-		lanes = append(lanes, l)
-	}
-	s.mu.Unlock()
+	lanes := s.ownedLanes()
 	cutoff := s.now().Add(-s.cfg.SpillAfter)
 	for _, l := range lanes {
 		l.mu.Lock()
