@@ -164,9 +164,9 @@ func Compile(expr string) (*Filter, error) {
 			Message: fmt.Sprintf("the expression costs at least %d to evaluate; the limit is %d", est.Min, MaxCost)}
 	}
 	f := &Filter{src: expr}
-	f.tracked, err = e.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxCost))
+	f.tracked, err = plan(e, ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxCost))
 	if err == nil && est.Max <= MaxCost {
-		f.bounded, err = e.Program(ast, cel.EvalOptions(cel.OptOptimize))
+		f.bounded, err = plan(e, ast, cel.EvalOptions(cel.OptOptimize))
 	}
 	if err != nil {
 		// Planning fails on what the checker let through, e.g. a
@@ -174,6 +174,19 @@ func Compile(expr string) (*Filter, error) {
 		return nil, &CompileError{Line: 1, Column: 1, Message: err.Error(), Expr: expr}
 	}
 	return f, nil
+}
+
+// plan builds a CEL program. cel-go panics while folding some constant
+// expressions the checker lets through (a map literal with a bytes key:
+// `{b"k": 1}`, v0.33.2); evaluation recovers its own panics, planning
+// does not, so plan turns one into an error for Compile to return.
+func plan(e *cel.Env, ast *cel.Ast, opts ...cel.ProgramOption) (prg cel.Program, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			prg, err = nil, fmt.Errorf("the expression cannot be planned: %v", r)
+		}
+	}()
+	return e.Program(ast, opts...)
 }
 
 // compileError turns CEL's issues into a CompileError for the first one by

@@ -54,7 +54,7 @@ func badSignature(format string, args ...any) *httpx.Error {
 
 func verifyStandardWebhooks(sig *catalog.Signature, h http.Header, body []byte, now time.Time) error {
 	for _, name := range []string{standardwebhooks.HeaderWebhookID, standardwebhooks.HeaderWebhookTimestamp, standardwebhooks.HeaderWebhookSignature} {
-		if strings.TrimSpace(h.Get(name)) == "" {
+		if trimOWS(h.Get(name)) == "" {
 			return badSignature("missing %s header", name)
 		}
 	}
@@ -75,9 +75,15 @@ func verifyStandardWebhooks(sig *catalog.Signature, h http.Header, body []byte, 
 	return nil
 }
 
+// trimOWS trims HTTP's optional whitespace (RFC 9110 section 5.6.3: spaces
+// and tabs) from a header value. Not strings.TrimSpace: that also trims
+// Unicode spaces such as U+00A0, which are part of the value as the
+// sender signed it.
+func trimOWS(v string) string { return strings.Trim(v, " \t") }
+
 // checkTimestamp checks a Unix-seconds timestamp header against now.
 func checkTimestamp(header, value string, tolerance time.Duration, now time.Time) error {
-	secs, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+	secs, err := strconv.ParseInt(trimOWS(value), 10, 64)
 	if err != nil {
 		return badSignature("%s %q is not a Unix time in seconds", header, value)
 	}
@@ -94,7 +100,7 @@ func checkTimestamp(header, value string, tolerance time.Duration, now time.Time
 
 func verifyHMAC(sig *catalog.Signature, h http.Header, body []byte, now time.Time) error {
 	header := sig.HeaderName()
-	got := strings.TrimSpace(h.Get(header))
+	got := trimOWS(h.Get(header))
 	if got == "" {
 		return badSignature("missing %s header", header)
 	}
@@ -118,7 +124,7 @@ func verifyHMAC(sig *catalog.Signature, h http.Header, body []byte, now time.Tim
 
 	mac := hmac.New(sha256.New, []byte(sig.Secret))
 	if sig.TimestampHeader != "" {
-		ts := strings.TrimSpace(h.Get(sig.TimestampHeader))
+		ts := trimOWS(h.Get(sig.TimestampHeader))
 		if ts == "" {
 			return badSignature("missing %s header", sig.TimestampHeader)
 		}
