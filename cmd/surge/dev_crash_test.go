@@ -395,7 +395,8 @@ func (rc *hookReceiver) checkCrashRun(t *testing.T, acked []ackedEvent) {
 	for _, h := range rc.got {
 		e, ok := byID[h.eventID]
 		if !ok {
-			t.Fatalf("delivery %s carries event %s (%s v%d), which ingest never acknowledged", h.id, h.eventID, h.entity, h.version)
+			t.Fatalf("delivery %s carries event %s (%s v%d), which ingest never acknowledged; around it:\n%s",
+				h.id, h.eventID, h.entity, h.version, rc.around(acked, h.entity, h.version))
 		}
 		if h.entity != e.entity || h.version != e.version {
 			t.Fatalf("event %s arrived as %s version %d, acknowledged as %s's event %d", h.eventID, h.entity, h.version, e.entity, e.version)
@@ -405,6 +406,25 @@ func (rc *hookReceiver) checkCrashRun(t *testing.T, acked []ackedEvent) {
 		}
 		webhookID[h.eventID] = h.id
 	}
+}
+
+// around describes, for a failure message, the acknowledged events and
+// the deliveries of entity within two versions of version, with the
+// sender's body of each delivery. rc.mu is held.
+func (rc *hookReceiver) around(acked []ackedEvent, entity string, version int64) string {
+	var b strings.Builder
+	near := func(v int64) bool { return v >= version-2 && v <= version+2 }
+	for _, e := range acked {
+		if e.entity == entity && near(e.version) {
+			fmt.Fprintf(&b, "  acknowledged v%d as %s\n", e.version, e.id)
+		}
+	}
+	for _, h := range rc.got {
+		if h.entity == entity && near(h.version) {
+			fmt.Fprintf(&b, "  delivered v%d as %s (%s): %.300s\n", h.version, h.eventID, h.id, h.body)
+		}
+	}
+	return b.String()
 }
 
 // repeats counts arrivals of a webhook-id already seen.

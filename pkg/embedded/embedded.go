@@ -69,8 +69,10 @@ type Cluster struct {
 
 // Start opens the cluster in cfg.Dir. It refuses a directory another live
 // process is using. If the previous process using it did not stop cleanly,
-// Start closes the transactions it left open (see Recover) before
-// returning, so no client ever reads the log in the state kfake leaves it.
+// Start first rewrites the segment indexes the stop left behind their
+// segments (repairIndexes), then, with the cluster up, closes the
+// transactions it left open (see Recover) before returning, so no client
+// ever reads the log in the state kfake leaves it.
 func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Cluster, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -91,6 +93,17 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Cluster, err er
 	hasLog := statErr == nil
 	if err := writeState(state, fmt.Sprintf("%s pid=%d since=%s\n", stateRunning, os.Getpid(), time.Now().UTC().Format(time.RFC3339))); err != nil {
 		return nil, err
+	}
+
+	var reindexed []string
+	if hasLog && !clean {
+		// Before kfake reads the log: it trusts the indexes.
+		if reindexed, err = repairIndexes(cfg.Dir); err != nil {
+			return nil, fmt.Errorf("repairing the embedded cluster's segment indexes after an unclean stop: %w", err)
+		}
+		for _, r := range reindexed {
+			log.Warn("a segment index was behind its segment after the unclean stop: rewritten from the segment", zap.String("index", r))
+		}
 	}
 
 	opts := []kfake.Opt{
@@ -116,6 +129,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Cluster, err er
 			fake.Close()
 			return nil, fmt.Errorf("recovering the embedded cluster after an unclean stop: %w", err)
 		}
+		c.Recovered.Reindexed = reindexed
 		log.Info("recovered the embedded cluster", c.Recovered.fields()...)
 	}
 	return c, nil
@@ -194,6 +208,7 @@ func (r Recovery) fields() []zap.Field {
 		zap.Int("partitions_scanned", r.Partitions),
 		zap.Int64("batches_scanned", r.Batches),
 		zap.Int("transactions_aborted", len(r.Aborted)),
+		zap.Int("indexes_rewritten", len(r.Reindexed)),
 		zap.Duration("took", r.Took),
 		zap.String("aborted", strconv.Quote(r.summary())),
 	}

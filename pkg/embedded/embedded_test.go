@@ -20,8 +20,8 @@ func createTopic(ctx context.Context, cl *kgo.Client, topic string, partitions i
 	return err
 }
 
-func listStable(ctx context.Context, cl *kgo.Client) (map[int32]int64, error) {
-	listed, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, crashTopic)
+func listStable(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	listed, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
 	if err == nil {
 		err = listed.Error()
 	}

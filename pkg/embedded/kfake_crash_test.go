@@ -69,6 +69,10 @@ func crashChild(dir, mode string) error {
 		adm.Close()
 	case "split":
 		return splitChild(ctx, dir)
+	case "pairs":
+		return pairsChild(ctx, dir)
+	case "shift":
+		return shiftChild(dir)
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
@@ -182,10 +186,14 @@ func inTxn(ctx context.Context, cl *kgo.Client, commit bool, partition int32, va
 }
 
 // crash runs the child on dir in mode and SIGKILLs it once it is ready.
-func crash(t *testing.T, dir, mode string) {
+func crash(t *testing.T, dir, mode string) { crashAfter(t, dir, mode, nil, 0) }
+
+// crashAfter runs the child on dir in mode with env added and SIGKILLs it
+// after it has been ready for after.
+func crashAfter(t *testing.T, dir, mode string, env []string, after time.Duration) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childModeEnv+"="+mode)
+	cmd.Env = append(append(os.Environ(), childDirEnv+"="+dir, childModeEnv+"="+mode), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -209,6 +217,7 @@ func crash(t *testing.T, dir, mode string) {
 		_ = cmd.Process.Kill()
 		t.Fatal("crash child did not get ready in 60s")
 	}
+	time.Sleep(after)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -222,13 +231,22 @@ func crash(t *testing.T, dir, mode string) {
 // wait.
 func readToEnd(t *testing.T, brokers []string, p int32, wait time.Duration) ([]string, bool) {
 	t.Helper()
+	return readTopicToEnd(t, brokers, crashTopic, p, wait)
+}
+
+// readTopicToEnd is readToEnd for partition p of topic.
+func readTopicToEnd(t *testing.T, brokers []string, topic string, p int32, wait time.Duration) ([]string, bool) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{crashTopic: {p: kgo.NewOffset().AtStart()}}))
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	end := lastStable(t, cl, p)
+	end := lastStable(t, cl, topic, p)
+	if end == 0 {
+		return nil, true
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	var vals []string
@@ -252,9 +270,9 @@ func readToEnd(t *testing.T, brokers []string, p int32, wait time.Duration) ([]s
 	}
 }
 
-func lastStable(t *testing.T, cl *kgo.Client, p int32) int64 {
+func lastStable(t *testing.T, cl *kgo.Client, topic string, p int32) int64 {
 	t.Helper()
-	ends, err := listStable(context.Background(), cl)
+	ends, err := listStable(context.Background(), cl, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,11 @@ type Recovery struct {
 	// them).
 	Split  []OpenTransaction
 	Copied int
-	Took   time.Duration
+	// Reindexed are the segment indexes Start rewrote before kfake read
+	// the log, because the stop left them behind their segments (see
+	// repairIndexes).
+	Reindexed []string
+	Took      time.Duration
 }
 
 // OpenTransaction is one producer's transaction left without a marker on
