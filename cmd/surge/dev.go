@@ -331,6 +331,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Kafka:              kafka,
 		Registry:           config.Registry{URL: d.RegistryURL},
 		Log:                c.Log,
+		InstanceID:         "dev", // names its backlog reports (commerce.backlog)
 		MemoryWait:         10 * time.Second,
 		ParkRefresh:        10 * time.Minute,
 		HoldRecheck:        time.Second,
