@@ -40,17 +40,7 @@ func TestBacklogIsVisibleToAnOperator(t *testing.T) {
 	sp := newStagePipeline(t) // sub_scale → sp.rc is the fast endpoint
 	slow := newHookReceiver(t)
 	var released atomic.Bool
-	slow.gate = func(r *http.Request) bool {
-		if released.Load() {
-			return true
-		}
-		select {
-		case <-time.After(time.Second):
-			return true
-		case <-r.Context().Done():
-			return false
-		}
-	}
+	slow.gate = func(r *http.Request) bool { return answerAfterASecond(r, &released) }
 	sp.subscribe(t, "sub_slow", slow, "slow", func(s *event.Subscription) {
 		s.MaxInFlight = entities
 		s.TimeoutMS = 5000
