@@ -34,6 +34,7 @@ const (
 	EventType       = "event_type"       // dev.surge.v1.EventType, commerce.event-types
 	Stall           = "stall"            // dev.surge.v1.Stall, commerce.stalls
 	EntityAlias     = "entity_alias"     // dev.surge.v1.EntityAlias, commerce.entity-aliases
+	Backlog         = "backlog"          // dev.surge.v1.Backlog, commerce.backlog
 )
 
 const ext = ".avsc"

@@ -31,6 +31,7 @@ var golden = []string{
 	schemas.EventType,
 	schemas.Stall,
 	schemas.EntityAlias,
+	schemas.Backlog,
 }
 
 // TestGolden checks, for each schema, that the fixture in Avro's JSON

@@ -81,6 +81,7 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		Log:           log.Named("admin"),
 		DLQ:           dlqs,
 		Aliases:       stores.Aliases,
+		Backlog:       stores.Backlog,
 	})
 	if err != nil {
 		return err

@@ -256,6 +256,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Log:           log.Named("admin"),
 		DLQ:           d.dlq,
 		Aliases:       d.stores.Aliases,
+		Backlog:       d.stores.Backlog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
@@ -331,6 +332,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Kafka:              kafka,
 		Registry:           config.Registry{URL: d.RegistryURL},
 		Log:                c.Log,
+		InstanceID:         "dev", // names its backlog reports (commerce.backlog)
 		MemoryWait:         10 * time.Second,
 		ParkRefresh:        10 * time.Minute,
 		HoldRecheck:        time.Second,

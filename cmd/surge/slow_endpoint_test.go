@@ -34,17 +34,21 @@ const slowTestHeapBound = 96 << 20
 // SIGKILL mid-backlog, it comes back without delivering the fast
 // subscription's events again; and the slow one gets everything in order.
 func TestSlowEndpointNextToAFastOne(t *testing.T) {
-	testSlowSubscription(t, "slow", func(r *http.Request, released *atomic.Bool) bool {
-		if released.Load() {
-			return true
-		}
-		select {
-		case <-time.After(time.Second):
-			return true
-		case <-r.Context().Done():
-			return false
-		}
-	})
+	testSlowSubscription(t, "slow", answerAfterASecond)
+}
+
+// answerAfterASecond is a slow endpoint's gate: each request is answered
+// after a second, until released.
+func answerAfterASecond(r *http.Request, released *atomic.Bool) bool {
+	if released.Load() {
+		return true
+	}
+	select {
+	case <-time.After(time.Second):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // TestHangingEndpointNextToAHealthyOne: the same with an endpoint that

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/subscription"
@@ -304,8 +305,15 @@ func newSubsListCommand(o *subsOptions, client clientFunc) *cobra.Command {
 func newSubsGetCommand(o *subsOptions, client clientFunc) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
-		Short: "Show a subscription (secrets as fingerprints)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show a subscription (secrets as fingerprints) and its backlog in the dispatchers",
+		Long: `Show a subscription, its signing secrets as fingerprints, and what waits
+for it in the dispatchers: deliveries held in memory and in the retry
+topic, the age of the oldest, and the deliveries finished per second
+(its endpoint's throughput), summed over every dispatcher instance's
+report in commerce.backlog that is fresh (at most four --backlog-every
+old; a killed instance's last report stops counting then). "none" when
+nothing waits. docs/runbook.md says what to do about a backlog.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := client(cmd)
 			if err != nil {
@@ -432,6 +440,12 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return fmt.Errorf("reading the admin API's answer: %w", err)
 	}
+	var withBacklog struct {
+		Backlog *backlog.Summary `json:"backlog"` // GET only
+	}
+	if err := json.Unmarshal(raw, &withBacklog); err != nil {
+		return fmt.Errorf("reading the admin API's answer: %w", err)
+	}
 	orDefault := func(zero bool, s, def string) string {
 		if zero {
 			return def
@@ -472,6 +486,9 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 	}
 	row("CREATED", v.CreatedAt.Format(time.RFC3339))
 	row("UPDATED", v.UpdatedAt.Format(time.RFC3339))
+	if b := withBacklog.Backlog; b != nil {
+		backlogRows(row, *b)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -479,6 +496,29 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 		extra(out, v)
 	}
 	return nil
+}
+
+// backlogRows are what waits for the subscription in the dispatchers, as
+// the admin API summed their fresh reports: "none", or the counts, the
+// oldest's age and the rate, with each instance's share.
+func backlogRows(row func(k, v string), b backlog.Summary) {
+	if b.None() {
+		row("BACKLOG", "none")
+		return
+	}
+	row("BACKLOG", fmt.Sprintf("%d waiting: %d in memory, %d in the retry topic", b.Waiting(), b.InMemory, b.InRetryTopic))
+	if b.OldestAgeSeconds != nil && b.Oldest != nil {
+		row("OLDEST", backlog.AgeText(*b.OldestAgeSeconds)+" ("+b.Oldest.Format(time.RFC3339)+")")
+	}
+	row("DELIVERIES/S", fmt.Sprintf("%.1f", b.DeliveriesPerSecond))
+	for i, in := range b.Instances {
+		label := ""
+		if i == 0 {
+			label = "INSTANCES"
+		}
+		row(label, fmt.Sprintf("%s: %d in memory, %d in the retry topic, %.1f/s, reported %s", in.Instance, in.InMemory, in.InRetryTopic,
+			in.DeliveriesPerSecond, in.ReportedAt.Format(time.RFC3339)))
+	}
 }
 
 func state(v subscription.View) string {

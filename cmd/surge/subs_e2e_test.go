@@ -41,7 +41,8 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 // `surge dev`: a subscription to order.* with the filter data.total > 100.0
 // created with `surge subs create`, 1,000 mixed events posted to ingest;
 // exactly the matching ones reach commerce.deliveries, in per-entity
-// order, and the fanout counters on /metrics agree.
+// order, and the fanout counters on /metrics agree; the deliveries, which
+// nothing answers, show as the subscription's backlog in `surge subs get`.
 func TestSubscriptionThroughTheWholePipeline(t *testing.T) {
 	dir := t.TempDir()
 	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
@@ -192,6 +193,15 @@ func TestSubscriptionThroughTheWholePipeline(t *testing.T) {
 	if delivered != float64(len(got)) || delivered+filtered != float64(orders) {
 		t.Fatalf("counters: delivered %v + filtered %v, want %d + %d", delivered, filtered, len(got), orders-len(got))
 	}
+
+	// Nothing listens on 127.0.0.1:9: the deliveries wait, and surge subs
+	// get shows them as surge dev's dispatcher (instance "dev") reports
+	// them to commerce.backlog.
+	waitUntil(t, 30*time.Second, "surge subs get to show the subscription's backlog on instance dev", func() bool {
+		out, err := cli("subs", "get", subID)
+		return err == nil && regexp.MustCompile(`(?m)^BACKLOG\s+[1-9]\d* waiting: `).MatchString(out) &&
+			regexp.MustCompile(`(?m)^INSTANCES\s+dev: `).MatchString(out)
+	})
 }
 
 func httpGetBody(t *testing.T, url string) string {

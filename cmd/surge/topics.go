@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/kafkax"
@@ -62,6 +63,12 @@ its --stall-after — and the group has not moved past that offset since.
 The stages write these reports to commerce.stalls (decoded through
 --registry); describe shows each stalled partition's reason. Held or
 parked deliveries are no stall.
+
+list ends with each subscription's backlog in the dispatchers: deliveries
+waiting in memory and in the retry topic, the age of the oldest and the
+deliveries finished per second, summed over the dispatcher instances'
+fresh reports in commerce.backlog (at most four of their --backlog-every
+old), or "backlog: none".
 
 Sizes come from the brokers' log directories (DescribeLogDirs) and count
 every replica; a broker that does not answer it shows n/a.
@@ -120,6 +127,10 @@ SURGE_BROKERS, SURGE_REGISTRY, SURGE_TOPIC_PREFIX and SURGE_TIMEOUT.`,
 					doc := map[string]any{"topics": v.summaries()}
 					if v.stallErr != nil {
 						doc["stalls_error"] = v.stallErr.Error()
+					}
+					doc["backlog"] = v.backlog
+					if v.backlogErr != nil {
+						doc["backlog_error"] = v.backlogErr.Error()
 					}
 					return printTopicsJSON(out, doc)
 				}
@@ -193,6 +204,11 @@ type topicsView struct {
 	// stallErr says why they could not be read (then none is marked).
 	stalls   map[string]stream.Stall
 	stallErr error
+	// backlog is every subscription's backlog in the dispatchers, from
+	// their fresh reports, by subscription id; backlogErr says why it
+	// could not be read.
+	backlog    []backlog.Summary
+	backlogErr error
 }
 
 // probe is what reading a partition from an offset to its stable end
@@ -308,6 +324,7 @@ func inspectTopics(ctx context.Context, adm *kadm.Client, kafka config.Kafka, re
 	// Like sizes, stall marks are read on a best-effort basis: without the
 	// registry the lags still show, with a line saying the marks are n/a.
 	v.stalls, v.stallErr = readStalls(ctx, kafka, registryURL, v.exists(v.names.Name(topics.Stalls)))
+	v.backlog, v.backlogErr = readBacklog(ctx, kafka, registryURL, v.exists(v.names.Name(topics.Backlog)), time.Now())
 	if only != "" {
 		if described, err := adm.DescribeGroups(ctx, v.readers(only)...); err == nil {
 			for _, d := range described {
@@ -675,7 +692,7 @@ func (v *topicsView) printList(out io.Writer) error {
 	if v.stallErr != nil {
 		fmt.Fprintf(out, "stall marks n/a: reading the stages' stall reports: %v\n", v.stallErr)
 	}
-	return nil
+	return v.printBacklog(out)
 }
 
 // topicDescription is `surge topics describe`.

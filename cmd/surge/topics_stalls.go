@@ -42,8 +42,16 @@ type stallMark struct {
 // readStalls reads commerce.stalls to its end: the last record of each
 // key, tombstones removing it. A missing topic means no stalls.
 func readStalls(ctx context.Context, kafka config.Kafka, registryURL string, exists bool) (map[string]stream.Stall, error) {
-	topic := topics.Namer{Prefix: kafka.TopicPrefix}.Name(topics.Stalls)
-	out := map[string]stream.Stall{}
+	return readReports(ctx, kafka, registryURL, topics.Stalls, exists, stream.NewStallCodec)
+}
+
+// readReports reads the compacted topic base (without the prefix), whose
+// values newCodec decodes, to its end: the last value of each key,
+// tombstones removing it. A topic that does not exist holds nothing.
+func readReports[V any](ctx context.Context, kafka config.Kafka, registryURL, base string, exists bool,
+	newCodec func(*avroserde.Registry, string) *avroserde.Codec[V]) (map[string]V, error) {
+	topic := topics.Namer{Prefix: kafka.TopicPrefix}.Name(base)
+	out := map[string]V{}
 	if !exists {
 		return out, nil
 	}
@@ -51,7 +59,7 @@ func readStalls(ctx context.Context, kafka config.Kafka, registryURL string, exi
 	if err != nil {
 		return nil, err
 	}
-	codec := stream.NewStallCodec(reg, topic)
+	codec := newCodec(reg, topic)
 	cl, err := kgo.NewClient(kafkax.ClientOpts(kafka, nil,
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -70,12 +78,12 @@ func readStalls(ctx context.Context, kafka config.Kafka, registryURL string, exi
 			delete(out, string(r.Key))
 			return
 		}
-		s, err := codec.Decode(ctx, r.Value)
+		v, err := codec.Decode(ctx, r.Value)
 		if err != nil {
 			decodeErr = fmt.Errorf("decoding %s at offset %d (is --registry the stages' registry?): %w", topic, r.Offset, err)
 			return
 		}
-		out[string(r.Key)] = s
+		out[string(r.Key)] = v
 	})
 	if err == nil {
 		err = decodeErr

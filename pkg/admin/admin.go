@@ -26,6 +26,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
@@ -100,6 +101,17 @@ type Deps struct {
 	// Aliases holds the sources' entity aliases (commerce.entity-aliases),
 	// keyed by catalog.AliasKey; nil answers the alias routes with 503.
 	Aliases Store[catalog.EntityAlias]
+	// Backlog holds the dispatchers' backlog reports (commerce.backlog,
+	// pkg/backlog), which GET /v1/subscriptions/{id} sums into its
+	// read-only "backlog"; nil leaves that field out.
+	Backlog BacklogReports
+}
+
+// BacklogReports is the table of the dispatchers' backlog reports
+// (a *ktable.Table in production). List never blocks on I/O and is safe
+// for concurrent use.
+type BacklogReports interface {
+	List() []backlog.Report
 }
 
 // API serves the admin routes. It is safe for concurrent use.

@@ -58,6 +58,7 @@ type env struct {
 	resolver admintest.Resolver
 	dlq      *fakeDLQ // dlq_test.go
 	aliases  *admintest.Store[catalog.EntityAlias]
+	backlog  *fakeBacklog // backlog_test.go
 }
 
 // testHosts is what the test DNS answers; each env gets its own copy.
@@ -82,6 +83,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		dlq:      newFakeDLQ(),
 		aliases:  admintest.NewStore[catalog.EntityAlias](),
 	}
+	e.backlog = &fakeBacklog{e: e}
 	for h, ips := range testHosts {
 		e.resolver[h] = ips
 	}
@@ -98,6 +100,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		Log:           zap.New(core),
 		DLQ:           e.dlq,
 		Aliases:       e.aliases,
+		Backlog:       e.backlog,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/subscription"
@@ -25,13 +26,26 @@ func (a *API) listSubscriptions(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
+// subscriptionWithBacklog is the body of GET /v1/subscriptions/{id}: the
+// subscription and, read-only, what waits for it in the dispatchers.
+type subscriptionWithBacklog struct {
+	subscription.View
+	Backlog *backlog.Summary `json:"backlog,omitempty"`
+}
+
 func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	s, ok := a.deps.Subscriptions.Get(id)
 	if !ok {
 		return notFound("subscription", id)
 	}
-	httpx.WriteJSON(w, http.StatusOK, subscription.NewView(s))
+	out := subscriptionWithBacklog{View: subscription.NewView(s)}
+	if a.deps.Backlog != nil {
+		b := backlog.Of(a.deps.Backlog.List(), id, a.now())
+		b.Subscription = "" // the subscription's own id, said above
+		out.Backlog = &b
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -3,7 +3,9 @@
 // tailed into a
 // ktable.Table with its Avro codec. The admin API writes through them;
 // fanout, the dispatcher, ingest and enrich read them and see a change
-// within a fetch, without restarts.
+// within a fetch, without restarts. It also opens, read-only, the
+// dispatchers' backlog reports (commerce.backlog), which the admin API
+// shows with each subscription.
 package store
 
 import (
@@ -15,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
@@ -163,6 +166,14 @@ func Aliases(ctx context.Context, o Options) (*ktable.Table[catalog.EntityAlias]
 	return open(ctx, o, codec, nil)
 }
 
+// Backlog opens the table of commerce.backlog, keyed "<subscription
+// id>/<instance id>" (pkg/backlog). It is read-only whatever o.Writable
+// says: only the dispatchers write it.
+func Backlog(ctx context.Context, o Options) (*ktable.Table[backlog.Report], error) {
+	o.Writable = false
+	return open(ctx, o, backlog.NewCodec(o.Registry, o.Names.Name(topics.Backlog)), nil)
+}
+
 // AliasLookup resolves entity aliases from the aliases table. A miss is
 // looked up again once the table holds every alias acknowledged before
 // the call (one round trip, shared by concurrent misses), so an alias the
@@ -232,6 +243,7 @@ func (l *Live) Close() {
 type All struct {
 	Subscriptions *ktable.Table[event.Subscription]
 	Aliases       *ktable.Table[catalog.EntityAlias]
+	Backlog       *ktable.Table[backlog.Report] // read-only
 	*Live
 }
 
@@ -263,7 +275,13 @@ func OpenAll(ctx context.Context, kafka config.Kafka, registryURL string, log *z
 		a.Subscriptions.Close()
 		return nil, fmt.Errorf("loading entity aliases: %w", err)
 	}
+	if a.Backlog, err = Backlog(ctx, o); err != nil {
+		a.Aliases.Close()
+		a.Subscriptions.Close()
+		return nil, fmt.Errorf("loading the dispatchers' backlog reports: %w", err)
+	}
 	if a.Live, err = OpenLive(ctx, o); err != nil {
+		a.Backlog.Close()
 		a.Aliases.Close()
 		a.Subscriptions.Close()
 		return nil, err
@@ -274,6 +292,7 @@ func OpenAll(ctx context.Context, kafka config.Kafka, registryURL string, log *z
 // Close stops tailing every table.
 func (a *All) Close() {
 	a.Live.Close()
+	a.Backlog.Close()
 	a.Aliases.Close()
 	a.Subscriptions.Close()
 }

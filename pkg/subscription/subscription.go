@@ -126,8 +126,9 @@ type Input struct {
 	Description    *string            `json:"description"`
 }
 
-// ReadOnlyFields are the fields of a View a client cannot set.
-var ReadOnlyFields = []string{"id", "secret", "secrets", "created_at", "updated_at"}
+// ReadOnlyFields are the fields of a View a client cannot set, and
+// "backlog", which GET /v1/subscriptions/{id} adds (pkg/admin).
+var ReadOnlyFields = []string{"id", "secret", "secrets", "created_at", "updated_at", "backlog"}
 
 // IsReadOnly reports whether the JSON field name is one of ReadOnlyFields.
 func IsReadOnly(field string) bool { return slices.Contains(ReadOnlyFields, field) }

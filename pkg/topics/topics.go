@@ -40,6 +40,17 @@ const Replays = "commerce.replays"
 // partition.
 const Stalls = "commerce.stalls"
 
+// Backlog is the compacted topic of the dispatchers' backlog reports
+// (schemas/backlog.avsc), keyed "<subscription id>/<instance id>" (see
+// pkg/backlog): each dispatcher instance writes, every --backlog-every,
+// what waits in it per subscription (in memory and in the retry topic,
+// the oldest, the rate it finishes), only when that changed or its last
+// report is about to go stale, and a tombstone when nothing waits any
+// more or it stops cleanly. The admin API and `surge topics` sum the
+// fresh reports of a subscription; a report older than a few intervals
+// (left by a killed instance) does not count. It has one partition.
+const Backlog = "commerce.backlog"
+
 // EntityAliases is the compacted topic of entity aliases
 // (schemas/entity_alias.avsc), keyed "<source>/<entity type>/<sender id>":
 // the ids a source's events give an entity, mapped to the entity id Surge
@@ -138,6 +149,7 @@ func Layouts(dedupWindow time.Duration) []Layout {
 		{Name: DeliveryAttempts},
 		{Name: Replays, Partition: PartitionsOne, Configs: compacted},
 		{Name: Stalls, Partition: PartitionsOne, Configs: compacted},
+		{Name: Backlog, Partition: PartitionsOne, Configs: compacted},
 		{Name: EntityAliases, Partition: PartitionsOne, Configs: compacted},
 		{Name: IngestDedup, Configs: map[string]string{
 			"cleanup.policy": "compact,delete",

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/surgehq/surge/pkg/stream"
@@ -42,9 +44,10 @@ type metrics struct {
 // subBacklog is one subscription's deliveries waiting in this instance.
 type subBacklog struct {
 	sub             string
-	loaded, outside int     // in memory; in the retry topic (or on their way)
-	oldestSeconds   float64 // age of the oldest waiting delivery (since fanout made it)
-	rate            float64 // deliveries finished per second, lately
+	loaded, outside int       // in memory; in the retry topic (or on their way)
+	oldest          time.Time // when fanout made the oldest delivery at a key's head; zero: unknown
+	oldestSeconds   float64   // its age
+	rate            float64   // deliveries finished per second, lately
 }
 
 func newMetrics(reg prometheus.Registerer, parkedKeys, inFlight func() float64, backlog func() []subBacklog) *metrics {

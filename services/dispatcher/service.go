@@ -38,6 +38,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
@@ -112,6 +113,9 @@ type Config struct {
 	// of the retry topic: far below the topic's retention (Kafka's default
 	// is 7 days).
 	RefreshAfter time.Duration
+	// BacklogEvery is how often the backlog per subscription is reported
+	// to commerce.backlog (pkg/backlog); 0 means backlog.DefaultEvery.
+	BacklogEvery time.Duration
 }
 
 // Flags registers the settings on fs with their defaults.
@@ -141,6 +145,7 @@ func (c *Config) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxWaiting, "max-waiting", d.MaxWaiting, "deliveries waiting in this instance, in memory or in the retry topic; past it no new deliveries are read")
 	fs.DurationVar(&c.RefreshAfter, "refresh-after", DefaultRefreshAfter, "write a waiting delivery's retry record again once it is this old (keep it far below the retry topic's retention)")
 	fs.DurationVar(&c.SpillAfter, "spill-after", DefaultSpillAfter, "a main-topic delivery waiting in memory longer than this behind its key's head moves to the retry topic, so the committed offset moves on")
+	fs.DurationVar(&c.BacklogEvery, "backlog-every", backlog.DefaultEvery, "how often each subscription's backlog here is reported to commerce.backlog (surge subs get, surge topics), when it changed")
 }
 
 // Bounds are the memory bounds of Config.
@@ -168,6 +173,9 @@ func (c *Config) WithBounds() {
 	if c.RefreshAfter == 0 {
 		c.RefreshAfter = DefaultRefreshAfter
 	}
+	if c.BacklogEvery == 0 {
+		c.BacklogEvery = backlog.DefaultEvery
+	}
 	d := DefaultBounds()
 	for _, f := range []struct {
 		v   *int
@@ -186,7 +194,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
 	for name, d := range map[string]time.Duration{"memory-wait": c.MemoryWait, "park-refresh": c.ParkRefresh, "hold-recheck": c.HoldRecheck,
-		"breaker-recheck": c.BreakerRecheck, "default-timeout": c.DefaultTimeout, "breaker-cool-down": c.BreakerCoolDown, "commit-interval": c.CommitInterval, "spill-after": c.SpillAfter, "refresh-after": c.RefreshAfter} {
+		"breaker-recheck": c.BreakerRecheck, "default-timeout": c.DefaultTimeout, "breaker-cool-down": c.BreakerCoolDown, "commit-interval": c.CommitInterval, "spill-after": c.SpillAfter, "refresh-after": c.RefreshAfter, "backlog-every": c.BacklogEvery} {
 		errs = append(errs, config.ValidatePositive(name, d))
 	}
 	for name, n := range map[string]int{"max-in-flight": c.MaxInFlight, "default-max-in-flight": c.DefaultMaxInFlight, "breaker-failures": c.BreakerFailures,
@@ -225,8 +233,9 @@ type Service struct {
 	attemptCodec                                   *avroserde.Codec[event.DeliveryAttempt]
 
 	client   *kgo.Client // the session's; partition callbacks use the one they are given
-	admin    *kgo.Client // open from New to Close: writes commerce.stalls
+	admin    *kgo.Client // open from New to Close: writes commerce.stalls and commerce.backlog
 	watchdog *stream.Watchdog
+	reporter *backlog.Reporter
 	loader   *loader // the session's
 	budget   *budget
 	stopped  atomic.Bool     // reading the main topic paused for MaxWaiting
@@ -310,7 +319,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.dlqCodec = avroserde.NewDeliveryCodec(reg, s.dlqTopic)
 	s.attemptCodec = avroserde.NewDeliveryAttemptCodec(reg, s.attemptsTopic)
 	stalls := stream.NewStallCodec(reg, names.Name(topics.Stalls))
-	if err := avroserde.RegisterAll(ctx, s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec, stalls); err != nil {
+	backlogs := backlog.NewCodec(reg, names.Name(topics.Backlog))
+	if err := avroserde.RegisterAll(ctx, s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec, stalls, backlogs); err != nil {
 		return nil, err
 	}
 	s.subs = deps.Subscriptions
@@ -333,6 +343,16 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Log:      log,
 		Metrics:  s.stageM,
 		Report:   (&stream.StallReporter{Client: admCl, Codec: stalls, Log: log}).Report,
+	}
+	s.reporter = &backlog.Reporter{
+		Client:   admCl,
+		Topic:    backlogs.Topic(),
+		Encode:   backlogs.Encode,
+		Instance: cfg.InstanceID,
+		Every:    cfg.BacklogEvery,
+		Sample:   s.backlogReports,
+		Log:      log,
+		Now:      deps.Now,
 	}
 	ok = true
 	return s, nil
@@ -361,7 +381,9 @@ func (s *Service) Run(ctx context.Context) error {
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	watching := make(chan struct{})
 	go func() { defer close(watching); s.watchdog.Run(wctx) }()
-	defer func() { stopWatchdog(); <-watching }()
+	reporting := make(chan struct{})
+	go func() { defer close(reporting); s.reporter.Run(wctx) }() // tombstones its reports when stopped
+	defer func() { stopWatchdog(); <-watching; <-reporting }()
 
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
@@ -799,9 +821,21 @@ func (s *Service) backlog() []subBacklog {
 	for sub, n := range waiting {
 		b := subBacklog{sub: sub, loaded: loaded[sub], outside: n - loaded[sub], rate: rates[sub]}
 		if o, ok := oldest[sub]; ok {
+			b.oldest = o
 			b.oldestSeconds = now.Sub(o).Seconds()
 		}
 		out = append(out, b)
+	}
+	return out
+}
+
+// backlogReports is the backlog for the reporter: read on its ticker,
+// like the metrics at a scrape.
+func (s *Service) backlogReports() []backlog.Report {
+	subs := s.backlog()
+	out := make([]backlog.Report, len(subs))
+	for i, b := range subs {
+		out[i] = backlog.Report{Subscription: b.sub, InMemory: int64(b.loaded), InRetryTopic: int64(b.outside), Oldest: b.oldest, PerSecond: b.rate}
 	}
 	return out
 }
