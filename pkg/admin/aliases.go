@@ -131,7 +131,7 @@ func (a *API) putAlias(w http.ResponseWriter, r *http.Request) error {
 	al := catalog.EntityAlias{Source: src, EntityType: r.PathValue("entity_type"), SenderID: r.PathValue("sender_id"),
 		EntityID: body.EntityID, UpdatedAt: a.now().UTC()}
 	if err := al.Validate(); err != nil {
-		return validationError(err)
+		return validationError(err, aliasDocRule)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -188,7 +188,7 @@ func (a *API) postAliases(w http.ResponseWriter, r *http.Request) error {
 		out.Aliases = append(out.Aliases, al)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return validationError(err)
+		return validationError(err, aliasDocRule)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

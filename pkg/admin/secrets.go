@@ -27,7 +27,7 @@ func (a *API) rotationGrace(w http.ResponseWriter, r *http.Request) (time.Durati
 	}
 	grace, err := subscription.ParseGrace(*in.Grace)
 	if err != nil {
-		return 0, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "grace", Message: err.Error()}
+		return 0, unprocessable("grace", err.Error())
 	}
 	return grace, nil
 }

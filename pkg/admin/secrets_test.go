@@ -68,7 +68,7 @@ func TestRotateSecretTakesAGrace(t *testing.T) {
 	}
 
 	for body, field := range map[string]string{`{"grace":"soon"}`: "grace", `{"grace":"-1s"}`: "grace", `{"grace":"200h"}`: "grace"} {
-		e.do("POST", "/v1/subscriptions/"+id+"/rotate-secret", body).wantError(t, 400, "invalid", field, "")
+		e.do("POST", "/v1/subscriptions/"+id+"/rotate-secret", body).wantError(t, 422, "invalid", field, "")
 	}
 	e.do("POST", "/v1/subscriptions/"+id+"/rotate-secret", `{"grace_s":0}`).wantError(t, 400, "malformed", "grace_s", "unknown field")
 	if s2, _ := e.subs.Get(id); len(s2.Secrets) != 1 || s2.Secrets[0].Value != newest {

@@ -72,3 +72,25 @@ func (e *env) replayCount() int {
 	list, _ := r.json(e.t)["replays"].([]any)
 	return len(list)
 }
+
+// A request that fits the document but breaks a rule the document states
+// only in words is a 422, never a 400 (invalid.go): Schemathesis holds a
+// 400 to a schema-valid request as the document being looser than the
+// handler.
+func TestRuleInWordsOnlyIsA422(t *testing.T) {
+	e := newEnv(t, admin.Config{})
+	for _, c := range []struct{ method, path, body, field string }{
+		// tolerance_s is in range, but needs timestamp_header.
+		{"PUT", "/v1/sources/s1", `{"signature":{"scheme":"hmac-sha256-hex","secret":"k","tolerance_s":86399}}`, "signature.tolerance_s"},
+		{"PUT", "/v1/sources/s1", `{"id":"s2","allow_unsigned":true}`, "id"},
+		{"PUT", "/v1/event-types/order.noted", `{"name":"order.placed"}`, "name"},
+		{"POST", "/v1/subscriptions", `{"url":"https://hooks.example.com/","event_types":["*"],"filter":"type =="}`, "filter"},
+		{"POST", "/v1/dlq/replays", `{"filter":"a(","dry_run":true}`, "filter"},
+	} {
+		r := e.do(c.method, c.path, c.body)
+		r.wantError(t, http.StatusUnprocessableEntity, "invalid", c.field, "")
+	}
+	if n := len(e.sources.List()) + len(e.types.List()) + len(e.subs.List()); n != 0 {
+		t.Errorf("%d sources, event types and subscriptions stored by refused requests", n)
+	}
+}
