@@ -65,12 +65,22 @@ def before_call(context, case, kwargs):
         _pending["case"], _pending["before"] = None, None
 
 
+def _items(v):
+    """The entries of a listing (or of every source's alias list), as JSON."""
+    if isinstance(v, dict):
+        return {json.dumps([k, x], sort_keys=True) for k, xs in v.items() for x in xs}
+    return {json.dumps(x, sort_keys=True) for x in v}
+
+
 def _diff(before, after):
+    """One line per listing that changed: what appeared and what went."""
     out = []
     for key in before:
-        if before[key] != after[key]:
-            out.append(f"{key}: before {json.dumps(before[key], sort_keys=True)[:600]}\n"
-                       f"  after {json.dumps(after[key], sort_keys=True)[:600]}")
+        if before[key] == after[key]:
+            continue
+        b, a = _items(before[key]), _items(after[key])
+        added, removed = sorted(a - b), sorted(b - a)
+        out.append(f"{key}: added {'; '.join(added)[:800] or 'nothing'}; removed {'; '.join(removed)[:800] or 'nothing'}")
     return out
 
 
