@@ -237,24 +237,16 @@ func aliasPath(al catalog.EntityAlias) string {
 	return "/v1/sources/" + al.Source + "/aliases/" + al.EntityType + "/" + url.PathEscape(al.SenderID)
 }
 
-// prefixFields prefixes the Field of every *catalog.FieldError in err.
+// prefixFields prefixes the Field of every field error in err.
 func prefixFields(prefix string, err error) error {
-	var out []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
+	fes := fieldErrors(err)
+	out := make([]error, len(fes))
+	for i, fe := range fes {
+		field := prefix + fe.Field
+		if fe.Field == "" {
+			field = strings.TrimSuffix(prefix, ".")
 		}
-		var fe *catalog.FieldError
-		if errors.As(e, &fe) {
-			out = append(out, &catalog.FieldError{Field: prefix + fe.Field, Message: fe.Message})
-			return
-		}
-		out = append(out, e)
+		out[i] = &catalog.FieldError{Field: field, Message: fe.Message}
 	}
-	walk(err)
 	return errors.Join(out...)
 }

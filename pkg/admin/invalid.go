@@ -29,23 +29,7 @@ import (
 // error naming the first field; the message lists every problem. It is a
 // 400 when one of the failing fields is a docRule field, else a 422.
 func validationError(err error, docRule func(field string) bool) error {
-	var fes []*catalog.FieldError
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *catalog.FieldError
-		if errors.As(e, &fe) {
-			fes = append(fes, fe)
-			return
-		}
-		fes = append(fes, &catalog.FieldError{Message: e.Error()})
-	}
-	walk(err)
+	fes := fieldErrors(err)
 	if len(fes) == 0 {
 		return httpx.Errorf(http.StatusUnprocessableEntity, httpx.CodeInvalid, "%v", err)
 	}
@@ -64,6 +48,31 @@ func validationError(err error, docRule func(field string) bool) error {
 		e.Message = strings.Join(parts, "; ")
 	}
 	return e
+}
+
+// fieldErrors flattens joined errors into field errors; one that is not a
+// *catalog.FieldError becomes one without a field.
+func fieldErrors(err error) []*catalog.FieldError {
+	var fes []*catalog.FieldError
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *catalog.FieldError
+		if errors.As(e, &fe) {
+			fes = append(fes, fe)
+			return
+		}
+		fes = append(fes, &catalog.FieldError{Message: e.Error()})
+	}
+	if err != nil {
+		walk(err)
+	}
+	return fes
 }
 
 // unprocessable is a 422 invalid on field.
