@@ -75,7 +75,7 @@ fuzz:
 ## tests/api-contract/requirements.txt) against the admin API's OpenAPI
 ## document on a live surge dev: every check, every phase, 40 cases per
 ## operation, fixed seed, and a refused write must change nothing
-## (tests/api-contract/hooks.py); about 2 minutes (scripts/schemathesis.sh)
+## (tests/api-contract/hooks.py); 70-95 s (scripts/schemathesis.sh)
 test-api-contract:
 	GO=$(GO) scripts/schemathesis.sh
 

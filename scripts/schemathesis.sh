@@ -26,7 +26,7 @@ readonly CACHE_ROOT=${SURGE_CACHE_DIR:-$REPO_ROOT/.cache}
 readonly VENV=$CACHE_ROOT/schemathesis/venv
 readonly BIN=$REPO_ROOT/bin
 READY_TIMEOUT=${CONTRACT_READY_TIMEOUT:-90} # seconds for surge dev to answer /readyz
-# Test cases per operation and phase; 40 keeps the run near two minutes.
+# Test cases per operation and phase; with 40 the run takes 70-95 s.
 MAX_EXAMPLES=${CONTRACT_MAX_EXAMPLES:-40}
 # A fixed seed: a failure in CI is the same failure on a laptop.
 SEED=${CONTRACT_SEED:-20261202}
@@ -62,30 +62,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON is required (Python 3.10+ w
 command -v curl >/dev/null 2>&1 || die "curl is required"
 cd "$REPO_ROOT"
 
-# ---------------------------------------------------------------------------
-# Python environment: pinned versions, wheels only (as scripts/interop.sh).
-# ---------------------------------------------------------------------------
-
-ensure_venv() {
-  local stamp=$VENV/.requirements.sha256 want
-  if [[ ! -x $VENV/bin/python ]]; then
-    log "creating $VENV ($("$PYTHON" --version 2>&1))"
-    mkdir -p "$(dirname "$VENV")"
-    "$PYTHON" -m venv "$VENV" || die "could not create a venv (on Debian/Ubuntu: apt-get install python3-venv)"
-  fi
-  # Reinstall when the requirements or the interpreter changed.
-  want=$({ cat "$SUITE/requirements.txt"; "$VENV/bin/python" --version; } | sha256sum | cut -d' ' -f1)
-  if [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
-    log "python packages up to date in $VENV"
-    return 0
-  fi
-  log "installing tests/api-contract/requirements.txt into $VENV (pinned, wheels only)"
-  rm -f "$stamp"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-    --only-binary=:all: -r "$SUITE/requirements.txt" || die "pip install failed"
-  echo "$want" >"$stamp"
-  log "installed: schemathesis $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))')"
-}
+# shellcheck source=lib/python-env.sh
+. "$REPO_ROOT/scripts/lib/python-env.sh"
 
 # ---------------------------------------------------------------------------
 # surge dev, one log in $WORK, stopped on exit.
@@ -131,23 +109,11 @@ cleanup() {
   exit "$rc"
 }
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1, one per line.
-free_ports() {
-  "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print("\n".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
 # ---------------------------------------------------------------------------
 
 started_at=$SECONDS
-ensure_venv
+ensure_venv "$VENV" "$SUITE/requirements.txt" \
+  'import importlib.metadata as m; print("schemathesis", m.version("schemathesis"))'
 log "building bin/surge"
 mkdir -p "$BIN"
 "$GO" build -o "$BIN/surge" ./cmd/surge || die "go build ./cmd/surge failed"
