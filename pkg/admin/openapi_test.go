@@ -136,7 +136,7 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		{name: "rotate as text", method: "POST", path: "/v1/subscriptions/{sub}/rotate-secret", body: `{"grace":"0s"}`, ctype: "text/plain", status: 415, request: reqInvalid},
 		{name: "revoke store down", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, before: fail, status: 503},
 		{name: "revoke", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, before: heal, status: 200},
-		{name: "revoke again", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, status: 404},
+		{name: "revoke again", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{older}"}`, status: 422},
 		{name: "revoke current", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"{current}"}`, status: 409},
 		{name: "revoke not a fingerprint", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{"fingerprint":"whsec_x"}`, status: 400, request: reqInvalid},
 		{name: "revoke without fingerprint", method: "POST", path: "/v1/subscriptions/{sub}/revoke-secret", body: `{}`, status: 400, request: reqInvalid},

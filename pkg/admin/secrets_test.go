@@ -129,7 +129,7 @@ func TestRevokeSecretByFingerprint(t *testing.T) {
 	e.assertLogsHoldNo(first)
 	e.assertLogsHoldNo(second)
 
-	e.do("POST", path, map[string]string{"fingerprint": subscription.Fingerprint(first)}).wantError(t, 404, "not_found", "fingerprint", subscription.Fingerprint(second))
+	e.do("POST", path, map[string]string{"fingerprint": subscription.Fingerprint(first)}).wantError(t, 422, "invalid", "fingerprint", subscription.Fingerprint(second))
 	e.do("POST", path, map[string]string{"fingerprint": subscription.Fingerprint(second)}).wantError(t, 409, "conflict", "fingerprint", "grace of 0s")
 	e.do("POST", path, map[string]string{"fingerprint": second}).wantError(t, 400, "invalid", "fingerprint", "not a secret's fingerprint")
 	e.do("POST", path, `{}`).wantError(t, 400, "invalid", "fingerprint", "required")
