@@ -64,25 +64,8 @@ cd "$REPO_ROOT"
 # Python environment: pinned versions, wheels only.
 # ---------------------------------------------------------------------------
 
-ensure_venv() {
-  local stamp=$VENV/.requirements.sha256 want
-  if [[ ! -x $VENV/bin/python ]]; then
-    log "creating $VENV ($("$PYTHON" --version 2>&1))"
-    "$PYTHON" -m venv "$VENV" || die "could not create a venv (on Debian/Ubuntu: apt-get install python3-venv)"
-  fi
-  # Reinstall when the requirements or the interpreter changed.
-  want=$({ cat "$SUITE/requirements.txt"; "$VENV/bin/python" --version; } | sha256sum | cut -d' ' -f1)
-  if [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
-    log "python packages up to date in $VENV"
-    return 0
-  fi
-  log "installing tests/interop/requirements.txt into $VENV (pinned, wheels only)"
-  rm -f "$stamp"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-    --only-binary=:all: -r "$SUITE/requirements.txt" || die "pip install failed"
-  echo "$want" >"$stamp"
-  log "installed: $("$VENV/bin/python" -c 'import confluent_kafka as c, importlib.metadata as m; print("confluent-kafka", m.version("confluent-kafka"), "librdkafka", c.libversion()[0])')"
-}
+# shellcheck source=lib/python-env.sh
+. "$REPO_ROOT/scripts/lib/python-env.sh"
 
 # ---------------------------------------------------------------------------
 # Processes we start: one log each in $WORK, stopped on exit.
@@ -155,23 +138,11 @@ wait_ready() {
   log "$name ready ($url)"
 }
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1, one per line.
-free_ports() {
-  "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print("\n".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
 # ---------------------------------------------------------------------------
 
 started_at=$SECONDS
-ensure_venv
+ensure_venv "$VENV" "$SUITE/requirements.txt" \
+  'import confluent_kafka as c, importlib.metadata as m; print("confluent-kafka", m.version("confluent-kafka"), "librdkafka", c.libversion()[0])'
 log "building bin/ (make build)"
 make --no-print-directory build >&2 || die "make build failed"
 

@@ -319,40 +319,6 @@ func notFound(what, id string) error {
 	return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, "%s %q does not exist", what, id)
 }
 
-// validationError turns joined *catalog.FieldError values into a 400
-// invalid naming the first field; the message lists every problem.
-func validationError(err error) error {
-	var fes []*catalog.FieldError
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *catalog.FieldError
-		if errors.As(e, &fe) {
-			fes = append(fes, fe)
-			return
-		}
-		fes = append(fes, &catalog.FieldError{Message: e.Error()})
-	}
-	walk(err)
-	if len(fes) == 0 {
-		return httpx.Errorf(http.StatusBadRequest, httpx.CodeInvalid, "%v", err)
-	}
-	e := &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: fes[0].Field, Message: fes[0].Message}
-	if len(fes) > 1 {
-		parts := make([]string, len(fes))
-		for i, fe := range fes {
-			parts[i] = fe.Error()
-		}
-		e.Message = strings.Join(parts, "; ")
-	}
-	return e
-}
-
 // resolverNoLookup fails every lookup: the SSRF check of an unchanged URL
 // then only looks at IP literals, so pausing a subscription does not wait
 // for DNS.

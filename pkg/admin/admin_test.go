@@ -341,22 +341,22 @@ func TestCreateValidation(t *testing.T) {
 		code, field, part string
 	}{
 		{"metadata service", `{"url":"http://169.254.169.254/latest/meta-data/","event_types":["*"]}`,
-			400, "invalid", "url", "metadata"},
+			422, "invalid", "url", "metadata"},
 		{"metadata service says how to allow", `{"url":"http://169.254.169.254/","event_types":["*"]}`,
-			400, "invalid", "url", `"allow_private": true`},
+			422, "invalid", "url", `"allow_private": true`},
 		{"resolves private", `{"url":"https://internal.example.com/","event_types":["*"]}`,
-			400, "invalid", "url", "resolves to 10.0.0.5"},
+			422, "invalid", "url", "resolves to 10.0.0.5"},
 		{"loopback refused outside dev", `{"url":"http://localhost:9000/","event_types":["*"]}`,
-			400, "invalid", "url", "loopback"},
+			422, "invalid", "url", "loopback"},
 		{"bad filter", `{"url":"https://hooks.example.com/","event_types":["*"],"filter":"type == \"a\" &&"}`,
-			400, "invalid", "filter", "line 1, column "},
+			422, "invalid", "filter", "line 1, column "},
 		{"bad pattern", `{"url":"https://hooks.example.com/","event_types":["Order"]}`,
 			400, "invalid", "event_types[0]", "Order"},
 		{"reserved header", `{"url":"https://hooks.example.com/","event_types":["*"],"headers":{"webhook-signature":"x"}}`,
-			400, "invalid", "headers.webhook-signature", "reserved"},
+			422, "invalid", "headers.webhook-signature", "reserved"},
 		{"missing url", `{"event_types":["*"]}`, 400, "invalid", "url", "required"},
 		{"missing event types", `{"url":"https://hooks.example.com/"}`, 400, "invalid", "event_types", "required"},
-		{"several problems", `{"url":"ftp://x","event_types":["*"],"timeout_ms":5}`, 400, "invalid", "url", "timeout_ms"},
+		{"several problems", `{"url":"ftp://x","event_types":["*"],"timeout_ms":5}`, 422, "invalid", "url", "timeout_ms"},
 		{"id is read-only", `{"id":"sub_mine","url":"https://hooks.example.com/","event_types":["*"]}`,
 			400, "invalid", "id", "read-only"},
 		{"secret is read-only", `{"secret":"whsec_x","url":"https://hooks.example.com/","event_types":["*"]}`,
@@ -389,7 +389,7 @@ func TestLoopbackInDev(t *testing.T) {
 	e.create(`{"url":"http://localhost:9000/hook","event_types":["*"]}`)
 	e.create(`{"url":"http://127.0.0.1:9000/hook","event_types":["*"]}`)
 	r := e.do("POST", "/v1/subscriptions", `{"url":"http://10.0.0.1/","event_types":["*"]}`)
-	r.wantError(t, 400, "invalid", "url", "private")
+	r.wantError(t, 422, "invalid", "url", "private")
 }
 
 func TestMediaTypeAndSize(t *testing.T) {
@@ -464,17 +464,18 @@ func TestPatch(t *testing.T) {
 
 	for _, tt := range []struct {
 		body, field, code, part string
+		status                  int
 	}{
-		{`{"id":"sub_other"}`, "id", "invalid", "read-only"},
-		{`{"created_at":"2020-01-01T00:00:00Z"}`, "created_at", "invalid", "read-only"},
-		{`{"secrets":[]}`, "secrets", "invalid", "read-only"},
-		{`{"filter":"data.total >"}`, "filter", "invalid", "line 1, column"},
-		{`{"url":"http://169.254.169.254/"}`, "url", "invalid", "metadata"},
-		{`{"retry_schedule":["100ms"]}`, "retry_schedule[0]", "invalid", "1s"},
-		{`{"enabled":"yes"}`, "enabled", "malformed", "true or false"},
+		{`{"id":"sub_other"}`, "id", "invalid", "read-only", 400},
+		{`{"created_at":"2020-01-01T00:00:00Z"}`, "created_at", "invalid", "read-only", 400},
+		{`{"secrets":[]}`, "secrets", "invalid", "read-only", 400},
+		{`{"filter":"data.total >"}`, "filter", "invalid", "line 1, column", 422},
+		{`{"url":"http://169.254.169.254/"}`, "url", "invalid", "metadata", 422},
+		{`{"retry_schedule":["100ms"]}`, "retry_schedule[0]", "invalid", "1s", 422},
+		{`{"enabled":"yes"}`, "enabled", "malformed", "true or false", 400},
 	} {
 		r := e.do("PATCH", "/v1/subscriptions/"+id, tt.body)
-		r.wantError(t, 400, tt.code, tt.field, tt.part)
+		r.wantError(t, tt.status, tt.code, tt.field, tt.part)
 	}
 	if now, _ := e.subs.Get(id); now.UpdatedAt != after.UpdatedAt || now.URL != before.URL {
 		t.Fatal("a refused patch changed the subscription")
@@ -506,7 +507,7 @@ func TestPatchOfUnchangedTargetSkipsLookup(t *testing.T) {
 	if r := e.do("PATCH", "/v1/subscriptions/"+id, `{"paused":true}`); r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	e.do("PATCH", "/v1/subscriptions/"+id, `{"url":"https://hooks.example.com/other"}`).wantError(t, 400, "invalid", "url", "10.9.9.9")
+	e.do("PATCH", "/v1/subscriptions/"+id, `{"url":"https://hooks.example.com/other"}`).wantError(t, 422, "invalid", "url", "10.9.9.9")
 }
 
 func TestConcurrentPatchesLoseNothing(t *testing.T) {
@@ -728,17 +729,22 @@ func TestSources(t *testing.T) {
 		t.Fatalf("after PUT of a redacted GET: %+v", stored)
 	}
 
-	for _, tt := range []struct{ path, body, field, part string }{
-		{"/v1/sources/shop", `{"id":"other","allow_unsigned":true}`, "id", "does not match"},
-		{"/v1/sources/shop", `{}`, "signature", "allow_unsigned"},
-		{"/v1/sources/bad%20id", `{"allow_unsigned":true}`, "id", "must be"},
-		{"/v1/sources/shop", `{"signature":{"scheme":"standard-webhooks","secret":"nope"}}`, "signature.secret", "whsec_"},
-		{"/v1/sources/new", `{"signature":{"scheme":"hmac-sha256-hex","secret":"[redacted]"}}`, "signature.secret", "placeholder"},
-		{"/v1/sources/shop", `{"signature":{"scheme":"hmac-sha256-base64","secret":"[redacted]"}}`, "signature.secret", "placeholder"},
-		{"/v1/sources/shop", `{"allow_unsigned":true,"loaders":{"order":{"url":"https://x/{id}","headers":{"X-New":"[redacted]"}}}}`, "loaders.order.headers.X-New", "placeholder"},
-		{"/v1/sources/shop", `{"allow_unsigned":true,"loaders":{"order":{"url":"https://x/"}}}`, "loaders.order.url", "{id}"},
+	// 400 where the document refuses the value, 422 where only its
+	// words do (invalid.go).
+	for _, tt := range []struct {
+		path, body, field, part string
+		status                  int
+	}{
+		{"/v1/sources/shop", `{"id":"other","allow_unsigned":true}`, "id", "does not match", 422},
+		{"/v1/sources/shop", `{}`, "signature", "allow_unsigned", 422},
+		{"/v1/sources/bad%20id", `{"allow_unsigned":true}`, "id", "must be", 400},
+		{"/v1/sources/shop", `{"signature":{"scheme":"standard-webhooks","secret":"nope"}}`, "signature.secret", "whsec_", 422},
+		{"/v1/sources/new", `{"signature":{"scheme":"hmac-sha256-hex","secret":"[redacted]"}}`, "signature.secret", "placeholder", 422},
+		{"/v1/sources/shop", `{"signature":{"scheme":"hmac-sha256-base64","secret":"[redacted]"}}`, "signature.secret", "placeholder", 422},
+		{"/v1/sources/shop", `{"allow_unsigned":true,"loaders":{"order":{"url":"https://x/{id}","headers":{"X-New":"[redacted]"}}}}`, "loaders.order.headers.X-New", "placeholder", 422},
+		{"/v1/sources/shop", `{"allow_unsigned":true,"loaders":{"order":{"url":"https://x/"}}}`, "loaders.order.url", "{id}", 422},
 	} {
-		e.do("PUT", tt.path, tt.body).wantError(t, 400, "invalid", tt.field, tt.part)
+		e.do("PUT", tt.path, tt.body).wantError(t, tt.status, "invalid", tt.field, tt.part)
 	}
 	e.do("PUT", "/v1/sources/shop", `{"allow_unsigned":true,"signing":{}}`).wantError(t, 400, "malformed", "signing", "unknown field")
 
@@ -786,15 +792,19 @@ func TestEventTypes(t *testing.T) {
 	if et, _ := e.catalog.Lookup("order.placed"); len(et.DataSchema) == 0 {
 		t.Fatal("override not in the live catalog")
 	}
-	for _, tt := range []struct{ path, body, field, part string }{
-		{"/v1/event-types/order.placed", `{"name":"order.updated"}`, "name", "does not match"},
-		{"/v1/event-types/Order.Placed", `{}`, "name", "lower-case"},
-		{"/v1/event-types/order.*", `{}`, "name", "lower-case"},
-		{"/v1/event-types/x.y", `{"aliases":["be-observer.catalog_product_update"]}`, "aliases[0]", "product.updated"},
-		{"/v1/event-types/be-observer.sales_order_status_update", `{}`, "name", "alias"},
-		{"/v1/event-types/x.y", `{"data_schema":[1]}`, "data_schema", "JSON Schema"},
+	for _, tt := range []struct {
+		path, body, field, part string
+		status                  int
+		code                    string
+	}{
+		{"/v1/event-types/order.placed", `{"name":"order.updated"}`, "name", "does not match", 422, "invalid"},
+		{"/v1/event-types/Order.Placed", `{}`, "name", "lower-case", 400, "invalid"},
+		{"/v1/event-types/order.*", `{}`, "name", "lower-case", 400, "invalid"},
+		{"/v1/event-types/x.y", `{"aliases":["be-observer.catalog_product_update"]}`, "aliases[0]", "product.updated", 409, "conflict"},
+		{"/v1/event-types/be-observer.sales_order_status_update", `{}`, "name", "alias", 409, "conflict"},
+		{"/v1/event-types/x.y", `{"data_schema":[1]}`, "data_schema", "JSON Schema", 422, "invalid"},
 	} {
-		e.do("PUT", tt.path, tt.body).wantError(t, 400, "invalid", tt.field, tt.part)
+		e.do("PUT", tt.path, tt.body).wantError(t, tt.status, tt.code, tt.field, tt.part)
 	}
 	if _, ok := e.types.Get("x.y"); ok {
 		t.Fatal("a refused type was stored")

@@ -131,7 +131,7 @@ func (a *API) putAlias(w http.ResponseWriter, r *http.Request) error {
 	al := catalog.EntityAlias{Source: src, EntityType: r.PathValue("entity_type"), SenderID: r.PathValue("sender_id"),
 		EntityID: body.EntityID, UpdatedAt: a.now().UTC()}
 	if err := al.Validate(); err != nil {
-		return validationError(err)
+		return validationError(err, aliasDocRule)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -188,7 +188,7 @@ func (a *API) postAliases(w http.ResponseWriter, r *http.Request) error {
 		out.Aliases = append(out.Aliases, al)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return validationError(err)
+		return validationError(err, aliasDocRule)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -237,24 +237,16 @@ func aliasPath(al catalog.EntityAlias) string {
 	return "/v1/sources/" + al.Source + "/aliases/" + al.EntityType + "/" + url.PathEscape(al.SenderID)
 }
 
-// prefixFields prefixes the Field of every *catalog.FieldError in err.
+// prefixFields prefixes the Field of every field error in err.
 func prefixFields(prefix string, err error) error {
-	var out []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
+	fes := fieldErrors(err)
+	out := make([]error, len(fes))
+	for i, fe := range fes {
+		field := prefix + fe.Field
+		if fe.Field == "" {
+			field = strings.TrimSuffix(prefix, ".")
 		}
-		var fe *catalog.FieldError
-		if errors.As(e, &fe) {
-			out = append(out, &catalog.FieldError{Field: prefix + fe.Field, Message: fe.Message})
-			return
-		}
-		out = append(out, e)
+		out[i] = &catalog.FieldError{Field: field, Message: fe.Message}
 	}
-	walk(err)
 	return errors.Join(out...)
 }

@@ -47,20 +47,23 @@ func TestAliases(t *testing.T) {
 	}
 
 	// Bad input names the field and stores nothing.
-	for _, tc := range []struct{ path, body, field string }{
-		{"/v1/sources/akeneo/aliases/product/u2", `{"entity_id":""}`, "entity_id"},
-		{"/v1/sources/akeneo/aliases/Product/u2", `{"entity_id":"x"}`, "entity_type"},
-		{"/v1/sources/akeneo/aliases/product/u2", `{"entity_id":"x","source":"other"}`, "source"},
+	for _, tc := range []struct {
+		path, body, field string
+		status            int
+	}{
+		{"/v1/sources/akeneo/aliases/product/u2", `{"entity_id":""}`, "entity_id", 422},
+		{"/v1/sources/akeneo/aliases/Product/u2", `{"entity_id":"x"}`, "entity_type", 400},
+		{"/v1/sources/akeneo/aliases/product/u2", `{"entity_id":"x","source":"other"}`, "source", 400},
 	} {
 		r := e.do("PUT", tc.path, tc.body)
-		if r.status != http.StatusBadRequest || errorField(t, r.body) != tc.field {
-			t.Errorf("PUT %s %s: %d %s, want 400 naming %s", tc.path, tc.body, r.status, r.body, tc.field)
+		if r.status != tc.status || errorField(t, r.body) != tc.field {
+			t.Errorf("PUT %s %s: %d %s, want %d naming %s", tc.path, tc.body, r.status, r.body, tc.status, tc.field)
 		}
 	}
 
 	// A batch: all or nothing.
 	bad := `{"aliases":[{"entity_type":"product","sender_id":"u3","entity_id":"SKU-3"},{"entity_type":"product","sender_id":"u4","entity_id":" "}]}`
-	if r := e.do("POST", "/v1/sources/akeneo/aliases", bad); r.status != 400 || errorField(t, r.body) != "aliases[1].entity_id" {
+	if r := e.do("POST", "/v1/sources/akeneo/aliases", bad); r.status != 422 || errorField(t, r.body) != "aliases[1].entity_id" {
 		t.Fatalf("bad batch: %d %s", r.status, r.body)
 	}
 	if _, ok := e.aliases.Get("akeneo/product/u3"); ok {
@@ -104,11 +107,11 @@ func TestAliases(t *testing.T) {
 // GET shows them.
 func TestSourceIdentityRules(t *testing.T) {
 	e := newEnv(t, admin.Config{})
-	if r := e.do("PUT", "/v1/sources/akeneo", `{"allow_unsigned":true,"identity":{"product":{"field":"product.identifier"}}}`); r.status != 400 ||
+	if r := e.do("PUT", "/v1/sources/akeneo", `{"allow_unsigned":true,"identity":{"product":{"field":"product.identifier"}}}`); r.status != 422 ||
 		errorField(t, r.body) != "identity.product.field" {
 		t.Fatalf("a field outside data: %d %s", r.status, r.body)
 	}
-	if r := e.do("PUT", "/v1/sources/akeneo", `{"allow_unsigned":true,"identity":{"product":{}}}`); r.status != 400 || errorField(t, r.body) != "identity.product" {
+	if r := e.do("PUT", "/v1/sources/akeneo", `{"allow_unsigned":true,"identity":{"product":{}}}`); r.status != 422 || errorField(t, r.body) != "identity.product" {
 		t.Fatalf("an empty rule: %d %s", r.status, r.body)
 	}
 	if r := e.do("PUT", "/v1/sources/akeneo", `{"allow_unsigned":true,"identity":{"product":{"field":"data.product.identifier","aliases":true}}}`); r.status != 201 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/surgehq/surge/pkg/httpx"
@@ -15,8 +16,10 @@ import (
 
 // decodeBody reads the JSON request body into v: 415 for a media type
 // that is not JSON, 413 past MaxBodyBytes, 400 malformed for bad JSON, an
-// unknown field or trailing data. readOnly reports fields that exist in
-// responses but cannot be set; naming one is a 400 invalid on that field.
+// unknown field, trailing data, a body that is not a JSON object or a
+// field that is null (see nullField). readOnly reports fields that exist
+// in responses but cannot be set; naming one is a 400 invalid on that
+// field.
 func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any, readOnly func(string) bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -36,7 +39,7 @@ func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any, readOnly
 		if _, err := dec.Token(); err != io.EOF {
 			return httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "the body has data after its JSON object")
 		}
-		return nil
+		return checkShape(raw)
 	}
 	var (
 		syn  *json.SyntaxError
@@ -66,6 +69,88 @@ func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any, readOnly
 			Message: fmt.Sprintf("unknown field %q", name)}
 	}
 	return httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "the body is not valid JSON: %v", err)
+}
+
+// freeForm names the top-level request fields whose value is any JSON,
+// null included (an event type's data_schema).
+var freeForm = map[string]bool{"data_schema": true}
+
+// checkShape refuses, after a successful decode, what encoding/json lets
+// through but the OpenAPI document does not: a body that is not an
+// object (null decodes into a struct as nothing at all) and a null field
+// (it decodes as the field left out, so {"url":null} would be a PATCH
+// that changes nothing, or a create with defaults).
+func checkShape(raw []byte) error {
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "the body is not valid JSON: %v", err)
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "the body must be a JSON object, got a JSON %s", jsonType(doc))
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if freeForm[k] {
+			continue
+		}
+		if field := nullField(k, obj[k]); field != "" {
+			return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeMalformed, Field: field,
+				Message: "is null; leave the field out instead"}
+		}
+	}
+	return nil
+}
+
+// nullField is the path of the first null at or under v, which is at
+// path; "" when there is none. Object keys are visited in sorted order so
+// the answer is stable.
+func nullField(path string, v any) string {
+	switch v := v.(type) {
+	case nil:
+		return path
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if f := nullField(path+"."+k, v[k]); f != "" {
+				return f
+			}
+		}
+	case []any:
+		for i, x := range v {
+			if f := nullField(fmt.Sprintf("%s[%d]", path, i), x); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// jsonType names the JSON type of a value decoded into any.
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case json.Number:
+		return "number"
+	}
+	return "object"
 }
 
 // unknownField recognizes encoding/json's error for a field that

@@ -87,7 +87,15 @@ func dlqError(err error) error {
 	)
 	switch {
 	case errors.As(err, &inv):
-		return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: inv.Field, Message: inv.Message}
+		// The document states the topic, rate and from_offset rules
+		// whole; the others (a partition the topic lacks, until before
+		// since, a filter, a subscription) only in words.
+		status := http.StatusUnprocessableEntity
+		switch inv.Field {
+		case "topic", "rate", "from_offset":
+			status = http.StatusBadRequest
+		}
+		return &httpx.Error{Status: status, Code: httpx.CodeInvalid, Field: inv.Field, Message: inv.Message}
 	case errors.As(err, &ref):
 		return httpx.Errorf(http.StatusConflict, httpx.CodeConflict, "%s", err.Error())
 	case errors.Is(err, dlq.ErrNotFound):

@@ -233,7 +233,7 @@ func TestDLQErrorsMapToStatuses(t *testing.T) {
 		wantField, wantMsg       string
 	}{
 		{name: "bad topic", method: "GET", path: "/v1/dlq/stats?topic=commerce.nope", want: 400, wantField: "topic"},
-		{name: "bad filter", method: "POST", path: "/v1/dlq/replays", body: `{"filter":"a(","dry_run":true}`, want: 400, wantField: "filter"},
+		{name: "bad filter", method: "POST", path: "/v1/dlq/replays", body: `{"filter":"a(","dry_run":true}`, want: 422, wantField: "filter"},
 		{name: "deleted subscription", method: "POST", path: "/v1/dlq/replays", body: `{"subscription":"sub_gone"}`, want: 409, wantMsg: "sub_gone"},
 		{name: "missing record", method: "GET", path: "/v1/dlq/records/0/99", want: 404},
 		{name: "bad offset", method: "GET", path: "/v1/dlq/records/0/x", want: 400, wantField: "offset"},

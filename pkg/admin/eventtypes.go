@@ -34,11 +34,10 @@ func (a *API) putEventType(w http.ResponseWriter, r *http.Request) error {
 	case et.Name == "":
 		et.Name = name
 	case et.Name != name:
-		return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "name",
-			Message: "\"" + et.Name + "\" does not match the type in the path, \"" + name + "\"; leave it out or make them equal"}
+		return unprocessable("name", "\""+et.Name+"\" does not match the type in the path, \""+name+"\"; leave it out or make them equal")
 	}
 	if err := et.Validate(); err != nil {
-		return validationError(err)
+		return validationError(err, eventTypeDocRule)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -88,7 +87,9 @@ func (a *API) checkMerged(et catalog.EventType) error {
 	}
 	merged = append(merged, et)
 	if err := (&catalog.Catalog{}).Replace(merged); err != nil {
-		return validationError(err)
+		e := validationError(err, nil).(*httpx.Error)
+		e.Status, e.Code = http.StatusConflict, httpx.CodeConflict
+		return e
 	}
 	return nil
 }

@@ -51,6 +51,6 @@ func ExampleAPI_Mount() {
 	post("s3cret", `{"url":"https://203.0.113.10/hooks","event_types":["order.*"]}`)
 	// Output:
 	// 401 unauthorized  false false
-	// 400 invalid url false false
+	// 422 invalid url false false
 	// 201   true true
 }

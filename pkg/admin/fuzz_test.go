@@ -83,7 +83,7 @@ func (a *fuzzAPI) do(t testing.TB, method, path, contentType string, body []byte
 }
 
 // errorCodes are the codes of httpx the admin API may answer a body with.
-var errorCodes = []string{httpx.CodeMalformed, httpx.CodeInvalid, httpx.CodeTooLarge, httpx.CodeUnsupportedMedia, httpx.CodeNotFound, httpx.CodeMethodNotAllowed}
+var errorCodes = []string{httpx.CodeMalformed, httpx.CodeInvalid, httpx.CodeTooLarge, httpx.CodeUnsupportedMedia, httpx.CodeNotFound, httpx.CodeMethodNotAllowed, httpx.CodeConflict}
 
 // check asserts a documented status and, for an error, the JSON error
 // body; it reports whether the write was accepted.
@@ -155,7 +155,7 @@ func FuzzAdminSubscriptions(f *testing.F) {
 		if patch {
 			id := before[0].ID
 			r = a.do(t, http.MethodPatch, "/v1/subscriptions/"+id, contentType(ct), body)
-			if !r.check(t, 200, 400, 413, 415) {
+			if !r.check(t, 200, 400, 413, 415, 422) {
 				if after := a.subs.List(); !reflect.DeepEqual(after, before) {
 					t.Fatalf("a refused PATCH changed the subscription:\n%+v\n%+v", before, after)
 				}
@@ -163,7 +163,7 @@ func FuzzAdminSubscriptions(f *testing.F) {
 			}
 		} else {
 			r = a.do(t, http.MethodPost, "/v1/subscriptions", contentType(ct), body)
-			if !r.check(t, 201, 400, 413, 415) {
+			if !r.check(t, 201, 400, 413, 415, 422) {
 				if after := a.subs.List(); len(after) != len(before) {
 					t.Fatalf("a refused POST stored a subscription: %d, then %d", len(before), len(after))
 				}
@@ -217,7 +217,7 @@ func FuzzAdminSources(f *testing.F) {
 		if r.redirected(t, p) {
 			return
 		}
-		if !r.check(t, 200, 201, 400, 404, 405, 413, 415) {
+		if !r.check(t, 200, 201, 400, 404, 405, 413, 415, 422) {
 			if after := a.sources.List(); !reflect.DeepEqual(after, before) {
 				t.Fatalf("a refused PUT changed the sources:\n%+v\n%+v", before, after)
 			}
@@ -261,7 +261,7 @@ func FuzzAdminEventTypes(f *testing.F) {
 		if r.redirected(t, p) {
 			return
 		}
-		if !r.check(t, 200, 201, 400, 404, 405, 413, 415) {
+		if !r.check(t, 200, 201, 400, 404, 405, 409, 413, 415, 422) {
 			if after := a.types.List(); !reflect.DeepEqual(after, before) {
 				t.Fatalf("a refused PUT changed the event types:\n%+v\n%+v", before, after)
 			}

@@ -27,7 +27,7 @@ func (a *API) rotationGrace(w http.ResponseWriter, r *http.Request) (time.Durati
 	}
 	grace, err := subscription.ParseGrace(*in.Grace)
 	if err != nil {
-		return 0, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "grace", Message: err.Error()}
+		return 0, unprocessable("grace", err.Error())
 	}
 	return grace, nil
 }
@@ -58,7 +58,9 @@ func (a *API) revokeSecret(w http.ResponseWriter, r *http.Request) error {
 	secrets, err := subscription.Revoke(cur.Secrets, in.Fingerprint)
 	switch {
 	case errors.Is(err, subscription.ErrSecretNotFound):
-		return &httpx.Error{Status: http.StatusNotFound, Code: httpx.CodeNotFound, Field: "fingerprint", Message: err.Error()}
+		// A 422, not a 404: the subscription the path names exists; the
+		// body names a secret it does not have.
+		return unprocessable("fingerprint", err.Error())
 	case errors.Is(err, subscription.ErrCurrentSecret):
 		return &httpx.Error{Status: http.StatusConflict, Code: httpx.CodeConflict, Field: "fingerprint", Message: err.Error()}
 	case err != nil:

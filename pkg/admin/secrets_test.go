@@ -68,7 +68,7 @@ func TestRotateSecretTakesAGrace(t *testing.T) {
 	}
 
 	for body, field := range map[string]string{`{"grace":"soon"}`: "grace", `{"grace":"-1s"}`: "grace", `{"grace":"200h"}`: "grace"} {
-		e.do("POST", "/v1/subscriptions/"+id+"/rotate-secret", body).wantError(t, 400, "invalid", field, "")
+		e.do("POST", "/v1/subscriptions/"+id+"/rotate-secret", body).wantError(t, 422, "invalid", field, "")
 	}
 	e.do("POST", "/v1/subscriptions/"+id+"/rotate-secret", `{"grace_s":0}`).wantError(t, 400, "malformed", "grace_s", "unknown field")
 	if s2, _ := e.subs.Get(id); len(s2.Secrets) != 1 || s2.Secrets[0].Value != newest {
@@ -129,7 +129,7 @@ func TestRevokeSecretByFingerprint(t *testing.T) {
 	e.assertLogsHoldNo(first)
 	e.assertLogsHoldNo(second)
 
-	e.do("POST", path, map[string]string{"fingerprint": subscription.Fingerprint(first)}).wantError(t, 404, "not_found", "fingerprint", subscription.Fingerprint(second))
+	e.do("POST", path, map[string]string{"fingerprint": subscription.Fingerprint(first)}).wantError(t, 422, "invalid", "fingerprint", subscription.Fingerprint(second))
 	e.do("POST", path, map[string]string{"fingerprint": subscription.Fingerprint(second)}).wantError(t, 409, "conflict", "fingerprint", "grace of 0s")
 	e.do("POST", path, map[string]string{"fingerprint": second}).wantError(t, 400, "invalid", "fingerprint", "not a secret's fingerprint")
 	e.do("POST", path, `{}`).wantError(t, 400, "invalid", "fingerprint", "required")

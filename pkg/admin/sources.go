@@ -52,17 +52,16 @@ func (a *API) putSource(w http.ResponseWriter, r *http.Request) error {
 	case src.ID == "":
 		src.ID = id
 	case src.ID != id:
-		return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "id",
-			Message: "\"" + src.ID + "\" does not match the id in the path, \"" + id + "\"; leave it out or make them equal"}
+		return unprocessable("id", "\""+src.ID+"\" does not match the id in the path, \""+id+"\"; leave it out or make them equal")
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur, exists := a.deps.Sources.Get(id)
 	if err := keepRedacted(&src, cur, exists); err != nil {
-		return validationError(err)
+		return validationError(err, sourceDocRule)
 	}
 	if err := src.Validate(); err != nil {
-		return validationError(err)
+		return validationError(err, sourceDocRule)
 	}
 	ctx, cancel := a.writeCtx(r)
 	defer cancel()

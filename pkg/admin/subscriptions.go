@@ -61,7 +61,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 	now := a.now()
 	s := subscription.NewSubscription(subscription.NewID(), in, now)
 	if err := a.validator.Validate(r.Context(), s); err != nil {
-		return validationError(err)
+		return validationError(err, subscriptionDocRule)
 	}
 	secret, err := subscription.NewSecret(now)
 	if err != nil {
@@ -105,7 +105,7 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 		v.Resolver = resolverNoLookup{}
 	}
 	if err := v.Validate(r.Context(), next); err != nil {
-		return validationError(err)
+		return validationError(err, subscriptionDocRule)
 	}
 	ctx, cancel := a.writeCtx(r)
 	defer cancel()
