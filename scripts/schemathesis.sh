@@ -146,9 +146,10 @@ cmd=("$VENV/bin/schemathesis" --config-file "$SUITE/schemathesis.toml" run "http
   --checks all --phases examples,coverage,fuzzing,stateful
   --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 1
   --generation-database none --continue-on-failure
+  --request-timeout 30
   --report junit --report-dir "$WORK/report"
   "${st_args[@]}")
-log "running: schemathesis run http://$admin/v1/openapi.json --checks all --phases examples,coverage,fuzzing,stateful --max-examples $MAX_EXAMPLES --seed $SEED --workers 1 (hooks: tests/api-contract/hooks.py)"
+log "running: schemathesis run http://$admin/v1/openapi.json --checks all --phases examples,coverage,fuzzing,stateful --max-examples $MAX_EXAMPLES --seed $SEED --workers 1 --request-timeout 30 (hooks: tests/api-contract/hooks.py)"
 rc=0
 # From $WORK: Schemathesis keeps a .schemathesis/ cache in its working
 # directory, which has no place in the source tree.
