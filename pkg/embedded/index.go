@@ -1,9 +1,11 @@
 package embedded
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,27 +66,42 @@ func sameEntry(a, b []byte) bool {
 // segmentEntries reads the complete, intact batches of a segment, as
 // kfake's load does (it drops a torn or corrupt tail), and returns the
 // index entry of each. maxTS is the partition's largest timestamp before
-// this segment, and is returned updated.
-func segmentEntries(raw []byte, maxTS int64) ([][indexEntrySize]byte, int64) {
-	var out [][indexEntrySize]byte
-	for pos := 0; pos+batchHeaderLength <= len(raw); {
-		length := int(int32(binary.BigEndian.Uint32(raw[pos+8 : pos+12])))
-		size := 12 + length
-		if length < batchHeaderLength-12 || length > 1<<30 || pos+size > len(raw) {
-			break
+// this segment, and is returned updated. It holds one batch in memory at
+// a time.
+func segmentEntries(seg io.Reader, maxTS int64) ([][indexEntrySize]byte, int64, error) {
+	r := bufio.NewReaderSize(seg, 1<<20)
+	var (
+		out   [][indexEntrySize]byte
+		batch []byte
+	)
+	for {
+		head, err := r.Peek(12)
+		if len(head) < 12 {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return out, maxTS, nil
+			}
+			return out, maxTS, err
 		}
-		b := raw[pos : pos+size]
-		if binary.BigEndian.Uint32(b[17:21]) != crc32.Checksum(b[21:], castagnoli) {
-			break
+		length := int(int32(binary.BigEndian.Uint32(head[8:12])))
+		if length < batchHeaderLength-12 || length > 1<<30 {
+			return out, maxTS, nil
 		}
-		epoch := int32(binary.BigEndian.Uint32(b[12:16]))
-		attrs := binary.BigEndian.Uint16(b[21:23])
+		batch = slices.Grow(batch[:0], 12+length)[:12+length]
+		if _, err := io.ReadFull(r, batch); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return out, maxTS, nil // a torn tail
+			}
+			return out, maxTS, err
+		}
+		if binary.BigEndian.Uint32(batch[17:21]) != crc32.Checksum(batch[21:], castagnoli) {
+			return out, maxTS, nil
+		}
+		epoch := int32(binary.BigEndian.Uint32(batch[12:16]))
+		attrs := binary.BigEndian.Uint16(batch[21:23])
 		const transactional, control = 0x10, 0x20
-		maxTS = max(maxTS, int64(binary.BigEndian.Uint64(b[35:43])))
+		maxTS = max(maxTS, int64(binary.BigEndian.Uint64(batch[35:43])))
 		out = append(out, indexEntry(epoch, maxTS, attrs&transactional != 0 && attrs&control == 0))
-		pos += size
 	}
-	return out, maxTS
 }
 
 // repairIndexes rewrites, in kfake's data directory dir, every segment
@@ -103,12 +120,11 @@ func repairIndexes(dir string) ([]string, error) {
 		maxTS := int64(-1)
 		for _, base := range bases {
 			name := filepath.Join(pdir, strconv.FormatInt(base, 10))
-			raw, err := os.ReadFile(name + ".dat")
+			want, next, err := readSegmentEntries(name+".dat", maxTS)
 			if err != nil {
 				return repaired, err
 			}
-			var want [][indexEntrySize]byte
-			want, maxTS = segmentEntries(raw, maxTS)
+			maxTS = next
 			have, err := os.ReadFile(name + ".idx")
 			if err != nil && !os.IsNotExist(err) {
 				return repaired, err
@@ -125,6 +141,20 @@ func repairIndexes(dir string) ([]string, error) {
 		}
 	}
 	return repaired, nil
+}
+
+// readSegmentEntries is segmentEntries of the segment file path.
+func readSegmentEntries(path string, maxTS int64) ([][indexEntrySize]byte, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, maxTS, err
+	}
+	defer f.Close()
+	entries, maxTS, err := segmentEntries(f, maxTS)
+	if err != nil {
+		return nil, maxTS, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return entries, maxTS, nil
 }
 
 // segmentBases lists a partition directory's segments by base offset.
