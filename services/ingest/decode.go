@@ -631,9 +631,42 @@ func binaryCloudEvent(ctx context.Context, header http.Header, body []byte) (ce 
 		if errors.As(err, &ve) {
 			return ce, validationError(ve)
 		}
+		if first := firstAttributeError(ctx, header); first != nil {
+			err = first
+		}
 		return ce, malformed("", "decoding binary-mode CloudEvent: %v", err)
 	}
 	return *got, nil
+}
+
+// firstAttributeError is the error of the first ce- header, in name
+// order (Ce-Specversion first), that the SDK cannot read. The SDK reads
+// the headers in map order and stops at the first bad one, so a request
+// with two bad headers would otherwise be answered with either error. It
+// runs only when a decode failed, adding the headers one at a time.
+func firstAttributeError(ctx context.Context, header http.Header) error {
+	var names []string
+	h := http.Header{}
+	for name, v := range header {
+		switch {
+		case strings.EqualFold(name, "Ce-Specversion"):
+			h[name] = v
+		case len(name) > 3 && strings.EqualFold(name[:3], "Ce-"):
+			names = append(names, name)
+		default:
+			h[name] = v
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		h[name] = header[name]
+		_, err := binding.ToEvent(ctx, cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(nil))))
+		var ve ceevent.ValidationError
+		if err != nil && !errors.As(err, &ve) {
+			return err
+		}
+	}
+	return nil
 }
 
 // validationError names the first bad attribute of an SDK ValidationError.
