@@ -250,23 +250,36 @@ func TestStatsOffsetsAreTheDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A broker writes a transaction's markers after EndTxn returns: a
+	// partition's stable end reaches them a moment later.
+	stats := func(partition int32, end int64) dlq.PartitionStats {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := e.svc.Stats(ctx, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := st.Partitions[partition]; p.EndOffset >= end || time.Now().After(deadline) {
+				return p
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	write(kgo.TryCommit, ls[0]) // offset 0, commit marker 1
 
-	st, err := e.svc.Stats(ctx, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := st.Partitions[e.deadLetterRecords(ls[0])[0].Partition]
+	p := stats(e.deadLetterRecords(ls[0])[0].Partition, 2)
 	if p.Count != 1 || p.FirstOffset == nil || *p.FirstOffset != 0 || p.LastOffset == nil || *p.LastOffset != 0 || p.EndOffset != 2 {
 		t.Fatalf("one dead letter in a transaction: %+v (first %v, last %v), want count 1, first and last 0, end 2", p, deref(p.FirstOffset), deref(p.LastOffset))
 	}
 
 	write(kgo.TryCommit, ls[1], ls[2]) // offsets 2, 3, commit marker 4
 	write(kgo.TryAbort, ls[3])         // offset 5, abort marker 6: not a dead letter
-	if st, err = e.svc.Stats(ctx, "", nil); err != nil {
+	p = stats(p.Partition, 7)
+	st, err := e.svc.Stats(ctx, "", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	p = st.Partitions[p.Partition]
 	if p.Count != 3 || deref(p.FirstOffset) != 0 || deref(p.LastOffset) != 3 || p.EndOffset != 7 {
 		t.Fatalf("three committed, one aborted: %+v (first %v, last %v), want count 3, first 0, last 3, end 7", p, deref(p.FirstOffset), deref(p.LastOffset))
 	}
