@@ -3,6 +3,7 @@ package embedded
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -54,19 +56,10 @@ func crashChild(dir, mode string) error {
 		}
 		brokers = c.ListenAddrs()
 	case "embedded":
-		c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
-		if err != nil {
+		var err error
+		if brokers, err = startChildCluster(ctx, dir, 3, crashTopic); err != nil {
 			return err
 		}
-		brokers = []string{c.Addr()}
-		adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-		if err != nil {
-			return err
-		}
-		if err := createTopic(ctx, adm, crashTopic, 3); err != nil {
-			return err
-		}
-		adm.Close()
 	case "split":
 		return splitChild(ctx, dir)
 	case "pairs":
@@ -113,16 +106,12 @@ func crashChild(dir, mode string) error {
 // commit marker is on partition 0 (written the way EndTxn writes it) and
 // not on partition 1.
 func splitChild(ctx context.Context, dir string) error {
-	c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
+	brokers, err := startChildCluster(ctx, dir, 2, crashTopic)
 	if err != nil {
 		return err
 	}
-	brokers := []string{c.Addr()}
 	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
-		return err
-	}
-	if err := createTopic(ctx, adm, crashTopic, 2); err != nil {
 		return err
 	}
 	txn, err := newTxnProducer(brokers, producerTxID)
@@ -154,6 +143,28 @@ func splitChild(ctx context.Context, dir string) error {
 	}
 	fmt.Println("ready")
 	return nil
+}
+
+// startChildCluster starts the embedded cluster on dir, in a crash child,
+// and creates topics with partitions each; a topic an earlier child
+// created is kept.
+func startChildCluster(ctx context.Context, dir string, partitions int32, topics ...string) ([]string, error) {
+	c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
+	if err != nil {
+		return nil, err
+	}
+	brokers := []string{c.Addr()}
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	for _, topic := range topics {
+		if err := createTopic(ctx, adm, topic, partitions); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return nil, err
+		}
+	}
+	return brokers, nil
 }
 
 func newTxnProducer(brokers []string, id string) (*kgo.Client, error) {

@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -28,19 +26,9 @@ const (
 // pairsChild writes transactions of one value to both topics from two
 // producers until it is killed.
 func pairsChild(ctx context.Context, dir string) error {
-	c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
+	brokers, err := startChildCluster(ctx, dir, 3, pairTopicA, pairTopicB)
 	if err != nil {
 		return err
-	}
-	brokers := []string{c.Addr()}
-	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return err
-	}
-	for _, topic := range []string{pairTopicA, pairTopicB} {
-		if err := createTopic(ctx, adm, topic, 3); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return err
-		}
 	}
 	inc := os.Getenv(pairIncEnv)
 	errs := make(chan error, 2)
