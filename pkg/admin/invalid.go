@@ -54,23 +54,12 @@ func validationError(err error, docRule func(field string) bool) error {
 // *catalog.FieldError becomes one without a field.
 func fieldErrors(err error) []*catalog.FieldError {
 	var fes []*catalog.FieldError
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range catalog.Leaves(err) {
 		var fe *catalog.FieldError
-		if errors.As(e, &fe) {
-			fes = append(fes, fe)
-			return
+		if !errors.As(e, &fe) {
+			fe = &catalog.FieldError{Message: e.Error()}
 		}
-		fes = append(fes, &catalog.FieldError{Message: e.Error()})
-	}
-	if err != nil {
-		walk(err)
+		fes = append(fes, fe)
 	}
 	return fes
 }

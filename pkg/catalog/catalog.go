@@ -31,6 +31,24 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
+// Leaves lists the errors err joins (errors.Join, at any depth), or err
+// itself when it joins none; nil for nil. Validation joins one error per
+// problem, most of them *FieldError.
+func Leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Leaves(e)...)
+	}
+	return out
+}
+
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }

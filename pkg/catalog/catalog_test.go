@@ -304,3 +304,18 @@ func TestEventTypeJSON(t *testing.T) {
 		t.Errorf("encoded %s", out)
 	}
 }
+
+func TestLeaves(t *testing.T) {
+	a, b, c := errors.New("a"), &catalog.FieldError{Field: "f", Message: "b"}, errors.New("c")
+	wrapped := fmt.Errorf("w: %w", c)
+	got := catalog.Leaves(errors.Join(a, errors.Join(b, wrapped)))
+	if len(got) != 3 || got[0] != a || got[1] != error(b) || got[2] != wrapped {
+		t.Fatalf("Leaves of a nested join: %v", got)
+	}
+	if got := catalog.Leaves(a); len(got) != 1 || got[0] != a {
+		t.Fatalf("Leaves of a plain error: %v", got)
+	}
+	if got := catalog.Leaves(nil); got != nil {
+		t.Fatalf("Leaves(nil) = %v", got)
+	}
+}

@@ -82,20 +82,12 @@ func FuzzSubscriptionBody(f *testing.F) {
 // and a message.
 func checkFieldErrors(t *testing.T, err error) {
 	t.Helper()
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range catalog.Leaves(err) {
 		var fe *catalog.FieldError
 		if !errors.As(e, &fe) || fe.Field == "" || fe.Message == "" {
 			t.Fatalf("a refusal that names no field: %v (%T)", e, e)
 		}
 	}
-	walk(err)
 }
 
 // checkUsable asserts what the dispatcher and fanout rely on.

@@ -68,24 +68,13 @@ func validSub() event.Subscription {
 func fieldErrors(t *testing.T, err error) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	if err == nil {
-		return out
-	}
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range catalog.Leaves(err) {
 		var fe *catalog.FieldError
 		if !errors.As(e, &fe) {
 			t.Fatalf("error %v (%T) is not a *catalog.FieldError", e, e)
 		}
 		out[fe.Field] = fe.Message
 	}
-	walk(err)
 	return out
 }
 
