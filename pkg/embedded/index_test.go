@@ -12,7 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/zap"
 )
 
 // shiftChild commits one transaction on partition 0 of the crash topic
@@ -82,13 +81,7 @@ func TestKfakeServesAnOpenTransactionWhoseIndexEntryWasCut(t *testing.T) {
 func TestStartRepairsAnIndexTheCrashCut(t *testing.T) {
 	dir := t.TempDir()
 	crashBeforeTheLastIndexEntry(t, dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := startAfterCrash(t, dir)
 	if len(c.Recovered.Reindexed) != 1 || !strings.HasPrefix(c.Recovered.Reindexed[0], crashTopic+"-0/0.idx: 2 entries for 3 batches") {
 		t.Fatalf("rewritten indexes %q, want %s-0/0.idx with 2 entries for 3 batches", c.Recovered.Reindexed, crashTopic)
 	}

@@ -196,6 +196,21 @@ func inTxn(ctx context.Context, cl *kgo.Client, commit bool, partition int32, va
 	return cl.EndTransaction(ctx, kgo.TryCommit)
 }
 
+// startAfterCrash starts the embedded cluster on dir, as the next
+// process after a crash would, within a minute; it is closed when the
+// test ends.
+func startAfterCrash(t *testing.T, dir string) *Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // crash runs the child on dir in mode and SIGKILLs it once it is ready.
 func crash(t *testing.T, dir, mode string) { crashAfter(t, dir, mode, nil, 0) }
 
@@ -353,13 +368,9 @@ func TestStartAfterACrashClosesOpenTransactions(t *testing.T) {
 	dir := t.TempDir()
 	crash(t, dir, "embedded")
 
+	c := startAfterCrash(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	brokers := []string{c.Addr()}
 
 	var got []string
@@ -421,13 +432,9 @@ func TestStartAfterACrashClosesOpenTransactions(t *testing.T) {
 func TestStartCompletesASplitCommit(t *testing.T) {
 	dir := t.TempDir()
 	crash(t, dir, "split")
+	c := startAfterCrash(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	if len(c.Recovered.Split) != 1 || c.Recovered.Split[0].Partition != 1 || c.Recovered.Copied != 2 {
 		t.Fatalf("split %v, copied %d; want partition 1's transaction, 2 records copied", c.Recovered.Split, c.Recovered.Copied)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/zap"
 )
 
 // Transactions that write to two topics, as ingest writes an event and its
@@ -75,13 +74,7 @@ func TestTransactionsOverTwoTopicsStayWholeThroughSIGKILLs(t *testing.T) {
 	for inc := range 12 {
 		crashAfter(t, dir, "pairs", []string{fmt.Sprintf("%s=%d", pairIncEnv, inc)}, time.Duration(50+rng.IntN(700))*time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := Start(ctx, Config{Dir: dir, Addr: "127.0.0.1:0"}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := startAfterCrash(t, dir)
 	read := func(topic string) map[string]bool {
 		out := map[string]bool{}
 		for p := range int32(3) {
