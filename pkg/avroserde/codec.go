@@ -143,20 +143,21 @@ func (c *Codec[T]) Decode(ctx context.Context, b []byte) (T, error) {
 // NewEventCodec returns the Codec of Event values (commerce.events.raw).
 func NewEventCodec(reg *Registry, topic string) *Codec[event.Event] {
 	return NewCodec(reg, topic, schemas.Event, event.Event.Native, event.EventFromNative).
-		WithFast(appendEvent, readEvent)
+		WithFast(event.AppendEventAvro, event.EventFromAvro)
 }
 
 // NewEnrichedEventCodec returns the Codec of EnrichedEvent values
 // (commerce.events.enriched).
 func NewEnrichedEventCodec(reg *Registry, topic string) *Codec[event.EnrichedEvent] {
 	return NewCodec(reg, topic, schemas.EnrichedEvent, event.EnrichedEvent.Native, event.EnrichedEventFromNative).
-		WithFast(appendEnrichedEvent, readEnrichedEvent)
+		WithFast(event.AppendEnrichedEventAvro, event.EnrichedEventFromAvro)
 }
 
 // NewSubscriptionCodec returns the Codec of Subscription values
 // (commerce.subscriptions).
 func NewSubscriptionCodec(reg *Registry, topic string) *Codec[event.Subscription] {
-	return NewCodec(reg, topic, schemas.Subscription, event.Subscription.Native, event.SubscriptionFromNative)
+	return NewCodec(reg, topic, schemas.Subscription, event.Subscription.Native, event.SubscriptionFromNative).
+		WithFast(event.AppendSubscriptionAvro, event.SubscriptionFromAvro)
 }
 
 // NewSourceCodec returns the Codec of ingest Source values
@@ -181,14 +182,14 @@ func NewEntityAliasCodec(reg *Registry, topic string) *Codec[catalog.EntityAlias
 // and its retry and dead-letter topics).
 func NewDeliveryCodec(reg *Registry, topic string) *Codec[event.Delivery] {
 	return NewCodec(reg, topic, schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).
-		WithFast(appendDelivery, readDelivery)
+		WithFast(event.AppendDeliveryAvro, event.DeliveryFromAvro)
 }
 
 // NewDeliveryAttemptCodec returns the Codec of DeliveryAttempt values
 // (commerce.delivery-attempts).
 func NewDeliveryAttemptCodec(reg *Registry, topic string) *Codec[event.DeliveryAttempt] {
 	return NewCodec(reg, topic, schemas.DeliveryAttempt, event.DeliveryAttempt.Native, event.DeliveryAttemptFromNative).
-		WithFast(appendDeliveryAttempt, readDeliveryAttempt)
+		WithFast(event.AppendDeliveryAttemptAvro, event.DeliveryAttemptFromAvro)
 }
 
 func writtenAs(t *jsonType) string {

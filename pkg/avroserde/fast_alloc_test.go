@@ -1,6 +1,7 @@
 package avroserde
 
 import (
+	"github.com/surgehq/surge/pkg/event"
 	"testing"
 )
 
@@ -16,16 +17,16 @@ func TestFastAllocs(t *testing.T) {
 	}{
 		{
 			name:   "event",
-			encode: func(b []byte) []byte { return appendEvent(b, sampleEventValue) },
-			decode: func(b []byte) error { _, err := readEvent(b); return err },
+			encode: func(b []byte) []byte { return event.AppendEventAvro(b, sampleEventValue) },
+			decode: func(b []byte) error { _, err := event.EventFromAvro(b); return err },
 			// 9 strings, data, attributes (a small map takes 2, its
 			// entry 2 strings), origin (3 non-empty strings)
 			decodeAllocs: 9 + 1 + 2 + 2 + 3,
 		},
 		{
 			name:   "enriched",
-			encode: func(b []byte) []byte { return appendEnrichedEvent(b, sampleEnrichedValue) },
-			decode: func(b []byte) error { _, err := readEnrichedEvent(b); return err },
+			encode: func(b []byte) []byte { return event.AppendEnrichedEventAvro(b, sampleEnrichedValue) },
+			decode: func(b []byte) error { _, err := event.EnrichedEventFromAvro(b); return err },
 			// 6 strings, data, changes and flags (lists and 1 string each),
 			// attributes (map and entry), warnings (list and one record of
 			// 3 strings), origin (5 strings)
@@ -33,15 +34,15 @@ func TestFastAllocs(t *testing.T) {
 		},
 		{
 			name:   "delivery",
-			encode: func(b []byte) []byte { return appendDelivery(b, sampleDeliveryValue) },
-			decode: func(b []byte) error { _, err := readDelivery(b); return err },
+			encode: func(b []byte) []byte { return event.AppendDeliveryAvro(b, sampleDeliveryValue) },
+			decode: func(b []byte) error { _, err := event.DeliveryFromAvro(b); return err },
 			// 7 strings, body, 3 optional times
 			decodeAllocs: 7 + 1 + 3,
 		},
 		{
 			name:   "attempt",
-			encode: func(b []byte) []byte { return appendDeliveryAttempt(b, sampleAttemptValue) },
-			decode: func(b []byte) error { _, err := readDeliveryAttempt(b); return err },
+			encode: func(b []byte) []byte { return event.AppendDeliveryAttemptAvro(b, sampleAttemptValue) },
+			decode: func(b []byte) error { _, err := event.DeliveryAttemptFromAvro(b); return err },
 			// 10 strings, response headers (map and entry), 1 optional time
 			decodeAllocs: 10 + 2 + 2 + 1,
 		},

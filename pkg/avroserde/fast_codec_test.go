@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/surgehq/surge/pkg/avrowire"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -240,7 +241,7 @@ func testFastOnlyForRegisteredID[T any](t *testing.T, ft fastType[T], v T, older
 	// binary encoding: goavro reads the overlong length, the fast decoder
 	// does not.
 	current := overlongFirstLength(t, encode(fast.ID(), nil))
-	if _, err := fast.Decode(ctx, current); !errors.Is(err, ErrUndecodable) || !errors.Is(err, errVarintOverflow) {
+	if _, err := fast.Decode(ctx, current); !errors.Is(err, ErrUndecodable) || !errors.Is(err, avrowire.ErrVarintOverflow) {
 		t.Errorf("overlong length under the registered id: error %v, want ErrUndecodable (fast decoder)", err)
 	}
 	if got, err := ft.goavroOnly(reg, "topic").Decode(ctx, current); err != nil || !reflect.DeepEqual(got, want) {
@@ -341,8 +342,8 @@ func testFastCorrupt[T any](t *testing.T, ft fastType[T], values ...T) {
 func TestWithFastNil(t *testing.T) {
 	ctx := context.Background()
 	_, reg := fastRegistry(t)
-	readOnly := NewCodec(reg, "topic", schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).WithFast(nil, readDelivery)
-	writeOnly := NewCodec(reg, "topic", schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).WithFast(appendDelivery, nil)
+	readOnly := NewCodec(reg, "topic", schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).WithFast(nil, event.DeliveryFromAvro)
+	writeOnly := NewCodec(reg, "topic", schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).WithFast(event.AppendDeliveryAvro, nil)
 	register(t, readOnly, writeOnly)
 	a, err := readOnly.Encode(sampleDeliveryValue)
 	if err != nil {
@@ -356,7 +357,7 @@ func TestWithFastNil(t *testing.T) {
 		t.Errorf("encodings differ\n% x\n% x", a, b)
 	}
 	overlong := overlongFirstLength(t, a)
-	if _, err := readOnly.Decode(ctx, overlong); !errors.Is(err, errVarintOverflow) {
+	if _, err := readOnly.Decode(ctx, overlong); !errors.Is(err, avrowire.ErrVarintOverflow) {
 		t.Errorf("read-only fast codec: error %v, want the fast decoder's", err)
 	}
 	if _, err := writeOnly.Decode(ctx, overlong); err != nil {

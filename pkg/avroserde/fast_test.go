@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/surgehq/surge/pkg/avrowire"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -42,8 +43,8 @@ var (
 		schema:     schemas.Event,
 		native:     event.Event.Native,
 		fromNative: event.EventFromNative,
-		append:     appendEvent,
-		read:       readEvent,
+		append:     event.AppendEventAvro,
+		read:       event.EventFromAvro,
 		newCodec:   NewEventCodec,
 		mapLen:     func(e event.Event) int { return len(e.Attributes) },
 	}
@@ -51,8 +52,8 @@ var (
 		schema:     schemas.EnrichedEvent,
 		native:     event.EnrichedEvent.Native,
 		fromNative: event.EnrichedEventFromNative,
-		append:     appendEnrichedEvent,
-		read:       readEnrichedEvent,
+		append:     event.AppendEnrichedEventAvro,
+		read:       event.EnrichedEventFromAvro,
 		newCodec:   NewEnrichedEventCodec,
 		mapLen:     func(e event.EnrichedEvent) int { return len(e.Attributes) },
 	}
@@ -60,8 +61,8 @@ var (
 		schema:     schemas.Delivery,
 		native:     event.Delivery.Native,
 		fromNative: event.DeliveryFromNative,
-		append:     appendDelivery,
-		read:       readDelivery,
+		append:     event.AppendDeliveryAvro,
+		read:       event.DeliveryFromAvro,
 		newCodec:   NewDeliveryCodec,
 		mapLen:     func(event.Delivery) int { return 0 },
 	}
@@ -69,8 +70,8 @@ var (
 		schema:     schemas.DeliveryAttempt,
 		native:     event.DeliveryAttempt.Native,
 		fromNative: event.DeliveryAttemptFromNative,
-		append:     appendDeliveryAttempt,
-		read:       readDeliveryAttempt,
+		append:     event.AppendDeliveryAttemptAvro,
+		read:       event.DeliveryAttemptFromAvro,
 		newCodec:   NewDeliveryAttemptCodec,
 		mapLen:     func(a event.DeliveryAttempt) int { return len(a.ResponseHeaders) },
 	}
@@ -161,9 +162,9 @@ func (ft fastType[T]) checkRead(t *testing.T, c *goavro.Codec, b []byte) {
 			t.Fatalf("fast decoder returned %#v with error %v", got, err)
 		}
 		switch {
-		case errors.Is(err, errVarintOverflow), errors.Is(err, errIntRange):
+		case errors.Is(err, avrowire.ErrVarintOverflow), errors.Is(err, avrowire.ErrIntRange):
 			return // goavro accepts these, dropping bits (see fast.go)
-		case errors.Is(err, errBlockCount):
+		case errors.Is(err, avrowire.ErrBlockCount):
 			return // goavro fails too, after allocating for the whole count
 		}
 		if v, _, gerr := ft.goavroDecode(c, b); gerr == nil {
@@ -778,14 +779,14 @@ func TestFastRandomMatchesGoavro(t *testing.T) {
 func block(count, size int64, items ...string) []byte {
 	var body []byte
 	for _, s := range items {
-		body = appendAvroString(body, s)
+		body = avrowire.AppendString(body, s)
 	}
-	b := appendAvroLong(nil, count)
+	b := avrowire.AppendLong(nil, count)
 	if count < 0 {
 		if size < 0 {
 			size = int64(len(body))
 		}
-		b = appendAvroLong(b, size)
+		b = avrowire.AppendLong(b, size)
 	}
 	return append(b, body...)
 }
@@ -801,17 +802,17 @@ func enrichedRaw(changes, deleted, flags, attributes []byte) []byte {
 // enrichedRawWarnings is enrichedRaw with the given encoding of warnings
 // (the origin is null).
 func enrichedRawWarnings(changes, deleted, flags, attributes, warnings []byte) []byte {
-	b := appendAvroString(nil, "id")
-	b = appendAvroString(b, "order.placed")
-	b = appendAvroString(b, "default")
-	b = appendAvroLong(b, 1)
-	b = appendAvroLong(b, 2)
-	b = appendAvroLong(b, -3)
-	b = appendAvroString(b, "order")
-	b = appendAvroString(b, "100012")
-	b = appendAvroLong(b, 4)
-	b = appendAvroString(b, `{"a":1}`)
-	return cat(b, changes, deleted, flags, appendAvroString(nil, ""), attributes, warnings, end)
+	b := avrowire.AppendString(nil, "id")
+	b = avrowire.AppendString(b, "order.placed")
+	b = avrowire.AppendString(b, "default")
+	b = avrowire.AppendLong(b, 1)
+	b = avrowire.AppendLong(b, 2)
+	b = avrowire.AppendLong(b, -3)
+	b = avrowire.AppendString(b, "order")
+	b = avrowire.AppendString(b, "100012")
+	b = avrowire.AppendLong(b, 4)
+	b = avrowire.AppendString(b, `{"a":1}`)
+	return cat(b, changes, deleted, flags, avrowire.AppendString(nil, ""), attributes, warnings, end)
 }
 
 var (
@@ -860,7 +861,7 @@ func TestFastReadHandmade(t *testing.T) {
 	for _, tt := range valid {
 		t.Run(tt.name, func(t *testing.T) {
 			fastEnriched.checkRead(t, c, tt.b)
-			e, err := readEnrichedEvent(tt.b)
+			e, err := event.EnrichedEventFromAvro(tt.b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -880,24 +881,24 @@ func TestFastReadHandmade(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		{"empty", nil, errTruncated},
-		{"truncated", good[:len(good)-1], errTruncated},
-		{"trailing byte", cat(good, []byte{0}), errTrailing},
-		{"duplicate key", enrichedRaw(end, kept, noFlags, cat(block(2, 0, "k", "v", "k", "w"), end)), errDuplicateKey},
-		{"duplicate key across blocks", enrichedRaw(end, kept, noFlags, cat(block(1, 0, "k", "v"), block(1, 0, "k", "v"), end)), errDuplicateKey},
-		{"negative string length", enrichedRaw(cat([]byte{2}, appendAvroLong(nil, -1)), kept, noFlags, end), errNegativeLength},
-		{"string past the end", enrichedRaw(cat([]byte{2}, appendAvroLong(nil, 200)), nil, nil, nil), errTruncated},
-		{"min int64 block count", enrichedRaw(cat(appendAvroLong(nil, math.MinInt64), []byte{0}), kept, noFlags, end), errBlockCount},
-		{"huge block count", enrichedRaw(appendAvroLong(nil, 1<<40), kept, noFlags, end), errBlockCount},
-		{"huge negative block count", enrichedRaw(cat(appendAvroLong(nil, -(1<<30)), []byte{2}), kept, noFlags, end), errBlockCount},
-		{"boolean 2", enrichedRaw(end, []byte{2}, noFlags, end), errBoolean},
-		{"overlong varint", cat(overlong, good[1:]), errVarintOverflow},
-		{"varint 10th byte > 1", cat([]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02}, good[1:]), errVarintOverflow},
+		{"empty", nil, avrowire.ErrTruncated},
+		{"truncated", good[:len(good)-1], avrowire.ErrTruncated},
+		{"trailing byte", cat(good, []byte{0}), avrowire.ErrTrailing},
+		{"duplicate key", enrichedRaw(end, kept, noFlags, cat(block(2, 0, "k", "v", "k", "w"), end)), avrowire.ErrDuplicateKey},
+		{"duplicate key across blocks", enrichedRaw(end, kept, noFlags, cat(block(1, 0, "k", "v"), block(1, 0, "k", "v"), end)), avrowire.ErrDuplicateKey},
+		{"negative string length", enrichedRaw(cat([]byte{2}, avrowire.AppendLong(nil, -1)), kept, noFlags, end), avrowire.ErrNegativeLength},
+		{"string past the end", enrichedRaw(cat([]byte{2}, avrowire.AppendLong(nil, 200)), nil, nil, nil), avrowire.ErrTruncated},
+		{"min int64 block count", enrichedRaw(cat(avrowire.AppendLong(nil, math.MinInt64), []byte{0}), kept, noFlags, end), avrowire.ErrBlockCount},
+		{"huge block count", enrichedRaw(avrowire.AppendLong(nil, 1<<40), kept, noFlags, end), avrowire.ErrBlockCount},
+		{"huge negative block count", enrichedRaw(cat(avrowire.AppendLong(nil, -(1<<30)), []byte{2}), kept, noFlags, end), avrowire.ErrBlockCount},
+		{"boolean 2", enrichedRaw(end, []byte{2}, noFlags, end), avrowire.ErrBoolean},
+		{"overlong varint", cat(overlong, good[1:]), avrowire.ErrVarintOverflow},
+		{"varint 10th byte > 1", cat([]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02}, good[1:]), avrowire.ErrVarintOverflow},
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
 			fastEnriched.checkRead(t, c, tt.b)
-			if _, err := readEnrichedEvent(tt.b); !errors.Is(err, tt.want) {
+			if _, err := event.EnrichedEventFromAvro(tt.b); !errors.Is(err, tt.want) {
 				t.Errorf("error %v, want %v", err, tt.want)
 			}
 		})
@@ -905,31 +906,31 @@ func TestFastReadHandmade(t *testing.T) {
 
 	t.Run("warnings in blocks", func(t *testing.T) {
 		rec := func(code, field, msg string) []byte {
-			return appendAvroString(appendAvroString(appendAvroString(nil, code), field), msg)
+			return avrowire.AppendString(avrowire.AppendString(avrowire.AppendString(nil, code), field), msg)
 		}
 		one, two := rec("a", "data.x", "m"), rec("b", "", "")
 		b := enrichedRawWarnings(end, kept, noFlags, end,
-			cat(appendAvroLong(nil, 1), one, appendAvroLong(nil, -1), appendAvroLong(nil, int64(len(two))), two, end))
+			cat(avrowire.AppendLong(nil, 1), one, avrowire.AppendLong(nil, -1), avrowire.AppendLong(nil, int64(len(two))), two, end))
 		fastEnriched.checkRead(t, c, b)
-		e, err := readEnrichedEvent(b)
+		e, err := event.EnrichedEventFromAvro(b)
 		want := []event.Warning{{Code: "a", Field: "data.x", Message: "m"}, {Code: "b"}}
 		if err != nil || !reflect.DeepEqual(e.Warnings, want) {
 			t.Errorf("warnings %+v, %v; want %+v", e.Warnings, err, want)
 		}
-		huge := enrichedRawWarnings(end, kept, noFlags, end, cat(appendAvroLong(nil, 1<<20), one, end))
+		huge := enrichedRawWarnings(end, kept, noFlags, end, cat(avrowire.AppendLong(nil, 1<<20), one, end))
 		fastEnriched.checkRead(t, c, huge)
-		if _, err := readEnrichedEvent(huge); !errors.Is(err, errBlockCount) {
+		if _, err := event.EnrichedEventFromAvro(huge); !errors.Is(err, avrowire.ErrBlockCount) {
 			t.Errorf("huge warnings count: error %v", err)
 		}
 	})
 	t.Run("union branch", func(t *testing.T) {
 		c := fastEvent.goavroCodec(t)
-		good := appendEvent(nil, event.Event{Data: json.RawMessage(`{}`)})
+		good := event.AppendEventAvro(nil, event.Event{Data: json.RawMessage(`{}`)})
 		i := bytes.IndexByte(good, 2) // data's branch: the first non-zero byte
 		for _, branch := range []int64{-1, 2, 1 << 40} {
-			b := cat(good[:i], appendAvroLong(nil, branch), good[i+1:])
+			b := cat(good[:i], avrowire.AppendLong(nil, branch), good[i+1:])
 			fastEvent.checkRead(t, c, b)
-			if _, err := readEvent(b); !errors.Is(err, errUnionBranch) {
+			if _, err := event.EventFromAvro(b); !errors.Is(err, avrowire.ErrUnionBranch) {
 				t.Errorf("branch %d: error %v", branch, err)
 			}
 		}
@@ -938,26 +939,30 @@ func TestFastReadHandmade(t *testing.T) {
 		// origin is the last field of both records: its branch is the
 		// last byte of a value without one.
 		for name, good := range map[string][]byte{
-			"event":    appendEvent(nil, event.Event{}),
-			"enriched": appendEnrichedEvent(nil, event.EnrichedEvent{}),
+			"event":    event.AppendEventAvro(nil, event.Event{}),
+			"enriched": event.AppendEnrichedEventAvro(nil, event.EnrichedEvent{}),
 		} {
 			ft := map[string]func([]byte) error{
 				"event": func(b []byte) error {
 					fastEvent.checkRead(t, fastEvent.goavroCodec(t), b)
-					_, err := readEvent(b)
+					_, err := event.EventFromAvro(b)
 					return err
 				},
-				"enriched": func(b []byte) error { fastEnriched.checkRead(t, c, b); _, err := readEnrichedEvent(b); return err },
+				"enriched": func(b []byte) error {
+					fastEnriched.checkRead(t, c, b)
+					_, err := event.EnrichedEventFromAvro(b)
+					return err
+				},
 			}[name]
 			for _, branch := range []int64{-1, 2, 1 << 40} {
-				b := cat(good[:len(good)-1], appendAvroLong(nil, branch))
-				if err := ft(b); !errors.Is(err, errUnionBranch) {
+				b := cat(good[:len(good)-1], avrowire.AppendLong(nil, branch))
+				if err := ft(b); !errors.Is(err, avrowire.ErrUnionBranch) {
 					t.Errorf("%s origin branch %d: error %v", name, branch, err)
 				}
 			}
 			// An origin record cut short.
-			b := cat(good[:len(good)-1], []byte{2}, appendAvroString(nil, "cloudevents"))
-			if err := ft(b); !errors.Is(err, errTruncated) {
+			b := cat(good[:len(good)-1], []byte{2}, avrowire.AppendString(nil, "cloudevents"))
+			if err := ft(b); !errors.Is(err, avrowire.ErrTruncated) {
 				t.Errorf("%s origin cut short: error %v", name, err)
 			}
 		}
@@ -966,27 +971,27 @@ func TestFastReadHandmade(t *testing.T) {
 		// The fast encoder writes null JSON as the null branch; another
 		// writer may not.
 		c := fastEvent.goavroCodec(t)
-		good := appendEvent(nil, event.Event{Data: json.RawMessage(`{}`)})
+		good := event.AppendEventAvro(nil, event.Event{Data: json.RawMessage(`{}`)})
 		i := bytes.IndexByte(good, 2) // data's branch: the first non-zero byte
 		for _, data := range []string{"", "null", " null\n", "\u00a0null"} {
-			b := cat(good[:i+1], appendAvroString(nil, data), good[i+4:])
+			b := cat(good[:i+1], avrowire.AppendString(nil, data), good[i+4:])
 			fastEvent.checkRead(t, c, b)
-			if e, err := readEvent(b); err != nil || e.Data != nil {
+			if e, err := event.EventFromAvro(b); err != nil || e.Data != nil {
 				t.Errorf("data %q: %q, %v", data, e.Data, err)
 			}
 		}
 	})
 	t.Run("int range", func(t *testing.T) {
 		c := fastDelivery.goavroCodec(t)
-		good := appendDelivery(nil, event.Delivery{LastError: "x"})
+		good := event.AppendDeliveryAvro(nil, event.Delivery{LastError: "x"})
 		i := len(good) - 3 // last_status, before last_error's length and byte
 		for _, tt := range []struct {
 			n    uint64
 			want error
-		}{{math.MaxUint32, nil}, {math.MaxUint32 + 1, errIntRange}, {1 << 62, errIntRange}} {
+		}{{math.MaxUint32, nil}, {math.MaxUint32 + 1, avrowire.ErrIntRange}, {1 << 62, avrowire.ErrIntRange}} {
 			b := cat(good[:i], binary.AppendUvarint(nil, tt.n), good[i+1:])
 			fastDelivery.checkRead(t, c, b)
-			if _, err := readDelivery(b); !errors.Is(err, tt.want) {
+			if _, err := event.DeliveryFromAvro(b); !errors.Is(err, tt.want) {
 				t.Errorf("int %d: error %v, want %v", tt.n, err, tt.want)
 			}
 		}
