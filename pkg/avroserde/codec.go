@@ -163,19 +163,22 @@ func NewSubscriptionCodec(reg *Registry, topic string) *Codec[event.Subscription
 // NewSourceCodec returns the Codec of ingest Source values
 // (commerce.sources).
 func NewSourceCodec(reg *Registry, topic string) *Codec[catalog.Source] {
-	return NewCodec(reg, topic, schemas.Source, catalog.Source.Native, catalog.SourceFromNative)
+	return NewCodec(reg, topic, schemas.Source, catalog.Source.Native, catalog.SourceFromNative).
+		WithFast(catalog.AppendSourceAvro, catalog.SourceFromAvro)
 }
 
 // NewEventTypeCodec returns the Codec of EventType values
 // (commerce.event-types).
 func NewEventTypeCodec(reg *Registry, topic string) *Codec[catalog.EventType] {
-	return NewCodec(reg, topic, schemas.EventType, catalog.EventType.Native, catalog.EventTypeFromNative)
+	return NewCodec(reg, topic, schemas.EventType, catalog.EventType.Native, catalog.EventTypeFromNative).
+		WithFast(catalog.AppendEventTypeAvro, catalog.EventTypeFromAvro)
 }
 
 // NewEntityAliasCodec returns the Codec of EntityAlias values
 // (commerce.entity-aliases).
 func NewEntityAliasCodec(reg *Registry, topic string) *Codec[catalog.EntityAlias] {
-	return NewCodec(reg, topic, schemas.EntityAlias, catalog.EntityAlias.Native, catalog.EntityAliasFromNative)
+	return NewCodec(reg, topic, schemas.EntityAlias, catalog.EntityAlias.Native, catalog.EntityAliasFromNative).
+		WithFast(catalog.AppendEntityAliasAvro, catalog.EntityAliasFromAvro)
 }
 
 // NewDeliveryCodec returns the Codec of Delivery values (commerce.deliveries

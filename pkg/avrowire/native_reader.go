@@ -105,11 +105,8 @@ func (r *NativeReader) Str(name, def string) string {
 	if !ok {
 		return def
 	}
-	switch v := v.(type) {
-	case string:
-		return v
-	case []byte:
-		return string(v)
+	if s, ok := v.(string); ok { // goavro decodes every Avro string to one
+		return s
 	}
 	r.fail(name, "string", v)
 	return def

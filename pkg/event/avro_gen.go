@@ -319,7 +319,7 @@ func (x Event) Native() map[string]any {
 }
 
 // EventFromNative converts a value decoded with any version of
-// schemas/event.avsc into a Event.
+// schemas/event.avsc into an Event.
 func EventFromNative(v any) (Event, error) {
 	r, err := avrowire.NewNativeReader("Event", v)
 	if err != nil {
@@ -450,7 +450,7 @@ func (x EnrichedEvent) Native() map[string]any {
 }
 
 // EnrichedEventFromNative converts a value decoded with any version of
-// schemas/enriched_event.avsc into a EnrichedEvent.
+// schemas/enriched_event.avsc into an EnrichedEvent.
 func EnrichedEventFromNative(v any) (EnrichedEvent, error) {
 	r, err := avrowire.NewNativeReader("EnrichedEvent", v)
 	if err != nil {

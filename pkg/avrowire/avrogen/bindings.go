@@ -9,6 +9,11 @@ type binding struct {
 	Package string   // Go package name
 	Dir     string   // its directory, from the repository root
 	Schemas []string // schema names (schemas/<name>.avsc) whose records it holds
+	// HandWritten says the package declares the Go structs itself (they
+	// are also the admin API's JSON documents, with their tags and
+	// validation): the generator writes only the conversions and codecs,
+	// and the compiler checks the structs have every field.
+	HandWritten bool
 	// Types names the Go type of a record (by Avro full name) where it is
 	// not the record's own name.
 	Types map[string]string
@@ -54,6 +59,18 @@ var bindings = []binding{
 			"EnrichedEntityRef.version":   {GoName: "EntityVersion", Lift: true},
 			"Delivery.body":               {Conv: "body"},
 			"DeliveryAttempt.duration_us": {GoName: "Duration", Conv: "micros"},
+		},
+	},
+	{
+		Package:     "catalog",
+		Dir:         "pkg/catalog",
+		Schemas:     []string{"source", "event_type", "entity_alias"},
+		HandWritten: true,
+		Fields: map[string]fieldRule{
+			"Signature.tolerance_s": {Conv: "int"},
+			"Loader.timeout_ms":     {Conv: "int"},
+			"Loader.cache_ttl_s":    {Conv: "int"},
+			"EventType.data_schema": {Conv: "body"},
 		},
 	},
 }

@@ -14,6 +14,7 @@ type gen struct {
 	b       binding
 	types   bytes.Buffer // struct declarations
 	funcs   bytes.Buffer // conversions and codecs
+	tests   bytes.Buffer // the body of the generated test
 	emitted map[string]bool
 	helpers map[string]*recordDef // Go type → record, for the native helpers of records in containers
 	opt     map[string]*recordDef // the same for ["null", record] fields
@@ -147,11 +148,12 @@ func (g *gen) goType(t *avroType, r fieldRule) string {
 func (g *gen) top(schema string, rec *recordDef) {
 	g.emitType(rec, schema)
 	t := g.typeName(rec)
+	fmt.Fprintf(&g.tests, "\tt.Run(%q, func(t *testing.T) {\n\t\tavrotest.Check(t, %q, %sFromAvro, %sFromNative, Append%sAvro, %s.Native)\n\t})\n", schema, schema, t, t, t, t)
 	w := &g.funcs
 	fmt.Fprintf(w, "\n// Native returns x in goavro's native form for schemas/%s.avsc.\n", schema)
 	fmt.Fprintf(w, "func (x %s) Native() map[string]any {\n\treturn %s\n}\n", t, g.nativeRecord(rec, "x", "x"))
 
-	fmt.Fprintf(w, "\n// %sFromNative converts a value decoded with any version of\n// schemas/%s.avsc into a %s.\n", t, schema, t)
+	fmt.Fprintf(w, "\n// %sFromNative converts a value decoded with any version of\n// schemas/%s.avsc into %s.\n", t, schema, article(t))
 	fmt.Fprintf(w, "func %sFromNative(v any) (%s, error) {\n", t, t)
 	fmt.Fprintf(w, "\tr, err := avrowire.NewNativeReader(%q, v)\n\tif err != nil {\n\t\treturn %s{}, err\n\t}\n\tvar x %s\n", rec.name, t, t)
 	g.fromNative(w, rec, "r", "x", "x")
@@ -174,7 +176,7 @@ func (g *gen) top(schema string, rec *recordDef) {
 // records it holds.
 func (g *gen) emitType(rec *recordDef, schema string) {
 	name := g.typeName(rec)
-	if g.emitted[name] {
+	if g.emitted[name] || g.b.HandWritten {
 		return
 	}
 	g.emitted[name] = true
@@ -295,4 +297,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// article is name with its indefinite article.
+func article(name string) string {
+	if strings.ContainsRune("AEIOU", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
 }

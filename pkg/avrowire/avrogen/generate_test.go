@@ -12,17 +12,19 @@ import (
 func TestGeneratedFilesAreCurrent(t *testing.T) {
 	root := filepath.Join("..", "..", "..")
 	for _, b := range bindings {
-		want, err := generate(b, filepath.Join(root, "schemas"))
+		files, err := generate(b, filepath.Join(root, "schemas"))
 		if err != nil {
 			t.Fatalf("%s: %v", b.Package, err)
 		}
-		path := filepath.Join(root, b.Dir, "avro_gen.go")
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale: run go generate ./pkg/avrowire/ and check in the result", path)
+		for name, want := range files {
+			path := filepath.Join(root, b.Dir, name)
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s is stale: run go generate ./pkg/avrowire/ and check in the result", path)
+			}
 		}
 	}
 }

@@ -28,24 +28,26 @@ func main() {
 	flag.Parse()
 	stale := 0
 	for _, b := range bindings {
-		src, err := generate(b, filepath.Join(*root, "schemas"))
+		files, err := generate(b, filepath.Join(*root, "schemas"))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "avrogen: %s: %v\n", b.Package, err)
 			os.Exit(1)
 		}
-		out := filepath.Join(*root, b.Dir, "avro_gen.go")
-		old, _ := os.ReadFile(out)
-		if bytes.Equal(old, src) {
-			continue
-		}
-		if *check {
-			fmt.Fprintf(os.Stderr, "avrogen: %s is stale: run go generate ./pkg/avrowire/\n", out)
-			stale++
-			continue
-		}
-		if err := os.WriteFile(out, src, 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "avrogen: %v\n", err)
-			os.Exit(1)
+		for name, src := range files {
+			out := filepath.Join(*root, b.Dir, name)
+			old, _ := os.ReadFile(out)
+			if bytes.Equal(old, src) {
+				continue
+			}
+			if *check {
+				fmt.Fprintf(os.Stderr, "avrogen: %s is stale: run go generate ./pkg/avrowire/\n", out)
+				stale++
+				continue
+			}
+			if err := os.WriteFile(out, src, 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "avrogen: %v\n", err)
+				os.Exit(1)
+			}
 		}
 	}
 	if stale > 0 {
@@ -53,8 +55,9 @@ func main() {
 	}
 }
 
-// generate returns the formatted avro_gen.go of b.
-func generate(b binding, schemaDir string) ([]byte, error) {
+// generate returns the formatted files of b, by name: avro_gen.go and
+// avro_gen_test.go.
+func generate(b binding, schemaDir string) (map[string][]byte, error) {
 	g := newGen(b)
 	for _, name := range b.Schemas {
 		rec, err := readSchema(schemaDir, name)
@@ -66,10 +69,13 @@ func generate(b binding, schemaDir string) ([]byte, error) {
 		}
 		g.top(name, rec)
 	}
-	src := g.file()
-	out, err := format.Source(src)
-	if err != nil {
-		return nil, fmt.Errorf("formatting the generated code: %w\n%s", err, src)
+	files := map[string][]byte{}
+	for name, src := range map[string][]byte{"avro_gen.go": g.file(), "avro_gen_test.go": g.testFile()} {
+		out, err := format.Source(src)
+		if err != nil {
+			return nil, fmt.Errorf("formatting %s: %w\n%s", name, err, src)
+		}
+		files[name] = out
 	}
-	return out, nil
+	return files, nil
 }
