@@ -59,13 +59,17 @@ func AppendEncode(dst []byte, id int, codec *goavro.Codec, native any) ([]byte, 
 		return dst, fmt.Errorf("encoding with schema id %d: id out of range", id)
 	}
 	start := len(dst)
-	dst = append(dst, magicByte)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(id))
-	out, err := codec.BinaryFromNative(dst, native)
+	out, err := codec.BinaryFromNative(AppendHeader(dst, id), native)
 	if err != nil {
 		return dst[:start], fmt.Errorf("encoding with schema id %d: %w", id, err)
 	}
 	return out, nil
+}
+
+// AppendHeader appends the wire-format header of schema id id (a registry
+// id: 0 to math.MaxInt32) to dst.
+func AppendHeader(dst []byte, id int) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, magicByte), uint32(id))
 }
 
 // ParseHeader splits a wire-format value into its schema id and its Avro

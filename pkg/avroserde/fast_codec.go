@@ -1,7 +1,6 @@
 package avroserde
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -44,9 +43,7 @@ func (c *Codec[T]) appendFast(dst []byte, id int, v T) ([]byte, error) {
 	if id < 0 || id > math.MaxInt32 {
 		return dst, fmt.Errorf("encoding value for topic %s: encoding with schema id %d: id out of range", c.topic, id)
 	}
-	dst = append(dst, magicByte)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(id))
-	return c.fastAppend(dst, v), nil
+	return c.fastAppend(AppendHeader(dst, id), v), nil
 }
 
 // decodeFast decodes b with the fast decoder when it was written with the

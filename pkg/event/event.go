@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 )
 
-
 // Key is the Kafka record key of every topic keyed by entity:
 // "<entity_type>:<entity_id>".
 func (e EntityRef) Key() string { return e.Type + ":" + e.ID }
@@ -26,16 +25,9 @@ const (
 	FormatCloudEvents = "cloudevents"
 )
 
-
-
 // IsZero reports whether o says nothing: an event Surge made itself, or
 // one written before origins were recorded.
 func (o Origin) IsZero() bool { return o == Origin{} }
-
-
-
-
-
 
 // DeliveryID is the id of event eventID delivered to subscription subID,
 // sent as its webhook-id: "msg_" and the first 16 bytes of
@@ -61,4 +53,3 @@ const (
 	OutcomeDeadLettered = "dead_lettered"
 	OutcomeHeld         = "held"
 )
-

@@ -73,4 +73,19 @@ var bindings = []binding{
 			"EventType.data_schema": {Conv: "body"},
 		},
 	},
+	{
+		Package:     "enrich",
+		Dir:         "services/enrich",
+		Schemas:     []string{"entity_snapshot"},
+		HandWritten: true,
+		Types: map[string]string{
+			"dev.surge.v1.EntitySnapshot":  "Snapshot",
+			"dev.surge.v1.InventoryLedger": "Ledger",
+		},
+		Fields: map[string]fieldRule{
+			"EntitySnapshot.entity_type": {GoName: "Entity.Type"},
+			"EntitySnapshot.entity_id":   {GoName: "Entity.ID"},
+			"EntitySnapshot.data":        {Conv: "json"},
+		},
+	},
 }
