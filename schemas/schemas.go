@@ -35,6 +35,9 @@ const (
 	Stall           = "stall"            // dev.surge.v1.Stall, commerce.stalls
 	EntityAlias     = "entity_alias"     // dev.surge.v1.EntityAlias, commerce.entity-aliases
 	Backlog         = "backlog"          // dev.surge.v1.Backlog, commerce.backlog
+	Replay          = "replay"           // dev.surge.v1.Replay, commerce.replays
+	// IdempotencyRecord is dev.surge.v1.IdempotencyRecord, commerce.ingest.dedup.
+	IdempotencyRecord = "idempotency_record"
 )
 
 const ext = ".avsc"

@@ -93,8 +93,9 @@ func AppendSourceAvro(dst []byte, x Source) []byte {
 	return dst
 }
 
-// SourceFromAvro decodes one Source written with exactly schemas/source.avsc
-// to what SourceFromNative returns for goavro's decoding of the same bytes.
+// SourceFromAvro decodes one Source written with exactly
+// schemas/source.avsc to what SourceFromNative returns for goavro's
+// decoding of the same bytes.
 func SourceFromAvro(b []byte) (Source, error) {
 	r := avrowire.NewReader("Source", b)
 	var x Source
@@ -186,8 +187,9 @@ func AppendEventTypeAvro(dst []byte, x EventType) []byte {
 	return dst
 }
 
-// EventTypeFromAvro decodes one EventType written with exactly schemas/event_type.avsc
-// to what EventTypeFromNative returns for goavro's decoding of the same bytes.
+// EventTypeFromAvro decodes one EventType written with exactly
+// schemas/event_type.avsc to what EventTypeFromNative returns for goavro's
+// decoding of the same bytes.
 func EventTypeFromAvro(b []byte) (EventType, error) {
 	r := avrowire.NewReader("EventType", b)
 	var x EventType
@@ -245,8 +247,9 @@ func AppendEntityAliasAvro(dst []byte, x EntityAlias) []byte {
 	return dst
 }
 
-// EntityAliasFromAvro decodes one EntityAlias written with exactly schemas/entity_alias.avsc
-// to what EntityAliasFromNative returns for goavro's decoding of the same bytes.
+// EntityAliasFromAvro decodes one EntityAlias written with exactly
+// schemas/entity_alias.avsc to what EntityAliasFromNative returns for goavro's
+// decoding of the same bytes.
 func EntityAliasFromAvro(b []byte) (EntityAlias, error) {
 	r := avrowire.NewReader("EntityAlias", b)
 	var x EntityAlias

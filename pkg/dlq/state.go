@@ -7,12 +7,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/schemas"
 )
 
 // States of a replay.
@@ -62,111 +62,20 @@ func (st *state) selection() Selection {
 	return sel
 }
 
-const replaySchemaRecord = "Replay"
-
+// newStateCodec returns the codec of commerce.replays values, with the
+// generated conversions of schemas/replay.avsc (avro_gen.go).
 func newStateCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[state] {
-	// "replay" names schemas/replay.avsc in the schemas module.
-	return avroserde.NewCodec(reg, topic, "replay", stateNative, stateFromNative)
+	return avroserde.NewCodec(reg, topic, schemas.Replay, state.Native, func(v any) (state, error) { return checkedState(stateFromNative(v)) }).
+		WithFast(appendStateAvro, func(b []byte) (state, error) { return checkedState(stateFromAvro(b)) })
 }
 
-func stateNative(st state) map[string]any {
-	parts := make([]any, len(st.Partitions))
-	for i, p := range st.Partitions {
-		parts[i] = map[string]any{"partition": p.Partition, "from": p.From, "end": p.End, "next": p.Next}
+// checkedState refuses a replay without an id.
+func checkedState(st state, err error) (state, error) {
+	if err == nil && st.ID == "" {
+		err = errors.New("decoding Replay: field id is empty")
 	}
-	optLong := func(v *int64) any {
-		if v == nil {
-			return nil
-		}
-		return goavro.Union("long", *v)
-	}
-	optTime := func(t *time.Time) any {
-		if t == nil {
-			return nil
-		}
-		return goavro.Union("long.timestamp-millis", *t)
-	}
-	return map[string]any{
-		"id": st.ID, "topic": st.Topic, "state": st.State, "error": st.Error,
-		"partitions":  parts,
-		"from_offset": optLong(st.FromOffset), "to_offset": optLong(st.ToOffset),
-		"since": optTime(st.Since), "until": optTime(st.Until),
-		"subscription": st.Subscription, "filter": st.Filter, "to_subscription": st.ToSubscription,
-		"rate": st.Rate, "total": st.Total, "replayed": st.Replayed,
-		"created_at": st.CreatedAt, "updated_at": st.UpdatedAt,
-	}
-}
-
-func stateFromNative(v any) (state, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return state{}, fmt.Errorf("decoding %s: want a record, got %T", replaySchemaRecord, v)
-	}
-	var errs []error
-	str := func(k string) string {
-		s, _ := m[k].(string)
-		return s
-	}
-	long := func(from map[string]any, k string) int64 {
-		switch n := from[k].(type) {
-		case int64:
-			return n
-		case int32:
-			return int64(n)
-		case nil:
-			return 0
-		}
-		errs = append(errs, fmt.Errorf("field %s: want a long, got %T", k, from[k]))
-		return 0
-	}
-	union := func(k string) any {
-		if u, ok := m[k].(map[string]any); ok {
-			for _, x := range u {
-				return x
-			}
-		}
-		return nil
-	}
-	optLong := func(k string) *int64 {
-		if n, ok := union(k).(int64); ok {
-			return &n
-		}
-		return nil
-	}
-	optTime := func(k string) *time.Time {
-		if t, ok := union(k).(time.Time); ok {
-			t = t.UTC()
-			return &t
-		}
-		return nil
-	}
-	tm := func(k string) time.Time {
-		t, _ := m[k].(time.Time)
-		return t.UTC()
-	}
-	st := state{
-		ID: str("id"), Topic: str("topic"), State: str("state"), Error: str("error"),
-		FromOffset: optLong("from_offset"), ToOffset: optLong("to_offset"),
-		Since: optTime("since"), Until: optTime("until"),
-		Subscription: str("subscription"), Filter: str("filter"), ToSubscription: str("to_subscription"),
-		Total: long(m, "total"), Replayed: long(m, "replayed"),
-		CreatedAt: tm("created_at"), UpdatedAt: tm("updated_at"),
-	}
-	st.Rate, _ = m["rate"].(float64)
-	parts, _ := m["partitions"].([]any)
-	for _, p := range parts {
-		pm, ok := p.(map[string]any)
-		if !ok {
-			errs = append(errs, fmt.Errorf("partitions: want records, got %T", p))
-			continue
-		}
-		st.Partitions = append(st.Partitions, partState{Partition: int32(long(pm, "partition")), From: long(pm, "from"), End: long(pm, "end"), Next: long(pm, "next")})
-	}
-	if st.ID == "" {
-		errs = append(errs, errors.New("field id is empty"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return state{}, fmt.Errorf("decoding %s: %w", replaySchemaRecord, err)
+	if err != nil {
+		return state{}, err
 	}
 	return st, nil
 }

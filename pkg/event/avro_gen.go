@@ -389,8 +389,9 @@ func AppendEventAvro(dst []byte, x Event) []byte {
 	return dst
 }
 
-// EventFromAvro decodes one Event written with exactly schemas/event.avsc
-// to what EventFromNative returns for goavro's decoding of the same bytes.
+// EventFromAvro decodes one Event written with exactly
+// schemas/event.avsc to what EventFromNative returns for goavro's
+// decoding of the same bytes.
 func EventFromAvro(b []byte) (Event, error) {
 	r := avrowire.NewReader("Event", b)
 	var x Event
@@ -530,8 +531,9 @@ func AppendEnrichedEventAvro(dst []byte, x EnrichedEvent) []byte {
 	return dst
 }
 
-// EnrichedEventFromAvro decodes one EnrichedEvent written with exactly schemas/enriched_event.avsc
-// to what EnrichedEventFromNative returns for goavro's decoding of the same bytes.
+// EnrichedEventFromAvro decodes one EnrichedEvent written with exactly
+// schemas/enriched_event.avsc to what EnrichedEventFromNative returns for goavro's
+// decoding of the same bytes.
 func EnrichedEventFromAvro(b []byte) (EnrichedEvent, error) {
 	r := avrowire.NewReader("EnrichedEvent", b)
 	var x EnrichedEvent
@@ -661,8 +663,9 @@ func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
 	return dst
 }
 
-// SubscriptionFromAvro decodes one Subscription written with exactly schemas/subscription.avsc
-// to what SubscriptionFromNative returns for goavro's decoding of the same bytes.
+// SubscriptionFromAvro decodes one Subscription written with exactly
+// schemas/subscription.avsc to what SubscriptionFromNative returns for goavro's
+// decoding of the same bytes.
 func SubscriptionFromAvro(b []byte) (Subscription, error) {
 	r := avrowire.NewReader("Subscription", b)
 	var x Subscription
@@ -770,8 +773,9 @@ func AppendDeliveryAvro(dst []byte, x Delivery) []byte {
 	return dst
 }
 
-// DeliveryFromAvro decodes one Delivery written with exactly schemas/delivery.avsc
-// to what DeliveryFromNative returns for goavro's decoding of the same bytes.
+// DeliveryFromAvro decodes one Delivery written with exactly
+// schemas/delivery.avsc to what DeliveryFromNative returns for goavro's
+// decoding of the same bytes.
 func DeliveryFromAvro(b []byte) (Delivery, error) {
 	r := avrowire.NewReader("Delivery", b)
 	var x Delivery
@@ -868,8 +872,9 @@ func AppendDeliveryAttemptAvro(dst []byte, x DeliveryAttempt) []byte {
 	return dst
 }
 
-// DeliveryAttemptFromAvro decodes one DeliveryAttempt written with exactly schemas/delivery_attempt.avsc
-// to what DeliveryAttemptFromNative returns for goavro's decoding of the same bytes.
+// DeliveryAttemptFromAvro decodes one DeliveryAttempt written with exactly
+// schemas/delivery_attempt.avsc to what DeliveryAttemptFromNative returns for goavro's
+// decoding of the same bytes.
 func DeliveryAttemptFromAvro(b []byte) (DeliveryAttempt, error) {
 	r := avrowire.NewReader("DeliveryAttempt", b)
 	var x DeliveryAttempt

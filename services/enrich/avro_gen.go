@@ -90,8 +90,9 @@ func AppendSnapshotAvro(dst []byte, x Snapshot) []byte {
 	return dst
 }
 
-// SnapshotFromAvro decodes one Snapshot written with exactly schemas/entity_snapshot.avsc
-// to what SnapshotFromNative returns for goavro's decoding of the same bytes.
+// SnapshotFromAvro decodes one Snapshot written with exactly
+// schemas/entity_snapshot.avsc to what SnapshotFromNative returns for goavro's
+// decoding of the same bytes.
 func SnapshotFromAvro(b []byte) (Snapshot, error) {
 	r := avrowire.NewReader("EntitySnapshot", b)
 	var x Snapshot

@@ -209,7 +209,7 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 			}
 			claimed = append(claimed, key)
 			mine[key] = ev.ID
-			val, err := s.dedups.Encode(dedupRecord{Source: ev.Source, Key: ev.IdempotencyKey, EventID: ev.ID, AcceptedAt: now})
+			val, err := s.dedups.Encode(IdempotencyRecord{Source: ev.Source, IdempotencyKey: ev.IdempotencyKey, EventID: ev.ID, AcceptedAt: now})
 			if err != nil {
 				return nil, 0, err
 			}

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,46 +12,25 @@ import (
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/schemas"
 )
-
-// idempotencySchema names schemas/idempotency_record.avsc.
-const idempotencySchema = "idempotency_record"
-
-// dedupRecord is the value of a commerce.ingest.dedup record.
-type dedupRecord struct {
-	Source     string
-	Key        string
-	EventID    string
-	AcceptedAt time.Time
-}
 
 func dedupKey(source, key string) string { return source + "/" + key }
 
-func newDedupCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[dedupRecord] {
-	return avroserde.NewCodec(reg, topic, idempotencySchema,
-		func(d dedupRecord) map[string]any {
-			return map[string]any{
-				"source":          d.Source,
-				"idempotency_key": d.Key,
-				"event_id":        d.EventID,
-				"accepted_at":     d.AcceptedAt,
-			}
-		},
-		func(v any) (dedupRecord, error) {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return dedupRecord{}, fmt.Errorf("decoding IdempotencyRecord: want a record, got %T", v)
-			}
-			var d dedupRecord
-			d.Source, _ = m["source"].(string)
-			d.Key, _ = m["idempotency_key"].(string)
-			d.EventID, _ = m["event_id"].(string)
-			d.AcceptedAt, _ = m["accepted_at"].(time.Time)
-			if d.EventID == "" {
-				return d, fmt.Errorf("decoding IdempotencyRecord: event_id is empty")
-			}
-			return d, nil
-		})
+// newDedupCodec returns the codec of commerce.ingest.dedup values
+// (IdempotencyRecord, generated from schemas/idempotency_record.avsc in
+// avro_gen.go); a record without an event id is refused.
+func newDedupCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[IdempotencyRecord] {
+	return avroserde.NewCodec(reg, topic, schemas.IdempotencyRecord, IdempotencyRecord.Native,
+		func(v any) (IdempotencyRecord, error) { return checkedDedup(IdempotencyRecordFromNative(v)) }).
+		WithFast(AppendIdempotencyRecordAvro, func(b []byte) (IdempotencyRecord, error) { return checkedDedup(IdempotencyRecordFromAvro(b)) })
+}
+
+func checkedDedup(d IdempotencyRecord, err error) (IdempotencyRecord, error) {
+	if err == nil && d.EventID == "" {
+		err = errors.New("decoding IdempotencyRecord: event_id is empty")
+	}
+	return d, err
 }
 
 // loadDedup reads the idempotency topic to its end into the index, then
@@ -76,7 +56,7 @@ func (s *Service) loadDedup(ctx context.Context) error {
 				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
 			return
 		}
-		s.dedup.observe(dedupKey(d.Source, d.Key), d.EventID, d.AcceptedAt)
+		s.dedup.observe(dedupKey(d.Source, d.IdempotencyKey), d.EventID, d.AcceptedAt)
 	}
 	start := time.Now()
 	if err := kafkax.CatchUp(ctx, cl, topic, apply); err != nil {

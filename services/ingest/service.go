@@ -134,7 +134,7 @@ type Service struct {
 	names     topics.Namer
 
 	events *avroserde.Codec[event.Event]
-	dedups *avroserde.Codec[dedupRecord]
+	dedups *avroserde.Codec[IdempotencyRecord]
 	dedup  *dedupIndex
 	writer *txnWriter
 	budget *semaphore.Weighted

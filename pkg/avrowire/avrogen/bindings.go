@@ -88,4 +88,19 @@ var bindings = []binding{
 			"EntitySnapshot.data":        {Conv: "json"},
 		},
 	},
+	{
+		Package: "ingest",
+		Dir:     "services/ingest",
+		Schemas: []string{"idempotency_record"},
+	},
+	{
+		Package:     "dlq",
+		Dir:         "pkg/dlq",
+		Schemas:     []string{"replay"},
+		HandWritten: true,
+		Types: map[string]string{
+			"dev.surge.v1.Replay":          "state",
+			"dev.surge.v1.ReplayPartition": "partState",
+		},
+	},
 }

@@ -148,28 +148,40 @@ func (g *gen) goType(t *avroType, r fieldRule) string {
 func (g *gen) top(schema string, rec *recordDef) {
 	g.emitType(rec, schema)
 	t := g.typeName(rec)
-	fmt.Fprintf(&g.tests, "\tt.Run(%q, func(t *testing.T) {\n\t\tavrotest.Check(t, %q, %sFromAvro, %sFromNative, Append%sAvro, %s.Native)\n\t})\n", schema, schema, t, t, t, t)
+	fromAvro, fromNative, appendAvro := g.funcNames(t)
+	fmt.Fprintf(&g.tests, "\tt.Run(%q, func(t *testing.T) {\n\t\tavrotest.Check(t, %q, %s, %s, %s, %s.Native)\n\t})\n",
+		schema, schema, fromAvro, fromNative, appendAvro, t)
 	w := &g.funcs
 	fmt.Fprintf(w, "\n// Native returns x in goavro's native form for schemas/%s.avsc.\n", schema)
 	fmt.Fprintf(w, "func (x %s) Native() map[string]any {\n\treturn %s\n}\n", t, g.nativeRecord(rec, "x", "x"))
 
-	fmt.Fprintf(w, "\n// %sFromNative converts a value decoded with any version of\n// schemas/%s.avsc into %s.\n", t, schema, article(t))
-	fmt.Fprintf(w, "func %sFromNative(v any) (%s, error) {\n", t, t)
+	fmt.Fprintf(w, "\n// %s converts a value decoded with any version of\n// schemas/%s.avsc into %s.\n", fromNative, schema, article(t))
+	fmt.Fprintf(w, "func %s(v any) (%s, error) {\n", fromNative, t)
 	fmt.Fprintf(w, "\tr, err := avrowire.NewNativeReader(%q, v)\n\tif err != nil {\n\t\treturn %s{}, err\n\t}\n\tvar x %s\n", rec.name, t, t)
 	g.fromNative(w, rec, "r", "x", "x")
 	fmt.Fprintf(w, "\tif err := r.Err(); err != nil {\n\t\treturn %s{}, err\n\t}\n\treturn x, nil\n}\n", t)
 
 	g.imports["slices"] = true
-	fmt.Fprintf(w, "\n// Append%sAvro appends x in the Avro binary encoding of\n// schemas/%s.avsc: the bytes goavro writes from x.Native().\n", t, schema)
-	fmt.Fprintf(w, "func Append%sAvro(dst []byte, x %s) []byte {\n", t, t)
+	fmt.Fprintf(w, "\n// %s appends x in the Avro binary encoding of\n// schemas/%s.avsc: the bytes goavro writes from x.Native().\n", appendAvro, schema)
+	fmt.Fprintf(w, "func %s(dst []byte, x %s) []byte {\n", appendAvro, t)
 	fmt.Fprintf(w, "\tdst = slices.Grow(dst, %s)\n", g.sizeRecord(rec, "x", "x"))
 	g.appendRecord(w, rec, "x", "x")
 	fmt.Fprintf(w, "\treturn dst\n}\n")
 
-	fmt.Fprintf(w, "\n// %sFromAvro decodes one %s written with exactly schemas/%s.avsc\n// to what %sFromNative returns for goavro's decoding of the same bytes.\n", t, t, schema, t)
-	fmt.Fprintf(w, "func %sFromAvro(b []byte) (%s, error) {\n\tr := avrowire.NewReader(%q, b)\n\tvar x %s\n", t, t, rec.name, t)
+	fmt.Fprintf(w, "\n// %s decodes one %s written with exactly\n// schemas/%s.avsc to what %s returns for goavro's\n// decoding of the same bytes.\n", fromAvro, t, schema, fromNative)
+	fmt.Fprintf(w, "func %s(b []byte) (%s, error) {\n\tr := avrowire.NewReader(%q, b)\n\tvar x %s\n", fromAvro, t, rec.name, t)
 	g.readRecord(w, rec, "x", "x", "")
 	fmt.Fprintf(w, "\tif err := r.End(); err != nil {\n\t\treturn %s{}, err\n\t}\n\treturn x, nil\n}\n", t)
+}
+
+// funcNames are the names of a record's decoder, native reader and encoder:
+// TFromAvro, TFromNative, AppendTAvro, unexported when T is.
+func (g *gen) funcNames(t string) (fromAvro, fromNative, appendAvro string) {
+	appendAvro = "Append" + t + "Avro"
+	if t[0] >= 'a' && t[0] <= 'z' {
+		appendAvro = "append" + strings.ToUpper(t[:1]) + t[1:] + "Avro"
+	}
+	return t + "FromAvro", t + "FromNative", appendAvro
 }
 
 // emitType declares rec's Go struct (once per Go type) and those of the
