@@ -39,6 +39,15 @@ func OptTimeNative(t *time.Time) any {
 	return goavro.Union(BranchTimestamp, TimeNative(*t))
 }
 
+// ZeroTimeNative is t as a ["null", timestamp-millis] union: the zero
+// time as null.
+func ZeroTimeNative(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return goavro.Union(BranchTimestamp, t)
+}
+
 // OptLongNative is n as a ["null", "long"] union.
 func OptLongNative(n *int64) any {
 	if n == nil {

@@ -27,6 +27,7 @@
 package backlog
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -78,50 +79,20 @@ func (r Report) Fresh(now time.Time) bool {
 // commerce.backlog.
 func Key(subscription, instance string) string { return subscription + "/" + instance }
 
-const branchTimestamp = "long.timestamp-millis"
-
 // NewCodec returns the Codec of commerce.backlog values
-// (schemas/backlog.avsc).
+// (schemas/backlog.avsc, generated in avro_gen.go); a report without a
+// subscription is refused.
 func NewCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[Report] {
-	return avroserde.NewCodec(reg, topic, schemas.Backlog,
-		func(r Report) map[string]any {
-			var oldest any
-			if !r.Oldest.IsZero() {
-				oldest = map[string]any{branchTimestamp: r.Oldest}
-			}
-			return map[string]any{
-				"subscription":        r.Subscription,
-				"instance":            r.Instance,
-				"in_memory":           r.InMemory,
-				"in_retry_topic":      r.InRetryTopic,
-				"oldest":              oldest,
-				"finished_per_second": r.PerSecond,
-				"reported_at":         r.ReportedAt,
-				"report_every_ms":     r.Every.Milliseconds(),
-			}
-		},
-		func(v any) (Report, error) {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return Report{}, fmt.Errorf("decoding Backlog: want a record, got %T", v)
-			}
-			var r Report
-			r.Subscription, _ = m["subscription"].(string)
-			r.Instance, _ = m["instance"].(string)
-			r.InMemory, _ = m["in_memory"].(int64)
-			r.InRetryTopic, _ = m["in_retry_topic"].(int64)
-			if u, ok := m["oldest"].(map[string]any); ok {
-				r.Oldest, _ = u[branchTimestamp].(time.Time)
-			}
-			r.PerSecond, _ = m["finished_per_second"].(float64)
-			r.ReportedAt, _ = m["reported_at"].(time.Time)
-			ms, _ := m["report_every_ms"].(int64)
-			r.Every = time.Duration(ms) * time.Millisecond
-			if r.Subscription == "" {
-				return r, fmt.Errorf("decoding Backlog: subscription is empty")
-			}
-			return r, nil
-		})
+	return avroserde.NewCodec(reg, topic, schemas.Backlog, Report.Native,
+		func(v any) (Report, error) { return checked(ReportFromNative(v)) }).
+		WithFast(AppendReportAvro, func(b []byte) (Report, error) { return checked(ReportFromAvro(b)) })
+}
+
+func checked(r Report, err error) (Report, error) {
+	if err == nil && r.Subscription == "" {
+		err = errors.New("decoding Backlog: subscription is empty")
+	}
+	return r, err
 }
 
 // Summary is a subscription's backlog over every instance whose report is

@@ -2,7 +2,7 @@ package stream
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strconv"
 	"time"
 
@@ -20,45 +20,19 @@ func StallKey(group, topic string, partition int32) string {
 }
 
 // NewStallCodec returns the Codec of commerce.stalls values
-// (schemas/stall.avsc).
+// (schemas/stall.avsc, generated in avro_gen.go); a stall without a group
+// or topic is refused.
 func NewStallCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[Stall] {
-	return avroserde.NewCodec(reg, topic, schemas.Stall,
-		func(s Stall) map[string]any {
-			return map[string]any{
-				"stage":          s.Stage,
-				"group":          s.Group,
-				"topic":          s.Topic,
-				"partition":      s.Partition,
-				"offset":         s.Offset,
-				"reason":         s.Reason,
-				"since":          s.Since,
-				"detected_at":    s.DetectedAt,
-				"stall_after_ms": s.After.Milliseconds(),
-				"instance":       s.Instance,
-			}
-		},
-		func(v any) (Stall, error) {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return Stall{}, fmt.Errorf("decoding Stall: want a record, got %T", v)
-			}
-			var s Stall
-			s.Stage, _ = m["stage"].(string)
-			s.Group, _ = m["group"].(string)
-			s.Topic, _ = m["topic"].(string)
-			s.Partition, _ = m["partition"].(int32)
-			s.Offset, _ = m["offset"].(int64)
-			s.Reason, _ = m["reason"].(string)
-			s.Since, _ = m["since"].(time.Time)
-			s.DetectedAt, _ = m["detected_at"].(time.Time)
-			ms, _ := m["stall_after_ms"].(int64)
-			s.After = time.Duration(ms) * time.Millisecond
-			s.Instance, _ = m["instance"].(string)
-			if s.Group == "" || s.Topic == "" {
-				return s, fmt.Errorf("decoding Stall: group or topic is empty")
-			}
-			return s, nil
-		})
+	return avroserde.NewCodec(reg, topic, schemas.Stall, Stall.Native,
+		func(v any) (Stall, error) { return checkedStall(StallFromNative(v)) }).
+		WithFast(AppendStallAvro, func(b []byte) (Stall, error) { return checkedStall(StallFromAvro(b)) })
+}
+
+func checkedStall(s Stall, err error) (Stall, error) {
+	if err == nil && (s.Group == "" || s.Topic == "") {
+		err = errors.New("decoding Stall: group or topic is empty")
+	}
+	return s, err
 }
 
 // StallReporter writes a Watchdog's stalls to commerce.stalls: a record

@@ -36,6 +36,9 @@ type fieldRule struct {
 	//   "body":     json.RawMessage in a string, byte for byte (empty reads
 	//               as nil);
 	//   "micros":   time.Duration in a long of microseconds;
+	//   "millis":   time.Duration in a long of milliseconds;
+	//   "zero":     time.Time in a ["null", timestamp-millis]: the zero
+	//               time is null;
 	//   "int":      Go int in an int or long.
 	Conv string
 	// Lift puts the field in the Go struct of the enclosing record: the
@@ -101,6 +104,27 @@ var bindings = []binding{
 		Types: map[string]string{
 			"dev.surge.v1.Replay":          "state",
 			"dev.surge.v1.ReplayPartition": "partState",
+		},
+	},
+	{
+		Package:     "backlog",
+		Dir:         "pkg/backlog",
+		Schemas:     []string{"backlog"},
+		HandWritten: true,
+		Types:       map[string]string{"dev.surge.v1.Backlog": "Report"},
+		Fields: map[string]fieldRule{
+			"Backlog.oldest":              {Conv: "zero"},
+			"Backlog.finished_per_second": {GoName: "PerSecond"},
+			"Backlog.report_every_ms":     {GoName: "Every", Conv: "millis"},
+		},
+	},
+	{
+		Package:     "stream",
+		Dir:         "pkg/stream",
+		Schemas:     []string{"stall"},
+		HandWritten: true,
+		Fields: map[string]fieldRule{
+			"Stall.stall_after_ms": {GoName: "After", Conv: "millis"},
 		},
 	},
 }

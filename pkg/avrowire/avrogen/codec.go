@@ -30,6 +30,8 @@ func (g *gen) appendValue(w *bytes.Buffer, t *avroType, r fieldRule, lv, parent 
 		switch r.Conv {
 		case "micros":
 			p("dst = avrowire.AppendLong(dst, %s.Microseconds())", lv)
+		case "millis":
+			p("dst = avrowire.AppendLong(dst, %s.Milliseconds())", lv)
 		case "int":
 			p("dst = avrowire.AppendLong(dst, int64(%s))", lv)
 		default:
@@ -81,7 +83,11 @@ func (g *gen) appendValue(w *bytes.Buffer, t *avroType, r fieldRule, lv, parent 
 			}
 			p("}")
 		case "timestamp":
-			p("dst = avrowire.AppendOptTime(dst, %s)", lv)
+			if r.Conv == "zero" {
+				p("if %s.IsZero() {\ndst = append(dst, 0)\n} else {\ndst = avrowire.AppendTime(append(dst, 2), %s)\n}", lv, lv)
+			} else {
+				p("dst = avrowire.AppendOptTime(dst, %s)", lv)
+			}
 		case "long":
 			p("if %s == nil {\ndst = append(dst, 0)\n} else {\ndst = avrowire.AppendLong(append(dst, 2), *%s)\n}", lv, lv)
 		case "record":
@@ -157,7 +163,11 @@ func (g *gen) readValue(w *bytes.Buffer, t *avroType, r fieldRule, lv, parent, p
 	case "long":
 		switch r.Conv {
 		case "micros":
+			g.imports["time"] = true
 			p("%s = time.Duration(r.Long(%q)) * time.Microsecond", lv, path)
+		case "millis":
+			g.imports["time"] = true
+			p("%s = time.Duration(r.Long(%q)) * time.Millisecond", lv, path)
 		case "int":
 			p("%s = int(r.Long(%q))", lv, path)
 		default:
@@ -210,7 +220,11 @@ func (g *gen) readValue(w *bytes.Buffer, t *avroType, r fieldRule, lv, parent, p
 			}
 			p("}")
 		case "timestamp":
-			p("%s = r.OptTime(%q)", lv, path)
+			if r.Conv == "zero" {
+				p("if r.Branch(%q, 2) == 1 {\n%s = r.Time(%q)\n}", path, lv, path)
+			} else {
+				p("%s = r.OptTime(%q)", lv, path)
+			}
 		case "long":
 			p("%s = r.OptLong(%q)", lv, path)
 		case "record":

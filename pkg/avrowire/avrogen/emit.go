@@ -77,9 +77,13 @@ func (g *gen) check(rec *recordDef, contained bool) error {
 			if t.kind != "string" {
 				return fmt.Errorf("%s.%s: conversion %s needs a string", rec.name, f.name, r.Conv)
 			}
-		case "micros":
+		case "micros", "millis":
 			if t.kind != "long" {
-				return fmt.Errorf("%s.%s: conversion micros needs a long", rec.name, f.name)
+				return fmt.Errorf("%s.%s: conversion %s needs a long", rec.name, f.name, r.Conv)
+			}
+		case "zero":
+			if t.kind != "optional" || t.inner.kind != "timestamp" {
+				return fmt.Errorf("%s.%s: conversion zero needs [\"null\", timestamp-millis]", rec.name, f.name)
 			}
 		case "int":
 			if t.kind != "long" && t.kind != "int" {
@@ -110,7 +114,7 @@ func (g *gen) goType(t *avroType, r fieldRule) string {
 		return "string"
 	case "long", "int":
 		switch r.Conv {
-		case "micros":
+		case "micros", "millis":
 			g.imports["time"] = true
 			return "time.Duration"
 		case "int":
@@ -134,6 +138,10 @@ func (g *gen) goType(t *avroType, r fieldRule) string {
 		switch t.inner.kind {
 		case "string":
 			return g.goType(t.inner, r)
+		case "timestamp":
+			if r.Conv == "zero" {
+				return g.goType(t.inner, r)
+			}
 		case "record":
 			if g.b.ZeroIsNull[t.inner.rec.fullName] {
 				return g.typeName(t.inner.rec)

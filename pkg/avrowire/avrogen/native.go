@@ -32,6 +32,8 @@ func (g *gen) nativeValue(t *avroType, r fieldRule, expr, parent string) string 
 		switch r.Conv {
 		case "micros":
 			return expr + ".Microseconds()"
+		case "millis":
+			return expr + ".Milliseconds()"
 		case "int":
 			return "int64(" + expr + ")"
 		}
@@ -68,6 +70,9 @@ func (g *gen) nativeValue(t *avroType, r fieldRule, expr, parent string) string 
 			}
 			return "avrowire.OptStringNative(" + expr + ")"
 		case "timestamp":
+			if r.Conv == "zero" {
+				return "avrowire.ZeroTimeNative(" + expr + ")"
+			}
 			return "avrowire.OptTimeNative(" + expr + ")"
 		case "long":
 			return "avrowire.OptLongNative(" + expr + ")"
@@ -102,6 +107,9 @@ func (g *gen) fromNative(w *bytes.Buffer, rec *recordDef, rd, expr, parent strin
 			switch r.Conv {
 			case "micros":
 				fmt.Fprintf(w, "%s = %s.Micros(%q)\n", lv, rd, f.name)
+			case "millis":
+				g.imports["time"] = true
+				fmt.Fprintf(w, "%s = time.Duration(%s.Long(%q, %s)) * time.Millisecond\n", lv, rd, f.name, def(f))
 			case "int":
 				fmt.Fprintf(w, "%s = int(%s.Long(%q, %s))\n", lv, rd, f.name, def(f))
 			default:
@@ -158,7 +166,11 @@ func (g *gen) fromNative(w *bytes.Buffer, rec *recordDef, rd, expr, parent strin
 					fmt.Fprintf(w, "%s = %s.Str(%q, \"\")\n", lv, rd, f.name)
 				}
 			case "timestamp":
-				fmt.Fprintf(w, "%s = %s.OptTime(%q)\n", lv, rd, f.name)
+				if r.Conv == "zero" {
+					fmt.Fprintf(w, "%s = %s.Time(%q)\n", lv, rd, f.name)
+				} else {
+					fmt.Fprintf(w, "%s = %s.OptTime(%q)\n", lv, rd, f.name)
+				}
 			case "long":
 				fmt.Fprintf(w, "%s = %s.OptLong(%q)\n", lv, rd, f.name)
 			case "record":

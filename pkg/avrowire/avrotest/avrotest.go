@@ -155,8 +155,8 @@ func (g nativeGen) primitive(name string) any {
 	case "string":
 		return g.str()
 	case "long":
-		if g.r.IntN(4) == 0 { // wide, but a duration in microseconds still fits time.Duration
-			return int64(g.r.Uint64()) >> 14
+		if g.r.IntN(4) == 0 { // wide, but a duration in milliseconds still fits time.Duration
+			return int64(g.r.Uint64()) >> 24
 		}
 		return g.r.Int64N(1<<20) - 1<<19
 	case "int":
