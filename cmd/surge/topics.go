@@ -540,47 +540,25 @@ func (v *topicsView) probeGaps(ctx context.Context, kafka config.Kafka) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	consume := map[string]map[int32]kgo.Offset{}
 	type tp struct {
 		t string
 		p int32
 	}
-	remaining := map[tp]int64{}
+	ranges := kafkax.Ranges{}
 	found := map[tp][]int64{}
 	for t, ps := range from {
-		consume[t] = map[int32]kgo.Offset{}
+		ranges[t] = map[int32]kafkax.Range{}
 		for p, f := range ps {
-			consume[t][p] = kgo.NewOffset().At(f)
-			remaining[tp{t, p}] = v.offset(v.stable, t, p)
+			ranges[t][p] = kafkax.Range{From: f, End: v.offset(v.stable, t, p)}
 		}
 	}
-	cl, err := kgo.NewClient(kafkax.ClientOpts(kafka, nil,
-		kgo.ConsumePartitions(consume),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(), // to see the markers, and so reach the end
-	)...)
+	err := kafkax.RangeReader{Opts: kafkax.ClientOpts(kafka, nil)}.Read(ctx, ranges, func(r *kgo.Record) error {
+		k := tp{r.Topic, r.Partition}
+		found[k] = append(found[k], r.Offset)
+		return nil
+	})
 	if err != nil {
 		return
-	}
-	defer cl.Close()
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil || fetches.Err() != nil {
-			return
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			k := tp{r.Topic, r.Partition}
-			end, ok := remaining[k]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				found[k] = append(found[k], r.Offset)
-			}
-			if r.Offset >= end-1 {
-				delete(remaining, k)
-			}
-		})
 	}
 	v.probed = map[string]map[int32]probe{}
 	for t, ps := range from {

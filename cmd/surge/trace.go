@@ -331,7 +331,7 @@ func traceEvent(ctx context.Context, c traceConfig, adm *kadm.Client, reg *avros
 	for _, m := range plan.missing {
 		stderr.printf("note: topic %s does not exist; skipped\n", m)
 	}
-	prog.add(len(full) - len(plan.remaining)) // missing, or nothing after from
+	prog.add(len(full) - len(plan.ranges)) // missing, or nothing after from
 
 	readErr := readPlan(ctx, c.Kafka, plan, prog, t.match)
 	prog.stop()
@@ -455,11 +455,11 @@ func describeOriginFilter(c traceConfig) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-// tracePlan is where each partition is read from and up to.
+// tracePlan is where each partition is read from and up to: only the
+// topics and partitions with something to read are in ranges.
 type tracePlan struct {
-	from      map[string]map[int32]kgo.Offset
-	remaining map[string]map[int32]int64 // topic → partition → end offset still to reach
-	missing   []string
+	ranges  kafkax.Ranges
+	missing []string
 }
 
 // planTrace lists, for every topic, the end offsets (last stable offsets:
@@ -467,7 +467,7 @@ type tracePlan struct {
 // at or after from, or the log start when from is zero and for the
 // subscriptions table (its current state is wanted, not its history).
 func planTrace(ctx context.Context, adm *kadm.Client, full []string, from time.Time, subsTopic string) (tracePlan, error) {
-	p := tracePlan{from: map[string]map[int32]kgo.Offset{}, remaining: map[string]map[int32]int64{}}
+	p := tracePlan{ranges: kafkax.Ranges{}}
 	ends, err := adm.ListCommittedOffsets(ctx, full...)
 	if err != nil {
 		return p, fmt.Errorf("listing end offsets: %w", err)
@@ -529,12 +529,10 @@ func planTrace(ctx context.Context, adm *kadm.Client, full []string, from time.T
 			if start >= end.Offset {
 				continue // nothing after from
 			}
-			if p.from[tp] == nil {
-				p.from[tp] = map[int32]kgo.Offset{}
-				p.remaining[tp] = map[int32]int64{}
+			if p.ranges[tp] == nil {
+				p.ranges[tp] = map[int32]kafkax.Range{}
 			}
-			p.from[tp][part] = kgo.NewOffset().At(start)
-			p.remaining[tp][part] = end.Offset
+			p.ranges[tp][part] = kafkax.Range{From: start, End: end.Offset}
 		}
 	}
 	return p, nil
@@ -563,57 +561,18 @@ type tracer struct {
 // readPlan consumes every planned partition, all topics at once, to the
 // end offsets of the plan, handing each data record to match.
 func readPlan(ctx context.Context, k config.Kafka, plan tracePlan, prog *traceProgress, match func(context.Context, *kgo.Record)) error {
-	if len(plan.from) == 0 {
+	rr := kafkax.RangeReader{
+		Opts:        kafkax.ClientOpts(k, nil),
+		Markers:     true, // counted as records read
+		OnTopicDone: func(string) { prog.add(1) },
+	}
+	return rr.Read(ctx, plan.ranges, func(r *kgo.Record) error {
+		prog.record()
+		if !r.Attrs.IsControl() {
+			match(ctx, r)
+		}
 		return nil
-	}
-	cl, err := kgo.NewClient(kafkax.ClientOpts(k, nil,
-		kgo.ConsumePartitions(plan.from),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-	)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	remaining := plan.remaining
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if fetches.IsClientClosed() {
-			return errors.New("reading the topics: client closed")
-		}
-		var fetchErr error
-		fetches.EachError(func(tp string, p int32, err error) {
-			fetchErr = fmt.Errorf("reading %s/%d: %w", tp, p, err)
-		})
-		if fetchErr != nil {
-			return fetchErr
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			parts, ok := remaining[r.Topic]
-			if !ok {
-				return
-			}
-			end, ok := parts[r.Partition]
-			if !ok || r.Offset >= end {
-				return // past the end seen at start
-			}
-			if r.Offset >= end-1 {
-				delete(parts, r.Partition)
-				if len(parts) == 0 {
-					delete(remaining, r.Topic)
-					prog.add(1)
-				}
-			}
-			prog.record()
-			if !r.Attrs.IsControl() {
-				match(ctx, r)
-			}
-		})
-	}
-	return nil
+	})
 }
 
 // match keeps r when it is about the event.
