@@ -13,11 +13,10 @@ import (
 	"github.com/surgehq/surge/pkg/config"
 )
 
-// rec is a record at offset o of topic t, partition p. The reading's
-// bookkeeping does not look at what the record is (control marks a
-// transaction marker, for the reader of the case only).
-func rec(t string, p int32, o int64, control bool) *kgo.Record {
-	_ = control
+// rec is a record at offset o of topic t, partition p. The bookkeeping
+// of a reading does not look at what a record is: a transaction marker
+// (the offsets the cases call markers) ends a range as a data record does.
+func rec(t string, p int32, o int64) *kgo.Record {
 	return &kgo.Record{Topic: t, Partition: p, Offset: o}
 }
 
@@ -36,42 +35,42 @@ func TestRangeStateReachesEndsByOffsets(t *testing.T) {
 		{
 			name:    "data records to the end",
 			ranges:  Ranges{"a": {0: {From: 3, End: 6}}},
-			records: []*kgo.Record{rec("a", 0, 3, false), rec("a", 0, 4, false), rec("a", 0, 5, false)},
+			records: []*kgo.Record{rec("a", 0, 3), rec("a", 0, 4), rec("a", 0, 5)},
 			inside:  []bool{true, true, true},
 			done:    true, read: 3,
 		},
 		{
 			name:    "a commit marker is the last offset",
 			ranges:  Ranges{"a": {0: {From: 0, End: 3}}},
-			records: []*kgo.Record{rec("a", 0, 0, false), rec("a", 0, 1, false), rec("a", 0, 2, true)},
+			records: []*kgo.Record{rec("a", 0, 0), rec("a", 0, 1), rec("a", 0, 2) /* marker */},
 			inside:  []bool{true, true, true},
 			done:    true, read: 3,
 		},
 		{
 			name:    "a compaction gap before the end is stepped over",
 			ranges:  Ranges{"a": {0: {From: 0, End: 10}}},
-			records: []*kgo.Record{rec("a", 0, 1, false), rec("a", 0, 9, false)},
+			records: []*kgo.Record{rec("a", 0, 1), rec("a", 0, 9)},
 			inside:  []bool{true, true},
 			done:    true, read: 10,
 		},
 		{
 			name:    "a gap over the last offset ends at the next record, which is not read",
 			ranges:  Ranges{"a": {0: {From: 0, End: 10}}},
-			records: []*kgo.Record{rec("a", 0, 7, false), rec("a", 0, 12, false)},
+			records: []*kgo.Record{rec("a", 0, 7), rec("a", 0, 12)},
 			inside:  []bool{true, false},
 			done:    true, read: 10,
 		},
 		{
 			name:    "not at the end yet",
 			ranges:  Ranges{"a": {0: {From: 0, End: 10}, 1: {From: 0, End: 1}}},
-			records: []*kgo.Record{rec("a", 0, 3, false), rec("a", 1, 0, false)},
+			records: []*kgo.Record{rec("a", 0, 3), rec("a", 1, 0)},
 			inside:  []bool{true, true},
 			read:    5,
 		},
 		{
 			name:    "records of partitions and topics not read are not inside",
 			ranges:  Ranges{"a": {0: {From: 0, End: 1}}},
-			records: []*kgo.Record{rec("b", 0, 0, false), rec("a", 1, 0, false), rec("a", 0, 0, false), rec("a", 0, 1, false)},
+			records: []*kgo.Record{rec("b", 0, 0), rec("a", 1, 0), rec("a", 0, 0), rec("a", 0, 1)},
 			inside:  []bool{false, false, true, false},
 			done:    true, read: 1,
 		},
@@ -83,7 +82,7 @@ func TestRangeStateReachesEndsByOffsets(t *testing.T) {
 		{
 			name:    "a LogStart range counts from offset 0",
 			ranges:  Ranges{"a": {0: {From: LogStart, End: 4}}},
-			records: []*kgo.Record{rec("a", 0, 2, false), rec("a", 0, 3, false)},
+			records: []*kgo.Record{rec("a", 0, 2), rec("a", 0, 3)},
 			inside:  []bool{true, true},
 			done:    true, read: 4,
 		},
@@ -112,7 +111,7 @@ func TestRangeStateSaysWhenATopicIsDone(t *testing.T) {
 	st := newRangeState(Ranges{"a": {0: {From: 0, End: 1}, 1: {From: 0, End: 2}}, "b": {0: {From: 0, End: 1}}})
 	var done []string
 	topicDone := func(t string) { done = append(done, t) }
-	for _, r := range []*kgo.Record{rec("a", 0, 0, false), rec("b", 0, 0, true), rec("a", 1, 0, false), rec("a", 1, 1, false)} {
+	for _, r := range []*kgo.Record{rec("a", 0, 0), rec("b", 0, 0) /* marker */, rec("a", 1, 0), rec("a", 1, 1)} {
 		st.take(r, topicDone)
 	}
 	if !slices.Equal(done, []string{"b", "a"}) {

@@ -172,6 +172,14 @@ func decodeBatch(items []json.RawMessage, name string, one func(i int, raw json.
 	return nil, e
 }
 
+// oneEvent is a request's one decoded event, or its error.
+func oneEvent(ev event.Event, err error) ([]event.Event, error) {
+	if err != nil {
+		return nil, err
+	}
+	return []event.Event{ev}, nil
+}
+
 // resolve looks a sender's type name up in the catalog.
 func resolve(cat *catalog.Catalog, name, field string) (catalog.EventType, error) {
 	et, ok := cat.Lookup(name)

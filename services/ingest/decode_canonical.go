@@ -78,11 +78,7 @@ func (d Decoder) Canonical(body []byte, idemHeader string) ([]event.Event, error
 	if idemHeader != "" {
 		key = idemHeader
 	}
-	ev, err := d.canonicalToEvent(single, key)
-	if err != nil {
-		return nil, err
-	}
-	return []event.Event{ev}, nil
+	return oneEvent(d.canonicalToEvent(single, key))
 }
 
 func (d Decoder) canonicalToEvent(ce canonicalEvent, idemKey string) (event.Event, error) {

@@ -80,11 +80,7 @@ func (d Decoder) CloudEvents(r *http.Request, body []byte) ([]event.Event, error
 		if err != nil {
 			return nil, err
 		}
-		ev, err := d.cloudEventToEvent(ce)
-		if err != nil {
-			return nil, err
-		}
-		return []event.Event{ev}, nil
+		return oneEvent(d.cloudEventToEvent(ce))
 	case mt == "" || isJSONMediaType(mt):
 		if len(trimmed) > 0 && trimmed[0] == '[' {
 			return d.cloudEventsBatch(trimmed)
@@ -107,11 +103,7 @@ func (d Decoder) cloudEventStructured(body []byte) ([]event.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev, err := d.cloudEventToEvent(ce)
-	if err != nil {
-		return nil, err
-	}
-	return []event.Event{ev}, nil
+	return oneEvent(d.cloudEventToEvent(ce))
 }
 
 func (d Decoder) cloudEventsBatch(body []byte) ([]event.Event, error) {
