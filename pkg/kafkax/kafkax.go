@@ -1,6 +1,9 @@
 // Package kafkax builds the franz-go clients every Surge process uses with
 // the same safety settings — acks from all in-sync replicas, idempotent
 // writes, Kafka's murmur2 key partitioner — and creates Surge's topics.
+// It also holds the two Kafka loops several packages share: reading
+// partitions up to end offsets fixed in advance (RangeReader, CatchUp) and
+// a producer's transaction, committed or aborted as a whole (Txn).
 //
 // There is deliberately no interface around *kgo.Client: tests run against
 // an in-process kfake cluster or a real broker instead.
