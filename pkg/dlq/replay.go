@@ -76,7 +76,7 @@ type Replay struct {
 	cl     *kgo.Client
 	target string // commerce.deliveries for deliveries; events carry theirs
 
-	inTxn bool // a transaction is open; only Run's goroutine uses it
+	txn *kafkax.Txn // the open transaction, nil if none; only Run's goroutine uses it
 
 	mu        sync.Mutex
 	st        state           // as last committed
@@ -323,16 +323,7 @@ func (r *Replay) Run(ctx context.Context, progress func(Status)) (Status, error)
 		dirty      bool // the position moved since the last commit
 		lastCommit = time.Now()
 		lastTick   time.Time
-		prodErr    error
-		prodMu     sync.Mutex
 	)
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			prodMu.Lock()
-			prodErr = errors.Join(prodErr, err)
-			prodMu.Unlock()
-		}
-	}
 	tick := func(force bool) {
 		if progress != nil && (force || time.Since(lastTick) >= 200*time.Millisecond) {
 			lastTick = time.Now()
@@ -340,15 +331,12 @@ func (r *Replay) Run(ctx context.Context, progress func(Status)) (Status, error)
 		}
 	}
 	maybeCommit := func() error {
-		due := (r.inTxn && (time.Since(txnStart) >= s.cfg.CommitInterval || txnRecords >= s.cfg.MaxTxnRecords)) ||
-			(!r.inTxn && dirty && time.Since(lastCommit) >= s.cfg.CommitInterval)
+		due := (r.txn != nil && (time.Since(txnStart) >= s.cfg.CommitInterval || txnRecords >= s.cfg.MaxTxnRecords)) ||
+			(r.txn == nil && dirty && time.Since(lastCommit) >= s.cfg.CommitInterval)
 		if !due {
 			return nil
 		}
-		prodMu.Lock()
-		perr := prodErr
-		prodMu.Unlock()
-		if perr != nil {
+		if perr := r.recordsFailed(); perr != nil {
 			return fmt.Errorf("writing replayed records: %w", perr)
 		}
 		if err := r.commit(StateRunning, ""); err != nil {
@@ -386,13 +374,13 @@ func (r *Replay) Run(ctx context.Context, progress func(Status)) (Status, error)
 		if ctx.Err() != nil {
 			return errStopped
 		}
-		if !r.inTxn {
+		if r.txn == nil {
 			if err := r.begin(); err != nil {
 				return err
 			}
 			txnStart = time.Now()
 		}
-		r.cl.Produce(context.Background(), out, promise)
+		r.txn.Produce(context.Background(), out)
 		txnRecords++
 		r.mu.Lock()
 		r.produced++
@@ -409,10 +397,7 @@ func (r *Replay) Run(ctx context.Context, progress func(Status)) (Status, error)
 		if err != nil || ctx.Err() != nil && !r.finished() {
 			final = StateStopped
 		}
-		prodMu.Lock()
-		perr := prodErr
-		prodMu.Unlock()
-		if perr != nil {
+		if perr := r.recordsFailed(); perr != nil {
 			return r.Status(), r.failed(log, fmt.Errorf("writing replayed records: %w", perr))
 		}
 		if cerr := r.commit(final, ""); cerr != nil {
@@ -515,26 +500,31 @@ func (r *Replay) commit(stateName, errMsg string) error {
 	if err != nil {
 		return fmt.Errorf("encoding the replay's state: %w", err)
 	}
-	if !r.inTxn {
+	if r.txn == nil {
 		if err := r.begin(); err != nil {
 			return err
 		}
 	}
-	var perr error
-	r.cl.Produce(ctx, &kgo.Record{Topic: r.s.replays.Topic(), Key: []byte(st.ID), Value: v}, func(_ *kgo.Record, err error) { perr = err })
-	if err := r.cl.Flush(ctx); err != nil {
+	r.txn.Produce(ctx, &kgo.Record{Topic: r.s.replays.Topic(), Key: []byte(st.ID), Value: v})
+	var aborted *kafkax.TxnAborted
+	switch err := r.txn.Commit(ctx, abortTimeout); {
+	case err == nil:
+	case !errors.As(err, &aborted):
 		r.abort()
-		return fmt.Errorf("flushing the replay's transaction: %w", err)
-	}
-	if perr != nil {
+		return err
+	case aborted.Flush != nil:
 		r.abort()
-		return fmt.Errorf("writing the replay's state: %w", perr)
-	}
-	if err := r.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("flushing the replay's transaction: %w", aborted.Flush)
+	case aborted.Records != nil:
+		// The state, or a replayed record flushed with it: the
+		// transaction holding the state is what was not written.
 		r.abort()
-		return fmt.Errorf("committing the replay's transaction: %w", err)
+		return fmt.Errorf("writing the replay's state: %w", aborted.Records)
+	default:
+		r.abort()
+		return fmt.Errorf("committing the replay's transaction: %w", aborted.Commit)
 	}
-	r.inTxn = false
+	r.txn = nil
 	r.mu.Lock()
 	r.st = st
 	r.mu.Unlock()
@@ -542,22 +532,33 @@ func (r *Replay) commit(stateName, errMsg string) error {
 }
 
 func (r *Replay) begin() error {
-	if err := r.cl.BeginTransaction(); err != nil {
+	txn, err := kafkax.BeginTxn(r.cl)
+	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
-	r.inTxn = true
+	r.txn = txn
 	return nil
 }
 
-// abort ends the open transaction without committing; the replay's
-// position stays at its last commit.
+// recordsFailed is every replayed record of the open transaction that
+// failed so far, joined; nil if none (or no transaction is open).
+func (r *Replay) recordsFailed() error {
+	if r.txn == nil {
+		return nil
+	}
+	_, all := r.txn.Failed()
+	return all
+}
+
+// abortTimeout bounds aborting a replay's transaction.
+const abortTimeout = 10 * time.Second
+
+// abort ends the open transaction without committing (Commit may have
+// aborted it already); the replay's position stays at its last commit.
 func (r *Replay) abort() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if r.inTxn {
-		_ = r.cl.AbortBufferedRecords(ctx)
-		_ = r.cl.EndTransaction(ctx, kgo.TryAbort)
-		r.inTxn = false
+	if r.txn != nil {
+		r.txn.Abort(abortTimeout)
+		r.txn = nil
 	}
 	r.mu.Lock()
 	r.produced = r.st.Replayed - r.base

@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgehq/surge/pkg/kafkax"
 )
 
 // span is the offsets [from, end) of one partition to read.
@@ -57,83 +59,26 @@ func (s *Service) bounds(ctx context.Context, topic string) (map[int32]span, err
 	return out, nil
 }
 
-// total is the number of offsets in spans.
-func total(spans map[int32]span) int64 {
-	var n int64
-	for _, sp := range spans {
-		if sp.end > sp.from {
-			n += sp.end - sp.from
-		}
-	}
-	return n
-}
-
 // scan reads spans of topic with read_committed and calls fn for every
 // record, transaction markers included (r.Attrs.IsControl()), in offset
 // order per partition; partitions interleave. It returns when every span
 // was read, fn returned an error (errStop: nil), or ctx ended. tick, when
 // set, is called after each fetch with the progress so far.
 func (s *Service) scan(ctx context.Context, topic string, spans map[int32]span, fn func(*kgo.Record) error, tick func(Progress)) error {
-	from := map[int32]kgo.Offset{}
-	remaining := map[int32]int64{}
-	pos := map[int32]int64{} // next offset per partition, for progress
+	ranges := map[int32]kafkax.Range{}
 	for p, sp := range spans {
-		if sp.end > sp.from {
-			from[p] = kgo.NewOffset().At(sp.from)
-			remaining[p] = sp.end
-			pos[p] = sp.from
-		}
+		ranges[p] = kafkax.Range{From: sp.from, End: sp.end}
 	}
-	if len(remaining) == 0 {
+	rr := kafkax.RangeReader{
+		Opts:    append(slices.Clone(s.cfg.ClientOpts), kgo.FetchMaxWait(250*time.Millisecond)),
+		Markers: true,
+	}
+	if tick != nil {
+		rr.OnFetch = func(p kafkax.RangeProgress) { tick(Progress(p)) }
+	}
+	err := rr.Read(ctx, kafkax.Ranges{topic: ranges}, fn)
+	if errors.Is(err, errStop) {
 		return nil
 	}
-	opts := append(slices.Clone(s.cfg.ClientOpts),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(250*time.Millisecond),
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("creating Kafka client: %w", err)
-	}
-	defer cl.Close()
-
-	start := time.Now()
-	all := total(spans)
-	var read int64
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var ferr error
-		fetches.EachError(func(t string, p int32, err error) {
-			ferr = errors.Join(ferr, fmt.Errorf("reading %s/%d: %w", t, p, err))
-		})
-		if ferr != nil {
-			return ferr
-		}
-		for _, r := range fetches.Records() {
-			end, ok := remaining[r.Partition]
-			if !ok || r.Offset >= end {
-				continue // past the end of its span
-			}
-			read += r.Offset + 1 - pos[r.Partition]
-			pos[r.Partition] = r.Offset + 1
-			if r.Offset >= end-1 {
-				delete(remaining, r.Partition)
-			}
-			if err := fn(r); err != nil {
-				if errors.Is(err, errStop) {
-					return nil
-				}
-				return err
-			}
-		}
-		if tick != nil {
-			tick(Progress{Read: read, Total: all, Elapsed: time.Since(start)})
-		}
-	}
-	return nil
+	return err
 }

@@ -1,6 +1,9 @@
 // Package kafkax builds the franz-go clients every Surge process uses with
 // the same safety settings — acks from all in-sync replicas, idempotent
 // writes, Kafka's murmur2 key partitioner — and creates Surge's topics.
+// It also holds the two Kafka loops several packages share: reading
+// partitions up to end offsets fixed in advance (RangeReader, CatchUp) and
+// a producer's transaction, committed or aborted as a whole (Txn).
 //
 // There is deliberately no interface around *kgo.Client: tests run against
 // an in-process kfake cluster or a real broker instead.
@@ -200,43 +203,6 @@ func PartitionCount(ctx context.Context, adm *kadm.Client, topic string) (int, e
 		return 0, fmt.Errorf("describing %s: the topic has no partitions", topic)
 	}
 	return n, nil
-}
-
-// CatchUp reads from cl, which must consume topic with read_committed and
-// kgo.KeepControlRecords, handing every data record to fn, until each
-// partition reaches the last stable offset it had when CatchUp was called.
-// Control records (transaction markers) are skipped but counted as
-// progress, so a topic ending in a marker is still "reached". The client
-// stays usable to tail the topic afterwards.
-func CatchUp(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.Record)) error {
-	ends, err := EndOffsets(ctx, kadm.NewClient(cl), topic, true)
-	if err != nil {
-		return err
-	}
-	remaining := map[int32]int64{}
-	for p, end := range ends {
-		if end > 0 {
-			remaining[p] = end
-		}
-	}
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("reading %s to its end: %w", topic, err)
-		}
-		if fetches.IsClientClosed() {
-			return fmt.Errorf("reading %s to its end: client closed", topic)
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				fn(r)
-			}
-			if end, ok := remaining[r.Partition]; ok && r.Offset >= end-1 {
-				delete(remaining, r.Partition)
-			}
-		})
-	}
-	return nil
 }
 
 // ClientMetrics exports a client's own metrics (franz-go's kprom: bytes,

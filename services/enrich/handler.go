@@ -230,57 +230,30 @@ func (s *Service) stableEnd(ctx context.Context, topic string, p int32) (int64, 
 // readPartition reads topic/p from its start up to end (exclusive) with
 // read_committed into snaps.
 func (s *Service) readPartition(ctx context.Context, topic string, p int32, end int64, snaps map[string]*Snapshot) error {
-	cl, err := kgo.NewClient(kafkax.ClientOpts(s.cfg.Kafka, s.log,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-	)...)
-	if err != nil {
-		return fmt.Errorf("creating reader of %s/%d: %w", topic, p, err)
-	}
-	defer cl.Close()
-	for {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("reading %s/%d: %w", topic, p, err)
-		}
-		var fetchErr error
-		fetches.EachError(func(_ string, _ int32, err error) { fetchErr = errors.Join(fetchErr, err) })
-		if fetchErr != nil {
-			return fmt.Errorf("reading %s/%d: %w", topic, p, fetchErr)
-		}
-		done := false
-		var decodeErr error
-		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= end-1 {
-				done = true
-			}
-			if r.Attrs.IsControl() || r.Offset >= end || decodeErr != nil {
-				return
-			}
-			if r.Value == nil { // a Kafka tombstone: enrich writes none, but honour one
-				delete(snaps, string(r.Key))
-				return
-			}
-			snap, err := s.snapshots.Decode(ctx, r.Value)
-			switch {
-			case err == nil:
-				snaps[string(r.Key)] = snap
-			case errors.Is(err, avroserde.ErrNotWireFormat), errors.Is(err, avroserde.ErrUndecodable), errors.Is(err, avroserde.ErrUnknownSchema):
-				// Stopping here would stop every partition; the entity
-				// starts over from what its next event says.
-				s.m.snapshotSkipped.Inc()
-				s.log.Error("skipping unreadable snapshot", zap.String("topic", topic), zap.Int32("partition", p),
-					zap.Int64("offset", r.Offset), zap.ByteString("key", r.Key), zap.Error(err))
-			default:
-				decodeErr = err
-			}
-		})
-		if decodeErr != nil {
-			return fmt.Errorf("reading %s/%d: %w", topic, p, decodeErr)
-		}
-		if done {
+	rr := kafkax.RangeReader{Opts: kafkax.ClientOpts(s.cfg.Kafka, s.log)}
+	err := rr.Read(ctx, kafkax.Ranges{topic: {p: {From: kafkax.LogStart, End: end}}}, func(r *kgo.Record) error {
+		if r.Value == nil { // a Kafka tombstone: enrich writes none, but honour one
+			delete(snaps, string(r.Key))
 			return nil
 		}
+		snap, err := s.snapshots.Decode(ctx, r.Value)
+		switch {
+		case err == nil:
+			snaps[string(r.Key)] = snap
+		case errors.Is(err, avroserde.ErrNotWireFormat), errors.Is(err, avroserde.ErrUndecodable), errors.Is(err, avroserde.ErrUnknownSchema):
+			// Stopping here would stop every partition; the entity
+			// starts over from what its next event says.
+			s.m.snapshotSkipped.Inc()
+			s.log.Error("skipping unreadable snapshot", zap.String("topic", topic), zap.Int32("partition", p),
+				zap.Int64("offset", r.Offset), zap.ByteString("key", r.Key), zap.Error(err))
+		default:
+			return fmt.Errorf("reading %s/%d: %w", topic, p, err)
+		}
+		return nil
+	})
+	// The reader returns ctx's own error; its others name the partition.
+	if err != nil && err == ctx.Err() {
+		return fmt.Errorf("reading %s/%d: %w", topic, p, err)
 	}
+	return err
 }

@@ -269,7 +269,7 @@ func TestParseCanonical(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ingest.DecodeCanonical([]byte(tc.in), tc.idem, decSource, cat, v, decNow)
+			got, err := ingest.Decoder{Source: decSource, Catalog: cat, Validator: v, Now: decNow}.Canonical([]byte(tc.in), tc.idem)
 			checkErr(t, err, tc.wantErr)
 			if tc.wantErr.status == 0 {
 				checkEvents(t, got, tc.want)
@@ -283,7 +283,7 @@ func TestParseCanonical(t *testing.T) {
 func TestParseCanonicalWithoutValidator(t *testing.T) {
 	// A nil validator checks no schema.
 	in := `{"type":"order.placed","entity":{"type":"order","id":"1"},"data":{"total":"59.90"}}`
-	evs, err := ingest.DecodeCanonical([]byte(in), "", decSource, decCatalog(t), nil, decNow)
+	evs, err := ingest.Decoder{Source: decSource, Catalog: decCatalog(t), Now: decNow}.Canonical([]byte(in), "")
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("%v %v", evs, err)
 	}
@@ -342,7 +342,7 @@ func TestParseAdobe(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ingest.DecodeAdobe([]byte(tc.in), tc.idem, decSource, cat, v, decNow)
+			got, err := ingest.Decoder{Source: decSource, Catalog: cat, Validator: v, Now: decNow}.Adobe([]byte(tc.in), tc.idem)
 			checkErr(t, err, tc.wantErr)
 			if tc.wantErr.status == 0 {
 				checkEvents(t, got, tc.want)
@@ -465,7 +465,7 @@ func TestParseCloudEvents(t *testing.T) {
 			for k, val := range tc.headers {
 				r.Header.Set(k, val)
 			}
-			got, err := ingest.DecodeCloudEvents(r, []byte(tc.in), decSource, cat, v, decNow)
+			got, err := ingest.Decoder{Source: decSource, Catalog: cat, Validator: v, Now: decNow}.CloudEvents(r, []byte(tc.in))
 			checkErr(t, err, tc.wantErr)
 			if tc.wantErr.status == 0 {
 				checkEvents(t, got, tc.want)
@@ -504,10 +504,10 @@ func TestCheckJSONContentType(t *testing.T) {
 	}
 }
 
-func ExampleDecodeCanonical() {
+func ExampleDecoder_Canonical() {
 	cat := catalog.New(catalog.Builtin()...)
 	body := []byte(`{"type":"be-observer.catalog_product_update","entity":{"type":"product","id":"SKU-1"},"data":{"price":18.5}}`)
-	evs, err := ingest.DecodeCanonical(body, "req-1", catalog.DefaultSource(), cat, nil, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	evs, err := ingest.Decoder{Source: catalog.DefaultSource(), Catalog: cat, Now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}.Canonical(body, "req-1")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -521,18 +521,18 @@ func ExampleDecodeCanonical() {
 // source of the event end in Origin, literally as the sender sent them.
 func TestDecodersKeepTheSendersIdentity(t *testing.T) {
 	cat := decCatalog(t)
-	canonical, err := ingest.DecodeCanonical([]byte(`{"id":"ord-7-placed","source":"magento-eu","type":"order.placed","entity":{"type":"order","id":"7"},"data":{"total":5}}`), "", decSource, cat, nil, decNow)
+	canonical, err := ingest.Decoder{Source: decSource, Catalog: cat, Now: decNow}.Canonical([]byte(`{"id":"ord-7-placed","source":"magento-eu","type":"order.placed","entity":{"type":"order","id":"7"},"data":{"total":5}}`), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	adobe, err := ingest.DecodeAdobe([]byte(`{"data":{"uid":"evt-9","event":"be-observer.catalog_product_delete","value":{"sku":"SKU-9"}}}`), "", decSource, cat, nil, decNow)
+	adobe, err := ingest.Decoder{Source: decSource, Catalog: cat, Now: decNow}.Adobe([]byte(`{"data":{"uid":"evt-9","event":"be-observer.catalog_product_delete","value":{"sku":"SKU-9"}}}`), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := httptest.NewRequest(http.MethodPost, "/v1/sources/shop-eu/cloudevents", nil)
 	r.Header.Set("Content-Type", "application/cloudevents+json")
-	ce, err := ingest.DecodeCloudEvents(r, []byte(`{"specversion":"1.0","id":"a1","source":"urn:akeneo","type":"com.akeneo.pim.v1.family.deleted",
-		"data":{"family":{"code":"shoes"}}}`), decSource, cat, nil, decNow)
+	ce, err := ingest.Decoder{Source: decSource, Catalog: cat, Now: decNow}.CloudEvents(r, []byte(`{"specversion":"1.0","id":"a1","source":"urn:akeneo","type":"com.akeneo.pim.v1.family.deleted",
+		"data":{"family":{"code":"shoes"}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +585,7 @@ func TestDeletionIdentifiers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/v1/sources/shop-eu/cloudevents", nil)
 			r.Header.Set("Content-Type", "application/cloudevents+json")
-			evs, err := ingest.DecodeCloudEvents(r, []byte(tc.in), decSource, cat, nil, decNow)
+			evs, err := ingest.Decoder{Source: decSource, Catalog: cat, Now: decNow}.CloudEvents(r, []byte(tc.in))
 			checkErr(t, err, tc.wantErr)
 			if tc.wantErr.status != 0 {
 				return
@@ -598,12 +598,12 @@ func TestDeletionIdentifiers(t *testing.T) {
 
 	// Adobe Commerce deletes a product by SKU, even when its value also
 	// carries Magento's entity id.
-	evs, err := ingest.DecodeAdobe([]byte(`{"data":{"uid":"d1","event":"be-observer.catalog_product_delete","value":{"entity_id":2041,"id":2041,"sku":"24-MB01"}}}`), "", decSource, cat, nil, decNow)
+	evs, err := ingest.Decoder{Source: decSource, Catalog: cat, Now: decNow}.Adobe([]byte(`{"data":{"uid":"d1","event":"be-observer.catalog_product_delete","value":{"entity_id":2041,"id":2041,"sku":"24-MB01"}}}`), "")
 	if err != nil || evs[0].Type != "product.deleted" || evs[0].Entity.Key() != "product:24-MB01" {
 		t.Errorf("Adobe product delete: %+v %v, want product.deleted of product:24-MB01", evs, err)
 	}
 	// Other entities keep their entity id first.
-	evs, err = ingest.DecodeAdobe([]byte(`{"data":{"uid":"d2","event":"be-observer.customer_delete","value":{"entity_id":318,"email":"jane@example.com"}}}`), "", decSource, cat, nil, decNow)
+	evs, err = ingest.Decoder{Source: decSource, Catalog: cat, Now: decNow}.Adobe([]byte(`{"data":{"uid":"d2","event":"be-observer.customer_delete","value":{"entity_id":318,"email":"jane@example.com"}}}`), "")
 	if err != nil || evs[0].Entity.Key() != "customer:318" {
 		t.Errorf("Adobe customer delete: %+v %v, want customer:318", evs, err)
 	}

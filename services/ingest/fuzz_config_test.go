@@ -239,7 +239,7 @@ func FuzzEventTypeBody(f *testing.F) {
 		}
 		req, _ := json.Marshal(ev)
 		env := fuzzEnv{cat: cat, v: v}
-		evs, err := ingest.DecodeCanonical(req, "", decSource, cat, v, decNow)
+		evs, err := ingest.Decoder{Source: decSource, Catalog: cat, Validator: v, Now: decNow}.Canonical(req, "")
 		env.check(t, evs, err, jsonStatuses)
 		for _, e := range evs {
 			if e.Type != et.Name {

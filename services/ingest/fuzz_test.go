@@ -112,7 +112,7 @@ func (e fuzzEnv) checkStableKey(t *testing.T, ev event.Event) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := ingest.DecodeCanonical(body, "", decSource, e.cat, e.v, decNow)
+	again, err := ingest.Decoder{Source: decSource, Catalog: e.cat, Validator: e.v, Now: decNow}.Canonical(body, "")
 	if err != nil {
 		t.Fatalf("event %+v, posted back as %s: %v", ev, body, err)
 	}
@@ -216,7 +216,7 @@ func FuzzDecodeCanonical(f *testing.F) {
 	env := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, body []byte, idem string) {
 		evs, err := decodeTwice(t, func() ([]event.Event, error) {
-			return ingest.DecodeCanonical(body, idem, decSource, env.cat, env.v, decNow)
+			return ingest.Decoder{Source: decSource, Catalog: env.cat, Validator: env.v, Now: decNow}.Canonical(body, idem)
 		})
 		env.check(t, evs, err, jsonStatuses)
 		for i, ev := range evs {
@@ -247,7 +247,7 @@ func FuzzDecodeAdobe(f *testing.F) {
 	env := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, body []byte, idem string) {
 		evs, err := decodeTwice(t, func() ([]event.Event, error) {
-			return ingest.DecodeAdobe(body, idem, decSource, env.cat, env.v, decNow)
+			return ingest.Decoder{Source: decSource, Catalog: env.cat, Validator: env.v, Now: decNow}.Adobe(body, idem)
 		})
 		env.check(t, evs, err, jsonStatuses)
 		for _, ev := range evs {
@@ -284,7 +284,7 @@ func fuzzCloudEvents(f *testing.F, contentType string) {
 		r, _ := http.NewRequest(http.MethodPost, "/v1/sources/shop-eu/cloudevents", nil)
 		r.Header.Set("Content-Type", contentType)
 		evs, err := decodeTwice(t, func() ([]event.Event, error) {
-			return ingest.DecodeCloudEvents(r, body, decSource, env.cat, env.v, decNow)
+			return ingest.Decoder{Source: decSource, Catalog: env.cat, Validator: env.v, Now: decNow}.CloudEvents(r, body)
 		})
 		env.check(t, evs, err, cloudEventsStatuses)
 		checkCloudEvents(t, evs)
@@ -339,7 +339,7 @@ func FuzzDecodeCloudEventsBinary(f *testing.F) {
 			}
 		}
 		evs, err := decodeTwice(t, func() ([]event.Event, error) {
-			return ingest.DecodeCloudEvents(r, body, decSource, env.cat, env.v, decNow)
+			return ingest.Decoder{Source: decSource, Catalog: env.cat, Validator: env.v, Now: decNow}.CloudEvents(r, body)
 		})
 		env.check(t, evs, err, cloudEventsStatuses)
 		checkCloudEvents(t, evs)

@@ -103,13 +103,14 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, endpoint string)
 	}
 	idem := r.Header.Get(headerIdempotencyKey)
 	var evs []event.Event
+	dec := Decoder{Source: src, Catalog: s.catalog, Validator: s.validator, Now: now}
 	switch endpoint {
 	case endpointCanonical:
-		evs, err = DecodeCanonical(body, idem, src, s.catalog, s.validator, now)
+		evs, err = dec.Canonical(body, idem)
 	case endpointAdobe:
-		evs, err = DecodeAdobe(body, idem, src, s.catalog, s.validator, now)
+		evs, err = dec.Adobe(body, idem)
 	case endpointCloudEvents:
-		evs, err = DecodeCloudEvents(r, body, src, s.catalog, s.validator, now)
+		evs, err = dec.CloudEvents(r, body)
 	}
 	if err != nil {
 		return 0, err

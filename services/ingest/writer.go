@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+
+	"github.com/surgehq/surge/pkg/kafkax"
 )
 
 // errWriterClosed is returned for writes after Close.
@@ -181,40 +183,24 @@ func (w *txnWriter) finish(batch []*writeReq, err error) {
 func (w *txnWriter) commit(cl *kgo.Client, batch []*writeReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	defer cancel()
-	if err := cl.BeginTransaction(); err != nil {
+	txn, err := kafkax.BeginTxn(cl)
+	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
-	}
-	var (
-		mu       sync.Mutex
-		firstErr error
-	)
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			mu.Unlock()
-		}
 	}
 	for _, req := range batch {
 		for _, r := range req.recs {
-			cl.Produce(ctx, r, promise)
+			txn.Produce(ctx, r)
 		}
 	}
-	flushErr := cl.Flush(ctx)
-	mu.Lock()
-	produceErr := firstErr
-	mu.Unlock()
-	if flushErr != nil || produceErr != nil {
-		abortCtx, cancelAbort := context.WithTimeout(context.Background(), w.timeout)
-		defer cancelAbort()
-		_ = cl.AbortBufferedRecords(abortCtx)
-		_ = cl.EndTransaction(abortCtx, kgo.TryAbort)
-		return fmt.Errorf("producing: %w", errors.Join(produceErr, flushErr))
+	err = txn.Commit(ctx, w.timeout)
+	var aborted *kafkax.TxnAborted
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &aborted) && aborted.Commit != nil:
+		return fmt.Errorf("committing transaction: %w", aborted.Commit)
+	case aborted != nil:
+		return fmt.Errorf("producing: %w", errors.Join(aborted.First, aborted.Flush))
 	}
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return fmt.Errorf("committing transaction: %w", err)
-	}
-	return nil
+	return err
 }

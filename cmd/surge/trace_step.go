@@ -1,0 +1,123 @@
+package main
+
+import (
+	"time"
+
+	"github.com/surgehq/surge/pkg/event"
+)
+
+// Stages of a trace step, in pipeline order.
+const (
+	stageIngest     = "ingest"
+	stageEnrich     = "enrich"
+	stageFanout     = "fanout"
+	stageDispatcher = "dispatcher"
+	stageSummary    = "summary"
+)
+
+var stageRank = map[string]int{stageIngest: 0, stageEnrich: 1, stageFanout: 2, stageDispatcher: 3, stageSummary: 4}
+
+// Kinds of a trace step.
+const (
+	kindEvent      = "event"       // the event itself, raw or enriched
+	kindDerived    = "derived"     // an event enrich made from it (surge.causation-id)
+	kindDeadLetter = "dead_letter" // on commerce.events.dlq or commerce.deliveries.dlq
+	kindDelivery   = "delivery"    // fanout's Delivery
+	kindParked     = "parked"      // the dispatcher's copy on the retry topic
+	kindAttempt    = "attempt"     // one HTTP attempt
+)
+
+// Results of a subscription's summary line.
+const (
+	resultDelivered    = "delivered"
+	resultRetrying     = "retrying"
+	resultHeld         = "held"
+	resultDeadLettered = "dead_lettered"
+	resultPending      = "not_delivered_yet"
+	resultNoDeliveries = "no_deliveries"
+)
+
+// traceStep is one line of a trace, and one JSON object with --json.
+type traceStep struct {
+	Time      time.Time `json:"time"`
+	Stage     string    `json:"stage"`
+	Kind      string    `json:"kind,omitempty"`
+	Topic     string    `json:"topic,omitempty"`
+	Partition *int32    `json:"partition,omitempty"`
+	Offset    *int64    `json:"offset,omitempty"`
+
+	EventID       string       `json:"event_id,omitempty"`
+	EventType     string       `json:"event_type,omitempty"`
+	EntityKey     string       `json:"entity_key,omitempty"`
+	Source        string       `json:"source,omitempty"`
+	ReceivedAt    *time.Time   `json:"received_at,omitempty"`
+	EntityVersion int64        `json:"entity_version,omitempty"`
+	Changes       []string     `json:"changes,omitempty"`
+	Flags         []string     `json:"flags,omitempty"`
+	Deleted       bool         `json:"deleted,omitempty"`
+	Warnings      []string     `json:"warnings,omitempty"` // what enrich could not use: "code field"
+	Origin        *traceOrigin `json:"origin,omitempty"`   // the sender's identity of the event (ingest steps)
+
+	SubscriptionID string     `json:"subscription_id,omitempty"`
+	DeliveryID     string     `json:"delivery_id,omitempty"` // the webhook-id
+	Attempt        int32      `json:"attempt,omitempty"`     // an attempt's number
+	Attempts       int32      `json:"attempts,omitempty"`    // attempts made so far (parked copies, dead letters, summaries)
+	Status         int32      `json:"status,omitempty"`      // HTTP status; 0: none
+	Outcome        string     `json:"outcome,omitempty"`
+	DurationMS     float64    `json:"duration_ms,omitempty"`
+	Error          string     `json:"error,omitempty"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at,omitempty"`
+
+	DeadLetter *traceDeadLetter `json:"dead_letter,omitempty"`
+
+	Result string `json:"result,omitempty"` // summary lines
+	URL    string `json:"url,omitempty"`
+	Detail string `json:"detail,omitempty"`
+
+	ValueError string `json:"value_error,omitempty"` // the value did not decode
+}
+
+// traceOrigin is the sender's identity of an event (event.Origin).
+type traceOrigin struct {
+	Format   string `json:"format"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Source   string `json:"source"`
+	EntityID string `json:"entity_id"`
+}
+
+func traceOriginOf(o event.Origin) *traceOrigin {
+	if o.IsZero() {
+		return nil
+	}
+	return &traceOrigin{Format: o.Format, ID: o.ID, Type: o.Type, Source: o.Source, EntityID: o.EntityID}
+}
+
+// traceDeadLetter is what the surge.dlq.* headers of a dead letter say.
+type traceDeadLetter struct {
+	Stage        string `json:"stage,omitempty"`
+	Class        string `json:"class,omitempty"`
+	Error        string `json:"error,omitempty"`
+	Attempts     string `json:"attempts,omitempty"`
+	HTTPStatus   string `json:"http_status,omitempty"`
+	FromTopic    string `json:"from_topic,omitempty"`
+	FromPart     string `json:"from_partition,omitempty"`
+	FromOffset   string `json:"from_offset,omitempty"`
+	FirstFailure string `json:"first_failure,omitempty"`
+	LastFailure  string `json:"last_failure,omitempty"`
+}
+
+// subState is a subscription's current state in commerce.subscriptions.
+type subState struct {
+	Found, Deleted, Enabled, Paused bool
+	URL, DisabledReason             string
+}
+
+// traceSearch is what reading the topics found: the steps in order, the
+// summary lines last.
+type traceSearch struct {
+	id     string
+	from   time.Time // zero: from the beginning
+	minted time.Time // the id's ksuid time; zero when it is not a ksuid
+	steps  []traceStep
+}
