@@ -153,15 +153,17 @@ func (l lazySubscriptions) close() {
 }
 
 // dlqReadingProgress reports the progress of a long reading on w: nothing for the
-// first second, then a line every two seconds.
+// first two seconds, then a line every two seconds.
 func dlqReadingProgress(w io.Writer, what string) func(dlq.Progress) {
-	var last time.Duration
+	prog := newProgress(w, time.Now(), 2*time.Second, 2*time.Second)
 	return func(p dlq.Progress) {
-		if p.Elapsed < time.Second || p.Elapsed-last < 2*time.Second || p.Total == 0 {
+		if p.Total == 0 {
 			return
 		}
-		last = p.Elapsed
-		fmt.Fprintf(w, "reading %s: %d of %d offsets (%.0f%%), %s\n", what, p.Read, p.Total, 100*float64(p.Read)/float64(p.Total), p.Elapsed.Round(time.Second))
+		if _, ok := prog.due(p.Elapsed); !ok {
+			return
+		}
+		prog.println("reading %s: %d of %d offsets (%.0f%%), %s", what, p.Read, p.Total, 100*float64(p.Read)/float64(p.Total), p.Elapsed.Round(time.Second))
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -280,37 +279,26 @@ func dlqSortedKeys(m map[string]int64) []string {
 }
 
 // replayProgress shows a replay's progress: a bar redrawn in place on a
-// terminal, a plain line a second otherwise (logs, pipes, CI). It is
-// written by hand: it is one line of arithmetic on the numbers the replay
-// reports (the admin API shows the same ones), and a library would add a
-// dependency for what a \r does.
-type replayProgress struct {
-	w    io.Writer
-	tty  bool
-	last time.Time
-}
+// terminal, a plain line a second otherwise (logs, pipes, CI).
+type replayProgress struct{ p *progress }
 
-func newReplayProgress(w io.Writer) *replayProgress {
-	f, ok := w.(*os.File)
-	tty := false
-	if ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
+func newReplayProgress(w io.Writer) *replayProgress { return replayProgressOn(w, isTerminal(w)) }
+
+// replayProgressOn shows the progress on w, as on a terminal when tty.
+func replayProgressOn(w io.Writer, tty bool) *replayProgress {
+	every := time.Second
+	if tty {
+		every = 100 * time.Millisecond
 	}
-	return &replayProgress{w: w, tty: tty}
+	p := newProgress(w, time.Now(), 0, every)
+	p.tty = tty
+	return &replayProgress{p: p}
 }
 
 func (b *replayProgress) update(st dlq.Status) {
-	every := time.Second
-	if b.tty {
-		every = 100 * time.Millisecond
+	if _, ok := b.p.due(b.p.elapsed()); ok {
+		b.draw(st)
 	}
-	if time.Since(b.last) < every {
-		return
-	}
-	b.last = time.Now()
-	b.draw(st)
 }
 
 func (b *replayProgress) draw(st dlq.Status) {
@@ -322,14 +310,14 @@ func (b *replayProgress) draw(st dlq.Status) {
 	if st.ETASeconds != nil {
 		eta = (time.Duration(*st.ETASeconds * float64(time.Second))).Round(time.Second).String()
 	}
-	if !b.tty {
-		fmt.Fprintf(b.w, "progress %d/%d (%.1f%%)  %.1f records/s  ETA %s\n", st.Replayed, st.Total, pct, st.RatePerSecond, eta)
+	if !b.p.tty {
+		b.p.println("progress %d/%d (%.1f%%)  %.1f records/s  ETA %s", st.Replayed, st.Total, pct, st.RatePerSecond, eta)
 		return
 	}
 	const width = 30
 	filled := int(pct / 100 * width)
 	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
-	fmt.Fprintf(b.w, "\r[%s] %d/%d %5.1f%%  %.1f/s  ETA %-8s", bar, st.Replayed, st.Total, pct, st.RatePerSecond, eta)
+	b.p.redraw("[%s] %d/%d %5.1f%%  %.1f/s  ETA %-8s", bar, st.Replayed, st.Total, pct, st.RatePerSecond, eta)
 }
 
 func (b *replayProgress) finish(st dlq.Status) {
@@ -337,7 +325,5 @@ func (b *replayProgress) finish(st dlq.Status) {
 		return
 	}
 	b.draw(st)
-	if b.tty {
-		fmt.Fprintln(b.w)
-	}
+	b.p.end()
 }

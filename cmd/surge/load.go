@@ -364,26 +364,21 @@ func runLoad(ctx context.Context, c loadConfig, v *loadVerifier, progress io.Wri
 		}()
 	}
 	// Progress once a second.
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
 	last := int64(0)
-	for {
-		select {
-		case <-tick.C:
-			n := accepted.Load()
-			line := fmt.Sprintf("%5.0fs  accepted %8d  (%6d/s)", time.Since(start).Seconds(), n, n-last)
-			if v != nil {
-				line += fmt.Sprintf("  delivered %8d", v.deliveredCount())
-			}
-			fmt.Fprintln(progress, line)
-			last = n
-		case <-done:
-			res.elapsed = time.Since(start)
-			return res
+	prog := newProgress(progress, start, time.Second, time.Second)
+	prog.tick(func(elapsed time.Duration) string {
+		n := accepted.Load()
+		line := fmt.Sprintf("%5.0fs  accepted %8d  (%6d/s)", elapsed.Seconds(), n, n-last)
+		if v != nil {
+			line += fmt.Sprintf("  delivered %8d", v.deliveredCount())
 		}
-	}
+		last = n
+		return line
+	})
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	prog.stop()
+	return res
 }
 
 // post sends one request and returns its status (0: no answer), the event

@@ -218,16 +218,18 @@ func (v *loadVerifier) drain(ctx context.Context, timeout time.Duration, progres
 	defer deadline.Stop()
 	check := time.NewTicker(50 * time.Millisecond)
 	defer check.Stop()
-	lastPrint, lastN := start, int64(0)
+	prog := newProgress(progress, start, time.Second, time.Second)
+	lastN := int64(0)
 	for {
 		delivered, accepted := v.pending()
 		if delivered >= accepted {
 			break
 		}
-		if now := time.Now(); now.Sub(lastPrint) >= time.Second {
-			fmt.Fprintf(progress, "drain %4.0fs  delivered %8d of %d  (%d/s), waiting up to %s\n",
-				now.Sub(start).Seconds(), delivered, accepted, int64(float64(delivered-lastN)/now.Sub(lastPrint).Seconds()), timeout)
-			lastPrint, lastN = now, delivered
+		elapsed := prog.elapsed()
+		if since, ok := prog.due(elapsed); ok {
+			prog.println("drain %4.0fs  delivered %8d of %d  (%d/s), waiting up to %s",
+				elapsed.Seconds(), delivered, accepted, int64(float64(delivered-lastN)/since.Seconds()), timeout)
+			lastN = delivered
 		}
 		select {
 		case <-check.C:
