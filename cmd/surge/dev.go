@@ -219,7 +219,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		go func() {
 			defer d.servers.Done()
 			if err := httpx.Serve(runCtx, ln, h); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("listener stopped", zap.String("listener", name), zap.Error(err))
+				log.Error("listener stopped", zap.String(observe.KeyListener, name), zap.Error(err))
 			}
 		}()
 	}
@@ -352,7 +352,7 @@ func (d *devStack) runStage(ctx context.Context, name string, run func(context.C
 	go func() {
 		defer d.stages.Done()
 		if err := run(ctx); err != nil {
-			d.log.Error("stage stopped", zap.String("stage", name), zap.Error(err))
+			d.log.Error("stage stopped", zap.String(observe.KeyStage, name), zap.Error(err))
 		}
 	}()
 }
