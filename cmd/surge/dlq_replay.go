@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -257,25 +258,16 @@ func dryRun(ctx context.Context, svc *dlq.Service, sel dlq.Selection, asJSON boo
 		return err
 	}
 	fmt.Fprintf(out, "\nwould replay %d of the %d dead letters examined in %s\n", pl.Selected, pl.Examined, pl.Topic)
-	for _, k := range dlqSortedKeys(pl.ByTarget) {
+	for _, k := range slices.Sorted(maps.Keys(pl.ByTarget)) {
 		fmt.Fprintf(out, "  to %s: %d\n", k, pl.ByTarget[k])
 	}
-	for _, k := range dlqSortedKeys(pl.BySubscription) {
+	for _, k := range slices.Sorted(maps.Keys(pl.BySubscription)) {
 		fmt.Fprintf(out, "  of subscription %s: %d\n", k, pl.BySubscription[k])
 	}
-	for _, k := range dlqSortedKeys(pl.Skipped) {
+	for _, k := range slices.Sorted(maps.Keys(pl.Skipped)) {
 		fmt.Fprintf(out, "  left out (%s): %d\n", k, pl.Skipped[k])
 	}
 	return err
-}
-
-func dlqSortedKeys(m map[string]int64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // replayProgress shows a replay's progress: a bar redrawn in place on a

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -113,7 +114,7 @@ func printRecord(out io.Writer, r *dlq.Record) {
 	w.Flush()
 	fmt.Fprintln(out, "headers:")
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	for _, k := range dlqSortedHeaders(r.Headers) {
+	for _, k := range slices.Sorted(maps.Keys(r.Headers)) {
 		fmt.Fprintf(w, "  %s\t%s\n", k, r.Headers[k])
 	}
 	w.Flush()
@@ -144,13 +145,4 @@ func printRecord(out io.Writer, r *dlq.Record) {
 		}
 		w.Flush()
 	}
-}
-
-func dlqSortedHeaders(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
