@@ -31,7 +31,6 @@ import (
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
-	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/dispatcher"
 	"github.com/surgehq/surge/services/enrich"
 	"github.com/surgehq/surge/services/fanout"
@@ -220,7 +219,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		go func() {
 			defer d.servers.Done()
 			if err := httpx.Serve(runCtx, ln, h); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("listener stopped", zap.String("listener", name), zap.Error(err))
+				log.Error("listener stopped", zap.String(observe.KeyListener, name), zap.Error(err))
 			}
 		}()
 	}
@@ -236,7 +235,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	serve("registry", registryLn, httpx.DrainUnread(d.registry.Handler(), httpx.Drain{}))
 
-	kafka := config.Kafka{Brokers: brokers, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor}
+	kafka := devKafka(c, brokers)
 
 	// The configuration tables (subscriptions, sources, event types),
 	// written by the admin API and read by every stage of this process.
@@ -270,20 +269,10 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	serve("admin", adminLn, httpx.DrainUnread(adminMux, c.BodyDrain))
 
-	icfg := ingest.Config{
-		Addr:           ingestLn.Addr().String(),
-		Kafka:          kafka,
-		Registry:       config.Registry{URL: d.RegistryURL},
-		Log:            c.Log,
-		InstanceID:     "dev",
-		MaxBodyBytes:   1 << 20,
-		MaxInFlight:    20000,
-		ProduceTimeout: 10 * time.Second,
-		DedupWindow:    topics.DefaultDedupWindow,
-		Writers:        2,
-		MaxTxnRecords:  5000,
-	}
-	if d.ingest, err = ingest.New(ctx, icfg, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog,
+	// Each service runs with its own defaults, changed only where
+	// devOverrides says.
+	svc := newDevServices(c, kafka, d.RegistryURL, ingestLn.Addr().String())
+	if d.ingest, err = ingest.New(ctx, svc.Ingest, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog,
 		Aliases: store.AliasLookup{Table: d.stores.Aliases}}); err != nil {
 		return nil, fmt.Errorf("starting ingest: %w", err)
 	}
@@ -293,59 +282,19 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	serve("ingest", ingestLn, httpx.DrainUnread(ingestMux, c.BodyDrain))
 
 	// Enrich: raw → enriched, exactly once, with entity snapshots.
-	ecfg := enrich.Config{
-		Stall:             c.Stall,
-		Kafka:             kafka,
-		Registry:          config.Registry{URL: d.RegistryURL},
-		Log:               c.Log,
-		InstanceID:        "dev",
-		MetricsAddr:       adminLn.Addr().String(), // unused: dev serves metrics on the admin listener
-		MaxPollRecords:    10000,
-		LoaderAttempts:    3,
-		LoaderWait:        250 * time.Millisecond,
-		LoaderConcurrency: 64,
-		RestoreWait:       5 * time.Second,
-	}
-	if d.enrich, err = enrich.New(ctx, ecfg, log.Named("enrich"), enrich.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog}); err != nil {
+	if d.enrich, err = enrich.New(ctx, svc.Enrich, log.Named("enrich"), enrich.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog}); err != nil {
 		return nil, fmt.Errorf("starting enrich: %w", err)
 	}
 	d.runStage(runCtx, "enrich", d.enrich.Run)
 
 	// Fanout: enriched events → one delivery per matching subscription.
-	fcfg := fanout.Config{
-		Stall:          c.Stall,
-		Kafka:          kafka,
-		Registry:       config.Registry{URL: d.RegistryURL},
-		Log:            c.Log,
-		InstanceID:     "dev",
-		MaxPollRecords: 10000,
-	}
-	if d.fanout, err = fanout.New(ctx, fcfg, log.Named("fanout"), fanout.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions}); err != nil {
+	if d.fanout, err = fanout.New(ctx, svc.Fanout, log.Named("fanout"), fanout.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions}); err != nil {
 		return nil, fmt.Errorf("starting fanout: %w", err)
 	}
 	d.runStage(runCtx, "fanout", d.fanout.Run)
 
-	// Dispatcher: deliveries → signed webhooks. surge dev runs on one
-	// machine, so endpoints on loopback are allowed.
-	dcfg := dispatcher.Config{
-		Stall:              c.Stall,
-		Kafka:              kafka,
-		Registry:           config.Registry{URL: d.RegistryURL},
-		Log:                c.Log,
-		InstanceID:         "dev", // names its backlog reports (commerce.backlog)
-		MemoryWait:         10 * time.Second,
-		ParkRefresh:        10 * time.Minute,
-		HoldRecheck:        time.Second,
-		BreakerRecheck:     time.Second,
-		MaxInFlight:        1024,
-		DefaultMaxInFlight: 64,
-		DefaultTimeout:     10 * time.Second,
-		BreakerFailures:    5,
-		BreakerCoolDown:    30 * time.Second,
-		AllowLoopback:      true,
-		CommitInterval:     500 * time.Millisecond,
-	}
-	if d.dispatcher, err = dispatcher.New(ctx, dcfg, log.Named("dispatcher"), dispatcher.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions}); err != nil {
+	// Dispatcher: deliveries → signed webhooks, to loopback endpoints too.
+	if d.dispatcher, err = dispatcher.New(ctx, svc.Dispatcher, log.Named("dispatcher"), dispatcher.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions}); err != nil {
 		return nil, fmt.Errorf("starting the dispatcher: %w", err)
 	}
 	d.runStage(runCtx, "dispatcher", d.dispatcher.Run)
@@ -403,7 +352,7 @@ func (d *devStack) runStage(ctx context.Context, name string, run func(context.C
 	go func() {
 		defer d.stages.Done()
 		if err := run(ctx); err != nil {
-			d.log.Error("stage stopped", zap.String("stage", name), zap.Error(err))
+			d.log.Error("stage stopped", zap.String(observe.KeyStage, name), zap.Error(err))
 		}
 	}()
 }

@@ -632,7 +632,7 @@ func TestReplayProgressDrawsABarOnATerminalAndLinesElsewhere(t *testing.T) {
 	eta := 1.5
 	st := dlq.Status{ID: "rpl_x", Total: 300, Replayed: 150, RatePerSecond: 100, ETASeconds: &eta}
 	var buf bytes.Buffer
-	bar := &replayProgress{w: &buf, tty: true}
+	bar := replayProgressOn(&buf, true)
 	bar.update(st)
 	if got := buf.String(); !strings.HasPrefix(got, "\r[===============               ] 150/300  50.0%  100.0/s  ETA 2s") {
 		t.Fatalf("terminal bar %q", got)

@@ -66,7 +66,7 @@ func newRegistryCommand() *cobra.Command {
 				}
 				return nil
 			}, observe.NewRegistry())
-			log.Info("registry listening", zap.String("addr", c.Addr))
+			log.Info("registry listening", zap.String(observe.KeyAddr, c.Addr))
 			return httpx.ListenAndServe(ctx, c.Addr, httpx.DrainUnread(mux, httpx.Drain{}))
 		})
 }
