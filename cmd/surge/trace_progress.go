@@ -20,35 +20,26 @@ func (l *lockedWriter) printf(format string, args ...any) {
 	fmt.Fprintf(l.w, format, args...)
 }
 
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
 // traceProgress reports on stderr, once a second, how far the search is,
-// but only once it has taken more than a second.
+// but only once it has taken more than a second (progress.go).
 type traceProgress struct {
 	done    atomic.Int64 // topics read to their end (or skipped)
 	records atomic.Int64
 	total   int
-	quit    chan struct{}
-	stopped sync.WaitGroup
-	once    sync.Once
+	show    *progress
 }
 
 func startTraceProgress(w *lockedWriter, total int, started time.Time) *traceProgress {
-	p := &traceProgress{total: total, quit: make(chan struct{})}
-	p.stopped.Add(1)
-	go func() {
-		defer p.stopped.Done()
-		first := time.Second - time.Since(started)
-		timer := time.NewTimer(max(first, 0))
-		defer timer.Stop()
-		for {
-			select {
-			case <-p.quit:
-				return
-			case <-timer.C:
-				w.printf("searched %d/%d topics (%d records read)\n", p.done.Load(), p.total, p.records.Load())
-				timer.Reset(time.Second)
-			}
-		}
-	}()
+	p := &traceProgress{total: total, show: newProgress(w, started, time.Second, time.Second)}
+	p.show.tick(func(time.Duration) string {
+		return fmt.Sprintf("searched %d/%d topics (%d records read)", p.done.Load(), p.total, p.records.Load())
+	})
 	return p
 }
 
@@ -67,7 +58,4 @@ func (p *traceProgress) record() {
 func (p *traceProgress) doneCount() int64 { return p.done.Load() }
 
 // stop ends the reports and returns once none is being written.
-func (p *traceProgress) stop() {
-	p.once.Do(func() { close(p.quit) })
-	p.stopped.Wait()
-}
+func (p *traceProgress) stop() { p.show.stop() }
