@@ -9,6 +9,42 @@ import (
 	"github.com/surgehq/surge/pkg/avrowire"
 )
 
+// Report is the Avro record dev.surge.v1.Backlog (schemas/backlog.avsc).
+//
+// What waits for one subscription in one dispatcher instance: its deliveries
+// held in memory and those moved out to the retry topic, the oldest of them
+// and the rate the instance finishes them. Kept in the compacted topic
+// commerce.backlog keyed '<subscription id>/<instance id>'. The instance
+// writes it every report_every_ms when it changed, and again before it grows
+// stale; a tombstone under the same key says nothing waits there any more
+// (or the instance stopped cleanly). Readers (the admin API, surge topics)
+// sum a subscription's fresh reports and ignore one older than four
+// report_every_ms, which a killed instance leaves behind.
+type Report struct {
+	// The subscription id.
+	Subscription string
+	// The --instance-id of the dispatcher instance that reports.
+	Instance string
+	// Deliveries waiting whose whole record is held in memory
+	// (surge_dispatcher_backlog{where="memory"}).
+	InMemory int64
+	// Deliveries waiting with only their place in memory, their record in
+	// commerce.deliveries.retry or on its way there
+	// (surge_dispatcher_backlog{where="retry_topic"}).
+	InRetryTopic int64
+	// When fanout made the oldest delivery at the head of one of the
+	// subscription's keys; null when not known.
+	Oldest time.Time
+	// Deliveries of the subscription this instance finished (delivered or
+	// dead-lettered) per second lately: its endpoint's throughput.
+	PerSecond float64
+	// When the instance wrote this report, by its clock.
+	ReportedAt time.Time
+	// The instance's --backlog-every, in milliseconds: readers judge the report
+	// stale after four of them.
+	Every time.Duration
+}
+
 // Native returns x in goavro's native form for schemas/backlog.avsc.
 func (x Report) Native() map[string]any {
 	return map[string]any{

@@ -49,19 +49,6 @@ func KeepAlive(every time.Duration) time.Duration { return every + every/2 }
 // writer's intervals, two more than a running writer lets it get.
 func StaleAfter(every time.Duration) time.Duration { return 4 * every }
 
-// Report is one subscription's backlog in one dispatcher instance.
-type Report struct {
-	Subscription string
-	Instance     string
-	InMemory     int64 // deliveries whose whole record is in memory
-	InRetryTopic int64 // deliveries with only their place in memory
-	// Oldest is when fanout made the oldest waiting delivery at the head
-	// of one of the subscription's keys; zero when not known.
-	Oldest     time.Time
-	PerSecond  float64 // deliveries finished per second, lately
-	ReportedAt time.Time
-	Every      time.Duration // the writer's --backlog-every
-}
 
 // Waiting is every delivery the report counts.
 func (r Report) Waiting() int64 { return r.InMemory + r.InRetryTopic }

@@ -4,9 +4,70 @@ package dlq
 
 import (
 	"slices"
+	"time"
 
 	"github.com/surgehq/surge/pkg/avrowire"
 )
+
+// state is the Avro record dev.surge.v1.Replay (schemas/replay.avsc).
+//
+// One replay of a dead-letter topic: what it selects, how far it got and
+// what it did. Kept in the compacted topic commerce.replays keyed by replay
+// id; every update is written in the same Kafka transaction as the records
+// it replayed, so the position never disagrees with what was written.
+type state struct {
+	// Replay id, 'rpl_' followed by a ksuid.
+	ID string
+	// Full name of the dead-letter topic replayed.
+	Topic string
+	// running, stopped (interrupted; resumable), done or failed (resumable).
+	State string
+	// Why a failed replay stopped; empty otherwise.
+	Error string
+	// The partitions covered, by partition number.
+	Partitions []partState
+	// The --from-offset asked for; null when none.
+	FromOffset *int64
+	// The --to-offset asked for (inclusive); null when none.
+	ToOffset *int64
+	// Only records dead-lettered at or after this time; null when none.
+	Since *time.Time
+	// Only records dead-lettered before this time; null when none.
+	Until *time.Time
+	// Only deliveries of this subscription; empty for all.
+	Subscription string
+	// CEL filter over the delivered body (or the event); empty for all.
+	Filter string
+	// Deliveries are replayed to this subscription instead of their own; empty
+	// to keep theirs.
+	ToSubscription string
+	// Records per second; 0 for as fast as Kafka takes them.
+	Rate float64
+	// Records selected for replay when the replay was planned.
+	Total int64
+	// Records replayed so far.
+	Replayed int64
+	// When the replay was created.
+	CreatedAt time.Time
+	// When this record was written.
+	UpdatedAt time.Time
+}
+
+// partState is the Avro record dev.surge.v1.ReplayPartition (a field of another record).
+//
+// One partition of the dead-letter topic in a replay: the offsets it covers
+// and the next one to read.
+type partState struct {
+	// Partition number.
+	Partition int32
+	// First offset the replay covers.
+	From int64
+	// Offset after the last one the replay covers (fixed when the replay was
+	// created).
+	End int64
+	// Next offset to read: every selected record before it has been replayed.
+	Next int64
+}
 
 // Native returns x in goavro's native form for schemas/replay.avsc.
 func (x state) Native() map[string]any {

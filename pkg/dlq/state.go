@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -23,34 +22,7 @@ const (
 	StateFailed  = "failed"  // stopped by an error; resume it
 )
 
-// state is a replay as kept in commerce.replays (schemas/replay.avsc).
-type state struct {
-	ID         string
-	Topic      string
-	State      string
-	Error      string
-	Partitions []partState
-	FromOffset *int64
-	ToOffset   *int64
-	Since      *time.Time
-	Until      *time.Time
-	Subscription,
-	Filter,
-	ToSubscription string
-	Rate      float64
-	Total     int64
-	Replayed  int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
 
-// partState is one partition of a replay.
-type partState struct {
-	Partition int32
-	From      int64
-	End       int64
-	Next      int64
-}
 
 // selection is the Selection the replay was created with.
 func (st *state) selection() Selection {

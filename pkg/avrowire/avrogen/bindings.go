@@ -97,21 +97,19 @@ var bindings = []binding{
 		Schemas: []string{"idempotency_record"},
 	},
 	{
-		Package:     "dlq",
-		Dir:         "pkg/dlq",
-		Schemas:     []string{"replay"},
-		HandWritten: true,
+		Package: "dlq",
+		Dir:     "pkg/dlq",
+		Schemas: []string{"replay"},
 		Types: map[string]string{
 			"dev.surge.v1.Replay":          "state",
 			"dev.surge.v1.ReplayPartition": "partState",
 		},
 	},
 	{
-		Package:     "backlog",
-		Dir:         "pkg/backlog",
-		Schemas:     []string{"backlog"},
-		HandWritten: true,
-		Types:       map[string]string{"dev.surge.v1.Backlog": "Report"},
+		Package: "backlog",
+		Dir:     "pkg/backlog",
+		Schemas: []string{"backlog"},
+		Types:   map[string]string{"dev.surge.v1.Backlog": "Report"},
 		Fields: map[string]fieldRule{
 			"Backlog.oldest":              {Conv: "zero"},
 			"Backlog.finished_per_second": {GoName: "PerSecond"},
