@@ -169,10 +169,14 @@ func printTopicsJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// stageReaders names the stage consumer group that reads each Surge topic.
-var stageReaders = map[string]string{
-	topics.EventsRaw:       topics.GroupEnrich,
-	topics.EventsEnriched:  topics.GroupFanout,
-	topics.Deliveries:      topics.GroupDispatcher,
-	topics.DeliveriesRetry: topics.GroupDispatcher,
-}
+// stageReaders names the stage consumer group that reads each Surge topic,
+// from the pipeline table.
+var stageReaders = func() map[string]string {
+	m := map[string]string{}
+	for _, st := range topics.Pipeline() {
+		for _, t := range st.Reads {
+			m[t] = st.Group
+		}
+	}
+	return m
+}()

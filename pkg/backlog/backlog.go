@@ -49,7 +49,6 @@ func KeepAlive(every time.Duration) time.Duration { return every + every/2 }
 // writer's intervals, two more than a running writer lets it get.
 func StaleAfter(every time.Duration) time.Duration { return 4 * every }
 
-
 // Waiting is every delivery the report counts.
 func (r Report) Waiting() int64 { return r.InMemory + r.InRetryTopic }
 

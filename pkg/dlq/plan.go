@@ -169,7 +169,7 @@ func replayHeaders(r *kgo.Record, id, sub string) []kgo.RecordHeader {
 }
 
 // dlqHeaderPrefix starts every dead-letter header (topics.HeaderDLQ*).
-var dlqHeaderPrefix = topics.HeaderDLQTopic[:len("surge.dlq.")]
+var dlqHeaderPrefix = topics.HeaderDLQPrefix
 
 // resetAttempts is d as it goes back to commerce.deliveries: the attempt
 // state of the failed run cleared, so the retry schedule starts over.

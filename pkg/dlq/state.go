@@ -22,8 +22,6 @@ const (
 	StateFailed  = "failed"  // stopped by an error; resume it
 )
 
-
-
 // selection is the Selection the replay was created with.
 func (st *state) selection() Selection {
 	sel := Selection{Topic: st.Topic, FromOffset: st.FromOffset, ToOffset: st.ToOffset, Since: st.Since, Until: st.Until,

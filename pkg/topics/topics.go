@@ -7,6 +7,8 @@ package topics
 import (
 	"strconv"
 	"time"
+
+	"github.com/surgehq/surge/schemas"
 )
 
 // Base topic names (before the configurable prefix is applied).
@@ -105,11 +107,14 @@ const (
 	HeaderReplayCount = "__surge.replay.count"
 )
 
-// Layout says how one topic is created.
+// Layout says how one topic is created and what it holds: one row of the
+// topic table (docs/architecture.md).
 type Layout struct {
 	Name      string            // base name
 	Partition PartitionRule     // how many partitions
 	Configs   map[string]string // topic configs beyond the defaults
+	Schema    string            // its values' schema: a name of the schemas module; empty when it varies
+	Key       string            // what its record key is
 }
 
 // PartitionRule chooses a topic's partition count.
@@ -136,22 +141,22 @@ const DefaultDedupWindow = 24 * time.Hour
 func Layouts(dedupWindow time.Duration) []Layout {
 	dedupRetention := (dedupWindow + time.Hour).Milliseconds()
 	return []Layout{
-		{Name: EventsRaw},
-		{Name: EventsEnriched},
-		{Name: EventsDLQ},
-		{Name: Entities, Configs: compacted},
-		{Name: Subscriptions, Partition: PartitionsOne, Configs: compacted},
-		{Name: Sources, Partition: PartitionsOne, Configs: compacted},
-		{Name: EventTypes, Partition: PartitionsOne, Configs: compacted},
-		{Name: Deliveries},
-		{Name: DeliveriesRetry},
-		{Name: DeliveriesDLQ},
-		{Name: DeliveryAttempts},
-		{Name: Replays, Partition: PartitionsOne, Configs: compacted},
-		{Name: Stalls, Partition: PartitionsOne, Configs: compacted},
-		{Name: Backlog, Partition: PartitionsOne, Configs: compacted},
-		{Name: EntityAliases, Partition: PartitionsOne, Configs: compacted},
-		{Name: IngestDedup, Configs: map[string]string{
+		{Name: EventsRaw, Schema: schemas.Event, Key: "<entity type>:<entity id>"},
+		{Name: EventsEnriched, Schema: schemas.EnrichedEvent, Key: "<entity type>:<entity id>"},
+		{Name: EventsDLQ, Key: "the dead record's (its value and schema id are kept: a raw or an enriched event)"},
+		{Name: Entities, Configs: compacted, Schema: schemas.EntitySnapshot, Key: "<entity type>:<entity id>"},
+		{Name: Subscriptions, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Subscription, Key: "<subscription id>"},
+		{Name: Sources, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Source, Key: "<source id>"},
+		{Name: EventTypes, Partition: PartitionsOne, Configs: compacted, Schema: schemas.EventType, Key: "<event type name>"},
+		{Name: Deliveries, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>"},
+		{Name: DeliveriesRetry, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>"},
+		{Name: DeliveriesDLQ, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>"},
+		{Name: DeliveryAttempts, Schema: schemas.DeliveryAttempt, Key: "<delivery id> (the webhook-id)"},
+		{Name: Replays, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Replay, Key: "<replay id>"},
+		{Name: Stalls, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Stall, Key: "<consumer group>/<topic>/<partition>"},
+		{Name: Backlog, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Backlog, Key: "<subscription id>/<instance id>"},
+		{Name: EntityAliases, Partition: PartitionsOne, Configs: compacted, Schema: schemas.EntityAlias, Key: "<source>/<entity type>/<sender id>"},
+		{Name: IngestDedup, Schema: schemas.IdempotencyRecord, Key: "<source>/<idempotency key>", Configs: map[string]string{
 			"cleanup.policy": "compact,delete",
 			"retention.ms":   strconv.FormatInt(dedupRetention, 10),
 		}},

@@ -53,7 +53,7 @@ import (
 
 // StageName names the stage in logs, metrics and the surge.dlq.stage
 // header.
-const StageName = "dispatcher"
+const StageName = topics.StageDispatcher
 
 // Config is the dispatcher's configuration.
 type Config struct {
@@ -284,7 +284,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		cfg: cfg, log: log, now: deps.Now,
 		mainTopic:     names.Name(topics.Deliveries),
 		retryTopic:    names.Name(topics.DeliveriesRetry),
-		dlqTopic:      names.Name(topics.DeliveriesDLQ),
+		dlqTopic:      names.Name(topics.Dispatcher.DLQ),
 		attemptsTopic: names.Name(topics.DeliveryAttempts),
 		inFlight:      make(chan struct{}, cfg.MaxInFlight),
 		lanes:         map[int32]*lane{},
@@ -336,7 +336,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.routes = &stream.Routes{Topic: s.mainTopic}
 	s.watchdog = &stream.Watchdog{
 		Stage:    StageName,
-		Group:    cfg.Kafka.TopicPrefix + topics.GroupDispatcher,
+		Group:    cfg.Kafka.TopicPrefix + topics.Dispatcher.Group,
 		Instance: cfg.InstanceID,
 		After:    cfg.Stall.After,
 		Sample:   s.progress,
@@ -406,7 +406,7 @@ func (s *Service) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cl, err := kgo.NewClient(kafkax.ClientOpts(s.cfg.Kafka, s.log,
-		kgo.ConsumerGroup(s.cfg.Kafka.TopicPrefix+topics.GroupDispatcher),
+		kgo.ConsumerGroup(s.cfg.Kafka.TopicPrefix+topics.Dispatcher.Group),
 		kgo.ConsumeTopics(s.mainTopic, s.retryTopic),
 		// Range assignment gives one member partition p of both topics.
 		kgo.Balancers(kgo.RangeBalancer()),
@@ -620,7 +620,7 @@ func (s *Service) positions(ctx context.Context, adm *kadm.Client) assignedPosit
 	} else {
 		s.log.Warn("listing the main topic's start offsets", zap.Error(err))
 	}
-	offs, err := adm.FetchOffsets(ctx, s.cfg.Kafka.TopicPrefix+topics.GroupDispatcher)
+	offs, err := adm.FetchOffsets(ctx, s.cfg.Kafka.TopicPrefix+topics.Dispatcher.Group)
 	if err == nil {
 		offs.Each(func(o kadm.OffsetResponse) {
 			if o.Err != nil || a.resumes[o.Topic] == nil || o.At < 0 {

@@ -48,7 +48,7 @@ import (
 
 // StageName names the stage in logs, metrics and the surge.dlq.stage
 // header.
-const StageName = "enrich"
+const StageName = topics.StageEnrich
 
 // Config is the enrich service's configuration.
 type Config struct {
@@ -252,9 +252,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.stage = &stream.Stage{
 		Name:               StageName,
 		Input:              s.names.Name(topics.EventsRaw),
-		Group:              cfg.Kafka.TopicPrefix + topics.GroupEnrich,
-		TransactionalID:    cfg.Kafka.TopicPrefix + "surge-enrich-" + cfg.InstanceID,
-		DLQ:                s.names.Name(topics.EventsDLQ),
+		Group:              cfg.Kafka.TopicPrefix + topics.Enrich.Group,
+		TransactionalID:    topics.Enrich.TransactionalID(cfg.Kafka.TopicPrefix, cfg.InstanceID),
+		DLQ:                s.names.Name(topics.Enrich.DLQ),
 		Handle:             s.handle,
 		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,

@@ -47,7 +47,7 @@ import (
 
 // StageName names the stage in logs, metrics and the surge.dlq.stage
 // header.
-const StageName = "fanout"
+const StageName = topics.StageFanout
 
 // Config is the fanout service's configuration.
 type Config struct {
@@ -177,9 +177,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.stage = &stream.Stage{
 		Name:               StageName,
 		Input:              s.names.Name(topics.EventsEnriched),
-		Group:              cfg.Kafka.TopicPrefix + topics.GroupFanout,
-		TransactionalID:    cfg.Kafka.TopicPrefix + "surge-fanout-" + cfg.InstanceID,
-		DLQ:                s.names.Name(topics.EventsDLQ),
+		Group:              cfg.Kafka.TopicPrefix + topics.Fanout.Group,
+		TransactionalID:    topics.Fanout.TransactionalID(cfg.Kafka.TopicPrefix, cfg.InstanceID),
+		DLQ:                s.names.Name(topics.Fanout.DLQ),
 		Handle:             s.handle,
 		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,

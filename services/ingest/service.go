@@ -217,7 +217,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 
 	txnIDs := make([]string, cfg.Writers)
 	for i := range txnIDs {
-		txnIDs[i] = cfg.Kafka.TopicPrefix + "surge-ingest-" + cfg.InstanceID + "-" + strconv.Itoa(i)
+		txnIDs[i] = topics.Ingest.TransactionalID(cfg.Kafka.TopicPrefix, cfg.InstanceID) + "-" + strconv.Itoa(i)
 	}
 	newCl := func(txnID string) (*kgo.Client, error) {
 		return kgo.NewClient(kafkax.ClientOpts(cfg.Kafka, log,
