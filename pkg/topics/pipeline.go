@@ -20,6 +20,11 @@ type Stage struct {
 	// DLQ is where a record it can never process goes: the dead-letter
 	// topic of its input, partitioned like it.
 	DLQ string
+	// Transactional says it writes in Kafka transactions (and so has a
+	// TransactionalID). The dispatcher does not: its outputs are the
+	// effects of HTTP requests, made at least once, and it commits a
+	// partition's offsets only past deliveries that finished.
+	Transactional bool
 }
 
 // TransactionalID is the transactional id of the stage's producer in the
@@ -27,7 +32,11 @@ type Stage struct {
 // It is stable across restarts of the instance, so a restarted instance
 // fences the transactions its previous run left open. A stage with
 // several producers per instance (ingest's writers) appends "-<n>".
+// It is empty for a stage that is not Transactional.
 func (s Stage) TransactionalID(prefix, instance string) string {
+	if !s.Transactional {
+		return ""
+	}
 	return prefix + "surge-" + s.Name + "-" + instance
 }
 
@@ -42,22 +51,25 @@ const (
 // The stages, in the order a record passes them.
 var (
 	Ingest = Stage{
-		Name:   StageIngest,
-		Writes: []string{EventsRaw, IngestDedup},
+		Name:          StageIngest,
+		Writes:        []string{EventsRaw, IngestDedup},
+		Transactional: true,
 	}
 	Enrich = Stage{
-		Name:   StageEnrich,
-		Reads:  []string{EventsRaw},
-		Group:  GroupEnrich,
-		Writes: []string{EventsEnriched, Entities, EventsDLQ},
-		DLQ:    EventsDLQ,
+		Name:          StageEnrich,
+		Reads:         []string{EventsRaw},
+		Group:         GroupEnrich,
+		Writes:        []string{EventsEnriched, Entities, EventsDLQ},
+		DLQ:           EventsDLQ,
+		Transactional: true,
 	}
 	Fanout = Stage{
-		Name:   StageFanout,
-		Reads:  []string{EventsEnriched},
-		Group:  GroupFanout,
-		Writes: []string{Deliveries, EventsDLQ},
-		DLQ:    EventsDLQ,
+		Name:          StageFanout,
+		Reads:         []string{EventsEnriched},
+		Group:         GroupFanout,
+		Writes:        []string{Deliveries, EventsDLQ},
+		DLQ:           EventsDLQ,
+		Transactional: true,
 	}
 	Dispatcher = Stage{
 		Name:   StageDispatcher,

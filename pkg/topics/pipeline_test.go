@@ -39,7 +39,7 @@ func TestPipelineTable(t *testing.T) {
 	ids := map[string][2]string{ // deployed names: changing one orphans offsets and transactions
 		topics.StageEnrich:     {"surge-enrich", "p.surge-enrich-i1"},
 		topics.StageFanout:     {"surge-fanout", "p.surge-fanout-i1"},
-		topics.StageDispatcher: {"surge-dispatcher", "p.surge-dispatcher-i1"},
+		topics.StageDispatcher: {"surge-dispatcher", ""},
 		topics.StageIngest:     {"", "p.surge-ingest-i1"},
 	}
 	for _, st := range topics.Pipeline() {
