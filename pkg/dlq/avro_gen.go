@@ -177,7 +177,11 @@ func stateFromAvro(b []byte) (state, error) {
 	x.State = r.Str("state")
 	x.Error = r.Str("error")
 	for n := r.BlockCount("partitions", 4); n > 0; n = r.BlockCount("partitions", 4) {
-		x.Partitions = slices.Grow(x.Partitions, n)
+		if x.Partitions == nil {
+			x.Partitions = make([]partState, 0, n)
+		} else {
+			x.Partitions = slices.Grow(x.Partitions, n)
+		}
 		for range n {
 			var v3 partState
 			v3.Partition = r.Int("partitions.partition")

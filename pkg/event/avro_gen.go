@@ -553,7 +553,11 @@ func EnrichedEventFromAvro(b []byte) (EnrichedEvent, error) {
 	x.CorrelationID = r.Str("correlation_id")
 	x.Attributes = r.StringMap("attributes")
 	for n := r.BlockCount("warnings", 3); n > 0; n = r.BlockCount("warnings", 3) {
-		x.Warnings = slices.Grow(x.Warnings, n)
+		if x.Warnings == nil {
+			x.Warnings = make([]Warning, 0, n)
+		} else {
+			x.Warnings = slices.Grow(x.Warnings, n)
+		}
 		for range n {
 			var v7 Warning
 			v7.Code = r.Str("warnings.code")
@@ -683,7 +687,11 @@ func SubscriptionFromAvro(b []byte) (Subscription, error) {
 	x.DisabledReason = r.Str("disabled_reason")
 	x.AllowPrivate = r.Boolean("allow_private")
 	for n := r.BlockCount("secrets", 3); n > 0; n = r.BlockCount("secrets", 3) {
-		x.Secrets = slices.Grow(x.Secrets, n)
+		if x.Secrets == nil {
+			x.Secrets = make([]Secret, 0, n)
+		} else {
+			x.Secrets = slices.Grow(x.Secrets, n)
+		}
 		for range n {
 			var v10 Secret
 			v10.Value = r.Str("secrets.value")

@@ -193,7 +193,9 @@ func (g *gen) readValue(w *bytes.Buffer, t *avroType, r fieldRule, lv, parent, p
 			return
 		}
 		v := g.v("v")
-		p("for n := r.BlockCount(%q, %d); n > 0; n = r.BlockCount(%q, %d) {\n%s = slices.Grow(%s, n)\nfor range n {\nvar %s %s", path, minSize(t.inner), path, minSize(t.inner), lv, lv, v, g.goType(t.inner, fieldRule{}))
+		// make for the first block: slices.Grow allocates twice under -race
+		item := g.goType(t.inner, fieldRule{})
+		p("for n := r.BlockCount(%q, %d); n > 0; n = r.BlockCount(%q, %d) {\nif %s == nil {\n%s = make([]%s, 0, n)\n} else {\n%s = slices.Grow(%s, n)\n}\nfor range n {\nvar %s %s", path, minSize(t.inner), path, minSize(t.inner), lv, lv, item, lv, lv, v, item)
 		g.readValue(w, t.inner, fieldRule{}, v, v, path)
 		p("%s = append(%s, %s)\n}\n}", lv, lv, v)
 	case "map":
