@@ -1,6 +1,12 @@
 // Package stream is Surge's one consume-transform-produce runtime. Enrich,
 // fanout and every later stage run their core through it instead of owning a
-// Kafka loop.
+// Kafka loop: New makes a stage from its row of the pipeline table
+// (pkg/topics), which names its input, group, transactional id and
+// dead-letter topic. The dispatcher shares its session-restart loop
+// (RunSessions), its watchdog and its dead-letter headers but not the
+// transaction per batch: its outputs are HTTP requests, and its lanes
+// commit a partition's offsets only past deliveries that finished
+// (services/dispatcher).
 //
 // A Stage reads its input topic in a consumer group and, for each polled
 // batch, runs inside one Kafka transaction: it hands every record to the
@@ -159,23 +165,31 @@ func (s *Stage) Stalled() error {
 	return nil
 }
 
-func (s *Stage) validate() error {
-	var errs []error
-	for name, v := range map[string]string{"Name": s.Name, "Input": s.Input, "Group": s.Group, "TransactionalID": s.TransactionalID, "DLQ": s.DLQ} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("stage %s is empty", name))
-		}
+// New returns the stage of the pipeline table's row for instance, with
+// topic prefix prefix: its name, input, group, transactional id and
+// dead-letter topic come from the row, the rest from cfg (whose name
+// fields must be empty), validated and defaulted before it runs.
+func New(row topics.Stage, prefix, instance string, cfg *Stage) (*Stage, error) {
+	if cfg.Name != "" || cfg.Input != "" || cfg.Group != "" || cfg.TransactionalID != "" || cfg.DLQ != "" {
+		return nil, errors.New("stream.New: the stage's names come from the pipeline table, not the config")
 	}
-	if s.Handle == nil {
-		errs = append(errs, errors.New("stage Handle is nil"))
+	if len(row.Reads) != 1 {
+		return nil, fmt.Errorf("stream.New: stage %s reads %d topics; a Stage reads one", row.Name, len(row.Reads))
 	}
-	return errors.Join(errs...)
+	names := topics.Namer{Prefix: prefix}
+	s := cfg
+	s.Name, s.Input, s.Group = row.Name, names.Name(row.Reads[0]), prefix+row.Group
+	s.TransactionalID, s.DLQ = row.TransactionalID(prefix, instance), names.Name(row.DLQ)
+	s.Instance = instance
+	if err := s.prepare(); err != nil {
+		return nil, fmt.Errorf("stage %s: %w", row.Name, err)
+	}
+	return s, nil
 }
 
-// Run consumes until ctx ends. It returns nil after a clean shutdown and an
-// error only if the stage cannot run at all; failures of a batch are
-// retried.
-func (s *Stage) Run(ctx context.Context) error {
+// prepare validates s and fills in the defaults; it may run more than
+// once.
+func (s *Stage) prepare() error {
 	if err := s.validate(); err != nil {
 		return err
 	}
@@ -200,6 +214,29 @@ func (s *Stage) Run(ctx context.Context) error {
 	if s.TransactionTimeout <= 0 {
 		s.TransactionTimeout = 15 * time.Second
 	}
+	return nil
+}
+
+func (s *Stage) validate() error {
+	var errs []error
+	for name, v := range map[string]string{"Name": s.Name, "Input": s.Input, "Group": s.Group, "TransactionalID": s.TransactionalID, "DLQ": s.DLQ} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("stage %s is empty", name))
+		}
+	}
+	if s.Handle == nil {
+		errs = append(errs, errors.New("stage Handle is nil"))
+	}
+	return errors.Join(errs...)
+}
+
+// Run consumes until ctx ends. It returns nil after a clean shutdown and an
+// error only if the stage cannot run at all; failures of a batch are
+// retried.
+func (s *Stage) Run(ctx context.Context) error {
+	if err := s.prepare(); err != nil {
+		return err
+	}
 	log := s.Log.With(zap.String("stage", s.Name), zap.String("topic", s.Input))
 
 	s.progress = newProgressTable(s.Input)
@@ -214,20 +251,8 @@ func (s *Stage) Run(ctx context.Context) error {
 	go func() { defer close(watching); w.Run(wctx) }()
 	defer func() { stopWatchdog(); <-watching }()
 
-	backoff := s.RetryBackoff
-	for ctx.Err() == nil {
-		err := s.session(ctx, log)
-		if err == nil || ctx.Err() != nil {
-			return nil
-		}
-		log.Error("stage session failed; restarting", zap.Error(err), zap.Duration("backoff", backoff))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+	RunSessions(ctx, log, "stage session failed; restarting", s.RetryBackoff,
+		func(ctx context.Context) error { return s.session(ctx, log) })
 	return nil
 }
 

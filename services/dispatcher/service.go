@@ -385,20 +385,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer close(reporting); s.reporter.Run(wctx) }() // tombstones its reports when stopped
 	defer func() { stopWatchdog(); <-watching; <-reporting }()
 
-	backoff := 500 * time.Millisecond
-	for ctx.Err() == nil {
-		err := s.session(ctx)
-		if err == nil || ctx.Err() != nil {
-			return nil
-		}
-		s.log.Error("dispatcher session failed; restarting from the committed offsets", zap.Error(err), zap.Duration("backoff", backoff))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+	stream.RunSessions(ctx, s.log, "dispatcher session failed; restarting from the committed offsets", 500*time.Millisecond, s.session)
 	return nil
 }
 
