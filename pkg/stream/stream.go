@@ -1,6 +1,12 @@
 // Package stream is Surge's one consume-transform-produce runtime. Enrich,
 // fanout and every later stage run their core through it instead of owning a
-// Kafka loop.
+// Kafka loop: New makes a stage from its row of the pipeline table
+// (pkg/topics), which names its input, group, transactional id and
+// dead-letter topic. The dispatcher shares its session-restart loop
+// (RunSessions), its watchdog and its dead-letter headers but not the
+// transaction per batch: its outputs are HTTP requests, and its lanes
+// commit a partition's offsets only past deliveries that finished
+// (services/dispatcher).
 //
 // A Stage reads its input topic in a consumer group and, for each polled
 // batch, runs inside one Kafka transaction: it hands every record to the
@@ -41,17 +47,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
-	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -159,23 +162,31 @@ func (s *Stage) Stalled() error {
 	return nil
 }
 
-func (s *Stage) validate() error {
-	var errs []error
-	for name, v := range map[string]string{"Name": s.Name, "Input": s.Input, "Group": s.Group, "TransactionalID": s.TransactionalID, "DLQ": s.DLQ} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("stage %s is empty", name))
-		}
+// New returns the stage of the pipeline table's row for instance, with
+// topic prefix prefix: its name, input, group, transactional id and
+// dead-letter topic come from the row, the rest from cfg (whose name
+// fields must be empty), validated and defaulted before it runs.
+func New(row topics.Stage, prefix, instance string, cfg *Stage) (*Stage, error) {
+	if cfg.Name != "" || cfg.Input != "" || cfg.Group != "" || cfg.TransactionalID != "" || cfg.DLQ != "" {
+		return nil, errors.New("stream.New: the stage's names come from the pipeline table, not the config")
 	}
-	if s.Handle == nil {
-		errs = append(errs, errors.New("stage Handle is nil"))
+	if len(row.Reads) != 1 {
+		return nil, fmt.Errorf("stream.New: stage %s reads %d topics; a Stage reads one", row.Name, len(row.Reads))
 	}
-	return errors.Join(errs...)
+	names := topics.Namer{Prefix: prefix}
+	s := cfg
+	s.Name, s.Input, s.Group = row.Name, names.Name(row.Reads[0]), prefix+row.Group
+	s.TransactionalID, s.DLQ = row.TransactionalID(prefix, instance), names.Name(row.DLQ)
+	s.Instance = instance
+	if err := s.prepare(); err != nil {
+		return nil, fmt.Errorf("stage %s: %w", row.Name, err)
+	}
+	return s, nil
 }
 
-// Run consumes until ctx ends. It returns nil after a clean shutdown and an
-// error only if the stage cannot run at all; failures of a batch are
-// retried.
-func (s *Stage) Run(ctx context.Context) error {
+// prepare validates s and fills in the defaults; it may run more than
+// once.
+func (s *Stage) prepare() error {
 	if err := s.validate(); err != nil {
 		return err
 	}
@@ -200,6 +211,29 @@ func (s *Stage) Run(ctx context.Context) error {
 	if s.TransactionTimeout <= 0 {
 		s.TransactionTimeout = 15 * time.Second
 	}
+	return nil
+}
+
+func (s *Stage) validate() error {
+	var errs []error
+	for name, v := range map[string]string{"Name": s.Name, "Input": s.Input, "Group": s.Group, "TransactionalID": s.TransactionalID, "DLQ": s.DLQ} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("stage %s is empty", name))
+		}
+	}
+	if s.Handle == nil {
+		errs = append(errs, errors.New("stage Handle is nil"))
+	}
+	return errors.Join(errs...)
+}
+
+// Run consumes until ctx ends. It returns nil after a clean shutdown and an
+// error only if the stage cannot run at all; failures of a batch are
+// retried.
+func (s *Stage) Run(ctx context.Context) error {
+	if err := s.prepare(); err != nil {
+		return err
+	}
 	log := s.Log.With(zap.String("stage", s.Name), zap.String("topic", s.Input))
 
 	s.progress = newProgressTable(s.Input)
@@ -214,20 +248,8 @@ func (s *Stage) Run(ctx context.Context) error {
 	go func() { defer close(watching); w.Run(wctx) }()
 	defer func() { stopWatchdog(); <-watching }()
 
-	backoff := s.RetryBackoff
-	for ctx.Err() == nil {
-		err := s.session(ctx, log)
-		if err == nil || ctx.Err() != nil {
-			return nil
-		}
-		log.Error("stage session failed; restarting", zap.Error(err), zap.Duration("backoff", backoff))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+	RunSessions(ctx, log, "stage session failed; restarting", s.RetryBackoff,
+		func(ctx context.Context) error { return s.session(ctx, log) })
 	return nil
 }
 
@@ -502,161 +524,4 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 	res.err = errors.Join(errs...)
 	res.handled = int(handled.Load())
 	return res
-}
-
-// deadLetter builds the DLQ record for in: same key, value and headers,
-// same partition number, plus the error headers.
-func (s *Stage) deadLetter(in *kgo.Record, perm *PermanentError) *kgo.Record {
-	now := s.Now()
-	headers := DeadLetterHeaders(in, s.Name, perm.Class, perm.Err, max(perm.Attempts, 1), now, now)
-	headers = append(headers, perm.Headers...)
-	r := &kgo.Record{Topic: s.DLQ, Key: in.Key, Value: in.Value, Headers: headers}
-	return kafkax.WithPartition(r, in.Partition)
-}
-
-// DeadLetterHeaders are in's headers followed by the surge.dlq.* headers
-// DESIGN.md fixes: where the record came from, which stage failed it, the
-// error class and message, the attempts made, the first and last failure
-// time. Every stage that dead-letters uses it.
-func DeadLetterHeaders(in *kgo.Record, stage, class string, err error, attempts int, first, last time.Time) []kgo.RecordHeader {
-	msg := ""
-	if err != nil {
-		msg = truncate(err.Error(), 1024)
-	}
-	headers := make([]kgo.RecordHeader, 0, len(in.Headers)+9)
-	headers = append(headers, in.Headers...)
-	return append(headers,
-		kgo.RecordHeader{Key: topics.HeaderDLQTopic, Value: []byte(in.Topic)},
-		kgo.RecordHeader{Key: topics.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(in.Partition)))},
-		kgo.RecordHeader{Key: topics.HeaderDLQOffset, Value: []byte(strconv.FormatInt(in.Offset, 10))},
-		kgo.RecordHeader{Key: topics.HeaderDLQStage, Value: []byte(stage)},
-		kgo.RecordHeader{Key: topics.HeaderDLQErrorClass, Value: []byte(class)},
-		kgo.RecordHeader{Key: topics.HeaderDLQError, Value: []byte(msg)},
-		kgo.RecordHeader{Key: topics.HeaderDLQAttempts, Value: []byte(strconv.Itoa(attempts))},
-		kgo.RecordHeader{Key: topics.HeaderDLQFirstFailure, Value: []byte(first.UTC().Format(time.RFC3339Nano))},
-		kgo.RecordHeader{Key: topics.HeaderDLQLastFailure, Value: []byte(last.UTC().Format(time.RFC3339Nano))},
-	)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
-
-// Header returns the value of the first header named key, or "".
-func Header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
-// CarryHeaders returns the headers every stage copies from an input to its
-// outputs: the event id and the correlation id.
-func CarryHeaders(in *kgo.Record) []kgo.RecordHeader {
-	var out []kgo.RecordHeader
-	for _, h := range in.Headers {
-		switch h.Key {
-		case topics.HeaderEventID, topics.HeaderCorrelationID:
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// Metrics are the runtime's counters, labelled by stage.
-type Metrics struct {
-	In           *prometheus.CounterVec
-	Out          *prometheus.CounterVec
-	Filtered     *prometheus.CounterVec
-	DeadLettered *prometheus.CounterVec
-	Commits      *prometheus.CounterVec
-	Aborts       *prometheus.CounterVec
-	BatchSeconds *prometheus.HistogramVec
-	Deferred     *prometheus.CounterVec
-	// Stalled is the number of input partitions stalled now and Stalls
-	// the stalls seen, by stage and topic (Watchdog).
-	Stalled *prometheus.GaugeVec
-	Stalls  *prometheus.CounterVec
-	// Misrouted counts input records found on a partition their key does
-	// not belong to, by stage and topic (they are dead-lettered too).
-	Misrouted *prometheus.CounterVec
-}
-
-// Metric names of the runtime.
-const (
-	MetricRecordsIn    = "surge_stage_records_in_total"
-	MetricRecordsOut   = "surge_stage_records_out_total"
-	MetricFiltered     = "surge_stage_records_filtered_total"
-	MetricDeadLettered = "surge_stage_dead_lettered_total"
-	MetricCommits      = "surge_stage_transactions_committed_total"
-	MetricAborts       = "surge_stage_transactions_aborted_total"
-	MetricBatchSeconds = "surge_stage_batch_seconds"
-	MetricDeferred     = "surge_stage_records_deferred_total"
-	MetricStalled      = "surge_stage_stalled_partitions"
-	MetricStalls       = "surge_stage_stalls_total"
-	MetricMisrouted    = "surge_stage_misrouted_total"
-)
-
-// NewMetrics creates the runtime metrics and registers them with reg (nil:
-// not registered). Every stage of a process can call it with the same
-// registry: a metric already registered there is reused, since the series
-// are labelled by stage.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		In:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRecordsIn, Help: "Input records committed."}, []string{"stage"}),
-		Out:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRecordsOut, Help: "Output records produced (including aborted batches)."}, []string{"stage"}),
-		Filtered:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricFiltered, Help: "Input records that produced no output."}, []string{"stage"}),
-		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeadLettered, Help: "Input records sent to the dead-letter topic."}, []string{"stage", "class"}),
-		Commits:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCommits, Help: "Transactions committed."}, []string{"stage"}),
-		Aborts:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricAborts, Help: "Transactions aborted."}, []string{"stage"}),
-		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricBatchSeconds, Help: "Time to process and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"stage"}),
-		Deferred:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeferred, Help: "Times a handler deferred a record to a later batch."}, []string{"stage"}),
-		Stalled:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricStalled, Help: "Input partitions that have records to process and have not moved for longer than --stall-after."}, []string{"stage", "topic"}),
-		Stalls:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricStalls, Help: "Stalls of input partitions seen (each counted once, when it started)."}, []string{"stage", "topic"}),
-		Misrouted:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricMisrouted, Help: "Input records on a partition their key does not belong to (Kafka's murmur2), dead-lettered with class misrouted."}, []string{"stage", "topic"}),
-	}
-	if reg != nil {
-		m.In = Register(reg, m.In)
-		m.Out = Register(reg, m.Out)
-		m.Filtered = Register(reg, m.Filtered)
-		m.DeadLettered = Register(reg, m.DeadLettered)
-		m.Commits = Register(reg, m.Commits)
-		m.Aborts = Register(reg, m.Aborts)
-		m.BatchSeconds = Register(reg, m.BatchSeconds)
-		m.Deferred = Register(reg, m.Deferred)
-		m.Stalled = Register(reg, m.Stalled)
-		m.Stalls = Register(reg, m.Stalls)
-		m.Misrouted = Register(reg, m.Misrouted)
-	}
-	return m
-}
-
-// Register registers c with reg and returns it, or returns the collector
-// of the same description that reg already has, so several components of
-// one process can share a metric. Like prometheus.MustRegister it panics
-// on any other registration error, which is a programming error found at
-// start-up.
-func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("registering metric: %v", err))
-}
-
-func (m *Metrics) observeCommit(stage string, n int, d time.Duration) {
-	m.In.WithLabelValues(stage).Add(float64(n))
-	m.Commits.WithLabelValues(stage).Inc()
-	m.BatchSeconds.WithLabelValues(stage).Observe(d.Seconds())
 }

@@ -249,12 +249,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 
 	s.loaders = newLoaders(bgCtx, deps.HTTPClient, cfg.LoaderAttempts, cfg.LoaderConcurrency, cfg.LoaderWait, log.Named("loader"), s.m)
-	s.stage = &stream.Stage{
-		Name:               StageName,
-		Input:              s.names.Name(topics.EventsRaw),
-		Group:              cfg.Kafka.TopicPrefix + topics.Enrich.Group,
-		TransactionalID:    topics.Enrich.TransactionalID(cfg.Kafka.TopicPrefix, cfg.InstanceID),
-		DLQ:                s.names.Name(topics.Enrich.DLQ),
+	stage, err := stream.New(topics.Enrich, cfg.Kafka.TopicPrefix, cfg.InstanceID, &stream.Stage{
 		Handle:             s.handle,
 		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,
@@ -270,9 +265,13 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 			s.m.endBatch(committed)
 		},
 		StallAfter:  cfg.Stall.After,
-		Instance:    cfg.InstanceID,
 		ReportStall: (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
+	})
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
+	s.stage = stage
 	return s, nil
 }
 

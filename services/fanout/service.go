@@ -174,12 +174,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.router = newRouter(log, s.subs.List, s.subs.Version)
 	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.subs.Len()) })
 
-	s.stage = &stream.Stage{
-		Name:               StageName,
-		Input:              s.names.Name(topics.EventsEnriched),
-		Group:              cfg.Kafka.TopicPrefix + topics.Fanout.Group,
-		TransactionalID:    topics.Fanout.TransactionalID(cfg.Kafka.TopicPrefix, cfg.InstanceID),
-		DLQ:                s.names.Name(topics.Fanout.DLQ),
+	stage, err := stream.New(topics.Fanout, cfg.Kafka.TopicPrefix, cfg.InstanceID, &stream.Stage{
 		Handle:             s.handle,
 		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,
@@ -190,9 +185,13 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Now:                deps.Now,
 		OnBatchEnd:         func(committed bool) { s.router.flush(committed, s.m) },
 		StallAfter:         cfg.Stall.After,
-		Instance:           cfg.InstanceID,
 		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
+	})
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
+	s.stage = stage
 	return s, nil
 }
 
