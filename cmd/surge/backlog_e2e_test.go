@@ -40,7 +40,7 @@ func TestBacklogIsVisibleToAnOperator(t *testing.T) {
 	sp := newStagePipeline(t) // sub_scale → sp.rc is the fast endpoint
 	slow := newHookReceiver(t)
 	var released atomic.Bool
-	slow.gate = func(r *http.Request) bool { return answerAfterASecond(r, &released) }
+	slow.Gate(func(r *http.Request) bool { return answerAfterASecond(r, &released) })
 	sp.subscribe(t, "sub_slow", slow, "slow", func(s *event.Subscription) {
 		s.MaxInFlight = entities
 		s.TimeoutMS = 5000

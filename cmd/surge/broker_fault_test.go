@@ -143,9 +143,7 @@ func TestPipelineSurvivesLosingABroker(t *testing.T) {
 			gapBefore = g
 		}
 	}
-	rc.mu.Lock()
-	requests := len(rc.got)
-	rc.mu.Unlock()
+	requests := rc.Requests()
 	t.Logf("stall after killing node %d: deliveries stopped %s after the kill and resumed %s after it (longest gap %s; longest before it %s)",
 		victim, gapKill.from.Sub(killedAt).Round(time.Millisecond), gapKill.to.Sub(killedAt).Round(time.Millisecond),
 		gapKill.len().Round(time.Millisecond), gapBefore.len().Round(time.Millisecond))
@@ -422,10 +420,9 @@ func (p *faultPoster) summary() string {
 
 // arrivals are the first-arrival times of every webhook-id, sorted.
 func (rc *hookReceiver) arrivals() []time.Time {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	out := make([]time.Time, 0, len(rc.arrived))
-	for _, at := range rc.arrived {
+	first := rc.FirstArrivals()
+	out := make([]time.Time, 0, len(first))
+	for _, at := range first {
 		out = append(out, at)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })

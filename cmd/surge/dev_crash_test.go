@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 )
 
 // TestDevSurvivesFiveSIGKILLs is what `make run` promises, tried the way a
@@ -368,11 +370,13 @@ func (l *crashLoad) retries() int  { l.mu.Lock(); defer l.mu.Unlock(); return l.
 
 // missing are the acknowledged events no delivery carried yet.
 func (rc *hookReceiver) missing(acked []ackedEvent) []ackedEvent {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
+	events := map[string]bool{}
+	for _, h := range rc.Arrivals() {
+		events[h.EventID] = true
+	}
 	var out []ackedEvent
 	for _, e := range acked {
-		if !rc.events[e.id] {
+		if !events[e.id] {
 			out = append(out, e)
 		}
 	}
@@ -385,33 +389,32 @@ func (rc *hookReceiver) missing(acked []ackedEvent) []ackedEvent {
 // (an event written twice would arrive under a second id).
 func (rc *hookReceiver) checkCrashRun(t *testing.T, acked []ackedEvent) {
 	t.Helper()
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
+	got := rc.Arrivals()
 	byID := map[string]ackedEvent{}
 	for _, e := range acked {
 		byID[e.id] = e
 	}
 	webhookID := map[string]string{}
-	for _, h := range rc.got {
-		e, ok := byID[h.eventID]
+	for _, h := range got {
+		e, ok := byID[h.EventID]
 		if !ok {
 			t.Fatalf("delivery %s carries event %s (%s v%d), which ingest never acknowledged; around it:\n%s",
-				h.id, h.eventID, h.entity, h.version, rc.around(acked, h.entity, h.version))
+				h.ID, h.EventID, h.Entity, h.Version, around(got, acked, h.Entity, h.Version))
 		}
-		if h.entity != e.entity || h.version != e.version {
-			t.Fatalf("event %s arrived as %s version %d, acknowledged as %s's event %d", h.eventID, h.entity, h.version, e.entity, e.version)
+		if h.Entity != e.entity || h.Version != e.version {
+			t.Fatalf("event %s arrived as %s version %d, acknowledged as %s's event %d", h.EventID, h.Entity, h.Version, e.entity, e.version)
 		}
-		if w, seen := webhookID[h.eventID]; seen && w != h.id {
-			t.Fatalf("event %s arrived under webhook-ids %s and %s", h.eventID, w, h.id)
+		if w, seen := webhookID[h.EventID]; seen && w != h.ID {
+			t.Fatalf("event %s arrived under webhook-ids %s and %s", h.EventID, w, h.ID)
 		}
-		webhookID[h.eventID] = h.id
+		webhookID[h.EventID] = h.ID
 	}
 }
 
 // around describes, for a failure message, the acknowledged events and
 // the deliveries of entity within two versions of version, with the
-// sender's body of each delivery. rc.mu is held.
-func (rc *hookReceiver) around(acked []ackedEvent, entity string, version int64) string {
+// sender's body of each delivery (of got).
+func around(got []webhooktest.Arrival, acked []ackedEvent, entity string, version int64) string {
 	var b strings.Builder
 	near := func(v int64) bool { return v >= version-2 && v <= version+2 }
 	for _, e := range acked {
@@ -419,17 +422,13 @@ func (rc *hookReceiver) around(acked []ackedEvent, entity string, version int64)
 			fmt.Fprintf(&b, "  acknowledged v%d as %s\n", e.version, e.id)
 		}
 	}
-	for _, h := range rc.got {
-		if h.entity == entity && near(h.version) {
-			fmt.Fprintf(&b, "  delivered v%d as %s (%s): %.300s\n", h.version, h.eventID, h.id, h.body)
+	for _, h := range got {
+		if h.Entity == entity && near(h.Version) {
+			fmt.Fprintf(&b, "  delivered v%d as %s (%s): %.300s\n", h.Version, h.EventID, h.ID, h.Body)
 		}
 	}
 	return b.String()
 }
 
 // repeats counts arrivals of a webhook-id already seen.
-func (rc *hookReceiver) repeats() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.got) - len(rc.ids)
-}
+func (rc *hookReceiver) repeats() int { return rc.Requests() - rc.Distinct() }

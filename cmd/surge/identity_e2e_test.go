@@ -85,18 +85,16 @@ type webhookBody struct {
 // once per webhook-id.
 func (rc *hookReceiver) bodiesOf(t *testing.T, key string) []webhookBody {
 	t.Helper()
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	seen := map[string]bool{}
 	var out []webhookBody
-	for _, h := range rc.got {
-		if h.entity != key || seen[h.id] {
+	for _, h := range rc.Arrivals() {
+		if h.Entity != key || seen[h.ID] {
 			continue
 		}
-		seen[h.id] = true
+		seen[h.ID] = true
 		var b webhookBody
-		if err := json.Unmarshal(h.body, &b); err != nil {
-			t.Fatalf("body of %s: %v\n%s", h.id, err, h.body)
+		if err := json.Unmarshal(h.Body, &b); err != nil {
+			t.Fatalf("body of %s: %v\n%s", h.ID, err, h.Body)
 		}
 		out = append(out, b)
 	}

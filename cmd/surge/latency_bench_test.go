@@ -140,8 +140,7 @@ func stageLatencies(b *testing.B, stack *devStack, rc *hookReceiver) string {
 			toEnrich = append(toEnrich, e.EnrichedAt.Sub(e.ReceivedAt))
 		}
 	})
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
+	arrived := rc.FirstArrivals()
 	read(topics.Deliveries, func(r *kgo.Record) {
 		d, err := deliveries.Decode(context.Background(), r.Value)
 		if err != nil {
@@ -150,7 +149,7 @@ func stageLatencies(b *testing.B, stack *devStack, rc *hookReceiver) string {
 		if at, ok := enrichedAt[d.EventID]; ok {
 			toFanout = append(toFanout, d.CreatedAt.Sub(at))
 		}
-		if at, ok := rc.arrived[d.ID]; ok {
+		if at, ok := arrived[d.ID]; ok {
 			toEndpoint = append(toEndpoint, at.Sub(d.CreatedAt))
 		}
 	})

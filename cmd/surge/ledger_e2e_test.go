@@ -99,23 +99,21 @@ func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
 	}
 	rc.check(t, want) // names what is missing or out of order
 
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	last := map[string]hookBody{}
 	unreadableID := ""
-	for _, h := range rc.got {
+	for _, h := range rc.Arrivals() {
 		var b hookBody
-		if err := json.Unmarshal(h.body, &b); err != nil {
-			t.Fatalf("body of %s: %v", h.id, err)
+		if err := json.Unmarshal(h.Body, &b); err != nil {
+			t.Fatalf("body of %s: %v", h.ID, err)
 		}
 		switch {
-		case h.entity == "stock:SKU-X":
-			t.Errorf("a delivery for SKU-X, whose only line items were unreadable: %s", h.body)
-		case strings.HasPrefix(h.entity, "order:Q-"):
+		case h.Entity == "stock:SKU-X":
+			t.Errorf("a delivery for SKU-X, whose only line items were unreadable: %s", h.Body)
+		case strings.HasPrefix(h.Entity, "order:Q-"):
 			if len(b.Warnings) != 0 || b.Data.Items[0].Quantity != 2 {
-				t.Errorf("%s: %s; want its items as sent and no warnings", h.entity, h.body)
+				t.Errorf("%s: %s; want its items as sent and no warnings", h.Entity, h.Body)
 			}
-		case strings.HasPrefix(h.entity, "order:U-"):
+		case strings.HasPrefix(h.Entity, "order:U-"):
 			wantWarnings := []warning{
 				{Code: "line_item_skipped", Field: "data.items[1].qty"},
 				{Code: "line_item_skipped", Field: "data.items[2].sku"},
@@ -124,16 +122,16 @@ func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
 			for _, w := range b.Warnings {
 				got = append(got, warning{Code: w.Code, Field: w.Field})
 				if w.Message == "" {
-					t.Errorf("%s: warning %+v has no message", h.entity, w)
+					t.Errorf("%s: warning %+v has no message", h.Entity, w)
 				}
 			}
 			if !reflect.DeepEqual(got, wantWarnings) || b.Type != "order.placed" || len(b.Data.Items) != 3 {
-				t.Errorf("%s: %s; want the order as sent with warnings %+v", h.entity, h.body, wantWarnings)
+				t.Errorf("%s: %s; want the order as sent with warnings %+v", h.Entity, h.Body, wantWarnings)
 			}
 			unreadableID = b.ID
 		}
-		if prev, ok := last[h.entity]; !ok || b.Entity.Version >= prev.Entity.Version {
-			last[h.entity] = b
+		if prev, ok := last[h.Entity]; !ok || b.Entity.Version >= prev.Entity.Version {
+			last[h.Entity] = b
 		}
 	}
 	for sku, want := range map[string]ledgerData{

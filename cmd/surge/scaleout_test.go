@@ -176,13 +176,11 @@ func newStagePipelineRF(t *testing.T, rf int16) *stagePipeline {
 	t.Cleanup(subs.Close)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	sec, _ := subscription.NewSecret(now)
-	if err := subs.Put(ctx, "sub_scale", event.Subscription{ID: "sub_scale", URL: rc.srv.URL + "/s0", EventTypes: []string{"*"},
+	if err := subs.Put(ctx, "sub_scale", event.Subscription{ID: "sub_scale", URL: rc.URL + "/s0", EventTypes: []string{"*"},
 		Enabled: true, Secrets: []event.Secret{sec}, CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	rc.mu.Lock()
-	rc.secrets["s0"] = sec.Value
-	rc.mu.Unlock()
+	rc.SetSecret("s0", sec.Value)
 	return &stagePipeline{kc: kc, ingestURL: ingestSrv.URL, rc: rc, dir: dir, subs: subs,
 		common: []string{"--brokers", strings.Join(kc.Brokers, ","), "--topic-prefix", kc.Prefix, "--partitions", "6",
 			"--replication-factor", strconv.Itoa(int(rf)), "--registry", regURL, "--session-timeout", "6s", "--log-level", "warn"}}
@@ -193,7 +191,7 @@ func (sp *stagePipeline) subscribe(t *testing.T, id string, rc *hookReceiver, pa
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	sec, _ := subscription.NewSecret(now)
-	sub := event.Subscription{ID: id, URL: rc.srv.URL + "/" + path, EventTypes: []string{"*"},
+	sub := event.Subscription{ID: id, URL: rc.URL + "/" + path, EventTypes: []string{"*"},
 		Enabled: true, Secrets: []event.Secret{sec}, CreatedAt: now, UpdatedAt: now}
 	if mut != nil {
 		mut(&sub)
@@ -201,9 +199,7 @@ func (sp *stagePipeline) subscribe(t *testing.T, id string, rc *hookReceiver, pa
 	if err := sp.subs.Put(context.Background(), id, sub); err != nil {
 		t.Fatal(err)
 	}
-	rc.mu.Lock()
-	rc.secrets[path] = sec.Value
-	rc.mu.Unlock()
+	rc.SetSecret(path, sec.Value)
 }
 
 // stage starts one stage process (bin: enrich, fanout or dispatcher).
@@ -293,9 +289,7 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 
 	// Inside the pipeline, exactly once.
 	sp.exactlyOnce(t, n)
-	rc.mu.Lock()
-	total := len(rc.got)
-	rc.mu.Unlock()
+	total := rc.Requests()
 	t.Logf("enriched once and fanned out once each; %d HTTP requests for %d deliveries (%d repeats after the kill, same webhook-ids)", total, n, total-n)
 
 }
@@ -345,9 +339,7 @@ func TestDispatcherSurvivesSIGKILL(t *testing.T) {
 		t.FailNow()
 	}
 	waitUntil(t, 180*time.Second, "every delivery after the restart", func() bool { return sp.rc.distinct() >= n })
-	sp.rc.mu.Lock()
-	total := len(sp.rc.got)
-	sp.rc.mu.Unlock()
+	total := sp.rc.Requests()
 	t.Logf("%d of %d delivered before SIGKILL; all %s after it; %d requests in all (%d repeats, same webhook-ids)",
 		before, n, time.Since(killed).Round(time.Millisecond), total, total-n)
 	sp.rc.check(t, wantPerSub(1, versions))

@@ -75,7 +75,7 @@ func testSlowSubscription(t *testing.T, kind string, gate func(*http.Request, *a
 	sp := newStagePipeline(t) // its subscription sub_scale → sp.rc is the fast one
 	slow := newHookReceiver(t)
 	var released atomic.Bool
-	slow.gate = func(r *http.Request) bool { return gate(r, &released) }
+	slow.Gate(func(r *http.Request) bool { return gate(r, &released) })
 	sp.subscribe(t, "sub_slow", slow, "slow", func(s *event.Subscription) {
 		s.MaxInFlight = entities
 		s.TimeoutMS = 2000
@@ -181,11 +181,7 @@ func testSlowSubscription(t *testing.T, kind string, gate func(*http.Request, *a
 }
 
 // requests counts every arrival, repeats included.
-func (rc *hookReceiver) requests() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.got)
-}
+func (rc *hookReceiver) requests() int { return rc.Requests() }
 
 // deliveriesLag is the dispatcher group's lag on commerce.deliveries,
 // counted in data records as `surge topics` counts it.

@@ -4,19 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -24,114 +20,49 @@ import (
 )
 
 // hookReceiver is a webhook endpoint that checks every request with the
-// official Standard Webhooks library and records what arrived.
-type hookReceiver struct {
-	srv     *httptest.Server
-	mu      sync.Mutex
-	secrets map[string]string // by subscription path
-	got     []hook
-	bad     []string
-	ids     map[string]bool      // webhook-ids seen
-	events  map[string]bool      // event ids seen
-	arrived map[string]time.Time // first arrival by webhook-id
-	latency []time.Duration      // from ingest's acceptance (the event time) to arrival
-	// gate, when set, runs before a request is answered (a slow or
-	// hanging endpoint); false drops the request unanswered and
-	// unrecorded (the sender gave up on it).
-	gate func(*http.Request) bool
-}
-
-type hook struct {
-	sub, id, entity string // id is the webhook-id
-	eventID         string
-	version         int64
-	body            []byte
-}
+// official Standard Webhooks library and records what arrived (paths
+// /s0, /s1, ... by subscription).
+type hookReceiver struct{ *webhooktest.Receiver }
 
 func newHookReceiver(t testing.TB) *hookReceiver {
-	rc := &hookReceiver{secrets: map[string]string{}, ids: map[string]bool{}, events: map[string]bool{}, arrived: map[string]time.Time{}}
-	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc.mu.Lock()
-		gate := rc.gate
-		rc.mu.Unlock()
-		if gate != nil && !gate(r) {
-			return
-		}
-		sub := strings.TrimPrefix(r.URL.Path, "/")
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		secret := rc.secrets[sub]
-		rc.mu.Unlock()
-		wh, err := standardwebhooks.NewWebhook(secret)
-		if err == nil {
-			err = wh.Verify(body, r.Header)
-		}
-		var b struct {
-			ID     string    `json:"id"`
-			Time   time.Time `json:"time"`
-			Entity struct {
-				Type, ID string
-				Version  int64
-			} `json:"entity"`
-		}
-		if jerr := json.Unmarshal(body, &b); jerr != nil && err == nil {
-			err = jerr
-		}
-		h := hook{sub: sub, id: r.Header.Get("webhook-id"), eventID: b.ID, entity: b.Entity.Type + ":" + b.Entity.ID, version: b.Entity.Version, body: body}
-		rc.mu.Lock()
-		if err != nil {
-			rc.bad = append(rc.bad, h.id+": "+err.Error())
-		}
-		if !rc.ids[h.id] {
-			rc.latency = append(rc.latency, time.Since(b.Time))
-			rc.arrived[h.id] = time.Now()
-		}
-		rc.ids[h.id] = true
-		rc.events[h.eventID] = true
-		rc.got = append(rc.got, h)
-		rc.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(rc.srv.Close)
-	return rc
+	return &hookReceiver{webhooktest.NewReceiver(t)}
 }
 
-func (rc *hookReceiver) distinct() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.ids)
-}
+func (rc *hookReceiver) distinct() int { return rc.Distinct() }
 
 // check fails unless signatures all verified and, per (subscription,
 // entity), versions arrived in order (repeats of earlier ones allowed),
 // ending at want.
 func (rc *hookReceiver) check(t *testing.T, want map[string]int64) {
 	t.Helper()
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.bad) > 0 {
-		t.Fatalf("%d deliveries failed the official signature check, first: %s", len(rc.bad), rc.bad[0])
+	rc.CheckSignatures(t)
+	webhooktest.CheckOrder(t, rc.Arrivals(), func(h webhooktest.Arrival) (string, int64) { return h.Path + "/" + h.Entity, h.Version }, want)
+}
+
+// latencies are the ingest-to-delivery latencies (from the event time,
+// ingest's acceptance, to the first arrival of each webhook-id), sorted.
+func (rc *hookReceiver) latencies() []time.Duration {
+	var l []time.Duration
+	for _, a := range rc.Arrivals() {
+		if a.Attempt == 1 {
+			l = append(l, a.At.Sub(a.EventTime))
+		}
 	}
-	webhooktest.CheckOrder(t, rc.got, func(h hook) (string, int64) { return h.sub + "/" + h.entity, h.version }, want)
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return l
 }
 
 // quantile is the q-quantile of the ingest-to-delivery latencies.
 func (rc *hookReceiver) quantile(q float64) time.Duration {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	l := append([]time.Duration(nil), rc.latency...)
+	l := rc.latencies()
 	if len(l) == 0 {
 		return 0
 	}
-	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 	return l[min(len(l)-1, int(q*float64(len(l))))]
 }
 
 func (rc *hookReceiver) percentiles() string {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	l := append([]time.Duration(nil), rc.latency...)
-	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	l := rc.latencies()
 	if len(l) == 0 {
 		return "no deliveries"
 	}
@@ -170,10 +101,8 @@ func subscribeReceiver(t testing.TB, rc *hookReceiver, adminURL, dataDir string,
 	for i := range n {
 		path := "s" + strconv.Itoa(i)
 		out := adminCall(t, adminURL, strings.TrimSpace(string(tok)), "POST", "/v1/subscriptions",
-			fmt.Sprintf(`{"url":%q,"event_types":["*"]}`, rc.srv.URL+"/"+path))
-		rc.mu.Lock()
-		rc.secrets[path] = out["secret"].(string)
-		rc.mu.Unlock()
+			fmt.Sprintf(`{"url":%q,"event_types":["*"]}`, rc.URL+"/"+path))
+		rc.SetSecret(path, out["secret"].(string))
 		ids = append(ids, out["id"].(string))
 	}
 	return ids

@@ -4,15 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -137,7 +132,7 @@ func (h *harness) subscribe(id string, mut func(*event.Subscription)) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	s := event.Subscription{ID: id, URL: h.recv.srv.URL + "/" + id, EventTypes: []string{"*"}, Enabled: true,
+	s := event.Subscription{ID: id, URL: h.recv.URL + "/" + id, EventTypes: []string{"*"}, Enabled: true,
 		Secrets: []event.Secret{sec}, CreatedAt: now, UpdatedAt: now}
 	if mut != nil {
 		mut(&s)
@@ -197,7 +192,8 @@ func (h *harness) committed(base string) int64 {
 	return sum
 }
 
-// received is one request the endpoint got.
+// received is one request the endpoint got, with the entity key,
+// version and seq of the bodies delivery builds.
 type received struct {
 	sub     string
 	id      string // webhook-id
@@ -208,47 +204,11 @@ type received struct {
 	status  int
 	sig     string // webhook-signature
 	ts      string // webhook-timestamp
+	body    []byte
+	header  http.Header
 }
 
-// receiver is the test's endpoint. respond decides each answer (nil: 200).
-type receiver struct {
-	t       testing.TB
-	srv     *httptest.Server
-	mu      sync.Mutex
-	secrets map[string]string
-	got     []received
-	bad     []string // signature failures
-	respond func(r received, n int) (status int, header http.Header)
-	// keepBody, when set (setKeepBody), is given every request body by
-	// "<webhook-id>/<webhook-timestamp>".
-	keepBody func(key string, body []byte)
-	calls    map[string]int // by webhook-id
-}
-
-func newReceiver(t testing.TB) *receiver {
-	rc := &receiver{t: t, secrets: map[string]string{}, calls: map[string]int{}}
-	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
-	t.Cleanup(rc.srv.Close)
-	return rc
-}
-
-func (rc *receiver) setSecret(sub, secret string) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.secrets[sub] = secret
-}
-
-func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
-	sub := strings.TrimPrefix(r.URL.Path, "/")
-	body, _ := io.ReadAll(r.Body)
-	rc.mu.Lock()
-	secret := rc.secrets[sub]
-	keep := rc.keepBody
-	rc.mu.Unlock()
-	wh, err := standardwebhooks.NewWebhook(secret)
-	if err == nil {
-		err = wh.Verify(body, r.Header)
-	}
+func receivedOf(a webhooktest.Arrival) received {
 	var b struct {
 		Entity struct {
 			Key     string `json:"key"`
@@ -256,72 +216,53 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		} `json:"entity"`
 		Seq int `json:"seq"`
 	}
-	_ = json.Unmarshal(body, &b)
-	got := received{sub: sub, id: r.Header.Get("webhook-id"), key: b.Entity.Key, version: b.Entity.Version, seq: b.Seq, at: time.Now(),
-		sig: r.Header.Get("webhook-signature"), ts: r.Header.Get("webhook-timestamp")}
-	if keep != nil {
-		keep(got.id+"/"+got.ts, body)
-	}
-	rc.mu.Lock()
-	if err != nil {
-		rc.bad = append(rc.bad, fmt.Sprintf("%s: %v", got.id, err))
-	}
-	rc.calls[got.id]++
-	n := rc.calls[got.id]
-	respond := rc.respond
-	rc.mu.Unlock()
-	status, header := http.StatusOK, http.Header(nil)
-	if respond != nil {
-		status, header = respond(got, n)
-	}
-	got.status = status
-	rc.mu.Lock()
-	rc.got = append(rc.got, got)
-	rc.mu.Unlock()
-	for k, vs := range header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	w.WriteHeader(status)
+	_ = json.Unmarshal(a.Body, &b)
+	return received{sub: a.Path, id: a.ID, key: b.Entity.Key, version: b.Entity.Version, seq: b.Seq, at: a.At,
+		status: a.Status, sig: a.Signature, ts: a.Timestamp, body: a.Body, header: a.Header}
 }
 
-func (rc *receiver) setKeepBody(f func(key string, body []byte)) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.keepBody = f
+// receiver is the test's endpoint (path /<subscription id>), answering
+// 200 unless setRespond decides otherwise.
+type receiver struct{ *webhooktest.Receiver }
+
+func newReceiver(t testing.TB) *receiver {
+	rc := &receiver{Receiver: webhooktest.NewReceiver(t)}
+	rc.SetStatus(http.StatusOK)
+	return rc
 }
 
+func (rc *receiver) setSecret(sub, secret string) { rc.SetSecret(sub, secret) }
+
+// setRespond makes respond decide each answer; n is the how-manyth
+// request with the webhook-id (nil: 200).
 func (rc *receiver) setRespond(f func(r received, n int) (int, http.Header)) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.respond = f
+	if f == nil {
+		rc.Respond(nil)
+		return
+	}
+	rc.Respond(func(a webhooktest.Arrival) (int, http.Header) { return f(receivedOf(a), a.Attempt) })
 }
 
 // delivered returns the 2xx requests, in arrival order.
 func (rc *receiver) delivered() []received {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	var out []received
-	for _, g := range rc.got {
-		if g.status < 300 {
-			out = append(out, g)
+	for _, a := range rc.Arrivals() {
+		if a.Status < 300 {
+			out = append(out, receivedOf(a))
 		}
 	}
 	return out
 }
 
 func (rc *receiver) all() []received {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]received(nil), rc.got...)
+	var out []received
+	for _, a := range rc.Arrivals() {
+		out = append(out, receivedOf(a))
+	}
+	return out
 }
 
-func (rc *receiver) badSignatures() []string {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]string(nil), rc.bad...)
-}
+func (rc *receiver) badSignatures() []string { return rc.BadSignatures() }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -1,4 +1,6 @@
-// Package webhooktest checks what a test's webhook endpoint received.
+// Package webhooktest is the webhook endpoint Surge's tests deliver to
+// (Receiver, which checks signatures with the official Standard Webhooks
+// library) and the checks of what it received.
 package webhooktest
 
 import "testing"
