@@ -26,7 +26,6 @@ var declared = []string{
 	schemas.Backlog, schemas.Replay, schemas.IdempotencyRecord,
 }
 
-
 // TestGolden checks, for each schema, that the fixture in Avro's JSON
 // encoding (testdata/<name>.json) encodes to exactly the bytes of
 // testdata/<name>.avro, and that those bytes decode to the same values.
