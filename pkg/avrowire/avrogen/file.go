@@ -9,25 +9,19 @@ import (
 // file assembles avro_gen.go: header, imports, types, functions.
 func (g *gen) file() []byte {
 	var helpers bytes.Buffer
-	for done := map[string]bool{}; len(done) < len(g.helpers); {
+	for done := map[string]bool{}; ; {
+		next := ""
 		for _, name := range sortedKeys(g.helpers) {
-			if done[name] {
-				continue
-			}
-			done[name] = true
-			one := &gen{b: g.b, helpers: map[string]*recordDef{name: g.helpers[name]}, opt: map[string]*recordDef{}, imports: g.imports, vars: g.vars}
-			if rec, ok := g.opt[name]; ok {
-				one.opt[name] = rec
-			}
-			one.nativeHelpers(&helpers)
-			g.vars = one.vars
-			for n, rec := range one.helpers {
-				g.helpers[n] = rec
-			}
-			for n, rec := range one.opt {
-				g.opt[n] = rec
+			if !done[name] {
+				next = name
+				break
 			}
 		}
+		if next == "" {
+			break
+		}
+		done[next] = true
+		g.nativeHelper(&helpers, next)
 	}
 	g.imports["github.com/surgehq/surge/pkg/avrowire"] = true
 	var out bytes.Buffer

@@ -189,23 +189,21 @@ func (g *gen) fromNative(w *bytes.Buffer, rec *recordDef, rd, expr, parent strin
 	}
 }
 
-// nativeHelpers writes the native conversions of the records held in
-// arrays, maps and unions.
-func (g *gen) nativeHelpers(w *bytes.Buffer) {
-	for _, name := range sortedKeys(g.helpers) {
-		rec := g.helpers[name]
-		fmt.Fprintf(w, "\nfunc avroNative%s(x %s) map[string]any {\n\treturn %s\n}\n", name, name, g.nativeRecord(rec, "x", "x"))
-		fmt.Fprintf(w, "\nfunc avroFromNative%s(r *avrowire.NativeReader) %s {\n\tvar x %s\n", name, name, name)
-		g.fromNative(w, rec, "r", "x", "x")
-		fmt.Fprintf(w, "\treturn x\n}\n")
-		if _, ok := g.opt[name]; ok {
-			g.imports["github.com/linkedin/goavro/v2"] = true
-			null, val := "x == nil", "*x"
-			param := "*" + name
-			if g.b.ZeroIsNull[rec.fullName] {
-				null, val, param = "x.IsZero()", "x", name
-			}
-			fmt.Fprintf(w, "\nfunc avroOptNative%s(x %s) any {\n\tif %s {\n\t\treturn nil\n\t}\n\treturn goavro.Union(%q, avroNative%s(%s))\n}\n", name, param, null, rec.fullName, name, val)
+// nativeHelper writes the native conversions of the record name, held in
+// arrays, maps or unions (writing them may ask for more helpers).
+func (g *gen) nativeHelper(w *bytes.Buffer, name string) {
+	rec := g.helpers[name]
+	fmt.Fprintf(w, "\nfunc avroNative%s(x %s) map[string]any {\n\treturn %s\n}\n", name, name, g.nativeRecord(rec, "x", "x"))
+	fmt.Fprintf(w, "\nfunc avroFromNative%s(r *avrowire.NativeReader) %s {\n\tvar x %s\n", name, name, name)
+	g.fromNative(w, rec, "r", "x", "x")
+	fmt.Fprintf(w, "\treturn x\n}\n")
+	if _, ok := g.opt[name]; ok {
+		g.imports["github.com/linkedin/goavro/v2"] = true
+		null, val := "x == nil", "*x"
+		param := "*" + name
+		if g.b.ZeroIsNull[rec.fullName] {
+			null, val, param = "x.IsZero()", "x", name
 		}
+		fmt.Fprintf(w, "\nfunc avroOptNative%s(x %s) any {\n\tif %s {\n\t\treturn nil\n\t}\n\treturn goavro.Union(%q, avroNative%s(%s))\n}\n", name, param, null, rec.fullName, name, val)
 	}
 }
