@@ -1,10 +1,10 @@
 // Package event holds Surge's domain records — Event, EnrichedEvent,
-// Subscription, Delivery and DeliveryAttempt — as plain Go values, and their
-// conversion to and from the generic ("native") form goavro encodes with the
-// schemas in the repository's schemas/ directory.
+// Subscription, Delivery and DeliveryAttempt — as plain Go values, with the
+// keys, ids and constants that go with them (this file).
 //
-// The Avro schemas are the source of truth; these types mirror them field by
-// field. Free-form commerce payloads (an event's data, a webhook body) are
+// The structs, their conversion to and from goavro's generic ("native")
+// form and their fast binary codecs are generated from schemas/*.avsc into
+// avro_gen.go (go generate ./pkg/avrowire/; docs/architecture.md). Free-form commerce payloads (an event's data, a webhook body) are
 // carried as JSON text inside the Avro record, so a schema change is never
 // needed for a new shop attribute.
 package event
