@@ -142,57 +142,57 @@ func (c *Codec[T]) Decode(ctx context.Context, b []byte) (T, error) {
 
 // NewEventCodec returns the Codec of Event values (commerce.events.raw).
 func NewEventCodec(reg *Registry, topic string) *Codec[event.Event] {
-	return NewCodec(reg, topic, schemas.Event, event.Event.Native, event.EventFromNative).
-		WithFast(event.AppendEventAvro, event.EventFromAvro)
+	return NewGeneratedCodec(reg, topic, schemas.Event, Generated[event.Event]{
+		Native: event.Event.Native, FromNative: event.EventFromNative, Append: event.AppendEventAvro, FromAvro: event.EventFromAvro})
 }
 
 // NewEnrichedEventCodec returns the Codec of EnrichedEvent values
 // (commerce.events.enriched).
 func NewEnrichedEventCodec(reg *Registry, topic string) *Codec[event.EnrichedEvent] {
-	return NewCodec(reg, topic, schemas.EnrichedEvent, event.EnrichedEvent.Native, event.EnrichedEventFromNative).
-		WithFast(event.AppendEnrichedEventAvro, event.EnrichedEventFromAvro)
+	return NewGeneratedCodec(reg, topic, schemas.EnrichedEvent, Generated[event.EnrichedEvent]{
+		Native: event.EnrichedEvent.Native, FromNative: event.EnrichedEventFromNative, Append: event.AppendEnrichedEventAvro, FromAvro: event.EnrichedEventFromAvro})
 }
 
 // NewSubscriptionCodec returns the Codec of Subscription values
 // (commerce.subscriptions).
 func NewSubscriptionCodec(reg *Registry, topic string) *Codec[event.Subscription] {
-	return NewCodec(reg, topic, schemas.Subscription, event.Subscription.Native, event.SubscriptionFromNative).
-		WithFast(event.AppendSubscriptionAvro, event.SubscriptionFromAvro)
+	return NewGeneratedCodec(reg, topic, schemas.Subscription, Generated[event.Subscription]{
+		Native: event.Subscription.Native, FromNative: event.SubscriptionFromNative, Append: event.AppendSubscriptionAvro, FromAvro: event.SubscriptionFromAvro})
 }
 
 // NewSourceCodec returns the Codec of ingest Source values
 // (commerce.sources).
 func NewSourceCodec(reg *Registry, topic string) *Codec[catalog.Source] {
-	return NewCodec(reg, topic, schemas.Source, catalog.Source.Native, catalog.SourceFromNative).
-		WithFast(catalog.AppendSourceAvro, catalog.SourceFromAvro)
+	return NewGeneratedCodec(reg, topic, schemas.Source, Generated[catalog.Source]{
+		Native: catalog.Source.Native, FromNative: catalog.SourceFromNative, Append: catalog.AppendSourceAvro, FromAvro: catalog.SourceFromAvro})
 }
 
 // NewEventTypeCodec returns the Codec of EventType values
 // (commerce.event-types).
 func NewEventTypeCodec(reg *Registry, topic string) *Codec[catalog.EventType] {
-	return NewCodec(reg, topic, schemas.EventType, catalog.EventType.Native, catalog.EventTypeFromNative).
-		WithFast(catalog.AppendEventTypeAvro, catalog.EventTypeFromAvro)
+	return NewGeneratedCodec(reg, topic, schemas.EventType, Generated[catalog.EventType]{
+		Native: catalog.EventType.Native, FromNative: catalog.EventTypeFromNative, Append: catalog.AppendEventTypeAvro, FromAvro: catalog.EventTypeFromAvro})
 }
 
 // NewEntityAliasCodec returns the Codec of EntityAlias values
 // (commerce.entity-aliases).
 func NewEntityAliasCodec(reg *Registry, topic string) *Codec[catalog.EntityAlias] {
-	return NewCodec(reg, topic, schemas.EntityAlias, catalog.EntityAlias.Native, catalog.EntityAliasFromNative).
-		WithFast(catalog.AppendEntityAliasAvro, catalog.EntityAliasFromAvro)
+	return NewGeneratedCodec(reg, topic, schemas.EntityAlias, Generated[catalog.EntityAlias]{
+		Native: catalog.EntityAlias.Native, FromNative: catalog.EntityAliasFromNative, Append: catalog.AppendEntityAliasAvro, FromAvro: catalog.EntityAliasFromAvro})
 }
 
 // NewDeliveryCodec returns the Codec of Delivery values (commerce.deliveries
 // and its retry and dead-letter topics).
 func NewDeliveryCodec(reg *Registry, topic string) *Codec[event.Delivery] {
-	return NewCodec(reg, topic, schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative).
-		WithFast(event.AppendDeliveryAvro, event.DeliveryFromAvro)
+	return NewGeneratedCodec(reg, topic, schemas.Delivery, Generated[event.Delivery]{
+		Native: event.Delivery.Native, FromNative: event.DeliveryFromNative, Append: event.AppendDeliveryAvro, FromAvro: event.DeliveryFromAvro})
 }
 
 // NewDeliveryAttemptCodec returns the Codec of DeliveryAttempt values
 // (commerce.delivery-attempts).
 func NewDeliveryAttemptCodec(reg *Registry, topic string) *Codec[event.DeliveryAttempt] {
-	return NewCodec(reg, topic, schemas.DeliveryAttempt, event.DeliveryAttempt.Native, event.DeliveryAttemptFromNative).
-		WithFast(event.AppendDeliveryAttemptAvro, event.DeliveryAttemptFromAvro)
+	return NewGeneratedCodec(reg, topic, schemas.DeliveryAttempt, Generated[event.DeliveryAttempt]{
+		Native: event.DeliveryAttempt.Native, FromNative: event.DeliveryAttemptFromNative, Append: event.AppendDeliveryAttemptAvro, FromAvro: event.DeliveryAttemptFromAvro})
 }
 
 func writtenAs(t *jsonType) string {

@@ -69,16 +69,15 @@ func Key(subscription, instance string) string { return subscription + "/" + ins
 // (schemas/backlog.avsc, generated in avro_gen.go); a report without a
 // subscription is refused.
 func NewCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[Report] {
-	return avroserde.NewCodec(reg, topic, schemas.Backlog, Report.Native,
-		func(v any) (Report, error) { return checked(ReportFromNative(v)) }).
-		WithFast(AppendReportAvro, func(b []byte) (Report, error) { return checked(ReportFromAvro(b)) })
-}
-
-func checked(r Report, err error) (Report, error) {
-	if err == nil && r.Subscription == "" {
-		err = errors.New("decoding Backlog: subscription is empty")
-	}
-	return r, err
+	return avroserde.NewGeneratedCodec(reg, topic, schemas.Backlog, avroserde.Generated[Report]{
+		Native: Report.Native, FromNative: ReportFromNative, Append: AppendReportAvro, FromAvro: ReportFromAvro,
+		Check: func(r Report) error {
+			if r.Subscription == "" {
+				return errors.New("decoding Backlog: subscription is empty")
+			}
+			return nil
+		},
+	})
 }
 
 // Summary is a subscription's backlog over every instance whose report is

@@ -35,19 +35,15 @@ func (st *state) selection() Selection {
 // newStateCodec returns the codec of commerce.replays values, with the
 // generated conversions of schemas/replay.avsc (avro_gen.go).
 func newStateCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[state] {
-	return avroserde.NewCodec(reg, topic, schemas.Replay, state.Native, func(v any) (state, error) { return checkedState(stateFromNative(v)) }).
-		WithFast(appendStateAvro, func(b []byte) (state, error) { return checkedState(stateFromAvro(b)) })
-}
-
-// checkedState refuses a replay without an id.
-func checkedState(st state, err error) (state, error) {
-	if err == nil && st.ID == "" {
-		err = errors.New("decoding Replay: field id is empty")
-	}
-	if err != nil {
-		return state{}, err
-	}
-	return st, nil
+	return avroserde.NewGeneratedCodec(reg, topic, schemas.Replay, avroserde.Generated[state]{
+		Native: state.Native, FromNative: stateFromNative, Append: appendStateAvro, FromAvro: stateFromAvro,
+		Check: func(st state) error {
+			if st.ID == "" {
+				return errors.New("decoding Replay: field id is empty")
+			}
+			return nil
+		},
+	})
 }
 
 // loadStates reads commerce.replays (read_committed, to its end) and

@@ -23,16 +23,15 @@ func StallKey(group, topic string, partition int32) string {
 // (schemas/stall.avsc, generated in avro_gen.go); a stall without a group
 // or topic is refused.
 func NewStallCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[Stall] {
-	return avroserde.NewCodec(reg, topic, schemas.Stall, Stall.Native,
-		func(v any) (Stall, error) { return checkedStall(StallFromNative(v)) }).
-		WithFast(AppendStallAvro, func(b []byte) (Stall, error) { return checkedStall(StallFromAvro(b)) })
-}
-
-func checkedStall(s Stall, err error) (Stall, error) {
-	if err == nil && (s.Group == "" || s.Topic == "") {
-		err = errors.New("decoding Stall: group or topic is empty")
-	}
-	return s, err
+	return avroserde.NewGeneratedCodec(reg, topic, schemas.Stall, avroserde.Generated[Stall]{
+		Native: Stall.Native, FromNative: StallFromNative, Append: AppendStallAvro, FromAvro: StallFromAvro,
+		Check: func(s Stall) error {
+			if s.Group == "" || s.Topic == "" {
+				return errors.New("decoding Stall: group or topic is empty")
+			}
+			return nil
+		},
+	})
 }
 
 // StallReporter writes a Watchdog's stalls to commerce.stalls: a record

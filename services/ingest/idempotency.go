@@ -21,16 +21,16 @@ func dedupKey(source, key string) string { return source + "/" + key }
 // (IdempotencyRecord, generated from schemas/idempotency_record.avsc in
 // avro_gen.go); a record without an event id is refused.
 func newDedupCodec(reg *avroserde.Registry, topic string) *avroserde.Codec[IdempotencyRecord] {
-	return avroserde.NewCodec(reg, topic, schemas.IdempotencyRecord, IdempotencyRecord.Native,
-		func(v any) (IdempotencyRecord, error) { return checkedDedup(IdempotencyRecordFromNative(v)) }).
-		WithFast(AppendIdempotencyRecordAvro, func(b []byte) (IdempotencyRecord, error) { return checkedDedup(IdempotencyRecordFromAvro(b)) })
-}
-
-func checkedDedup(d IdempotencyRecord, err error) (IdempotencyRecord, error) {
-	if err == nil && d.EventID == "" {
-		err = errors.New("decoding IdempotencyRecord: event_id is empty")
-	}
-	return d, err
+	return avroserde.NewGeneratedCodec(reg, topic, schemas.IdempotencyRecord, avroserde.Generated[IdempotencyRecord]{
+		Native: IdempotencyRecord.Native, FromNative: IdempotencyRecordFromNative,
+		Append: AppendIdempotencyRecordAvro, FromAvro: IdempotencyRecordFromAvro,
+		Check: func(d IdempotencyRecord) error {
+			if d.EventID == "" {
+				return errors.New("decoding IdempotencyRecord: event_id is empty")
+			}
+			return nil
+		},
+	})
 }
 
 // loadDedup reads the idempotency topic to its end into the index, then
