@@ -30,7 +30,7 @@
 //
 // Files: service.go (configuration, New, Close), session.go (the consumer
 // session and reading), partitions.go (assignment, revocation, commits),
-// accept.go (taking input records into lanes), queue.go (a key's queue and
+// intake.go (taking input records into lanes), queue.go (a key's queue and
 // when its head may go), work.go (working a key: attempts, waits,
 // parking), readback.go (the loader's records handed back, refreshes),
 // deadletter.go, endpoints.go (guards and schedules), report.go (backlog,

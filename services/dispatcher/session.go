@@ -119,7 +119,7 @@ func (s *Service) session(ctx context.Context) error {
 		fetches.EachError(func(t string, p int32, err error) {
 			s.log.Warn("fetch error", zap.String("fetch_topic", t), zap.Int32("partition", p), zap.Error(err))
 		})
-		fetches.EachRecord(s.accept)
+		fetches.EachRecord(s.intake)
 	}
 }
 

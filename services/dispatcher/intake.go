@@ -13,8 +13,10 @@ import (
 	"github.com/surgehq/surge/pkg/topics"
 )
 
-// accept takes one record of an input partition this instance owns.
-func (s *Service) accept(rec *kgo.Record) {
+// intake takes one polled record of an input partition this instance owns
+// into that partition's lane, behind the earlier deliveries of its key (or
+// dead-letters it when it is misrouted or undecodable).
+func (s *Service) intake(rec *kgo.Record) {
 	l := s.lane(rec.Partition)
 	if l == nil {
 		return // revoked meanwhile; the next owner reads it again
