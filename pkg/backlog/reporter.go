@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -148,7 +149,7 @@ func (r *Reporter) write(ctx context.Context, changes []Change) {
 		if !c.Tombstone {
 			v, err := r.Encode(c.Report)
 			if err != nil {
-				r.Log.Warn("encoding a backlog report", zap.String("subscription", c.Report.Subscription), zap.Error(err))
+				r.Log.Warn("encoding a backlog report", zap.String(observe.KeySubscriptionID, c.Report.Subscription), zap.Error(err))
 				continue
 			}
 			rec.Value = v
@@ -159,8 +160,8 @@ func (r *Reporter) write(ctx context.Context, changes []Change) {
 	for _, res := range r.Client.ProduceSync(ctx, recs...) {
 		c := sent[res.Record]
 		if res.Err != nil {
-			r.Log.Warn("writing to the backlog topic; trying again on the next tick", zap.String("topic", r.Topic),
-				zap.String("subscription", c.Report.Subscription), zap.Bool("tombstone", c.Tombstone), zap.Error(res.Err))
+			r.Log.Warn("writing to the backlog topic; trying again on the next tick", zap.String(observe.KeyTopic, r.Topic),
+				zap.String(observe.KeySubscriptionID, c.Report.Subscription), zap.Bool("tombstone", c.Tombstone), zap.Error(res.Err))
 			continue
 		}
 		if c.Tombstone {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -289,7 +290,7 @@ func (r *Replay) Run(ctx context.Context, progress func(Status)) (Status, error)
 		r.mu.Unlock()
 	}()
 
-	log := s.log.With(zap.String("replay_id", r.st.ID), zap.String("topic", r.st.Topic))
+	log := s.log.With(zap.String(observe.KeyReplayID, r.st.ID), zap.String(observe.KeyTopic, r.st.Topic))
 	// The first commit makes the replay visible (and resumable) at once.
 	// A resumed replay's new producer has been refused its first write
 	// with a sequence error (seen on kfake after a stop); that transaction

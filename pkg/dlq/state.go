@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/schemas"
 )
@@ -73,7 +74,7 @@ func (s *Service) loadStates(ctx context.Context, only string) (map[string]state
 			if terr := transient(err, &perm); terr != nil {
 				return terr
 			}
-			s.log.Warn("skipping a replay record that does not decode", zap.ByteString("replay_id", r.Key), zap.Error(perm))
+			s.log.Warn("skipping a replay record that does not decode", zap.ByteString(observe.KeyReplayID, r.Key), zap.Error(perm))
 			return nil
 		}
 		out[string(r.Key)] = st

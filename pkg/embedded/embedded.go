@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 )
@@ -209,7 +210,7 @@ func (r Recovery) fields() []zap.Field {
 		zap.Int64("batches_scanned", r.Batches),
 		zap.Int("transactions_aborted", len(r.Aborted)),
 		zap.Int("indexes_rewritten", len(r.Reindexed)),
-		zap.Duration("took", r.Took),
+		zap.Duration(observe.KeyTook, r.Took),
 		zap.String("aborted", strconv.Quote(r.summary())),
 	}
 }

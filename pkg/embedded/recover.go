@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -126,7 +127,7 @@ func Recover(ctx context.Context, brokers []string, log *zap.Logger) (Recovery, 
 	rec.Copied = len(copies)
 	for _, t := range rec.Split {
 		log.Warn("a transaction was committed on another partition but the stop cut its marker here: its records were written again to complete it",
-			zap.String("topic", t.Topic), zap.Int32("partition", t.Partition), zap.Int64("producer_id", t.ProducerID),
+			zap.String(observe.KeyTopic, t.Topic), zap.Int32(observe.KeyPartition, t.Partition), zap.Int64("producer_id", t.ProducerID),
 			zap.Int16("producer_epoch", t.ProducerEpoch), zap.Int64("first_offset", t.FirstOffset))
 	}
 	rec.Took = time.Since(start)

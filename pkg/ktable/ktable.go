@@ -37,6 +37,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // Config describes one table.
@@ -305,7 +306,7 @@ func (t *Table[V]) run(ctx context.Context) {
 			return
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
-			t.log.Warn("fetch error", zap.Int32("partition", p), zap.Error(err))
+			t.log.Warn("fetch error", zap.Int32(observe.KeyPartition, p), zap.Error(err))
 		})
 		fetches.EachRecord(t.apply)
 		t.mu.Lock()
@@ -326,7 +327,7 @@ func (t *Table[V]) apply(r *kgo.Record) {
 		var err error
 		if v, err = t.cfg.Decode(context.Background(), key, r.Value); err != nil {
 			t.log.Error("skipping a record that does not decode; the key keeps its previous value",
-				zap.String("key", key), zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+				zap.String(observe.KeyRecordKey, key), zap.Int32(observe.KeyPartition, r.Partition), zap.Int64(observe.KeyOffset, r.Offset), zap.Error(err))
 			skip = true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -69,7 +70,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, kopts ...kgo.Opt) (*R
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String("topic", cfg.Topic))
+	log = log.With(zap.String(observe.KeyTopic, cfg.Topic))
 
 	prodOpts := append(append([]kgo.Opt{}, kopts...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -189,7 +190,7 @@ func (r *Registry) tail(ctx context.Context) {
 				return
 			}
 			failed = true
-			r.log.Warn("fetching schemas topic", zap.Int32("partition", p), zap.Error(err))
+			r.log.Warn("fetching schemas topic", zap.Int32(observe.KeyPartition, p), zap.Error(err))
 		})
 		var recs []*kgo.Record
 		fetches.EachRecord(func(rec *kgo.Record) { recs = append(recs, rec) })
@@ -216,8 +217,8 @@ func (r *Registry) applyRecords(recs []*kgo.Record) {
 		}
 		if !rec.Attrs.IsControl() {
 			if why := r.applyOne(rec); why != "" {
-				r.log.Debug("ignoring schemas record", zap.Int64("offset", rec.Offset),
-					zap.ByteString("key", rec.Key), zap.String("reason", why))
+				r.log.Debug("ignoring schemas record", zap.Int64(observe.KeyOffset, rec.Offset),
+					zap.ByteString(observe.KeyRecordKey, rec.Key), zap.String(observe.KeyReason, why))
 			}
 		}
 		r.next = rec.Offset + 1
@@ -233,8 +234,8 @@ func (r *Registry) applyRecords(recs []*kgo.Record) {
 func (r *Registry) applyOne(rec *kgo.Record) (why string) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.Error("applying schemas record panicked; skipping it", zap.Int64("offset", rec.Offset),
-				zap.ByteString("key", rec.Key), zap.Any("panic", p))
+			r.log.Error("applying schemas record panicked; skipping it", zap.Int64(observe.KeyOffset, rec.Offset),
+				zap.ByteString(observe.KeyRecordKey, rec.Key), zap.Any("panic", p))
 			why = "panicked"
 		}
 	}()
@@ -247,7 +248,7 @@ func (r *Registry) markReadyLocked() {
 	}
 	r.ready.Store(true)
 	close(r.readyCh)
-	r.log.Info("schema registry loaded", zap.Int64("offset", r.next),
+	r.log.Info("schema registry loaded", zap.Int64(observe.KeyOffset, r.next),
 		zap.Int("schemas", len(r.st.byID)), zap.Int("subjects", len(r.st.subjects)))
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/surgehq/surge/pkg/observe"
 	"go.uber.org/zap"
 )
 
@@ -254,7 +255,7 @@ func (r *Registry) register(ctx context.Context, subject string, req registerReq
 			return 0, storeErr("registering schema", fmt.Errorf("gave up after %d attempts: other registry instances kept taking the proposed id or version", attempt))
 		}
 		r.log.Debug("lost a registration race; planning again", zap.String("subject", subject),
-			zap.Int("version", reg.version), zap.Int("id", reg.id), zap.Int("attempt", attempt))
+			zap.Int("version", reg.version), zap.Int("id", reg.id), zap.Int(observe.KeyAttempts, attempt))
 		// Instances that keep proposing the same next version at the
 		// same moment keep colliding; a random pause that grows with the
 		// attempts breaks the tie (on a real broker, where a round trip

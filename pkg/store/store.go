@@ -23,6 +23,7 @@ import (
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -99,7 +100,7 @@ func EventTypes(ctx context.Context, o Options, cat *catalog.Catalog) (*ktable.T
 		var stored []catalog.EventType
 		for _, et := range tb.List() {
 			if err := et.Validate(); err != nil {
-				log.Error("a stored event type does not validate; it is left out of the catalog", zap.String("event_type", et.Name), zap.Error(err))
+				log.Error("a stored event type does not validate; it is left out of the catalog", zap.String(observe.KeyEventType, et.Name), zap.Error(err))
 				continue
 			}
 			stored = append(stored, et)

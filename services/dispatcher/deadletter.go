@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -53,8 +54,8 @@ func (s *Service) deadLetter(l *lane, it *item, class string, cause error, now t
 		return
 	}
 	s.m.deliveries.WithLabelValues(d.SubscriptionID, "dead_lettered").Inc()
-	s.log.Warn("delivery dead-lettered", zap.String("delivery_id", d.ID), zap.String("subscription", d.SubscriptionID),
-		zap.String("class", class), zap.Int32("attempts", d.Attempts), zap.Error(cause))
+	s.log.Warn("delivery dead-lettered", zap.String(observe.KeyDeliveryID, d.ID), zap.String(observe.KeySubscriptionID, d.SubscriptionID),
+		zap.String(observe.KeyErrorClass, class), zap.Int32(observe.KeyAttempts, d.Attempts), zap.Error(cause))
 }
 
 // checkRoute is nil when rec's key is on its murmur2 partition, a
@@ -79,8 +80,8 @@ func (s *Service) deadLetterRaw(l *lane, rec *kgo.Record, src source, class stri
 		return
 	}
 	s.stageM.DeadLettered.WithLabelValues(StageName, class).Inc()
-	s.log.Warn("dead-lettering record", zap.String("topic", rec.Topic), zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset),
-		zap.String("error_class", class), zap.Error(err))
+	s.log.Warn("dead-lettering record", zap.String(observe.KeyTopic, rec.Topic), zap.Int32(observe.KeyPartition, rec.Partition), zap.Int64(observe.KeyOffset, rec.Offset),
+		zap.String(observe.KeyErrorClass, class), zap.Error(err))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.main

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/webhook"
 )
 
@@ -45,7 +46,7 @@ func (s *Service) schedule(sub event.Subscription) webhook.Schedule {
 	}
 	sch, err := webhook.ParseSchedule(sub.RetrySchedule)
 	if err != nil {
-		s.log.Warn("unreadable retry schedule; using the default", zap.String("subscription", sub.ID), zap.Error(err))
+		s.log.Warn("unreadable retry schedule; using the default", zap.String(observe.KeySubscriptionID, sub.ID), zap.Error(err))
 		sch = webhook.DefaultSchedule
 	}
 	s.sched[sub.ID] = schedEntry{raw: raw, s: sch}

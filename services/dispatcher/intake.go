@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -135,7 +136,7 @@ func isFinishedRecord(rec *kgo.Record) bool {
 func (s *Service) readFinished(l *lane, rec *kgo.Record) {
 	offs, err := decodeOffsets(string(rec.Value))
 	if err != nil {
-		s.log.Warn("a finished record in the retry topic does not read; its deliveries may be repeated", zap.Int64("offset", rec.Offset), zap.Error(err))
+		s.log.Warn("a finished record in the retry topic does not read; its deliveries may be repeated", zap.Int64(observe.KeyOffset, rec.Offset), zap.Error(err))
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // loader reads retry-topic records back into memory for unloaded items:
@@ -154,7 +155,7 @@ func (ld *loader) pass(ctx context.Context, batch []loadReq) {
 				return
 			}
 			if fp.Err != nil && !errors.Is(fp.Err, context.DeadlineExceeded) && !errors.Is(fp.Err, context.Canceled) {
-				ld.s.log.Warn("reading deliveries back from the retry topic", zap.Int32("partition", fp.Partition), zap.Error(fp.Err))
+				ld.s.log.Warn("reading deliveries back from the retry topic", zap.Int32(observe.KeyPartition, fp.Partition), zap.Error(fp.Err))
 				return
 			}
 			if fp.LogStartOffset > w.from {

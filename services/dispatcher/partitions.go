@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -127,7 +128,7 @@ func (s *Service) positions(ctx context.Context, adm *kadm.Client) assignedPosit
 			r, err := decodePosition(o.At, o.Metadata)
 			if err != nil {
 				s.log.Warn("the committed position has unreadable metadata; resuming from the offset alone",
-					zap.String("topic", o.Topic), zap.Int32("partition", o.Partition), zap.Error(err))
+					zap.String(observe.KeyTopic, o.Topic), zap.Int32(observe.KeyPartition, o.Partition), zap.Error(err))
 			}
 			a.resumes[o.Topic][o.Partition] = r
 		})

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -35,7 +36,7 @@ func (s *Service) fill(l *lane, rec *kgo.Record, refresh bool) {
 	if err != nil {
 		s.budget.release(ks.sub, 1) // the head's reserved room, or the room just taken
 		ks.loading = false
-		s.log.Error("a delivery read back from the retry topic does not decode; it is dead-lettered", zap.Int64("offset", rec.Offset), zap.Error(err))
+		s.log.Error("a delivery read back from the retry topic does not decode; it is dead-lettered", zap.Int64(observe.KeyOffset, rec.Offset), zap.Error(err))
 		s.dequeue(l, ks, it)
 		go func() {
 			s.writeRawDeadLetter(l, rec, ClassUndecodable, err)
@@ -73,7 +74,7 @@ func (s *Service) settleLoad(r loadReq, gone bool) {
 	if h := ks.head(); gone && h != nil && !h.loaded() && h.offset == r.offset {
 		s.m.lost.Inc()
 		s.log.Error("a parked delivery's record is gone from the retry topic (deleted by retention?); it cannot be delivered",
-			zap.String("key", r.key), zap.Int32("partition", l.p), zap.Int64("offset", r.offset))
+			zap.String(observe.KeyRecordKey, r.key), zap.Int32(observe.KeyPartition, l.p), zap.Int64(observe.KeyOffset, r.offset))
 		s.dequeue(l, ks, h)
 		l.finish(h)
 	}

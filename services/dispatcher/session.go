@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -117,7 +118,7 @@ func (s *Service) session(ctx context.Context) error {
 		default:
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			s.log.Warn("fetch error", zap.String("fetch_topic", t), zap.Int32("partition", p), zap.Error(err))
+			s.log.Warn("fetch error", zap.String("fetch_topic", t), zap.Int32(observe.KeyPartition, p), zap.Error(err))
 		})
 		fetches.EachRecord(s.intake)
 	}

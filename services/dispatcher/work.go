@@ -13,6 +13,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/pkg/webhook"
 )
@@ -81,7 +82,7 @@ func (s *Service) work(l *lane, key string) {
 		case stepPark:
 			ks.running = false
 			s.parkKey(l, ks)
-			s.log.Debug("key parked", zap.String("key", key), zap.String("why", st.why))
+			s.log.Debug("key parked", zap.String(observe.KeyRecordKey, key), zap.String(observe.KeyReason, st.why))
 		case stepLetGo:
 			ks.running = false
 			s.unloadQueued(l, ks, it)
@@ -368,10 +369,10 @@ func (s *Service) disable(sub event.Subscription, now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.subs.Put(ctx, sub.ID, sub); err != nil {
-		s.log.Error("could not disable the subscription after 410 Gone; its deliveries are held only while this process runs", zap.String("subscription", sub.ID), zap.Error(err))
+		s.log.Error("could not disable the subscription after 410 Gone; its deliveries are held only while this process runs", zap.String(observe.KeySubscriptionID, sub.ID), zap.Error(err))
 		return
 	}
-	s.log.Warn("subscription disabled: the endpoint answered 410 Gone", zap.String("subscription", sub.ID))
+	s.log.Warn("subscription disabled: the endpoint answered 410 Gone", zap.String(observe.KeySubscriptionID, sub.ID))
 }
 
 // logAttempt writes the attempt to commerce.delivery-attempts (async).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 )
 
@@ -186,8 +187,8 @@ func (ls *loaders) fetch(ctx context.Context, ev event.Event, l catalog.Loader) 
 			return nil, &loadFailure{entity: ev.Entity.Key(), url: shown, reason: fmt.Sprintf("the loader answered %d", status), tries: tries, status: status}
 		}
 		ls.m.loaderCalls.WithLabelValues("retry").Inc()
-		ls.log.Debug("loader try failed", zap.String("event_id", ev.ID), zap.String("url", shown),
-			zap.Int("try", tries), zap.Int("status", status), zap.Error(err))
+		ls.log.Debug("loader try failed", zap.String(observe.KeyEventID, ev.ID), zap.String("url", shown),
+			zap.Int(observe.KeyAttempts, tries), zap.Int(observe.KeyStatus, status), zap.Error(err))
 		wait := backoff/2 + rand.N(backoff)
 		if wait >= time.Until(deadline) || tries >= ls.attempts {
 			break

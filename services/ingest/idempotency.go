@@ -11,6 +11,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/schemas"
 )
@@ -52,8 +53,8 @@ func (s *Service) loadDedup(ctx context.Context) error {
 		if err != nil {
 			// An unreadable record only weakens dedup for one key; it is
 			// not an event, so there is nothing to dead-letter.
-			s.log.Warn("skipping unreadable idempotency record", zap.String("topic", topic),
-				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+			s.log.Warn("skipping unreadable idempotency record", zap.String(observe.KeyTopic, topic),
+				zap.Int32(observe.KeyPartition, r.Partition), zap.Int64(observe.KeyOffset, r.Offset), zap.Error(err))
 			return
 		}
 		s.dedup.observe(dedupKey(d.Source, d.IdempotencyKey), d.EventID, d.AcceptedAt)
@@ -63,7 +64,7 @@ func (s *Service) loadDedup(ctx context.Context) error {
 		cl.Close()
 		return err
 	}
-	s.log.Info("idempotency index loaded", zap.Int("keys", s.dedup.size()), zap.Duration("took", time.Since(start)))
+	s.log.Info("idempotency index loaded", zap.Int("keys", s.dedup.size()), zap.Duration(observe.KeyTook, time.Since(start)))
 	s.tail = cl
 	tailCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
