@@ -25,6 +25,14 @@
 // record (and the rest of that partition's batch) to a later batch while
 // the other partitions commit.
 //
+// A stage writes its Handler with Typed (typed.go) to see values, not
+// bytes: the typed layer decodes each input's value, dead-letters one that
+// does not decode (DecodeFailure), and puts on each output the headers it
+// takes from its input — the input's event and correlation ids on an
+// output that continues the input's event (Carry), its own event id, the
+// input's correlation id and the input event as its cause on a new event
+// made from it (Derive).
+//
 // Stages that keep partition-local state (enrich's entity snapshots) use
 // three optional hooks: OnAssigned and OnRevoked report which input
 // partitions this instance owns, and OnBatchEnd says whether the batch's
@@ -73,7 +81,8 @@ func FetchSizing() []kgo.Opt {
 // no records and a nil error to filter the input out. It must not keep
 // the input after returning. An error wrapped with Permanent dead-letters
 // the input; any other error aborts the batch and it is retried.
-// Handlers run concurrently for different partitions.
+// Handlers run concurrently for different partitions. Typed makes one
+// from a handler of decoded values.
 type Handler func(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error)
 
 // Stage is one consume-transform-produce step.

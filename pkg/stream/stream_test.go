@@ -38,6 +38,8 @@ func newCluster(t *testing.T) []string {
 	return c.Brokers
 }
 
+// produceInputs writes n inputs: value(i), keyed k<i%keys>, with the
+// event id ev<i> and the correlation id corr<i>.
 func produceInputs(t *testing.T, brokers []string, n, keys int, value func(i int) string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: brokers}, nil)...)
@@ -51,7 +53,10 @@ func produceInputs(t *testing.T, brokers []string, n, keys int, value func(i int
 			Topic:   inTopic,
 			Key:     []byte("k" + strconv.Itoa(i%keys)),
 			Value:   []byte(value(i)),
-			Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev" + strconv.Itoa(i))}},
+			Headers: []kgo.RecordHeader{
+				{Key: topics.HeaderEventID, Value: []byte("ev" + strconv.Itoa(i))},
+				{Key: topics.HeaderCorrelationID, Value: []byte("corr" + strconv.Itoa(i))},
+			},
 		})
 	}
 	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
