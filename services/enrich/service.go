@@ -250,7 +250,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 
 	s.loaders = newLoaders(bgCtx, deps.HTTPClient, cfg.LoaderAttempts, cfg.LoaderConcurrency, cfg.LoaderWait, log.Named("loader"), s.m)
 	stage, err := stream.New(topics.Enrich, cfg.Kafka.TopicPrefix, cfg.InstanceID, &stream.Stage{
-		Handle:             s.handle,
+		Handle:             stream.Typed("raw event", s.events.Decode, s.handle),
 		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,
 		TransactionTimeout: cfg.Kafka.TransactionTimeout,

@@ -175,7 +175,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.subs.Len()) })
 
 	stage, err := stream.New(topics.Fanout, cfg.Kafka.TopicPrefix, cfg.InstanceID, &stream.Stage{
-		Handle:             s.handle,
+		Handle:             stream.Typed("enriched event", s.enriched.Decode, s.handle),
 		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,
 		TransactionTimeout: cfg.Kafka.TransactionTimeout,
