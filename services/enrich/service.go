@@ -258,14 +258,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
 		Now:                deps.Now,
-		OnAssigned:         s.state.assigned,
-		OnRevoked:          s.state.drop,
-		OnBatchEnd: func(committed bool) {
-			s.state.end(committed)
-			s.m.endBatch(committed)
-		},
-		StallAfter:  cfg.Stall.After,
-		ReportStall: (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
+		State:              stageState{store: s.state, metrics: s.m},
+		StallAfter:         cfg.Stall.After,
+		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
 	})
 	if err != nil {
 		s.Close()

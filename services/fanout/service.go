@@ -183,7 +183,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
 		Now:                deps.Now,
-		OnBatchEnd:         func(committed bool) { s.router.flush(committed, s.m) },
+		State:              stream.BatchEndFunc(func(committed bool) { s.router.flush(committed, s.m) }),
 		StallAfter:         cfg.Stall.After,
 		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
 	})
