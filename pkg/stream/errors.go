@@ -71,7 +71,8 @@ var ErrDefer = errors.New("record deferred to a later batch")
 // it, e.g. "raw event"): bytes that are not the wire format or do not decode
 // are permanent (ClassUndecodable), a schema id the registry does not know
 // is permanent (ClassUnknownSchema), anything else (the registry did not
-// answer) is transient.
+// answer) is transient. Typed applies it to every input that does not
+// decode.
 func DecodeFailure(what string, err error) error {
 	err = fmt.Errorf("decoding %s: %w", what, err)
 	switch {

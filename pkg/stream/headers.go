@@ -62,14 +62,19 @@ func Header(r *kgo.Record, key string) string {
 }
 
 // CarryHeaders returns the headers every stage copies from an input to its
-// outputs: the event id and the correlation id.
+// outputs: the event id and the correlation id, in the input's order. A
+// typed handler's outputs get them from the typed layer (Carry).
 func CarryHeaders(in *kgo.Record) []kgo.RecordHeader {
 	var out []kgo.RecordHeader
 	for _, h := range in.Headers {
-		switch h.Key {
-		case topics.HeaderEventID, topics.HeaderCorrelationID:
+		if carried(h.Key) {
 			out = append(out, h)
 		}
 	}
 	return out
+}
+
+// carried reports whether a header named key is one CarryHeaders copies.
+func carried(key string) bool {
+	return key == topics.HeaderEventID || key == topics.HeaderCorrelationID
 }

@@ -25,10 +25,19 @@
 // record (and the rest of that partition's batch) to a later batch while
 // the other partitions commit.
 //
-// Stages that keep partition-local state (enrich's entity snapshots) use
-// three optional hooks: OnAssigned and OnRevoked report which input
-// partitions this instance owns, and OnBatchEnd says whether the batch's
-// transaction committed, so state changed by an aborted batch is undone.
+// A stage writes its Handler with Typed (typed.go) to see values, not
+// bytes: the typed layer decodes each input's value, dead-letters one that
+// does not decode (DecodeFailure), and puts on each output the headers it
+// takes from its input — the input's event and correlation ids on an
+// output that continues the input's event (Carry), its own event id, the
+// input's correlation id and the input event as its cause on a new event
+// made from it (Derive).
+//
+// Stages that keep partition-local state (enrich's entity snapshots) set
+// State, a PartitionState (state.go): Assigned and Revoked report which
+// input partitions this instance owns, and BatchEnded says whether the
+// batch's transaction committed, so state changed by an aborted batch is
+// undone.
 //
 // A stage whose input is keyed (CheckKeys) checks that every record sits
 // on the partition Kafka's murmur2 gives its key before handing it to the
@@ -73,7 +82,8 @@ func FetchSizing() []kgo.Opt {
 // no records and a nil error to filter the input out. It must not keep
 // the input after returning. An error wrapped with Permanent dead-letters
 // the input; any other error aborts the batch and it is retried.
-// Handlers run concurrently for different partitions.
+// Handlers run concurrently for different partitions. Typed makes one
+// from a handler of decoded values.
 type Handler func(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error)
 
 // Stage is one consume-transform-produce step.
@@ -117,24 +127,9 @@ type Stage struct {
 	// 100ms.
 	DeferBackoff time.Duration
 
-	// OnAssigned, when set, is called with the input partitions this
-	// instance was given in a rebalance (every partition at the first
-	// assignment of a session). It runs in the client's group goroutine,
-	// possibly while a batch of other partitions is being handled, so it
-	// must be quick and safe for concurrent use with Handle; typically it
-	// marks the partitions' state as to be rebuilt before use.
-	OnAssigned func(partitions []int32)
-	// OnRevoked, when set, is called with the input partitions this
-	// instance no longer owns (revoked in a rebalance, or lost). Same
-	// rules as OnAssigned. A batch holding records of a revoked partition
-	// does not commit.
-	OnRevoked func(partitions []int32)
-	// OnBatchEnd, when set, is called after each batch's transaction ended,
-	// with whether it committed, before the next batch is handled. It runs
-	// in the stage's goroutine while no Handle call is running. A handler
-	// that changed state while handling the batch makes the change
-	// permanent on true and undoes it on false.
-	OnBatchEnd func(committed bool)
+	// State, when set, is told which input partitions this instance
+	// owns and how each batch ended (PartitionState).
+	State PartitionState
 
 	// StallAfter is how long an input partition may have records to
 	// process without moving before the stage reports it stalled (see
@@ -325,8 +320,8 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 			// rewind the deferred partitions to the start of this batch.
 			sess.Client().SetOffsets(map[string]map[int32]kgo.EpochOffset{s.Input: res.firsts})
 		}
-		if s.OnBatchEnd != nil {
-			s.OnBatchEnd(committed && err == nil)
+		if s.State != nil {
+			s.State.BatchEnded(committed && err == nil)
 		}
 		s.recordProgress(polled, res, committed, err)
 		if err != nil {
@@ -389,7 +384,7 @@ func (s *Stage) recordProgress(polled map[int32][2]int64, res batchResult, commi
 	}
 }
 
-// partitionHooks turns OnAssigned and OnRevoked into client options, and
+// partitionHooks turns State's Assigned and Revoked into client options, and
 // keeps the progress table to the partitions this instance owns.
 func (s *Stage) partitionHooks() []kgo.Opt {
 	pick := func(m map[string][]int32) []int32 { return m[s.Input] }
@@ -399,15 +394,15 @@ func (s *Stage) partitionHooks() []kgo.Opt {
 		// partitions: read the count again before the next check.
 		s.routes.Forget()
 		s.progress.assigned(ps)
-		if s.OnAssigned != nil && len(ps) > 0 {
-			s.OnAssigned(ps)
+		if s.State != nil && len(ps) > 0 {
+			s.State.Assigned(ps)
 		}
 	}
 	revoked := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 		ps := pick(m)
 		s.progress.revoked(ps)
-		if s.OnRevoked != nil && len(ps) > 0 {
-			s.OnRevoked(ps)
+		if s.State != nil && len(ps) > 0 {
+			s.State.Revoked(ps)
 		}
 	}
 	return []kgo.Opt{kgo.OnPartitionsAssigned(assigned), kgo.OnPartitionsRevoked(revoked), kgo.OnPartitionsLost(revoked)}

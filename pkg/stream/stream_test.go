@@ -38,6 +38,8 @@ func newCluster(t *testing.T) []string {
 	return c.Brokers
 }
 
+// produceInputs writes n inputs: value(i), keyed k<i%keys>, with the
+// event id ev<i> and the correlation id corr<i>.
 func produceInputs(t *testing.T, brokers []string, n, keys int, value func(i int) string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: brokers}, nil)...)
@@ -48,10 +50,13 @@ func produceInputs(t *testing.T, brokers []string, n, keys int, value func(i int
 	rs := make([]*kgo.Record, 0, n)
 	for i := 0; i < n; i++ {
 		rs = append(rs, &kgo.Record{
-			Topic:   inTopic,
-			Key:     []byte("k" + strconv.Itoa(i%keys)),
-			Value:   []byte(value(i)),
-			Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev" + strconv.Itoa(i))}},
+			Topic: inTopic,
+			Key:   []byte("k" + strconv.Itoa(i%keys)),
+			Value: []byte(value(i)),
+			Headers: []kgo.RecordHeader{
+				{Key: topics.HeaderEventID, Value: []byte("ev" + strconv.Itoa(i))},
+				{Key: topics.HeaderCorrelationID, Value: []byte("corr" + strconv.Itoa(i))},
+			},
 		})
 	}
 	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
@@ -257,7 +262,7 @@ func TestStageDeferHoldsOnePartitionOnly(t *testing.T) {
 	var batchEnds atomic.Int32
 	st := stage(brokers, h)
 	st.DeferBackoff = 10 * time.Millisecond
-	st.OnBatchEnd = func(bool) { batchEnds.Add(1) }
+	st.State = stream.BatchEndFunc(func(bool) { batchEnds.Add(1) })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -318,7 +323,7 @@ func TestStageDeferHoldsOnePartitionOnly(t *testing.T) {
 	}
 	assertOrderedOnce(t, readCommitted(t, brokers, outTopic), n, func(int) bool { return true })
 	if batchEnds.Load() == 0 {
-		t.Error("OnBatchEnd was never called")
+		t.Error("BatchEnded was never called")
 	}
 }
 
@@ -332,48 +337,56 @@ func countByPartition(t *testing.T, brokers []string, topic string) map[int32]in
 	return out
 }
 
-// TestStageHooksReportOwnershipAndOutcome runs two instances of a stage in
-// one group: each one's OnAssigned/OnRevoked calls must add up to the
+// owner is a stage instance's PartitionState in
+// TestStagePartitionStateReportsOwnershipAndOutcome: the partitions it was
+// told it owns and the outcomes of its batches.
+type owner struct {
+	mu      sync.Mutex
+	owned   map[int32]bool
+	commits int
+	aborts  int
+}
+
+func (o *owner) Assigned(ps []int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range ps {
+		o.owned[p] = true
+	}
+}
+
+func (o *owner) Revoked(ps []int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range ps {
+		delete(o.owned, p)
+	}
+}
+
+func (o *owner) BatchEnded(committed bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if committed {
+		o.commits++
+	} else {
+		o.aborts++
+	}
+}
+
+// TestStagePartitionStateReportsOwnershipAndOutcome runs two instances of a
+// stage in one group: each one's Assigned/Revoked calls must add up to the
 // partitions it owns, the two must own every partition between them, and
-// OnBatchEnd must report an aborted batch as not committed.
-func TestStageHooksReportOwnershipAndOutcome(t *testing.T) {
+// BatchEnded must report an aborted batch as not committed.
+func TestStagePartitionStateReportsOwnershipAndOutcome(t *testing.T) {
 	brokers := newCluster(t)
 	const n = 300
 	produceInputs(t, brokers, n, 10, func(i int) string { return "v-" + strconv.Itoa(i) })
 
-	type owner struct {
-		mu      sync.Mutex
-		owned   map[int32]bool
-		commits int
-		aborts  int
-	}
 	newInstance := func(id string, o *owner, h stream.Handler) *stream.Stage {
 		o.owned = map[int32]bool{}
 		st := stage(brokers, h)
 		st.TransactionalID = prefix + id
-		st.OnAssigned = func(ps []int32) {
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			for _, p := range ps {
-				o.owned[p] = true
-			}
-		}
-		st.OnRevoked = func(ps []int32) {
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			for _, p := range ps {
-				delete(o.owned, p)
-			}
-		}
-		st.OnBatchEnd = func(committed bool) {
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			if committed {
-				o.commits++
-			} else {
-				o.aborts++
-			}
-		}
+		st.State = o
 		return st
 	}
 	var failures atomic.Int32
@@ -413,7 +426,7 @@ func TestStageHooksReportOwnershipAndOutcome(t *testing.T) {
 	waitFor("all outputs", func() bool { return len(readCommitted(t, brokers, outTopic)) >= n })
 	a.mu.Lock()
 	if a.aborts == 0 || a.commits == 0 {
-		t.Errorf("OnBatchEnd saw %d commits and %d aborts; want both", a.commits, a.aborts)
+		t.Errorf("BatchEnded saw %d commits and %d aborts; want both", a.commits, a.aborts)
 	}
 	a.mu.Unlock()
 

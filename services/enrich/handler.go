@@ -19,18 +19,17 @@ import (
 	"github.com/surgehq/surge/pkg/topics"
 )
 
-// handle is the stage's Handler: decode, look the snapshot up, load a thin
-// event, Apply, encode. Only records ingest never writes are dead-lettered
-// (undecodable, an unknown schema id, a key that is not the entity key,
-// ErrInvalid from Apply); a load that failed for good and anything Apply
-// could not use become warnings on the enriched event. A record waiting
-// for its load is deferred; anything else (registry or Kafka trouble, an
-// output that does not encode) aborts the batch for a retry.
-func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
-	ev, err := s.events.Decode(ctx, in.Value)
-	if err != nil {
-		return nil, stream.DecodeFailure("raw event", err)
-	}
+// handle is the stage's typed handler (stream.Typed decodes the raw event
+// and dead-letters one that does not decode): look the snapshot up, load a
+// thin event, Apply, encode. Only records ingest never writes are
+// dead-lettered (undecodable, an unknown schema id, a key that is not the
+// entity key, ErrInvalid from Apply); a load that failed for good and
+// anything Apply could not use become warnings on the enriched event. A
+// record waiting for its load is deferred; anything else (registry or
+// Kafka trouble, an output that does not encode) aborts the batch for a
+// retry.
+func (s *Service) handle(ctx context.Context, raw stream.Input[event.Event]) ([]stream.Output, error) {
+	in, ev := raw.Record, raw.Value
 	key := ev.Entity.Key()
 	if string(in.Key) != key {
 		return nil, stream.Permanent(stream.ClassInvalid, fmt.Errorf("checking event %s: record key %q is not its entity key %q", ev.ID, in.Key, key))
@@ -112,58 +111,49 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 	return outs, nil
 }
 
-// records encodes a Result: movement events for the raw topic, the
-// enriched events, and the snapshot for commerce.entities on the raw
-// record's partition number.
-func (s *Service) records(in *kgo.Record, ev event.Event, res Result) ([]*kgo.Record, error) {
-	outs := make([]*kgo.Record, 0, len(res.Commands)+len(res.Enriched)+1)
+// records encodes a Result: movement events for the raw topic and the
+// enriched events after the first, each a new event caused by ev
+// (stream.Derive); the enriched event of ev itself and the snapshot for
+// commerce.entities on the raw record's partition number, which carry
+// ev's headers (stream.Carry).
+func (s *Service) records(in *kgo.Record, ev event.Event, res Result) ([]stream.Output, error) {
+	outs := make([]stream.Output, 0, len(res.Commands)+len(res.Enriched)+1)
 	for _, c := range res.Commands {
 		v, err := s.events.Encode(c)
 		if err != nil {
 			return nil, fmt.Errorf("encoding %s for event %s: %w", c.Type, ev.ID, err)
 		}
-		outs = append(outs, &kgo.Record{
-			Topic:   s.events.Topic(),
-			Key:     []byte(c.Entity.Key()),
-			Value:   v,
-			Headers: derivedHeaders(in, c.ID, c.Type, c.Source, ev.ID),
-		})
+		r := &kgo.Record{Topic: s.events.Topic(), Key: []byte(c.Entity.Key()), Value: v, Headers: eventHeaders(c.Type, c.Source)}
+		outs = append(outs, stream.Derive(r, c.ID, ev.ID))
 	}
 	for i, e := range res.Enriched {
 		v, err := s.enriched.Encode(e)
 		if err != nil {
 			return nil, fmt.Errorf("encoding enriched %s for event %s: %w", e.Type, ev.ID, err)
 		}
-		var h []kgo.RecordHeader
+		r := &kgo.Record{Topic: s.enriched.Topic(), Key: in.Key, Value: v, Headers: eventHeaders(e.Type, e.Source)}
 		if i == 0 {
-			h = append(stream.CarryHeaders(in),
-				kgo.RecordHeader{Key: topics.HeaderEventType, Value: []byte(e.Type)},
-				kgo.RecordHeader{Key: topics.HeaderSource, Value: []byte(e.Source)})
+			outs = append(outs, stream.Carry(r))
 		} else {
-			h = derivedHeaders(in, e.ID, e.Type, e.Source, ev.ID)
+			outs = append(outs, stream.Derive(r, e.ID, ev.ID))
 		}
-		outs = append(outs, &kgo.Record{Topic: s.enriched.Topic(), Key: in.Key, Value: v, Headers: h})
 	}
 	id := s.snapshots.ID()
 	if id == 0 {
 		return nil, fmt.Errorf("encoding the snapshot of %s: %w", ev.Entity.Key(), avroserde.ErrNotRegistered)
 	}
 	v := appendSnapshot(make([]byte, 0, 64+len(res.Snapshot.Data)), id, res.Snapshot)
-	snap := &kgo.Record{Topic: s.snapshots.Topic(), Key: in.Key, Value: v, Headers: stream.CarryHeaders(in)}
-	return append(outs, kafkax.WithPartition(snap, in.Partition)), nil
+	snap := &kgo.Record{Topic: s.snapshots.Topic(), Key: in.Key, Value: v}
+	return append(outs, stream.Carry(kafkax.WithPartition(snap, in.Partition))), nil
 }
 
-// derivedHeaders are the headers of an event enrich made from in: its own
-// id, in's correlation id, and in's event id as the causation id.
-func derivedHeaders(in *kgo.Record, id, typ, source, causedBy string) []kgo.RecordHeader {
-	h := []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte(id)}}
-	if c := stream.Header(in, topics.HeaderCorrelationID); c != "" {
-		h = append(h, kgo.RecordHeader{Key: topics.HeaderCorrelationID, Value: []byte(c)})
+// eventHeaders are the headers an event record of enrich's has of its
+// own, after those it takes from its input: its type and source.
+func eventHeaders(typ, source string) []kgo.RecordHeader {
+	return []kgo.RecordHeader{
+		{Key: topics.HeaderEventType, Value: []byte(typ)},
+		{Key: topics.HeaderSource, Value: []byte(source)},
 	}
-	return append(h,
-		kgo.RecordHeader{Key: topics.HeaderCausationID, Value: []byte(causedBy)},
-		kgo.RecordHeader{Key: topics.HeaderEventType, Value: []byte(typ)},
-		kgo.RecordHeader{Key: topics.HeaderSource, Value: []byte(source)})
 }
 
 // restorePartition reads partition p of commerce.entities from its start

@@ -250,7 +250,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 
 	s.loaders = newLoaders(bgCtx, deps.HTTPClient, cfg.LoaderAttempts, cfg.LoaderConcurrency, cfg.LoaderWait, log.Named("loader"), s.m)
 	stage, err := stream.New(topics.Enrich, cfg.Kafka.TopicPrefix, cfg.InstanceID, &stream.Stage{
-		Handle:             s.handle,
+		Handle:             stream.Typed("raw event", s.events.Decode, s.handle),
 		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,
 		TransactionTimeout: cfg.Kafka.TransactionTimeout,
@@ -258,14 +258,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
 		Now:                deps.Now,
-		OnAssigned:         s.state.assigned,
-		OnRevoked:          s.state.drop,
-		OnBatchEnd: func(committed bool) {
-			s.state.end(committed)
-			s.m.endBatch(committed)
-		},
-		StallAfter:  cfg.Stall.After,
-		ReportStall: (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
+		State:              stageState{store: s.state, metrics: s.m},
+		StallAfter:         cfg.Stall.After,
+		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
 	})
 	if err != nil {
 		s.Close()

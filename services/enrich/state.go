@@ -222,3 +222,25 @@ func (st *store) count() {
 
 // snapshots is the number of committed snapshots held.
 func (st *store) snapshots() int64 { return st.size.Load() }
+
+// stageState is what enrich keeps across batches, as the stage's
+// stream.PartitionState: the entity snapshots of the partitions it owns
+// (store) and the warning counts that reach /metrics only when their
+// batch commits (metrics.endBatch).
+type stageState struct {
+	store   *store
+	metrics *metrics
+}
+
+// Assigned starts rebuilding the partitions' snapshots (store.assigned).
+func (s stageState) Assigned(partitions []int32) { s.store.assigned(partitions) }
+
+// Revoked forgets the partitions' snapshots (store.drop).
+func (s stageState) Revoked(partitions []int32) { s.store.drop(partitions) }
+
+// BatchEnded makes the batch's snapshots and warning counts committed, or
+// drops them.
+func (s stageState) BatchEnded(committed bool) {
+	s.store.end(committed)
+	s.metrics.endBatch(committed)
+}

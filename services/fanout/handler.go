@@ -12,27 +12,24 @@ import (
 	"github.com/surgehq/surge/pkg/topics"
 )
 
-// handle is the stage's Handler: decode the enriched event, make sure the
-// subscriptions are current as of the moment it was enriched, and produce
-// one Delivery per matching subscription. Input that does not decode (a
-// record enrich never writes) is dead-lettered; a subscriptions table that
-// cannot be synced (Kafka trouble) or a delivery that does not encode (the
-// stage's schema is not registered: its fault, not the event's) aborts
-// the batch for a retry.
-func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, error) {
-	ev, err := s.enriched.Decode(ctx, in.Value)
-	if err != nil {
-		return nil, stream.DecodeFailure("enriched event", err)
-	}
+// handle is the stage's typed handler (stream.Typed decodes the enriched
+// event and dead-letters input that does not decode, a record enrich never
+// writes): make sure the subscriptions are current as of the moment the
+// event was enriched, and produce one Delivery per matching subscription.
+// A subscriptions table that cannot be synced (Kafka trouble) or a
+// delivery that does not encode (the stage's schema is not registered:
+// its fault, not the event's) aborts the batch for a retry.
+func (s *Service) handle(ctx context.Context, in stream.Input[event.EnrichedEvent]) ([]stream.Output, error) {
 	// Every subscription change acknowledged before this event was
 	// enriched must be visible (one round trip per batch: the sync is
 	// shared by every record older than its start).
-	if err := s.subs.FreshAsOf(ctx, in.Timestamp); err != nil {
+	if err := s.subs.FreshAsOf(ctx, in.Record.Timestamp); err != nil {
 		return nil, fmt.Errorf("syncing subscriptions: %w", err)
 	}
-	c := candidate{ev: &ev}
+	ev := &in.Value
+	c := candidate{ev: ev}
 	var (
-		outs []*kgo.Record
+		outs []stream.Output
 		body []byte
 	)
 	for _, rt := range s.router.routes().forType(ev.Type) {
@@ -44,20 +41,20 @@ func (s *Service) handle(ctx context.Context, in *kgo.Record) ([]*kgo.Record, er
 			continue
 		}
 		if body == nil {
-			body = bodyOf(&ev)
+			body = bodyOf(ev)
 		}
-		rec, err := s.delivery(in, &ev, rt.sub.ID, body)
+		rec, err := s.delivery(ev, rt.sub.ID, body)
 		if err != nil {
 			return nil, err
 		}
-		outs = append(outs, rec)
+		outs = append(outs, stream.Carry(rec))
 	}
 	return outs, nil
 }
 
 // delivery builds the commerce.deliveries record of ev for one
-// subscription.
-func (s *Service) delivery(in *kgo.Record, ev *event.EnrichedEvent, subID string, body []byte) (*kgo.Record, error) {
+// subscription, with its own headers: the subscription and the event type.
+func (s *Service) delivery(ev *event.EnrichedEvent, subID string, body []byte) (*kgo.Record, error) {
 	key := ev.Entity.Key()
 	d := event.Delivery{
 		ID:             DeliveryID(ev.ID, subID),
@@ -74,9 +71,10 @@ func (s *Service) delivery(in *kgo.Record, ev *event.EnrichedEvent, subID string
 	if err != nil {
 		return nil, fmt.Errorf("encoding the delivery of event %s to %s: %w", ev.ID, subID, err)
 	}
-	h := append(stream.CarryHeaders(in),
-		kgo.RecordHeader{Key: topics.HeaderSubscriptionID, Value: []byte(subID)},
-		kgo.RecordHeader{Key: topics.HeaderEventType, Value: []byte(ev.Type)})
+	h := []kgo.RecordHeader{
+		{Key: topics.HeaderSubscriptionID, Value: []byte(subID)},
+		{Key: topics.HeaderEventType, Value: []byte(ev.Type)},
+	}
 	return &kgo.Record{Topic: s.deliveries.Topic(), Key: []byte(event.DeliveryKey(subID, key)), Value: v, Headers: h}, nil
 }
 

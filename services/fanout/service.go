@@ -175,7 +175,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.subs.Len()) })
 
 	stage, err := stream.New(topics.Fanout, cfg.Kafka.TopicPrefix, cfg.InstanceID, &stream.Stage{
-		Handle:             s.handle,
+		Handle:             stream.Typed("enriched event", s.enriched.Decode, s.handle),
 		CheckKeys:          true, // keyed by entity: a misrouted record would fork it
 		MaxPollRecords:     cfg.MaxPollRecords,
 		TransactionTimeout: cfg.Kafka.TransactionTimeout,
@@ -183,7 +183,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
 		Now:                deps.Now,
-		OnBatchEnd:         func(committed bool) { s.router.flush(committed, s.m) },
+		State:              stream.BatchEndFunc(func(committed bool) { s.router.flush(committed, s.m) }),
 		StallAfter:         cfg.Stall.After,
 		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
 	})
