@@ -77,11 +77,7 @@ type Attempt struct {
 // its attempt history for a delivery. ErrNotFound when there is none
 // (out of range, or a transaction marker).
 func (s *Service) Record(ctx context.Context, topic string, partition int32, offset int64) (*Record, error) {
-	full, kind, err := s.Topic(topic)
-	if err != nil {
-		return nil, err
-	}
-	spans, err := s.bounds(ctx, full)
+	full, kind, spans, err := s.topicBounds(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +107,7 @@ func (s *Service) Record(ctx context.Context, topic string, partition int32, off
 // FindEvent returns every dead letter of topic carrying event id, in
 // partition and offset order. It reads the whole topic.
 func (s *Service) FindEvent(ctx context.Context, topic, id string, tick func(Progress)) ([]*Record, error) {
-	full, kind, err := s.Topic(topic)
-	if err != nil {
-		return nil, err
-	}
-	spans, err := s.bounds(ctx, full)
+	full, kind, spans, err := s.topicBounds(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
