@@ -54,9 +54,9 @@ type devConfig struct {
 	SyncWrites        bool
 	Pprof             bool
 	// BodyDrain applies to the ingest and admin listeners.
-	BodyDrain httpx.Drain
-	Log       config.Log
-	Stall     config.Stall
+	BodyDrain  httpx.Drain
+	config.Log // gives the config its LogLevel
+	Stall      config.Stall
 }
 
 func (c *devConfig) Flags(fs *pflag.FlagSet) {
@@ -99,8 +99,6 @@ func (c *devConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func (c *devConfig) LogLevel() string { return c.Log.Level }
 
 func newDevCommand() *cobra.Command {
 	var c devConfig
