@@ -139,7 +139,7 @@ func (a *API) createReplay(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.DryRun {
-		return a.dryRun(w, r, in.Selection)
+		return a.planReplay(w, r, in.Selection)
 	}
 	st, err := fromDLQ(a, func(d DLQ) (dlq.Status, error) { return d.Start(r.Context(), in.Selection) })
 	if err != nil {
@@ -149,9 +149,9 @@ func (a *API) createReplay(w http.ResponseWriter, r *http.Request) error {
 	return acceptedReplay(w, st)
 }
 
-// dryRun answers a dry run of a replay of sel: the plan and the first
+// planReplay answers a dry run of a replay of sel: the plan and the first
 // MaxDryRunRecords records it would write.
-func (a *API) dryRun(w http.ResponseWriter, r *http.Request, sel dlq.Selection) error {
+func (a *API) planReplay(w http.ResponseWriter, r *http.Request, sel dlq.Selection) error {
 	out := dryRun{Records: []dlq.Planned{}}
 	pl, err := fromDLQ(a, func(d DLQ) (*dlq.Plan, error) {
 		return d.Plan(r.Context(), sel, func(p dlq.Planned) {
