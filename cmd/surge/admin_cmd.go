@@ -29,7 +29,7 @@ type adminConfig struct {
 	AllowLoopback bool
 	SecretGrace   time.Duration
 	BodyDrain     httpx.Drain
-	Log           config.Log
+	config.Log    // gives the config its LogLevel
 }
 
 func (c *adminConfig) Flags(fs *pflag.FlagSet) {
@@ -53,8 +53,6 @@ func (c *adminConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func (c *adminConfig) LogLevel() string { return c.Log.Level }
 
 func newAdminCommand() *cobra.Command {
 	var c adminConfig

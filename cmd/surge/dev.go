@@ -54,9 +54,9 @@ type devConfig struct {
 	SyncWrites        bool
 	Pprof             bool
 	// BodyDrain applies to the ingest and admin listeners.
-	BodyDrain httpx.Drain
-	Log       config.Log
-	Stall     config.Stall
+	BodyDrain  httpx.Drain
+	config.Log // gives the config its LogLevel
+	Stall      config.Stall
 }
 
 func (c *devConfig) Flags(fs *pflag.FlagSet) {
@@ -99,8 +99,6 @@ func (c *devConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func (c *devConfig) LogLevel() string { return c.Log.Level }
 
 func newDevCommand() *cobra.Command {
 	var c devConfig
@@ -373,34 +371,33 @@ func (d *devStack) Close() error {
 		d.cancel()
 	}
 	d.servers.Wait()
-	if d.dlq != nil {
-		d.dlq.Close() // background replays commit their position
-	}
+	closeStarted(d.dlq) // background replays commit their position
 	d.stages.Wait()
-	if d.dispatcher != nil {
-		d.dispatcher.Close()
-	}
-	if d.fanout != nil {
-		d.fanout.Close()
-	}
-	if d.stores != nil {
-		d.stores.Close()
-	}
-	if d.enrich != nil {
-		d.enrich.Close()
-	}
-	if d.ingest != nil {
-		d.ingest.Close()
-	}
-	if d.registry != nil {
-		d.registry.Close()
-	}
+	closeStarted(d.dispatcher)
+	closeStarted(d.fanout)
+	closeStarted(d.stores)
+	closeStarted(d.enrich)
+	closeStarted(d.ingest)
+	closeStarted(d.registry)
 	if d.cluster != nil {
 		if err := d.cluster.Close(); err != nil {
 			d.log.Error("recording the embedded cluster's clean stop", zap.Error(err))
 		}
 	}
 	return nil
+}
+
+// stackPart is a pointer to one part of a devStack, nil until it started.
+type stackPart[T any] interface {
+	*T
+	Close()
+}
+
+// closeStarted closes p if it started.
+func closeStarted[P stackPart[T], T any](p P) {
+	if p != nil {
+		p.Close()
+	}
 }
 
 // loadAdminToken returns the token given, or the one kept in the data dir,

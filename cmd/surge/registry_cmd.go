@@ -23,7 +23,7 @@ type registryConfig struct {
 	Kafka             config.Kafka
 	Topic             string
 	ReplicationFactor int16
-	Log               config.Log
+	config.Log        // gives the config its LogLevel
 }
 
 func (c *registryConfig) Flags(fs *pflag.FlagSet) {
@@ -42,8 +42,6 @@ func (c *registryConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func (c *registryConfig) LogLevel() string { return c.Log.Level }
 
 func newRegistryCommand() *cobra.Command {
 	var c registryConfig

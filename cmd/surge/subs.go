@@ -64,21 +64,49 @@ SURGE_ADMIN_TOKEN and SURGE_DATA_DIR; a flag wins over the variable.`,
 		}
 		return newSubsClient(o)
 	}
+	api := subsAPI{o: &o, client: client}
 	cmd.AddCommand(
-		newSubsCreateCommand(&o, client),
-		newSubsListCommand(&o, client),
-		newSubsGetCommand(&o, client),
-		newSubsUpdateCommand(&o, client),
-		newSubsDeleteCommand(&o, client),
-		newSubsRotateCommand(&o, client),
-		newSubsRevokeCommand(&o, client),
-		newSubsPauseCommand(&o, client, "pause", true),
-		newSubsPauseCommand(&o, client, "resume", false),
+		newSubsCreateCommand(api),
+		newSubsListCommand(api),
+		newSubsGetCommand(api),
+		newSubsUpdateCommand(api),
+		newSubsDeleteCommand(api),
+		newSubsRotateCommand(api),
+		newSubsRevokeCommand(api),
+		newSubsPauseCommand(api, "pause", true),
+		newSubsPauseCommand(api, "resume", false),
 	)
 	return cmd
 }
 
-type clientFunc func(cmd *cobra.Command) (*subsClient, error)
+// subsAPI is what every subs command talks to the admin API with: the
+// shared flags and the client they make.
+type subsAPI struct {
+	o *subsOptions
+	// client makes the client from cmd's connection flags (and their
+	// SURGE_* variables); a bad setting is a cli.ConfigError.
+	client func(cmd *cobra.Command) (*subsClient, error)
+}
+
+// call sends one request with the client of cmd's flags and returns the
+// body of its 2xx answer.
+func (api subsAPI) call(cmd *cobra.Command, method, path string, body any) ([]byte, error) {
+	c, err := api.client(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(cmd.Context(), method, path, body)
+}
+
+// show is call, printing the answer as a subscription (printSub, extra
+// included).
+func (api subsAPI) show(cmd *cobra.Command, method, path string, body any, extra func(io.Writer, subscription.View)) error {
+	raw, err := api.call(cmd, method, path, body)
+	if err != nil {
+		return err
+	}
+	return printSub(cmd.OutOrStdout(), api.o, raw, extra)
+}
 
 // subFlags are the create/update flags.
 type subFlags struct {
@@ -120,13 +148,7 @@ func (f *subFlags) body(fs *pflag.FlagSet) (map[string]any, error) {
 		}
 	}
 	set("url", "url", f.URL)
-	var types []string
-	for _, t := range f.EventTypes {
-		if t = strings.TrimSpace(t); t != "" {
-			types = append(types, t)
-		}
-	}
-	set("event-type", "event_types", nonNil(types))
+	set("event-type", "event_types", trimmedList(f.EventTypes))
 	set("filter", "filter", f.Filter)
 	if fs.Changed("header") {
 		h := map[string]string{}
@@ -147,27 +169,26 @@ func (f *subFlags) body(fs *pflag.FlagSet) (map[string]any, error) {
 	}
 	set("rate-limit", "rate_limit_per_s", f.RateLimit)
 	set("max-in-flight", "max_in_flight", f.MaxInFlight)
-	var waits []string
-	for _, w := range f.RetrySchedule {
-		if w = strings.TrimSpace(w); w != "" {
-			waits = append(waits, w)
-		}
-	}
-	set("retry-schedule", "retry_schedule", nonNil(waits))
+	set("retry-schedule", "retry_schedule", trimmedList(f.RetrySchedule))
 	set("description", "description", f.Description)
 	set("allow-private", "allow_private", f.AllowPrivate)
 	set("disabled", "enabled", !f.Disabled)
 	return b, nil
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
+// trimmedList is the items of a list flag, trimmed, the empty ones left
+// out; [] rather than nil for none, so that the body clears the list.
+func trimmedList(items []string) []string {
+	out := []string{}
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
+		}
 	}
-	return s
+	return out
 }
 
-func newSubsCreateCommand(o *subsOptions, client clientFunc) *cobra.Command {
+func newSubsCreateCommand(api subsAPI) *cobra.Command {
 	var f subFlags
 	cmd := &cobra.Command{
 		Use:   "create --url URL --event-type PATTERN [flags]",
@@ -176,7 +197,7 @@ func newSubsCreateCommand(o *subsOptions, client clientFunc) *cobra.Command {
     --filter 'data.total > 100.0' --header 'X-Api-Key=abc' --retry-schedule 5s,30s,2m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := client(cmd)
+			c, err := api.client(cmd)
 			if err != nil {
 				return err
 			}
@@ -188,7 +209,7 @@ func newSubsCreateCommand(o *subsOptions, client clientFunc) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printSub(cmd.OutOrStdout(), o, raw, func(w io.Writer, v subscription.View) {
+			return printSub(cmd.OutOrStdout(), api.o, raw, func(w io.Writer, v subscription.View) {
 				fmt.Fprintf(w, "\nSigning secret: %s\n", v.Secret)
 				fmt.Fprintf(w, "Store it now: it will not be shown again. `surge subs rotate-secret %s` makes a new one.\n", v.ID)
 			})
@@ -200,7 +221,7 @@ func newSubsCreateCommand(o *subsOptions, client clientFunc) *cobra.Command {
 	return cmd
 }
 
-func newSubsUpdateCommand(o *subsOptions, client clientFunc) *cobra.Command {
+func newSubsUpdateCommand(api subsAPI) *cobra.Command {
 	var f subFlags
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
@@ -216,22 +237,14 @@ func newSubsUpdateCommand(o *subsOptions, client clientFunc) *cobra.Command {
 			if len(body) == 0 {
 				return errors.New("nothing to update: give at least one of --url, --event-type, --filter, --header, --timeout, --rate-limit, --max-in-flight, --retry-schedule, --description, --allow-private, --disabled")
 			}
-			c, err := client(cmd)
-			if err != nil {
-				return err
-			}
-			raw, err := c.do(cmd.Context(), http.MethodPatch, subPath(args[0]), body)
-			if err != nil {
-				return err
-			}
-			return printSub(cmd.OutOrStdout(), o, raw, nil)
+			return api.show(cmd, http.MethodPatch, subPath(args[0]), body, nil)
 		},
 	}
 	f.register(cmd.Flags())
 	return cmd
 }
 
-func newSubsPauseCommand(o *subsOptions, client clientFunc, verb string, paused bool) *cobra.Command {
+func newSubsPauseCommand(api subsAPI, verb string, paused bool) *cobra.Command {
 	short := "Hold a subscription's deliveries until it is resumed"
 	if !paused {
 		short = "Resume a paused subscription's deliveries"
@@ -241,35 +254,23 @@ func newSubsPauseCommand(o *subsOptions, client clientFunc, verb string, paused 
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd)
-			if err != nil {
-				return err
-			}
-			raw, err := c.do(cmd.Context(), http.MethodPatch, subPath(args[0]), map[string]any{"paused": paused})
-			if err != nil {
-				return err
-			}
-			return printSub(cmd.OutOrStdout(), o, raw, nil)
+			return api.show(cmd, http.MethodPatch, subPath(args[0]), map[string]any{"paused": paused}, nil)
 		},
 	}
 }
 
-func newSubsListCommand(o *subsOptions, client clientFunc) *cobra.Command {
+func newSubsListCommand(api subsAPI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List subscriptions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := client(cmd)
-			if err != nil {
-				return err
-			}
-			raw, err := c.do(cmd.Context(), http.MethodGet, "/v1/subscriptions", nil)
+			raw, err := api.call(cmd, http.MethodGet, "/v1/subscriptions", nil)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if o.JSON {
+			if api.o.JSON {
 				_, err := out.Write(raw)
 				return err
 			}
@@ -295,7 +296,7 @@ func newSubsListCommand(o *subsOptions, client clientFunc) *cobra.Command {
 	}
 }
 
-func newSubsGetCommand(o *subsOptions, client clientFunc) *cobra.Command {
+func newSubsGetCommand(api subsAPI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
 		Short: "Show a subscription (secrets as fingerprints) and its backlog in the dispatchers",
@@ -308,33 +309,21 @@ old; a killed instance's last report stops counting then). "none" when
 nothing waits. docs/runbook.md says what to do about a backlog.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd)
-			if err != nil {
-				return err
-			}
-			raw, err := c.do(cmd.Context(), http.MethodGet, subPath(args[0]), nil)
-			if err != nil {
-				return err
-			}
-			return printSub(cmd.OutOrStdout(), o, raw, nil)
+			return api.show(cmd, http.MethodGet, subPath(args[0]), nil, nil)
 		},
 	}
 }
 
-func newSubsDeleteCommand(o *subsOptions, client clientFunc) *cobra.Command {
+func newSubsDeleteCommand(api subsAPI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete a subscription",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd)
-			if err != nil {
+			if _, err := api.call(cmd, http.MethodDelete, subPath(args[0]), nil); err != nil {
 				return err
 			}
-			if _, err := c.do(cmd.Context(), http.MethodDelete, subPath(args[0]), nil); err != nil {
-				return err
-			}
-			if !o.JSON {
+			if !api.o.JSON {
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
 			}
 			return nil
@@ -342,7 +331,7 @@ func newSubsDeleteCommand(o *subsOptions, client clientFunc) *cobra.Command {
 	}
 }
 
-func newSubsRotateCommand(o *subsOptions, client clientFunc) *cobra.Command {
+func newSubsRotateCommand(api subsAPI) *cobra.Command {
 	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "rotate-secret ID [--grace DURATION]",
@@ -363,15 +352,7 @@ once (a leaked secret). At most ` + fmt.Sprint(subscription.MaxPreviousSecrets) 
 				}
 				body = map[string]any{"grace": grace.String()}
 			}
-			c, err := client(cmd)
-			if err != nil {
-				return err
-			}
-			raw, err := c.do(cmd.Context(), http.MethodPost, subPath(args[0])+"/rotate-secret", body)
-			if err != nil {
-				return err
-			}
-			return printSub(cmd.OutOrStdout(), o, raw, func(w io.Writer, v subscription.View) {
+			return api.show(cmd, http.MethodPost, subPath(args[0])+"/rotate-secret", body, func(w io.Writer, v subscription.View) {
 				fmt.Fprintf(w, "\nNew signing secret: %s\n", v.Secret)
 				fmt.Fprintln(w, "Store it now: it will not be shown again.")
 				switch {
@@ -387,7 +368,7 @@ once (a leaked secret). At most ` + fmt.Sprint(subscription.MaxPreviousSecrets) 
 	return cmd
 }
 
-func newSubsRevokeCommand(o *subsOptions, client clientFunc) *cobra.Command {
+func newSubsRevokeCommand(api subsAPI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "revoke-secret ID FINGERPRINT",
 		Short: "Stop a previous signing secret, named by its fingerprint (surge subs get lists them)",
@@ -401,18 +382,10 @@ revoked: rotate-secret --grace 0s replaces it at once.`,
   surge subs revoke-secret sub_2pQ4... sha256:96ad2ccd8146`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd)
-			if err != nil {
+			if err := api.show(cmd, http.MethodPost, subPath(args[0])+"/revoke-secret", map[string]any{"fingerprint": args[1]}, nil); err != nil {
 				return err
 			}
-			raw, err := c.do(cmd.Context(), http.MethodPost, subPath(args[0])+"/revoke-secret", map[string]any{"fingerprint": args[1]})
-			if err != nil {
-				return err
-			}
-			if err := printSub(cmd.OutOrStdout(), o, raw, nil); err != nil {
-				return err
-			}
-			if !o.JSON {
+			if !api.o.JSON {
 				fmt.Fprintf(cmd.OutOrStdout(), "\nRevoked %s: it signs no delivery from the dispatcher's next table refresh on.\n", args[1])
 			}
 			return nil

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -73,15 +72,10 @@ printed as value_base64 with value_error.`,
 
 // tapRecord is one output line.
 type tapRecord struct {
-	Topic       string            `json:"topic"`
-	Partition   int32             `json:"partition"`
-	Offset      int64             `json:"offset"`
-	Timestamp   time.Time         `json:"timestamp"`
-	Key         *string           `json:"key"`
-	Headers     map[string]string `json:"headers"`
-	Value       json.RawMessage   `json:"value"`
-	ValueError  string            `json:"value_error,omitempty"`
-	ValueBase64 string            `json:"value_base64,omitempty"`
+	kafkax.RecordMeta
+	Value       json.RawMessage `json:"value"`
+	ValueError  string          `json:"value_error,omitempty"`
+	ValueBase64 string          `json:"value_base64,omitempty"`
 }
 
 func tap(ctx context.Context, c tapConfig, topic string, out io.Writer) error {
@@ -201,20 +195,7 @@ func tap(ctx context.Context, c tapConfig, topic string, out io.Writer) error {
 }
 
 func toTapRecord(ctx context.Context, reg *avroserde.Registry, r *kgo.Record) tapRecord {
-	tr := tapRecord{
-		Topic:     r.Topic,
-		Partition: r.Partition,
-		Offset:    r.Offset,
-		Timestamp: r.Timestamp.UTC(),
-		Headers:   map[string]string{},
-	}
-	if r.Key != nil {
-		k := string(r.Key)
-		tr.Key = &k
-	}
-	for _, h := range r.Headers {
-		tr.Headers[h.Key] = string(h.Value)
-	}
+	tr := tapRecord{RecordMeta: kafkax.MetaOf(r)}
 	switch {
 	case r.Value == nil:
 		tr.Value = json.RawMessage("null") // a tombstone

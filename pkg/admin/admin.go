@@ -14,13 +14,9 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +25,6 @@ import (
 	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
-	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/subscription"
 )
 
@@ -188,135 +183,6 @@ func New(cfg Config, deps Deps) (*API, error) {
 		a.log = zap.NewNop()
 	}
 	return a, nil
-}
-
-// handlerFunc serves one route; a returned error is written as the JSON
-// error body (an *httpx.Error keeps its status, anything else is a 500).
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// Mount registers every /v1 route of the admin API on mux, and a /v1/
-// fallback answering unknown paths with a JSON 404.
-func (a *API) Mount(mux *http.ServeMux) {
-	a.routes = nil
-	a.handle(mux, "/v1/subscriptions", true, map[string]handlerFunc{
-		http.MethodGet:  a.listSubscriptions,
-		http.MethodPost: a.createSubscription,
-	})
-	a.handle(mux, "/v1/subscriptions/{id}", true, map[string]handlerFunc{
-		http.MethodGet:    a.getSubscription,
-		http.MethodPatch:  a.patchSubscription,
-		http.MethodDelete: a.deleteSubscription,
-	})
-	a.handle(mux, "/v1/subscriptions/{id}/rotate-secret", true, map[string]handlerFunc{
-		http.MethodPost: a.rotateSecret,
-	})
-	a.handle(mux, "/v1/subscriptions/{id}/revoke-secret", true, map[string]handlerFunc{
-		http.MethodPost: a.revokeSecret,
-	})
-	a.handle(mux, "/v1/sources", true, map[string]handlerFunc{
-		http.MethodGet: a.listSources,
-	})
-	a.handle(mux, "/v1/sources/{id}", true, map[string]handlerFunc{
-		http.MethodGet:    a.getSource,
-		http.MethodPut:    a.putSource,
-		http.MethodDelete: a.deleteSource,
-	})
-	a.handle(mux, "/v1/sources/{id}/aliases", true, map[string]handlerFunc{
-		http.MethodGet:  a.listAliases,
-		http.MethodPost: a.postAliases,
-	})
-	a.handle(mux, "/v1/sources/{id}/aliases/{entity_type}/{sender_id}", true, map[string]handlerFunc{
-		http.MethodGet:    a.getAlias,
-		http.MethodPut:    a.putAlias,
-		http.MethodDelete: a.deleteAlias,
-	})
-	a.handle(mux, "/v1/event-types", true, map[string]handlerFunc{
-		http.MethodGet: a.listEventTypes,
-	})
-	a.handle(mux, "/v1/event-types/{type}", true, map[string]handlerFunc{
-		http.MethodPut: a.putEventType,
-	})
-	a.mountDLQ(mux)
-	a.handle(mux, "/v1/openapi.json", false, map[string]handlerFunc{
-		http.MethodGet: a.openAPI,
-	})
-	mux.Handle("/v1/", a.authenticated(func(_ http.ResponseWriter, r *http.Request) error {
-		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, "no route %s %s; GET /v1/openapi.json lists them", r.Method, r.URL.Path)
-	}))
-}
-
-// handle registers pattern, dispatching by method itself so a wrong method
-// gets the JSON 405 with Allow rather than the mux's plain text.
-func (a *API) handle(mux *http.ServeMux, pattern string, auth bool, methods map[string]handlerFunc) {
-	allowed := make([]string, 0, len(methods))
-	for m := range methods {
-		allowed = append(allowed, m)
-		a.routes = append(a.routes, m+" "+pattern)
-	}
-	slices.Sort(allowed)
-	allow := strings.Join(allowed, ", ")
-	h := func(w http.ResponseWriter, r *http.Request) error {
-		f, ok := methods[r.Method]
-		if !ok {
-			w.Header().Set("Allow", allow)
-			return httpx.Errorf(http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, "%s does not take %s; allowed: %s", pattern, r.Method, allow)
-		}
-		return f(w, r)
-	}
-	if auth {
-		mux.Handle(pattern, a.authenticated(h))
-	} else {
-		mux.Handle(pattern, serve(h))
-	}
-}
-
-// Routes lists "METHOD /pattern" of every route Mount registered, sorted.
-func (a *API) Routes() []string {
-	out := slices.Clone(a.routes)
-	slices.Sort(out)
-	return out
-}
-
-func serve(h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			httpx.WriteError(w, err)
-		}
-	})
-}
-
-// authenticated requires "Authorization: Bearer <token>", compared in
-// constant time (of hashes, so not even the length leaks).
-func (a *API) authenticated(h handlerFunc) http.Handler {
-	return serve(func(w http.ResponseWriter, r *http.Request) error {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="surge-admin"`)
-			msg := "missing bearer token: send Authorization: Bearer <token> (surge dev keeps it in <data-dir>/admin-token)"
-			if r.Header.Get("Authorization") != "" {
-				msg = "wrong bearer token"
-			}
-			return httpx.Errorf(http.StatusUnauthorized, httpx.CodeUnauthorized, "%s", msg)
-		}
-		return h(w, r)
-	})
-}
-
-// unavailable is the answer to a failed store write.
-func unavailable(what string, err error) error {
-	e := httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "%s was not stored: %v; nothing changed, retry later", what, err)
-	e.RetryAfter = RetryAfter
-	return e
-}
-
-// writeCtx bounds one store write.
-func (a *API) writeCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), a.cfg.WriteTimeout)
-}
-
-func notFound(what, id string) error {
-	return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, "%s %q does not exist", what, id)
 }
 
 // resolverNoLookup fails every lookup: the SSRF check of an unchanged URL

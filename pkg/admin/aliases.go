@@ -70,14 +70,25 @@ func (a *API) aliasSource(r *http.Request) (string, error) {
 	return id, nil
 }
 
-func (a *API) listAliases(w http.ResponseWriter, r *http.Request) error {
+// aliasScope is the alias store and the path's source, which must exist.
+func (a *API) aliasScope(r *http.Request) (Store[catalog.EntityAlias], string, error) {
 	st, err := a.aliasStore()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	src, err := a.aliasSource(r)
+	return st, src, err
+}
+
+// pathAliasKey is the key of the alias the path names under source src.
+func pathAliasKey(r *http.Request, src string) string {
+	return catalog.AliasKey(src, r.PathValue("entity_type"), r.PathValue("sender_id"))
+}
+
+func (a *API) listAliases(r *http.Request) (any, error) {
+	st, src, err := a.aliasScope(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	entityType := r.URL.Query().Get("entity_type")
 	prefix := src + "/"
@@ -90,30 +101,18 @@ func (a *API) listAliases(w http.ResponseWriter, r *http.Request) error {
 			out.Aliases = append(out.Aliases, al)
 		}
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return out, nil
 }
 
-func (a *API) getAlias(w http.ResponseWriter, r *http.Request) error {
-	st, err := a.aliasStore()
+func (a *API) getAlias(r *http.Request) (any, error) {
+	st, src, err := a.aliasScope(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	src, err := a.aliasSource(r)
-	if err != nil {
-		return err
-	}
-	key := catalog.AliasKey(src, r.PathValue("entity_type"), r.PathValue("sender_id"))
-	al, ok := st.Get(key)
-	if !ok {
-		return notFound("alias", key)
-	}
-	httpx.WriteJSON(w, http.StatusOK, al)
-	return nil
+	return lookup(st, "alias", pathAliasKey(r, src))
 }
 
 func (a *API) putAlias(w http.ResponseWriter, r *http.Request) error {
-	const route = "PUT /v1/sources/{id}/aliases/{entity_type}/{sender_id}"
 	st, err := a.aliasStore()
 	if err != nil {
 		return err
@@ -136,20 +135,11 @@ func (a *API) putAlias(w http.ResponseWriter, r *http.Request) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_, exists := st.Get(al.Key())
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := st.Put(ctx, al.Key(), al); err != nil {
-		a.log.Warn("alias not stored", zap.String("route", route), zap.String("source_id", src), zap.Error(err))
-		return unavailable("the alias", err)
+	c := a.change(r, zap.String("source_id", src))
+	if err := put(c, st, al.Key(), al, "alias not stored", "the alias"); err != nil {
+		return err
 	}
-	status, what := http.StatusOK, "alias replaced"
-	if !exists {
-		status, what = http.StatusCreated, "alias created"
-		w.Header().Set("Location", aliasPath(al))
-	}
-	a.log.Info(what, zap.String("route", route), zap.String("source_id", src), zap.String("entity_type", al.EntityType))
-	httpx.WriteJSON(w, status, al)
-	return nil
+	return c.answerPut(w, exists, "alias", aliasPath(al), al, zap.String("entity_type", al.EntityType))
 }
 
 // postAliases stores a batch of aliases: all of them are checked first,
@@ -157,7 +147,6 @@ func (a *API) putAlias(w http.ResponseWriter, r *http.Request) error {
 // the aliases before it stored (each write is one record); sending the
 // same batch again is safe.
 func (a *API) postAliases(w http.ResponseWriter, r *http.Request) error {
-	const route = "POST /v1/sources/{id}/aliases"
 	st, err := a.aliasStore()
 	if err != nil {
 		return err
@@ -192,44 +181,26 @@ func (a *API) postAliases(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	log := a.change(r, zap.String("source_id", src)).log
 	ctx, cancel := a.writeCtx(r)
 	defer cancel()
 	for i, al := range out.Aliases {
 		if err := st.Put(ctx, al.Key(), al); err != nil {
-			a.log.Warn("aliases not stored", zap.String("route", route), zap.String("source_id", src), zap.Int("stored", i), zap.Error(err))
+			log.Warn("aliases not stored", zap.Int("stored", i), zap.Error(err))
 			return unavailable(fmt.Sprintf("alias %d of %d (the %d before it were stored)", i, len(out.Aliases), i), err)
 		}
 	}
-	a.log.Info("aliases stored", zap.String("route", route), zap.String("source_id", src), zap.Int("aliases", len(out.Aliases)))
+	log.Info("aliases stored", zap.Int("aliases", len(out.Aliases)))
 	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (a *API) deleteAlias(w http.ResponseWriter, r *http.Request) error {
-	const route = "DELETE /v1/sources/{id}/aliases/{entity_type}/{sender_id}"
-	st, err := a.aliasStore()
+	st, src, err := a.aliasScope(r)
 	if err != nil {
 		return err
 	}
-	src, err := a.aliasSource(r)
-	if err != nil {
-		return err
-	}
-	key := catalog.AliasKey(src, r.PathValue("entity_type"), r.PathValue("sender_id"))
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := st.Get(key); !ok {
-		return notFound("alias", key)
-	}
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := st.Delete(ctx, key); err != nil {
-		a.log.Warn("alias not deleted", zap.String("route", route), zap.String("source_id", src), zap.Error(err))
-		return unavailable("the deletion", err)
-	}
-	a.log.Info("alias deleted", zap.String("route", route), zap.String("source_id", src))
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteKey(a.change(r, zap.String("source_id", src)), w, st, "alias", pathAliasKey(r, src))
 }
 
 // aliasPath is the route of one alias, its parts path-escaped.

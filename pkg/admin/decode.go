@@ -71,6 +71,24 @@ func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any, readOnly
 	return httpx.Errorf(http.StatusBadRequest, httpx.CodeMalformed, "the body is not valid JSON: %v", err)
 }
 
+// decodeNamed decodes the body of a PUT that stores one named entry (a
+// source, an event type) into v, as decodeBody does, and checks the name
+// the body gives, *name, against the path's value of param: a name left
+// out is the path's, another one is a 422 on field.
+func (a *API) decodeNamed(w http.ResponseWriter, r *http.Request, v any, name *string, field, param string) error {
+	if err := a.decodeBody(w, r, v, nil); err != nil {
+		return err
+	}
+	path := r.PathValue(param)
+	switch {
+	case *name == "":
+		*name = path
+	case *name != path:
+		return unprocessable(field, "\""+*name+"\" does not match the "+param+" in the path, \""+path+"\"; leave it out or make them equal")
+	}
+	return nil
+}
+
 // freeForm names the top-level request fields whose value is any JSON,
 // null included (an event type's data_schema).
 var freeForm = map[string]bool{"data_schema": true}

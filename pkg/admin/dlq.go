@@ -56,29 +56,6 @@ type replayList struct {
 	Replays []dlq.Status `json:"replays"`
 }
 
-// mountDLQ registers the /v1/dlq routes.
-func (a *API) mountDLQ(mux *http.ServeMux) {
-	a.handle(mux, "/v1/dlq/stats", true, map[string]handlerFunc{
-		http.MethodGet: a.dlqStats,
-	})
-	a.handle(mux, "/v1/dlq/records/{partition}/{offset}", true, map[string]handlerFunc{
-		http.MethodGet: a.dlqRecord,
-	})
-	a.handle(mux, "/v1/dlq/replays", true, map[string]handlerFunc{
-		http.MethodGet:  a.listReplays,
-		http.MethodPost: a.createReplay,
-	})
-	a.handle(mux, "/v1/dlq/replays/{id}", true, map[string]handlerFunc{
-		http.MethodGet: a.getReplay,
-	})
-	a.handle(mux, "/v1/dlq/replays/{id}/resume", true, map[string]handlerFunc{
-		http.MethodPost: a.resumeReplay,
-	})
-	a.handle(mux, "/v1/dlq/replays/{id}/stop", true, map[string]handlerFunc{
-		http.MethodPost: a.stopReplay,
-	})
-}
-
 // dlqError maps a pkg/dlq error to the API's answer.
 func dlqError(err error) error {
 	var (
@@ -117,132 +94,117 @@ func (a *API) dlqService() (DLQ, error) {
 	return a.deps.DLQ, nil
 }
 
-func (a *API) dlqStats(w http.ResponseWriter, r *http.Request) error {
+// fromDLQ is what op returns from the API's DLQ service: a 503 when the
+// API has none, and op's failure as dlqError answers it.
+func fromDLQ[T any](a *API, op func(d DLQ) (T, error)) (T, error) {
+	var zero T
 	d, err := a.dlqService()
 	if err != nil {
-		return err
+		return zero, err
 	}
-	st, err := d.Stats(r.Context(), r.URL.Query().Get("topic"), nil)
+	v, err := op(d)
 	if err != nil {
-		return dlqError(err)
+		return zero, dlqError(err)
 	}
-	httpx.WriteJSON(w, http.StatusOK, st)
-	return nil
+	return v, nil
 }
 
-func (a *API) dlqRecord(w http.ResponseWriter, r *http.Request) error {
+func (a *API) dlqStats(r *http.Request) (any, error) {
+	return fromDLQ(a, func(d DLQ) (*dlq.Stats, error) { return d.Stats(r.Context(), r.URL.Query().Get("topic"), nil) })
+}
+
+func (a *API) dlqRecord(r *http.Request) (any, error) {
 	d, err := a.dlqService()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, perr := strconv.ParseInt(r.PathValue("partition"), 10, 32)
 	if perr != nil || p < 0 {
-		return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "partition", Message: "must be a partition number"}
+		return nil, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "partition", Message: "must be a partition number"}
 	}
 	o, oerr := strconv.ParseInt(r.PathValue("offset"), 10, 64)
 	if oerr != nil || o < 0 {
-		return &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "offset", Message: "must be an offset (a number from 0)"}
+		return nil, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "offset", Message: "must be an offset (a number from 0)"}
 	}
 	rec, err := d.Record(r.Context(), r.URL.Query().Get("topic"), int32(p), o)
 	if err != nil {
-		return dlqError(err)
+		return nil, dlqError(err)
 	}
-	httpx.WriteJSON(w, http.StatusOK, rec)
-	return nil
+	return rec, nil
 }
 
 func (a *API) createReplay(w http.ResponseWriter, r *http.Request) error {
-	const route = "POST /v1/dlq/replays"
 	var in replayRequest
 	if err := a.decodeBody(w, r, &in, nil); err != nil {
 		return err
 	}
-	d, err := a.dlqService()
+	if in.DryRun {
+		return a.planReplay(w, r, in.Selection)
+	}
+	st, err := fromDLQ(a, func(d DLQ) (dlq.Status, error) { return d.Start(r.Context(), in.Selection) })
 	if err != nil {
 		return err
 	}
-	if in.DryRun {
-		out := dryRun{Records: []dlq.Planned{}}
-		pl, err := d.Plan(r.Context(), in.Selection, func(p dlq.Planned) {
+	a.change(r).log.Info("replay started", zap.String("replay_id", st.ID), zap.String("topic", st.Selection.Topic), zap.Int64("total", st.Total))
+	return acceptedReplay(w, st)
+}
+
+// planReplay answers a dry run of a replay of sel: the plan and the first
+// MaxDryRunRecords records it would write.
+func (a *API) planReplay(w http.ResponseWriter, r *http.Request, sel dlq.Selection) error {
+	out := dryRun{Records: []dlq.Planned{}}
+	pl, err := fromDLQ(a, func(d DLQ) (*dlq.Plan, error) {
+		return d.Plan(r.Context(), sel, func(p dlq.Planned) {
 			if len(out.Records) < MaxDryRunRecords {
 				out.Records = append(out.Records, p)
 			} else {
 				out.Truncated = true
 			}
 		}, nil)
-		if err != nil {
-			return dlqError(err)
-		}
-		out.Plan = pl
-		httpx.WriteJSON(w, http.StatusOK, out)
-		return nil
-	}
-	st, err := d.Start(r.Context(), in.Selection)
+	})
 	if err != nil {
-		return dlqError(err)
+		return err
 	}
-	a.log.Info("replay started", zap.String("route", route), zap.String("replay_id", st.ID), zap.String("topic", st.Selection.Topic), zap.Int64("total", st.Total))
+	out.Plan = pl
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// acceptedReplay answers with a replay running in the background: a 202
+// with its Location.
+func acceptedReplay(w http.ResponseWriter, st dlq.Status) error {
 	w.Header().Set("Location", "/v1/dlq/replays/"+st.ID)
 	httpx.WriteJSON(w, http.StatusAccepted, st)
 	return nil
 }
 
-func (a *API) listReplays(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.dlqService()
+func (a *API) listReplays(r *http.Request) (any, error) {
+	list, err := fromDLQ(a, func(d DLQ) ([]dlq.Status, error) { return d.List(r.Context()) })
 	if err != nil {
-		return err
+		return nil, err
 	}
-	list, err := d.List(r.Context())
-	if err != nil {
-		return dlqError(err)
-	}
-	if list == nil {
-		list = []dlq.Status{}
-	}
-	httpx.WriteJSON(w, http.StatusOK, replayList{Replays: list})
-	return nil
+	return replayList{Replays: orEmpty(list)}, nil
 }
 
-func (a *API) getReplay(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.dlqService()
-	if err != nil {
-		return err
-	}
-	st, err := d.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return dlqError(err)
-	}
-	httpx.WriteJSON(w, http.StatusOK, st)
-	return nil
+func (a *API) getReplay(r *http.Request) (any, error) {
+	return fromDLQ(a, func(d DLQ) (dlq.Status, error) { return d.Get(r.Context(), r.PathValue("id")) })
 }
 
 func (a *API) resumeReplay(w http.ResponseWriter, r *http.Request) error {
-	const route = "POST /v1/dlq/replays/{id}/resume"
-	d, err := a.dlqService()
+	st, err := fromDLQ(a, func(d DLQ) (dlq.Status, error) { return d.ResumeBackground(r.Context(), r.PathValue("id")) })
 	if err != nil {
 		return err
 	}
-	st, err := d.ResumeBackground(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return dlqError(err)
-	}
-	a.log.Info("replay resumed", zap.String("route", route), zap.String("replay_id", st.ID))
-	w.Header().Set("Location", "/v1/dlq/replays/"+st.ID)
-	httpx.WriteJSON(w, http.StatusAccepted, st)
-	return nil
+	a.change(r).log.Info("replay resumed", zap.String("replay_id", st.ID))
+	return acceptedReplay(w, st)
 }
 
 func (a *API) stopReplay(w http.ResponseWriter, r *http.Request) error {
-	const route = "POST /v1/dlq/replays/{id}/stop"
-	d, err := a.dlqService()
+	st, err := fromDLQ(a, func(d DLQ) (dlq.Status, error) { return d.Stop(r.Context(), r.PathValue("id")) })
 	if err != nil {
 		return err
 	}
-	st, err := d.Stop(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return dlqError(err)
-	}
-	a.log.Info("replay stopped", zap.String("route", route), zap.String("replay_id", st.ID), zap.Int64("replayed", st.Replayed))
+	a.change(r).log.Info("replay stopped", zap.String("replay_id", st.ID), zap.Int64("replayed", st.Replayed))
 	httpx.WriteJSON(w, http.StatusOK, st)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/admin"
 	"github.com/surgehq/surge/pkg/dlq"
+	"github.com/surgehq/surge/pkg/kafkax"
 )
 
 // fakeDLQ is an in-memory admin.DLQ with the behaviour the API relies on:
@@ -84,8 +85,8 @@ func (f *fakeDLQ) Record(_ context.Context, topic string, partition int32, offse
 		return nil, fmt.Errorf("no record at %d/%d: %w", partition, offset, dlq.ErrNotFound)
 	}
 	key := "sub_a/order:1"
-	return &dlq.Record{Topic: full, Partition: 0, Offset: 7, Timestamp: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC), Key: &key,
-		Headers:    map[string]string{"surge.dlq.error-class": "rejected"},
+	return &dlq.Record{RecordMeta: kafkax.RecordMeta{Topic: full, Partition: 0, Offset: 7, Timestamp: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC), Key: &key,
+		Headers: map[string]string{"surge.dlq.error-class": "rejected"}},
 		DeadLetter: dlq.DeadLetter{Stage: "dispatcher", Class: "rejected", Error: "endpoint answered 400", Attempts: "1", HTTPStatus: "400", FromTopic: "commerce.deliveries", FromPartition: "0", FromOffset: "12"},
 		Replay:     &dlq.ReplayMark{ID: "rpl_old", Count: 1},
 		Value:      json.RawMessage(`{"id":"msg_1"}`), ReplaysTo: "commerce.deliveries",

@@ -9,32 +9,10 @@ import (
 	"github.com/surgehq/surge/pkg/httpx"
 )
 
-// eventTypeList is the body of GET /v1/event-types.
-type eventTypeList struct {
-	EventTypes []catalog.EventType `json:"event_types"`
-}
-
-func (a *API) listEventTypes(w http.ResponseWriter, _ *http.Request) error {
-	types := a.deps.Catalog.List()
-	if types == nil {
-		types = []catalog.EventType{}
-	}
-	httpx.WriteJSON(w, http.StatusOK, eventTypeList{EventTypes: types})
-	return nil
-}
-
 func (a *API) putEventType(w http.ResponseWriter, r *http.Request) error {
-	const route = "PUT /v1/event-types/{type}"
-	name := r.PathValue("type")
 	var et catalog.EventType
-	if err := a.decodeBody(w, r, &et, nil); err != nil {
+	if err := a.decodeNamed(w, r, &et, &et.Name, "name", "type"); err != nil {
 		return err
-	}
-	switch {
-	case et.Name == "":
-		et.Name = name
-	case et.Name != name:
-		return unprocessable("name", "\""+et.Name+"\" does not match the type in the path, \""+name+"\"; leave it out or make them equal")
 	}
 	if err := et.Validate(); err != nil {
 		return validationError(err, eventTypeDocRule)
@@ -47,25 +25,25 @@ func (a *API) putEventType(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkMerged(et); err != nil {
 		return err
 	}
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := a.deps.EventTypes.Put(ctx, et.Name, et); err != nil {
-		a.log.Warn("event type not stored", zap.String("route", route), zap.String("event_type", et.Name), zap.Error(err))
-		return unavailable("the event type", err)
+	c := a.change(r, zap.String("event_type", et.Name))
+	if err := put(c, a.deps.EventTypes, et.Name, et, "event type not stored", "the event type"); err != nil {
+		return err
 	}
 	// Read-your-writes in this process; the owner of the catalog applies
 	// the same change when it reads the store.
 	if err := a.deps.Catalog.Put(et); err != nil {
 		a.log.Warn("event type stored but not applied to the live catalog", zap.String("event_type", et.Name), zap.Error(err))
 	}
-	status, what := http.StatusOK, "event type replaced"
-	if !known {
-		status, what = http.StatusCreated, "event type created"
-		w.Header().Set("Location", "/v1/event-types/"+et.Name)
-	}
-	a.log.Info(what, zap.String("route", route), zap.String("event_type", et.Name))
-	httpx.WriteJSON(w, status, et)
-	return nil
+	return c.answerPut(w, known, "event type", "/v1/event-types/"+et.Name, et)
+}
+
+// eventTypeList is the body of GET /v1/event-types.
+type eventTypeList struct {
+	EventTypes []catalog.EventType `json:"event_types"`
+}
+
+func (a *API) listEventTypes(*http.Request) (any, error) {
+	return eventTypeList{EventTypes: orEmpty(a.deps.Catalog.List())}, nil
 }
 
 // isOwnName reports whether name is a type's canonical name in the

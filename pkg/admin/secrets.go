@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/subscription"
 )
@@ -36,7 +37,6 @@ func (a *API) rotationGrace(w http.ResponseWriter, r *http.Request) (time.Durati
 // a subscription: from the next table refresh on, no delivery is signed
 // with it.
 func (a *API) revokeSecret(w http.ResponseWriter, r *http.Request) error {
-	const route = "POST /v1/subscriptions/{id}/revoke-secret"
 	id := r.PathValue("id")
 	var in subscription.RevokeInput
 	if err := a.decodeBody(w, r, &in, nil); err != nil {
@@ -51,9 +51,9 @@ func (a *API) revokeSecret(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur, ok := a.deps.Subscriptions.Get(id)
-	if !ok {
-		return notFound("subscription", id)
+	cur, err := lookup(a.deps.Subscriptions, "subscription", id)
+	if err != nil {
+		return err
 	}
 	secrets, err := subscription.Revoke(cur.Secrets, in.Fingerprint)
 	switch {
@@ -66,17 +66,20 @@ func (a *API) revokeSecret(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	next := subscription.Clone(cur)
-	next.Secrets = secrets
-	next.UpdatedAt = subscription.Timestamp(a.now())
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := a.deps.Subscriptions.Put(ctx, id, next); err != nil {
-		a.log.Warn("secret revocation not stored", zap.String("route", route), zap.String("subscription_id", id), zap.Error(err))
-		return unavailable("the revocation", err)
+	next := withSecrets(cur, secrets, a.now())
+	c := a.change(r, zap.String("subscription_id", id))
+	if err := put(c, a.deps.Subscriptions, id, next, "secret revocation not stored", "the revocation"); err != nil {
+		return err
 	}
-	a.log.Info("subscription secret revoked", zap.String("route", route), zap.String("subscription_id", id),
-		zap.String("fingerprint", in.Fingerprint), zap.Int("signing_keys", len(next.Secrets)))
+	c.log.Info("subscription secret revoked", zap.String("fingerprint", in.Fingerprint), zap.Int("signing_keys", len(next.Secrets)))
 	httpx.WriteJSON(w, http.StatusOK, subscription.NewView(next))
 	return nil
+}
+
+// withSecrets is a copy of cur signing with secrets, updated at now.
+func withSecrets(cur event.Subscription, secrets []event.Secret, now time.Time) event.Subscription {
+	next := subscription.Clone(cur)
+	next.Secrets = secrets
+	next.UpdatedAt = subscription.Timestamp(now)
+	return next
 }

@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/catalog"
-	"github.com/surgehq/surge/pkg/httpx"
 )
 
 // redacted is what catalog.Source.Redacted puts in place of a secret. A PUT
@@ -21,39 +20,24 @@ type sourceList struct {
 	Sources []catalog.Source `json:"sources"`
 }
 
-func (a *API) listSources(w http.ResponseWriter, _ *http.Request) error {
-	srcs := a.deps.Sources.List()
-	out := sourceList{Sources: make([]catalog.Source, 0, len(srcs))}
-	for _, s := range srcs {
-		out.Sources = append(out.Sources, s.Redacted())
-	}
-	httpx.WriteJSON(w, http.StatusOK, out)
-	return nil
+func (a *API) listSources(*http.Request) (any, error) {
+	return sourceList{Sources: listOf(a.deps.Sources.List(), catalog.Source.Redacted)}, nil
 }
 
-func (a *API) getSource(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	s, ok := a.deps.Sources.Get(id)
-	if !ok {
-		return notFound("source", id)
+func (a *API) getSource(r *http.Request) (any, error) {
+	s, err := lookup(a.deps.Sources, "source", r.PathValue("id"))
+	if err != nil {
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, s.Redacted())
-	return nil
+	return s.Redacted(), nil
 }
 
 func (a *API) putSource(w http.ResponseWriter, r *http.Request) error {
-	const route = "PUT /v1/sources/{id}"
-	id := r.PathValue("id")
 	var src catalog.Source
-	if err := a.decodeBody(w, r, &src, nil); err != nil {
+	if err := a.decodeNamed(w, r, &src, &src.ID, "id", "id"); err != nil {
 		return err
 	}
-	switch {
-	case src.ID == "":
-		src.ID = id
-	case src.ID != id:
-		return unprocessable("id", "\""+src.ID+"\" does not match the id in the path, \""+id+"\"; leave it out or make them equal")
-	}
+	id := src.ID
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur, exists := a.deps.Sources.Get(id)
@@ -63,20 +47,11 @@ func (a *API) putSource(w http.ResponseWriter, r *http.Request) error {
 	if err := src.Validate(); err != nil {
 		return validationError(err, sourceDocRule)
 	}
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := a.deps.Sources.Put(ctx, id, src); err != nil {
-		a.log.Warn("source not stored", zap.String("route", route), zap.String("source_id", id), zap.Error(err))
-		return unavailable("the source", err)
+	c := a.change(r, zap.String("source_id", id))
+	if err := put(c, a.deps.Sources, id, src, "source not stored", "the source"); err != nil {
+		return err
 	}
-	status, what := http.StatusOK, "source replaced"
-	if !exists {
-		status, what = http.StatusCreated, "source created"
-		w.Header().Set("Location", "/v1/sources/"+id)
-	}
-	a.log.Info(what, zap.String("route", route), zap.String("source_id", id))
-	httpx.WriteJSON(w, status, src.Redacted())
-	return nil
+	return c.answerPut(w, exists, "source", "/v1/sources/"+id, src.Redacted())
 }
 
 // keepRedacted puts back the stored secret and loader header values where
@@ -138,20 +113,6 @@ func keepRedacted(src *catalog.Source, cur catalog.Source, exists bool) error {
 }
 
 func (a *API) deleteSource(w http.ResponseWriter, r *http.Request) error {
-	const route = "DELETE /v1/sources/{id}"
 	id := r.PathValue("id")
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.deps.Sources.Get(id); !ok {
-		return notFound("source", id)
-	}
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := a.deps.Sources.Delete(ctx, id); err != nil {
-		a.log.Warn("source not deleted", zap.String("route", route), zap.String("source_id", id), zap.Error(err))
-		return unavailable("the deletion", err)
-	}
-	a.log.Info("source deleted", zap.String("route", route), zap.String("source_id", id))
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteKey(a.change(r, zap.String("source_id", id)), w, a.deps.Sources, "source", id)
 }

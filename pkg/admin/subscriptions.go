@@ -16,14 +16,8 @@ type subscriptionList struct {
 	Subscriptions []subscription.View `json:"subscriptions"`
 }
 
-func (a *API) listSubscriptions(w http.ResponseWriter, _ *http.Request) error {
-	subs := a.deps.Subscriptions.List()
-	out := subscriptionList{Subscriptions: make([]subscription.View, 0, len(subs))}
-	for _, s := range subs {
-		out.Subscriptions = append(out.Subscriptions, subscription.NewView(s))
-	}
-	httpx.WriteJSON(w, http.StatusOK, out)
-	return nil
+func (a *API) listSubscriptions(*http.Request) (any, error) {
+	return subscriptionList{Subscriptions: listOf(a.deps.Subscriptions.List(), subscription.NewView)}, nil
 }
 
 // subscriptionWithBacklog is the body of GET /v1/subscriptions/{id}: the
@@ -33,11 +27,11 @@ type subscriptionWithBacklog struct {
 	Backlog *backlog.Summary `json:"backlog,omitempty"`
 }
 
-func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) error {
+func (a *API) getSubscription(r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	s, ok := a.deps.Subscriptions.Get(id)
-	if !ok {
-		return notFound("subscription", id)
+	s, err := lookup(a.deps.Subscriptions, "subscription", id)
+	if err != nil {
+		return nil, err
 	}
 	out := subscriptionWithBacklog{View: subscription.NewView(s)}
 	if a.deps.Backlog != nil {
@@ -45,12 +39,10 @@ func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) error {
 		b.Subscription = "" // the subscription's own id, said above
 		out.Backlog = &b
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return out, nil
 }
 
 func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
-	const route = "POST /v1/subscriptions"
 	var in subscription.Input
 	if err := a.decodeBody(w, r, &in, subscription.IsReadOnly); err != nil {
 		return err
@@ -69,13 +61,11 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Secrets = []event.Secret{secret}
 
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := a.deps.Subscriptions.Put(ctx, s.ID, s); err != nil {
-		a.log.Warn("subscription not stored", zap.String("route", route), zap.String("subscription_id", s.ID), zap.Error(err))
-		return unavailable("the subscription", err)
+	c := a.change(r, zap.String("subscription_id", s.ID))
+	if err := put(c, a.deps.Subscriptions, s.ID, s, "subscription not stored", "the subscription"); err != nil {
+		return err
 	}
-	a.log.Info("subscription created", zap.String("route", route), zap.String("subscription_id", s.ID))
+	c.log.Info("subscription created")
 	v := subscription.NewView(s)
 	v.Secret = secret.Value
 	w.Header().Set("Location", "/v1/subscriptions/"+s.ID)
@@ -84,7 +74,6 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
-	const route = "PATCH /v1/subscriptions/{id}"
 	id := r.PathValue("id")
 	var in subscription.Input
 	if err := a.decodeBody(w, r, &in, subscription.IsReadOnly); err != nil {
@@ -92,9 +81,9 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur, ok := a.deps.Subscriptions.Get(id)
-	if !ok {
-		return notFound("subscription", id)
+	cur, err := lookup(a.deps.Subscriptions, "subscription", id)
+	if err != nil {
+		return err
 	}
 	next := subscription.Clone(cur)
 	in.Apply(&next, a.now())
@@ -107,45 +96,27 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 	if err := v.Validate(r.Context(), next); err != nil {
 		return validationError(err, subscriptionDocRule)
 	}
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := a.deps.Subscriptions.Put(ctx, id, next); err != nil {
-		a.log.Warn("subscription not stored", zap.String("route", route), zap.String("subscription_id", id), zap.Error(err))
-		return unavailable("the change", err)
+	c := a.change(r, zap.String("subscription_id", id))
+	if err := put(c, a.deps.Subscriptions, id, next, "subscription not stored", "the change"); err != nil {
+		return err
 	}
-	a.log.Info("subscription updated", zap.String("route", route), zap.String("subscription_id", id),
-		zap.Bool("enabled", next.Enabled), zap.Bool("paused", next.Paused))
+	c.log.Info("subscription updated", zap.Bool("enabled", next.Enabled), zap.Bool("paused", next.Paused))
 	httpx.WriteJSON(w, http.StatusOK, subscription.NewView(next))
 	return nil
 }
 
 func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) error {
-	const route = "DELETE /v1/subscriptions/{id}"
 	id := r.PathValue("id")
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.deps.Subscriptions.Get(id); !ok {
-		return notFound("subscription", id)
-	}
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := a.deps.Subscriptions.Delete(ctx, id); err != nil {
-		a.log.Warn("subscription not deleted", zap.String("route", route), zap.String("subscription_id", id), zap.Error(err))
-		return unavailable("the deletion", err)
-	}
-	a.log.Info("subscription deleted", zap.String("route", route), zap.String("subscription_id", id))
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteKey(a.change(r, zap.String("subscription_id", id)), w, a.deps.Subscriptions, "subscription", id)
 }
 
 func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) error {
-	const route = "POST /v1/subscriptions/{id}/rotate-secret"
 	id := r.PathValue("id")
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur, ok := a.deps.Subscriptions.Get(id)
-	if !ok {
-		return notFound("subscription", id)
+	cur, err := lookup(a.deps.Subscriptions, "subscription", id)
+	if err != nil {
+		return err
 	}
 	grace, err := a.rotationGrace(w, r)
 	if err != nil {
@@ -156,17 +127,13 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	next := subscription.Clone(cur)
-	next.Secrets = subscription.Rotate(cur.Secrets, secret, now, grace)
-	next.UpdatedAt = subscription.Timestamp(now)
-	ctx, cancel := a.writeCtx(r)
-	defer cancel()
-	if err := a.deps.Subscriptions.Put(ctx, id, next); err != nil {
-		a.log.Warn("rotated secret not stored", zap.String("route", route), zap.String("subscription_id", id), zap.Error(err))
-		return unavailable("the new secret", err)
+	next := withSecrets(cur, subscription.Rotate(cur.Secrets, secret, now, grace), now)
+	c := a.change(r, zap.String("subscription_id", id))
+	if err := put(c, a.deps.Subscriptions, id, next, "rotated secret not stored", "the new secret"); err != nil {
+		return err
 	}
-	a.log.Info("subscription secret rotated", zap.String("route", route), zap.String("subscription_id", id),
-		zap.String("fingerprint", subscription.Fingerprint(secret.Value)), zap.Duration("grace", grace), zap.Int("signing_keys", len(next.Secrets)))
+	c.log.Info("subscription secret rotated", zap.String("fingerprint", subscription.Fingerprint(secret.Value)),
+		zap.Duration("grace", grace), zap.Int("signing_keys", len(next.Secrets)))
 	v := subscription.NewView(next)
 	v.Secret = secret.Value
 	httpx.WriteJSON(w, http.StatusOK, v)

@@ -13,17 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
 // Record is one dead letter shown in full.
 type Record struct {
-	Topic     string            `json:"topic"`
-	Partition int32             `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Timestamp time.Time         `json:"timestamp"`
-	Key       *string           `json:"key"`
-	Headers   map[string]string `json:"headers"`
+	kafkax.RecordMeta
 	// DeadLetter spells out the surge.dlq.* headers.
 	DeadLetter DeadLetter `json:"dead_letter"`
 	// Replay is set when the record had been replayed before.
@@ -77,11 +73,7 @@ type Attempt struct {
 // its attempt history for a delivery. ErrNotFound when there is none
 // (out of range, or a transaction marker).
 func (s *Service) Record(ctx context.Context, topic string, partition int32, offset int64) (*Record, error) {
-	full, kind, err := s.Topic(topic)
-	if err != nil {
-		return nil, err
-	}
-	spans, err := s.bounds(ctx, full)
+	full, kind, spans, err := s.topicBounds(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +103,7 @@ func (s *Service) Record(ctx context.Context, topic string, partition int32, off
 // FindEvent returns every dead letter of topic carrying event id, in
 // partition and offset order. It reads the whole topic.
 func (s *Service) FindEvent(ctx context.Context, topic, id string, tick func(Progress)) ([]*Record, error) {
-	full, kind, err := s.Topic(topic)
-	if err != nil {
-		return nil, err
-	}
-	spans, err := s.bounds(ctx, full)
+	full, kind, spans, err := s.topicBounds(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -165,11 +153,7 @@ func (s *Service) FindEvent(ctx context.Context, topic, id string, tick func(Pro
 // view builds the Record of r.
 func (s *Service) view(ctx context.Context, kind Kind, r *kgo.Record) (*Record, error) {
 	v := &Record{
-		Topic:     r.Topic,
-		Partition: r.Partition,
-		Offset:    r.Offset,
-		Timestamp: r.Timestamp.UTC(),
-		Headers:   map[string]string{},
+		RecordMeta: kafkax.MetaOf(r),
 		DeadLetter: DeadLetter{
 			Stage:         header(r, topics.HeaderDLQStage),
 			Class:         header(r, topics.HeaderDLQErrorClass),
@@ -182,13 +166,6 @@ func (s *Service) view(ctx context.Context, kind Kind, r *kgo.Record) (*Record, 
 			FirstFailure:  header(r, topics.HeaderDLQFirstFailure),
 			LastFailure:   header(r, topics.HeaderDLQLastFailure),
 		},
-	}
-	if r.Key != nil {
-		k := string(r.Key)
-		v.Key = &k
-	}
-	for _, h := range r.Headers {
-		v.Headers[h.Key] = string(h.Value)
 	}
 	if n := replayCount(r); n > 0 {
 		v.Replay = &ReplayMark{ID: header(r, topics.HeaderReplayID), Count: n}

@@ -64,11 +64,7 @@ type PartitionStats struct {
 // end offsets at the start) and counts it. tick, when set, is called
 // after each fetch with the progress so far.
 func (s *Service) Stats(ctx context.Context, topic string, tick func(Progress)) (*Stats, error) {
-	full, kind, err := s.Topic(topic)
-	if err != nil {
-		return nil, err
-	}
-	spans, err := s.bounds(ctx, full)
+	full, kind, spans, err := s.topicBounds(ctx, topic)
 	if err != nil {
 		return nil, err
 	}

@@ -126,6 +126,12 @@ type compatibilityLevel struct {
 	CompatibilityLevel string `json:"compatibilityLevel"`
 }
 
+// compatibilitySetting is the body of PUT /config[/{subject}] and of its
+// answer.
+type compatibilitySetting struct {
+	Compatibility string `json:"compatibility"`
+}
+
 func (r *Registry) getConfig(req *http.Request, p params) (any, error) {
 	subject := p["subject"]
 	var level string
@@ -141,9 +147,7 @@ func (r *Registry) getConfig(req *http.Request, p params) (any, error) {
 }
 
 func (r *Registry) putConfig(req *http.Request, p params) (any, error) {
-	var body struct {
-		Compatibility string `json:"compatibility"`
-	}
+	var body compatibilitySetting
 	if err := decodeBody(req, &body); err != nil {
 		return nil, err
 	}
@@ -154,9 +158,7 @@ func (r *Registry) putConfig(req *http.Request, p params) (any, error) {
 	if err := r.setCompatibility(req.Context(), p["subject"], level); err != nil {
 		return nil, err
 	}
-	return struct {
-		Compatibility string `json:"compatibility"`
-	}{level}, nil
+	return compatibilitySetting{level}, nil
 }
 
 func (r *Registry) deleteConfig(req *http.Request, p params) (any, error) {

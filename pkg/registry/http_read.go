@@ -210,10 +210,15 @@ func (r *Registry) getVersions(req *http.Request, p params) (any, error) {
 	return out, nil
 }
 
-func (r *Registry) getVersion(req *http.Request, p params) (any, error) {
-	var v *versionInfo
-	var err error
+// pathVersion is the version the path names ({subject} and {version}),
+// soft-deleted ones too with ?deleted=true.
+func (r *Registry) pathVersion(req *http.Request, p params) (v *versionInfo, err error) {
 	r.read(func(st *state) { v, err = findVersion(st, p["subject"], p["version"], flag(req, "deleted")) })
+	return v, err
+}
+
+func (r *Registry) getVersion(req *http.Request, p params) (any, error) {
+	v, err := r.pathVersion(req, p)
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +226,7 @@ func (r *Registry) getVersion(req *http.Request, p params) (any, error) {
 }
 
 func (r *Registry) getVersionText(req *http.Request, p params) (any, error) {
-	var v *versionInfo
-	var err error
-	r.read(func(st *state) { v, err = findVersion(st, p["subject"], p["version"], flag(req, "deleted")) })
+	v, err := r.pathVersion(req, p)
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,7 @@ func (r *Registry) registerSchema(req *http.Request, p params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		ID int `json:"id"`
-	}{id}, nil
+	return registeredID{id}, nil
 }
 
 func (r *Registry) lookupSchema(req *http.Request, p params) (any, error) {
@@ -97,4 +95,9 @@ func (r *Registry) deleteVersion(req *http.Request, p params) (any, error) {
 		return nil, err
 	}
 	return nums[0], nil
+}
+
+// registeredID is the answer to a registration: the schema's id.
+type registeredID struct {
+	ID int `json:"id"`
 }

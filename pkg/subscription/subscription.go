@@ -159,49 +159,38 @@ func NewSubscription(id string, in Input, now time.Time) event.Subscription {
 // subscription without giving a reason clears DisabledReason. Slices and
 // maps are copied, so s shares nothing with in.
 func (in Input) Apply(s *event.Subscription, now time.Time) {
-	if in.URL != nil {
-		s.URL = *in.URL
+	set(&s.URL, in.URL)
+	setCopy(&s.EventTypes, in.EventTypes, slices.Clone)
+	set(&s.Filter, in.Filter)
+	setCopy(&s.Headers, in.Headers, cloneMap)
+	set(&s.TimeoutMS, in.TimeoutMS)
+	set(&s.RateLimitPerS, in.RateLimitPerS)
+	set(&s.MaxInFlight, in.MaxInFlight)
+	setCopy(&s.RetrySchedule, in.RetrySchedule, slices.Clone)
+	if in.Enabled != nil && *in.Enabled && in.DisabledReason == nil {
+		s.DisabledReason = ""
 	}
-	if in.EventTypes != nil {
-		s.EventTypes = slices.Clone(*in.EventTypes)
-	}
-	if in.Filter != nil {
-		s.Filter = *in.Filter
-	}
-	if in.Headers != nil {
-		s.Headers = cloneMap(*in.Headers)
-	}
-	if in.TimeoutMS != nil {
-		s.TimeoutMS = *in.TimeoutMS
-	}
-	if in.RateLimitPerS != nil {
-		s.RateLimitPerS = *in.RateLimitPerS
-	}
-	if in.MaxInFlight != nil {
-		s.MaxInFlight = *in.MaxInFlight
-	}
-	if in.RetrySchedule != nil {
-		s.RetrySchedule = slices.Clone(*in.RetrySchedule)
-	}
-	if in.Enabled != nil {
-		s.Enabled = *in.Enabled
-		if s.Enabled && in.DisabledReason == nil {
-			s.DisabledReason = ""
-		}
-	}
-	if in.Paused != nil {
-		s.Paused = *in.Paused
-	}
-	if in.DisabledReason != nil {
-		s.DisabledReason = *in.DisabledReason
-	}
-	if in.AllowPrivate != nil {
-		s.AllowPrivate = *in.AllowPrivate
-	}
-	if in.Description != nil {
-		s.Description = *in.Description
-	}
+	set(&s.Enabled, in.Enabled)
+	set(&s.Paused, in.Paused)
+	set(&s.DisabledReason, in.DisabledReason)
+	set(&s.AllowPrivate, in.AllowPrivate)
+	set(&s.Description, in.Description)
 	s.UpdatedAt = Timestamp(now)
+}
+
+// set sets *field to *given when the input gives it (given is not nil).
+func set[T any](field, given *T) {
+	if given != nil {
+		*field = *given
+	}
+}
+
+// setCopy is set with a copy of *given made by clone, so that the result
+// shares no slice or map with the input.
+func setCopy[T any](field, given *T, clone func(T) T) {
+	if given != nil {
+		*field = clone(*given)
+	}
 }
 
 // Clone returns a deep copy of s, so a stored value shares nothing with
