@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/schemas"
 )
 
@@ -51,7 +52,7 @@ func (r *StallReporter) Report(s Stall, stalled bool) {
 	if stalled {
 		v, err := r.Codec.Encode(s)
 		if err != nil {
-			r.Log.Warn("encoding a stall record", zap.String("key", string(rec.Key)), zap.Error(err))
+			r.Log.Warn("encoding a stall record", zap.String(observe.KeyRecordKey, string(rec.Key)), zap.Error(err))
 			return
 		}
 		rec.Value = v
@@ -60,7 +61,7 @@ func (r *StallReporter) Report(s Stall, stalled bool) {
 	r.Client.Produce(ctx, rec, func(rec *kgo.Record, err error) {
 		cancel()
 		if err != nil {
-			r.Log.Warn("writing to the stalls topic", zap.String("topic", rec.Topic), zap.String("key", string(rec.Key)),
+			r.Log.Warn("writing to the stalls topic", zap.String(observe.KeyTopic, rec.Topic), zap.String(observe.KeyRecordKey, string(rec.Key)),
 				zap.Bool("stalled", stalled), zap.Error(err))
 		}
 	})

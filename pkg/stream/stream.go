@@ -64,6 +64,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -229,7 +230,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	if err := s.prepare(); err != nil {
 		return err
 	}
-	log := s.Log.With(zap.String("stage", s.Name), zap.String("topic", s.Input))
+	log := s.Log.With(zap.String(observe.KeyStage, s.Name), zap.String(observe.KeyTopic, s.Input))
 
 	s.progress = newProgressTable(s.Input)
 	s.routes = &Routes{Topic: s.Input}
@@ -286,7 +287,7 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			log.Warn("fetch error", zap.String("fetch_topic", t), zap.Int32("partition", p), zap.Error(err))
+			log.Warn("fetch error", zap.String("fetch_topic", t), zap.Int32(observe.KeyPartition, p), zap.Error(err))
 		})
 		if fetches.NumRecords() == 0 {
 			continue
@@ -481,7 +482,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 				}
 				outs, err := handle(bctx, in)
 				if err != nil && errors.Is(err, ErrDefer) {
-					log.Debug("deferring record", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset), zap.Error(err))
+					log.Debug("deferring record", zap.Int32(observe.KeyPartition, in.Partition), zap.Int64(observe.KeyOffset, in.Offset), zap.Error(err))
 					s.Metrics.Deferred.WithLabelValues(s.Name).Inc()
 					deferOne(p.Records[0], in, err)
 					return
@@ -493,8 +494,8 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 						failOne(fmt.Errorf("handling %s/%d@%d: %w", in.Topic, in.Partition, in.Offset, err))
 						return
 					}
-					log.Warn("dead-lettering record", zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset),
-						zap.String("error_class", perm.Class), zap.Error(perm.Err))
+					log.Warn("dead-lettering record", zap.Int32(observe.KeyPartition, in.Partition), zap.Int64(observe.KeyOffset, in.Offset),
+						zap.String(observe.KeyErrorClass, perm.Class), zap.Error(perm.Err))
 					s.Metrics.DeadLettered.WithLabelValues(s.Name, perm.Class).Inc()
 					if perm.Class == ClassMisrouted {
 						s.Metrics.Misrouted.WithLabelValues(s.Name, s.Input).Inc()

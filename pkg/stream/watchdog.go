@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/surgehq/surge/pkg/observe"
 	"go.uber.org/zap"
 )
 
@@ -208,8 +209,8 @@ func (w *Watchdog) Check() {
 			w.Metrics.Stalled.WithLabelValues(w.Stage, p.Topic).Inc()
 			w.Metrics.Stalls.WithLabelValues(w.Stage, p.Topic).Inc()
 			w.Log.Warn("stage partition stalled: records wait to be processed and nothing has moved",
-				zap.String("stage", w.Stage), zap.String("topic", p.Topic), zap.Int32("partition", p.Partition),
-				zap.Int64("offset", p.Offset), zap.String("reason", s.Reason), zap.Duration("stalled_for", now.Sub(st.since)),
+				zap.String(observe.KeyStage, w.Stage), zap.String(observe.KeyTopic, p.Topic), zap.Int32(observe.KeyPartition, p.Partition),
+				zap.Int64(observe.KeyOffset, p.Offset), zap.String(observe.KeyReason, s.Reason), zap.Duration("stalled_for", now.Sub(st.since)),
 				zap.Duration("stall_after", w.After))
 			out = append(out, transition{s, true})
 		}
@@ -236,8 +237,8 @@ func (w *Watchdog) resumeLocked(k topicPartition, st *watched, offset int64, now
 	}
 	w.Metrics.Stalled.WithLabelValues(w.Stage, k.topic).Dec()
 	w.Log.Info("stage partition resumed after a stall",
-		zap.String("stage", w.Stage), zap.String("topic", k.topic), zap.Int32("partition", k.partition),
-		zap.Int64("offset", offset), zap.Int64("stalled_at", st.stalled.Offset), zap.String("how", how),
+		zap.String(observe.KeyStage, w.Stage), zap.String(observe.KeyTopic, k.topic), zap.Int32(observe.KeyPartition, k.partition),
+		zap.Int64(observe.KeyOffset, offset), zap.Int64("stalled_at", st.stalled.Offset), zap.String("how", how),
 		zap.Duration("stalled_for", now.Sub(st.since)))
 	return append(out, transition{*st.stalled, false})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -48,8 +49,8 @@ func (s *Service) handle(ctx context.Context, raw stream.Input[event.Event]) ([]
 		// after its outputs were committed and before its input offset
 		// was (the embedded cluster's commit is not atomic on disk).
 		s.m.alreadyApplied.Inc()
-		s.log.Info("skipping an event already applied", zap.String("event_id", ev.ID), zap.String("entity", key),
-			zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset), zap.Int64("applied_offset", snap.AppliedOffset))
+		s.log.Info("skipping an event already applied", zap.String(observe.KeyEventID, ev.ID), zap.String(observe.KeyEntity, key),
+			zap.Int32(observe.KeyPartition, in.Partition), zap.Int64(observe.KeyOffset, in.Offset), zap.Int64("applied_offset", snap.AppliedOffset))
 		return nil, nil
 	}
 	now := s.now()
@@ -72,8 +73,8 @@ func (s *Service) handle(ctx context.Context, raw stream.Input[event.Event]) ([]
 			// The sender got a 202: the event goes on with what is known
 			// of the entity, and says the load failed.
 			loadFailed = failed.reason
-			s.log.Warn("loader failed; enriching the event without it", zap.String("event_id", ev.ID),
-				zap.String("entity", key), zap.Int("tries", failed.tries), zap.Int("status", failed.status), zap.Error(err))
+			s.log.Warn("loader failed; enriching the event without it", zap.String(observe.KeyEventID, ev.ID),
+				zap.String(observe.KeyEntity, key), zap.Int(observe.KeyAttempts, failed.tries), zap.Int(observe.KeyStatus, failed.status), zap.Error(err))
 		case err != nil:
 			return nil, err
 		}
@@ -105,8 +106,8 @@ func (s *Service) handle(ctx context.Context, raw stream.Input[event.Event]) ([]
 	}
 	s.m.countWarnings(res.WarningCounts)
 	if ce := s.log.Check(zap.DebugLevel, "enriched event"); ce != nil {
-		ce.Write(zap.String("event_id", ev.ID), zap.String("event_type", ev.Type), zap.String("entity", key),
-			zap.Int64("version", res.Snapshot.Version), zap.Int32("partition", in.Partition), zap.Int64("offset", in.Offset))
+		ce.Write(zap.String(observe.KeyEventID, ev.ID), zap.String(observe.KeyEventType, ev.Type), zap.String(observe.KeyEntity, key),
+			zap.Int64("version", res.Snapshot.Version), zap.Int32(observe.KeyPartition, in.Partition), zap.Int64(observe.KeyOffset, in.Offset))
 	}
 	return outs, nil
 }
@@ -177,8 +178,8 @@ func (s *Service) restorePartition(ctx context.Context, p int32) (map[string]*Sn
 	}
 	s.m.restores.Inc()
 	s.m.restoreSeconds.Observe(time.Since(start).Seconds())
-	s.log.Info("rebuilt partition state", zap.String("topic", topic), zap.Int32("partition", p),
-		zap.Int("snapshots", len(snaps)), zap.Int64("end_offset", end), zap.Duration("took", time.Since(start)))
+	s.log.Info("rebuilt partition state", zap.String(observe.KeyTopic, topic), zap.Int32(observe.KeyPartition, p),
+		zap.Int("snapshots", len(snaps)), zap.Int64("end_offset", end), zap.Duration(observe.KeyTook, time.Since(start)))
 	return snaps, nil
 }
 
@@ -234,8 +235,8 @@ func (s *Service) readPartition(ctx context.Context, topic string, p int32, end 
 			// Stopping here would stop every partition; the entity
 			// starts over from what its next event says.
 			s.m.snapshotSkipped.Inc()
-			s.log.Error("skipping unreadable snapshot", zap.String("topic", topic), zap.Int32("partition", p),
-				zap.Int64("offset", r.Offset), zap.ByteString("key", r.Key), zap.Error(err))
+			s.log.Error("skipping unreadable snapshot", zap.String(observe.KeyTopic, topic), zap.Int32(observe.KeyPartition, p),
+				zap.Int64(observe.KeyOffset, r.Offset), zap.ByteString(observe.KeyRecordKey, r.Key), zap.Error(err))
 		default:
 			return fmt.Errorf("reading %s/%d: %w", topic, p, err)
 		}

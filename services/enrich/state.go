@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 )
 
@@ -81,7 +82,7 @@ func (st *store) rebuildLocked(p int32) *partState {
 		if err != nil {
 			ps.err, ps.failedAt = err, time.Now()
 			if ctx.Err() == nil {
-				st.log.Error("rebuilding partition state failed; its records wait", zap.Int32("partition", p), zap.Error(err))
+				st.log.Error("rebuilding partition state failed; its records wait", zap.Int32(observe.KeyPartition, p), zap.Error(err))
 			}
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -87,6 +88,6 @@ func DeliveryID(eventID, subID string) string { return event.DeliveryID(eventID,
 func (s *Service) logFilterError(subID, eventID string, err error) {
 	if s.errLog.allow(subID, s.now()) {
 		s.log.Warn("subscription filter failed; the event is counted as filtered (filter_error)",
-			zap.String("subscription", subID), zap.String("event_id", eventID), zap.Error(err))
+			zap.String(observe.KeySubscriptionID, subID), zap.String(observe.KeyEventID, eventID), zap.Error(err))
 	}
 }

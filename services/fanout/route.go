@@ -14,6 +14,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/filter"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // Reasons a subscription whose event types match an event gets no delivery
@@ -229,7 +230,7 @@ func (r *router) prepare(s event.Subscription) *route {
 		// The admin API compiles both before storing them, so this is a
 		// record written by something else or a newer CEL dialect:
 		// its matching events are counted as filter errors, not sent.
-		r.log.Error("subscription does not compile; its events are counted as filter errors", zap.String("subscription", s.ID), zap.Error(rt.invalid))
+		r.log.Error("subscription does not compile; its events are counted as filter errors", zap.String(observe.KeySubscriptionID, s.ID), zap.Error(rt.invalid))
 	}
 	return rt
 }
