@@ -32,13 +32,9 @@ func Check[T any](t *testing.T, schema string, fromAvro func([]byte) (T, error),
 	if testing.Short() {
 		n = 200
 	}
-	text := schemas.MustText(schema)
-	c, err := goavro.NewCodec(text)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := Codec(t, schema)
 	var parsed any
-	if err := json.Unmarshal([]byte(text), &parsed); err != nil {
+	if err := json.Unmarshal([]byte(schemas.MustText(schema)), &parsed); err != nil {
 		t.Fatal(err)
 	}
 	seed := uint64(0)
