@@ -1,0 +1,14 @@
+package avroserde
+
+// What the tests of package avroserde_test share with the tests of this
+// package.
+var (
+	// RegistryAt returns a Registry, its cache empty, of the registry at a
+	// URL.
+	RegistryAt = registryAt
+
+	// SampleEnrichedEvent and SampleDelivery are the fast path tests'
+	// samples.
+	SampleEnrichedEvent = sampleEnrichedValue
+	SampleDelivery      = sampleDeliveryValue
+)
