@@ -44,11 +44,12 @@ func GoavroRoundTrip[T any](t testing.TB, c *goavro.Codec, native any, fromNativ
 	return got
 }
 
-// NativeRoundTrips checks, in a subtest per value, that NativeRoundTrip
-// gives back a value deeply equal to the one it was given.
+// NativeRoundTrips checks, in a subtest per value and in subtest "zero"
+// for the zero value of T, that NativeRoundTrip gives back a value deeply
+// equal to the one it was given.
 func NativeRoundTrips[T any](t *testing.T, schema string, native func(T) map[string]any, fromNative func(any) (T, error), values []Named[T]) {
 	t.Helper()
-	for _, v := range values {
+	for _, v := range append([]Named[T]{{Name: "zero"}}, values...) {
 		t.Run(v.Name, func(t *testing.T) {
 			if got := NativeRoundTrip(t, schema, v.Value, native, fromNative); !reflect.DeepEqual(got, v.Value) {
 				t.Errorf("round trip\n got: %#v\nwant: %#v", got, v.Value)
