@@ -605,14 +605,24 @@ func (g gen) json() json.RawMessage {
 	return b
 }
 
-func (g gen) strings() []string {
+// length returns the length of a random list or map: -1 for nil a quarter
+// of the time, 0 another quarter, else 1 to 20.
+func (g gen) length() int {
 	switch g.r.IntN(4) {
 	case 0:
-		return nil
+		return -1
 	case 1:
-		return []string{}
+		return 0
 	}
-	out := make([]string, 1+g.r.IntN(20))
+	return 1 + g.r.IntN(20)
+}
+
+func (g gen) strings() []string {
+	n := g.length()
+	if n < 0 {
+		return nil
+	}
+	out := make([]string, n)
 	for i := range out {
 		out[i] = g.str()
 	}
@@ -620,13 +630,10 @@ func (g gen) strings() []string {
 }
 
 func (g gen) stringMap() map[string]string {
-	switch g.r.IntN(4) {
-	case 0:
+	n := g.length()
+	if n < 0 {
 		return nil
-	case 1:
-		return map[string]string{}
 	}
-	n := 1 + g.r.IntN(20)
 	m := make(map[string]string, n)
 	for range n {
 		m[g.str()] = g.str()
