@@ -7,8 +7,12 @@ var (
 	// URL.
 	RegistryAt = registryAt
 
-	// SampleEnrichedEvent and SampleDelivery are the fast path tests'
-	// samples.
+	// ErrorClasses returns the classes of decoding errors an error is of.
+	ErrorClasses = errorClasses
+
+	// SampleEvent, SampleEnrichedEvent and SampleDelivery are the fast
+	// path tests' samples.
+	SampleEvent         = sampleEventValue
 	SampleEnrichedEvent = sampleEnrichedValue
 	SampleDelivery      = sampleDeliveryValue
 )
