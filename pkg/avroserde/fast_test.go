@@ -536,26 +536,25 @@ func (g gen) str() string {
 	}
 }
 
-func (g gen) long() int64 {
-	switch g.r.IntN(4) {
+// number returns one of edges a 1/n of the time, wide() another 1/n, else
+// small().
+func number[N int32 | int64](g gen, n int, edges []N, wide, small func() N) N {
+	switch g.r.IntN(n) {
 	case 0:
-		return edgeLongs[g.r.IntN(len(edgeLongs))]
+		return edges[g.r.IntN(len(edges))]
 	case 1:
-		return int64(g.r.Uint64())
+		return wide()
 	default:
-		return g.r.Int64N(1<<20) - 1<<19
+		return small()
 	}
 }
 
+func (g gen) long() int64 {
+	return number(g, 4, edgeLongs, func() int64 { return int64(g.r.Uint64()) }, func() int64 { return g.r.Int64N(1<<20) - 1<<19 })
+}
+
 func (g gen) int() int32 {
-	switch g.r.IntN(3) {
-	case 0:
-		return edgeInts[g.r.IntN(len(edgeInts))]
-	case 1:
-		return int32(g.r.Uint32())
-	default:
-		return int32(g.r.IntN(1000)) - 100
-	}
+	return number(g, 3, edgeInts, func() int32 { return int32(g.r.Uint32()) }, func() int32 { return int32(g.r.IntN(1000)) - 100 })
 }
 
 var zones = []*time.Location{time.UTC, time.Local, time.FixedZone("CEST", 2*3600), time.FixedZone("NST", -(3*3600 + 1800))}
