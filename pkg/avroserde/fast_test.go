@@ -557,6 +557,19 @@ func (g gen) int() int32 {
 	return number(g, 3, edgeInts, func() int32 { return int32(g.r.Uint32()) }, func() int32 { return int32(g.r.IntN(1000)) - 100 })
 }
 
+// entry returns a random value of m (which one also depends on Go's map
+// iteration order).
+func entry[V any](g gen, m map[string]V) V {
+	i := g.r.IntN(len(m))
+	for _, v := range m {
+		if i == 0 {
+			return v
+		}
+		i--
+	}
+	panic("entry: the map changed")
+}
+
 var zones = []*time.Location{time.UTC, time.Local, time.FixedZone("CEST", 2*3600), time.FixedZone("NST", -(3*3600 + 1800))}
 
 func (g gen) time() time.Time {
@@ -564,13 +577,7 @@ func (g gen) time() time.Time {
 	case 0:
 		return time.Time{}
 	case 1:
-		i := g.r.IntN(len(edgeTimes))
-		for _, t := range edgeTimes {
-			if i == 0 {
-				return t
-			}
-			i--
-		}
+		return entry(g, edgeTimes)
 	case 2: // anywhere in the int64 nanoseconds range, before or after 1970
 		return time.Unix(0, int64(g.r.Uint64())).In(zones[g.r.IntN(len(zones))])
 	}
@@ -590,13 +597,7 @@ func (g gen) json() json.RawMessage {
 	case 0:
 		return nil
 	case 1:
-		i := g.r.IntN(len(edgeData))
-		for _, d := range edgeData {
-			if i == 0 {
-				return d
-			}
-			i--
-		}
+		return entry(g, edgeData)
 	case 2:
 		return json.RawMessage(g.str())
 	}
