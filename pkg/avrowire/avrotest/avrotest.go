@@ -1,4 +1,8 @@
-// Package avrotest checks code written by avrogen against goavro.
+// Package avrotest checks code written by avrogen against goavro: Check,
+// which the generated avro_gen_test.go files call for every record, and
+// the helpers of the hand-written tests of records (round trips through
+// goavro, tables of what FromNative calls return, schemas edited into an
+// older writer's).
 package avrotest
 
 import (
