@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -324,30 +326,30 @@ func toGoavroJSON(s, v any, ns string, named map[string]any) (any, error) {
 		case "array":
 			items, _ := v.([]any)
 			out := make([]any, len(items))
-			for i, it := range items {
-				conv, err := toGoavroJSON(s["items"], it, ns, named)
-				if err != nil {
-					return nil, err
-				}
-				out[i] = conv
-			}
-			return out, nil
+			return out, convertEach(slices.All(items), s["items"], ns, named, func(i int, conv any) { out[i] = conv })
 		case "map":
 			vals, _ := v.(map[string]any)
 			out := make(map[string]any, len(vals))
-			for k, it := range vals {
-				conv, err := toGoavroJSON(s["values"], it, ns, named)
-				if err != nil {
-					return nil, err
-				}
-				out[k] = conv
-			}
-			return out, nil
+			return out, convertEach(maps.All(vals), s["values"], ns, named, func(k string, conv any) { out[k] = conv })
 		default:
 			return v, nil // a primitive, maybe with a logical type
 		}
 	}
 	return v, nil
+}
+
+// convertEach converts with toGoavroJSON each value of an array or a map
+// whose values are of schema s, handing it to put with its index or key.
+// It stops at the first error (what put was given is then of no use).
+func convertEach[K any](all iter.Seq2[K, any], s any, ns string, named map[string]any, put func(K, any)) error {
+	for k, v := range all {
+		conv, err := toGoavroJSON(s, v, ns, named)
+		if err != nil {
+			return err
+		}
+		put(k, conv)
+	}
+	return nil
 }
 
 // branchNames returns the name Avro's JSON encoding gives a union branch and

@@ -44,17 +44,15 @@ var (
 func TestCatalogCodecs(t *testing.T) {
 	fake, reg := newRegistry(t)
 	url := fake.URL()
-	t.Run("source", func(t *testing.T) {
-		roundTrip(t, avroserde.NewSourceCodec(reg, topics.Sources), avroserde.NewSourceCodec(client(t, url), topics.Sources), sampleSource)
-	})
+	t.Run("source", func(t *testing.T) { roundTrip(t, reg, url, avroserde.NewSourceCodec, topics.Sources, sampleSource) })
 	t.Run("unsigned source", func(t *testing.T) {
-		roundTrip(t, avroserde.NewSourceCodec(reg, topics.Sources), avroserde.NewSourceCodec(client(t, url), topics.Sources), catalog.DefaultSource())
+		roundTrip(t, reg, url, avroserde.NewSourceCodec, topics.Sources, catalog.DefaultSource())
 	})
 	t.Run("event type", func(t *testing.T) {
-		roundTrip(t, avroserde.NewEventTypeCodec(reg, topics.EventTypes), avroserde.NewEventTypeCodec(client(t, url), topics.EventTypes), sampleEventType)
+		roundTrip(t, reg, url, avroserde.NewEventTypeCodec, topics.EventTypes, sampleEventType)
 	})
 	t.Run("entity alias", func(t *testing.T) {
-		roundTrip(t, avroserde.NewEntityAliasCodec(reg, topics.EntityAliases), avroserde.NewEntityAliasCodec(client(t, url), topics.EntityAliases), sampleAlias)
+		roundTrip(t, reg, url, avroserde.NewEntityAliasCodec, topics.EntityAliases, sampleAlias)
 	})
 
 	// Each codec registered its own schema under its topic's subject.

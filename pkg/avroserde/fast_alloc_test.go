@@ -1,8 +1,9 @@
 package avroserde
 
 import (
-	"github.com/surgehq/surge/pkg/event"
 	"testing"
+
+	"github.com/surgehq/surge/pkg/event"
 )
 
 // TestFastAllocs pins the allocations of the fast paths: none to encode

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/surgehq/surge/pkg/avrowire"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -16,8 +15,9 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
+	"github.com/surgehq/surge/pkg/avrowire"
+	"github.com/surgehq/surge/pkg/avrowire/avrotest"
 	"github.com/surgehq/surge/pkg/event"
-	"github.com/surgehq/surge/schemas"
 )
 
 // The fast paths are pinned to goavro: for every value, the fast encoder
@@ -27,6 +27,7 @@ import (
 
 // fastType is what the tests know of the fast path of one record.
 type fastType[T any] struct {
+	name       string // the record's subtest name
 	schema     string // its name in the schemas module
 	native     func(T) map[string]any
 	fromNative func(any) (T, error)
@@ -36,55 +37,65 @@ type fastType[T any] struct {
 	// mapLen returns the number of entries of the record's map field, which
 	// goavro writes in Go's random map order.
 	mapLen func(T) int
+	// sample is a value like the pipeline's, random a random value biased
+	// towards edge cases.
+	sample T
+	random func(gen) T
+	// seed is added to the seed of a test's random values, so that each
+	// record has its own.
+	seed uint64
+	// edges checks the record's edge cases, each a named value.
+	edges func(check func(name string, v T))
+}
+
+// newFastType returns the fastType of the record newCodec makes codecs of,
+// its conversions and fast path the ones the codec uses.
+func newFastType[T any](name string, seed uint64, newCodec func(*Registry, string) *Codec[T], sample T, random func(gen) T,
+	edges func(check func(string, T)), mapLen func(T) int) fastType[T] {
+	c := newCodec(nil, "")
+	return fastType[T]{name: name, schema: c.schemaName, native: c.toNative, fromNative: c.fromNative, append: c.fastAppend, read: c.fastRead,
+		newCodec: newCodec, mapLen: mapLen, sample: sample, random: random, seed: seed, edges: edges}
 }
 
 var (
-	fastEvent = fastType[event.Event]{
-		schema:     schemas.Event,
-		native:     event.Event.Native,
-		fromNative: event.EventFromNative,
-		append:     event.AppendEventAvro,
-		read:       event.EventFromAvro,
-		newCodec:   NewEventCodec,
-		mapLen:     func(e event.Event) int { return len(e.Attributes) },
-	}
-	fastEnriched = fastType[event.EnrichedEvent]{
-		schema:     schemas.EnrichedEvent,
-		native:     event.EnrichedEvent.Native,
-		fromNative: event.EnrichedEventFromNative,
-		append:     event.AppendEnrichedEventAvro,
-		read:       event.EnrichedEventFromAvro,
-		newCodec:   NewEnrichedEventCodec,
-		mapLen:     func(e event.EnrichedEvent) int { return len(e.Attributes) },
-	}
-	fastDelivery = fastType[event.Delivery]{
-		schema:     schemas.Delivery,
-		native:     event.Delivery.Native,
-		fromNative: event.DeliveryFromNative,
-		append:     event.AppendDeliveryAvro,
-		read:       event.DeliveryFromAvro,
-		newCodec:   NewDeliveryCodec,
-		mapLen:     func(event.Delivery) int { return 0 },
-	}
-	fastAttempt = fastType[event.DeliveryAttempt]{
-		schema:     schemas.DeliveryAttempt,
-		native:     event.DeliveryAttempt.Native,
-		fromNative: event.DeliveryAttemptFromNative,
-		append:     event.AppendDeliveryAttemptAvro,
-		read:       event.DeliveryAttemptFromAvro,
-		newCodec:   NewDeliveryAttemptCodec,
-		mapLen:     func(a event.DeliveryAttempt) int { return len(a.ResponseHeaders) },
-	}
+	fastEvent = newFastType("event", 0, NewEventCodec, sampleEventValue, gen.event, eventEdges,
+		func(e event.Event) int { return len(e.Attributes) })
+	fastEnriched = newFastType("enriched", 1, NewEnrichedEventCodec, sampleEnrichedValue, gen.enriched, enrichedEdges,
+		func(e event.EnrichedEvent) int { return len(e.Attributes) })
+	fastDelivery = newFastType("delivery", 2, NewDeliveryCodec, sampleDeliveryValue, gen.delivery, deliveryEdges,
+		func(event.Delivery) int { return 0 })
+	fastAttempt = newFastType("attempt", 3, NewDeliveryAttemptCodec, sampleAttemptValue, gen.attempt, attemptEdges,
+		func(a event.DeliveryAttempt) int { return len(a.ResponseHeaders) })
 )
+
+// fastRecord is the fastType of any record, for the tests run for each
+// record of fastRecords.
+type fastRecord interface {
+	recordName() string
+	testMatchesGoavro(t *testing.T)
+	testRandomMatchesGoavro(t *testing.T)
+	testCodec(t *testing.T)
+	testCorrupt(t *testing.T)
+}
+
+var fastRecords = []fastRecord{fastEvent, fastEnriched, fastDelivery, fastAttempt}
+
+func (ft fastType[T]) recordName() string { return ft.name }
+
+// randoms returns n random values of the generator of seed base+ft.seed.
+func (ft fastType[T]) randoms(base uint64, n int) []T {
+	g := newGen(base + ft.seed)
+	out := make([]T, n)
+	for i := range out {
+		out[i] = ft.random(g)
+	}
+	return out
+}
 
 // goavroCodec returns goavro's codec of the schema.
 func (ft fastType[T]) goavroCodec(t testing.TB) *goavro.Codec {
 	t.Helper()
-	c, err := goavro.NewCodec(schemas.MustText(ft.schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return avrotest.Codec(t, ft.schema)
 }
 
 // goavroDecode decodes b with goavro the way Codec.Decode does: the whole
@@ -186,10 +197,12 @@ func (ft fastType[T]) checkRead(t *testing.T, c *goavro.Codec, b []byte) {
 }
 
 // fuzzRead fuzzes the fast decoder with arbitrary bytes, seeded with the
-// encodings of values and their truncations.
-func (ft fastType[T]) fuzzRead(f *testing.F, seeds ...T) {
+// encodings of the sample, the zero value and random values, and of their
+// truncations.
+func (ft fastType[T]) fuzzRead(f *testing.F) {
 	c := ft.goavroCodec(f)
-	for _, v := range seeds {
+	var zero T
+	for _, v := range append([]T{ft.sample, zero}, ft.randoms(10, 3)...) {
 		b := ft.append(nil, v)
 		f.Add(b)
 		f.Add(b[:len(b)/2])
@@ -199,25 +212,10 @@ func (ft fastType[T]) fuzzRead(f *testing.F, seeds ...T) {
 	f.Fuzz(func(t *testing.T, b []byte) { ft.checkRead(t, c, b) })
 }
 
-func FuzzFastEventRead(f *testing.F) {
-	g := newGen(10)
-	fastEvent.fuzzRead(f, sampleEventValue, event.Event{}, g.event(), g.event(), g.event())
-}
-
-func FuzzFastEnrichedEventRead(f *testing.F) {
-	g := newGen(11)
-	fastEnriched.fuzzRead(f, sampleEnrichedValue, event.EnrichedEvent{}, g.enriched(), g.enriched(), g.enriched())
-}
-
-func FuzzFastDeliveryRead(f *testing.F) {
-	g := newGen(12)
-	fastDelivery.fuzzRead(f, sampleDeliveryValue, event.Delivery{}, g.delivery(), g.delivery(), g.delivery())
-}
-
-func FuzzFastDeliveryAttemptRead(f *testing.F) {
-	g := newGen(13)
-	fastAttempt.fuzzRead(f, sampleAttemptValue, event.DeliveryAttempt{}, g.attempt(), g.attempt(), g.attempt())
-}
+func FuzzFastEventRead(f *testing.F)           { fastEvent.fuzzRead(f) }
+func FuzzFastEnrichedEventRead(f *testing.F)   { fastEnriched.fuzzRead(f) }
+func FuzzFastDeliveryRead(f *testing.F)        { fastDelivery.fuzzRead(f) }
+func FuzzFastDeliveryAttemptRead(f *testing.F) { fastAttempt.fuzzRead(f) }
 
 func utc(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -383,176 +381,127 @@ var (
 	}
 )
 
-func TestFastEventMatchesGoavro(t *testing.T) {
-	c := fastEvent.goavroCodec(t)
-	check := func(name string, e event.Event) {
-		t.Run(name, func(t *testing.T) { fastEvent.check(t, c, e) })
-	}
-	check("zero", event.Event{})
-	check("sample", sampleEventValue)
-	thin := sampleEventValue
-	thin.Data, thin.IdempotencyKey, thin.Attributes = nil, "", nil
-	check("thin", thin)
-	for name, tm := range edgeTimes {
-		e := sampleEventValue
-		e.Time, e.ReceivedAt = tm, tm
-		check("time "+name, e)
-	}
-	for name, data := range edgeData {
-		e := sampleEventValue
-		e.Data = data
-		check("data "+name, e)
-	}
-	for name, attrs := range edgeAttributes {
-		e := sampleEventValue
-		e.Attributes = attrs
-		check("attributes "+name, e)
-	}
-	for name, o := range edgeOrigins {
-		e := sampleEventValue
-		e.Origin = o
-		check("origin "+name, e)
-	}
-	for i, s := range edgeStrings {
-		check("strings "+string(rune('a'+i)), event.Event{
-			ID: s, Type: s, Source: s, Entity: event.EntityRef{Type: s, ID: s}, Data: json.RawMessage(s),
-			IdempotencyKey: s, CorrelationID: s, Format: s, OriginalType: s, Attributes: map[string]string{s: s},
-			Origin: event.Origin{Format: s, ID: s, Type: s, Source: s, EntityID: s},
-		})
+// TestFastMatchesGoavro checks each record's zero value, its sample and
+// its edge cases.
+func TestFastMatchesGoavro(t *testing.T) {
+	for _, r := range fastRecords {
+		t.Run(r.recordName(), r.testMatchesGoavro)
 	}
 }
 
-func TestFastEnrichedEventMatchesGoavro(t *testing.T) {
-	c := fastEnriched.goavroCodec(t)
-	check := func(name string, e event.EnrichedEvent) {
-		t.Run(name, func(t *testing.T) { fastEnriched.check(t, c, e) })
+func (ft fastType[T]) testMatchesGoavro(t *testing.T) {
+	c := ft.goavroCodec(t)
+	check := func(name string, v T) {
+		t.Run(name, func(t *testing.T) { ft.check(t, c, v) })
 	}
-	check("zero", event.EnrichedEvent{})
-	check("sample", sampleEnrichedValue)
-	deleted := sampleEnrichedValue
+	var zero T
+	check("zero", zero)
+	check("sample", ft.sample)
+	ft.edges(check)
+}
+
+// vary checks a copy of base per edge value, which set sets in it, in a
+// subtest named prefix and the value's name.
+func vary[T, V any](check func(string, T), prefix string, base T, edges map[string]V, set func(*T, V)) {
+	for name, edge := range edges {
+		v := base
+		set(&v, edge)
+		check(prefix+name, v)
+	}
+}
+
+// numbered returns the numbers by their decimal names.
+func numbered[N int32 | int64](ns []N) map[string]N {
+	m := make(map[string]N, len(ns))
+	for _, n := range ns {
+		m[itoa(int64(n))] = n
+	}
+	return m
+}
+
+// eachString checks the value of every edge string, which of makes, in
+// subtests "strings a", "strings b" and so on.
+func eachString[T any](check func(string, T), of func(s string) T) {
+	for i, s := range edgeStrings {
+		check("strings "+string(rune('a'+i)), of(s))
+	}
+}
+
+func eventEdges(check func(string, event.Event)) {
+	base := sampleEventValue
+	thin := base
+	thin.Data, thin.IdempotencyKey, thin.Attributes = nil, "", nil
+	check("thin", thin)
+	vary(check, "time ", base, edgeTimes, func(e *event.Event, tm time.Time) { e.Time, e.ReceivedAt = tm, tm })
+	vary(check, "data ", base, edgeData, func(e *event.Event, d json.RawMessage) { e.Data = d })
+	vary(check, "attributes ", base, edgeAttributes, func(e *event.Event, m map[string]string) { e.Attributes = m })
+	vary(check, "origin ", base, edgeOrigins, func(e *event.Event, o event.Origin) { e.Origin = o })
+	eachString(check, func(s string) event.Event {
+		return event.Event{
+			ID: s, Type: s, Source: s, Entity: event.EntityRef{Type: s, ID: s}, Data: json.RawMessage(s),
+			IdempotencyKey: s, CorrelationID: s, Format: s, OriginalType: s, Attributes: map[string]string{s: s},
+			Origin: event.Origin{Format: s, ID: s, Type: s, Source: s, EntityID: s},
+		}
+	})
+}
+
+func enrichedEdges(check func(string, event.EnrichedEvent)) {
+	base := sampleEnrichedValue
+	deleted := base
 	deleted.Deleted, deleted.Data, deleted.Changes, deleted.Flags = true, nil, nil, nil
 	check("deleted", deleted)
-	for name, tm := range edgeTimes {
-		e := sampleEnrichedValue
-		e.Time, e.ReceivedAt, e.EnrichedAt = tm, tm, tm
-		check("time "+name, e)
-	}
-	for name, data := range edgeData {
-		e := sampleEnrichedValue
-		e.Data = data
-		check("data "+name, e)
-	}
-	for name, attrs := range edgeAttributes {
-		e := sampleEnrichedValue
-		e.Attributes = attrs
-		check("attributes "+name, e)
-	}
-	for name, list := range edgeLists {
-		e := sampleEnrichedValue
-		e.Changes, e.Flags = list, list
-		check("lists "+name, e)
-		e.Changes, e.Flags = list, nil
-		check("changes only "+name, e)
-	}
-	for name, ws := range edgeWarnings {
-		e := sampleEnrichedValue
-		e.Warnings = ws
-		check("warnings "+name, e)
-	}
-	for name, o := range edgeOrigins {
-		e := sampleEnrichedValue
-		e.Origin = o
-		check("origin "+name, e)
-	}
-	for _, n := range edgeLongs {
-		e := sampleEnrichedValue
-		e.EntityVersion = n
-		check("version "+itoa(n), e)
-	}
-	for i, s := range edgeStrings {
-		check("strings "+string(rune('a'+i)), event.EnrichedEvent{
+	vary(check, "time ", base, edgeTimes, func(e *event.EnrichedEvent, tm time.Time) { e.Time, e.ReceivedAt, e.EnrichedAt = tm, tm, tm })
+	vary(check, "data ", base, edgeData, func(e *event.EnrichedEvent, d json.RawMessage) { e.Data = d })
+	vary(check, "attributes ", base, edgeAttributes, func(e *event.EnrichedEvent, m map[string]string) { e.Attributes = m })
+	vary(check, "lists ", base, edgeLists, func(e *event.EnrichedEvent, l []string) { e.Changes, e.Flags = l, l })
+	vary(check, "changes only ", base, edgeLists, func(e *event.EnrichedEvent, l []string) { e.Changes, e.Flags = l, nil })
+	vary(check, "warnings ", base, edgeWarnings, func(e *event.EnrichedEvent, ws []event.Warning) { e.Warnings = ws })
+	vary(check, "origin ", base, edgeOrigins, func(e *event.EnrichedEvent, o event.Origin) { e.Origin = o })
+	vary(check, "version ", base, numbered(edgeLongs), func(e *event.EnrichedEvent, n int64) { e.EntityVersion = n })
+	eachString(check, func(s string) event.EnrichedEvent {
+		return event.EnrichedEvent{
 			ID: s, Type: s, Source: s, Entity: event.EntityRef{Type: s, ID: s}, Data: json.RawMessage(s),
 			Changes: []string{s}, Flags: []string{s, s}, CorrelationID: s, Attributes: map[string]string{s: s},
 			Warnings: []event.Warning{{Code: s, Field: s, Message: s}},
 			Origin:   event.Origin{Format: s, ID: s, Type: s, Source: s, EntityID: s},
-		})
-	}
+		}
+	})
 }
 
-func TestFastDeliveryMatchesGoavro(t *testing.T) {
-	c := fastDelivery.goavroCodec(t)
-	check := func(name string, d event.Delivery) {
-		t.Run(name, func(t *testing.T) { fastDelivery.check(t, c, d) })
-	}
-	check("zero", event.Delivery{})
-	check("sample", sampleDeliveryValue)
-	first := sampleDeliveryValue
+func deliveryEdges(check func(string, event.Delivery)) {
+	base := sampleDeliveryValue
+	first := base
 	first.Attempts, first.NextAttemptAt, first.FirstFailureAt, first.LastFailureAt, first.LastStatus, first.LastError = 0, nil, nil, nil, 0, ""
 	check("before the first attempt", first)
-	for name, tm := range edgeTimes {
-		d := sampleDeliveryValue
+	vary(check, "time ", base, edgeTimes, func(d *event.Delivery, tm time.Time) {
 		d.CreatedAt, d.NextAttemptAt, d.FirstFailureAt, d.LastFailureAt = tm, timePtr(tm), timePtr(tm), nil
-		check("time "+name, d)
-	}
-	for name, body := range edgeData {
-		d := sampleDeliveryValue
-		d.Body = body
-		check("body "+name, d)
-	}
-	for _, n := range edgeLongs {
-		d := sampleDeliveryValue
-		d.EntityVersion = n
-		check("version "+itoa(n), d)
-	}
-	for _, n := range edgeInts {
-		d := sampleDeliveryValue
-		d.Attempts, d.LastStatus = n, -n
-		check("attempts "+itoa(int64(n)), d)
-	}
-	for i, s := range edgeStrings {
-		check("strings "+string(rune('a'+i)), event.Delivery{
+	})
+	vary(check, "body ", base, edgeData, func(d *event.Delivery, body json.RawMessage) { d.Body = body })
+	vary(check, "version ", base, numbered(edgeLongs), func(d *event.Delivery, n int64) { d.EntityVersion = n })
+	vary(check, "attempts ", base, numbered(edgeInts), func(d *event.Delivery, n int32) { d.Attempts, d.LastStatus = n, -n })
+	eachString(check, func(s string) event.Delivery {
+		return event.Delivery{
 			ID: s, EventID: s, SubscriptionID: s, EntityKey: s, EventType: s, Body: json.RawMessage(s),
 			CorrelationID: s, LastError: s,
-		})
-	}
+		}
+	})
 }
 
-func TestFastDeliveryAttemptMatchesGoavro(t *testing.T) {
-	c := fastAttempt.goavroCodec(t)
-	check := func(name string, a event.DeliveryAttempt) {
-		t.Run(name, func(t *testing.T) { fastAttempt.check(t, c, a) })
-	}
-	check("zero", event.DeliveryAttempt{})
-	check("sample", sampleAttemptValue)
-	delivered := sampleAttemptValue
+func attemptEdges(check func(string, event.DeliveryAttempt)) {
+	base := sampleAttemptValue
+	delivered := base
 	delivered.StatusCode, delivered.Outcome, delivered.Error, delivered.NextAttemptAt, delivered.ResponseBody = 204, "delivered", "", nil, ""
 	check("delivered", delivered)
-	for name, tm := range edgeTimes {
-		a := sampleAttemptValue
-		a.StartedAt, a.NextAttemptAt = tm, timePtr(tm)
-		check("time "+name, a)
-	}
-	for _, n := range edgeLongs {
-		a := sampleAttemptValue
-		a.Duration = time.Duration(n)
-		check("duration "+itoa(n), a)
-	}
-	for _, n := range edgeInts {
-		a := sampleAttemptValue
-		a.Attempt, a.StatusCode = n, -n
-		check("attempt "+itoa(int64(n)), a)
-	}
-	for name, m := range edgeAttributes {
-		a := sampleAttemptValue
-		a.ResponseHeaders = m
-		check("headers "+name, a)
-	}
-	for i, s := range edgeStrings {
-		check("strings "+string(rune('a'+i)), event.DeliveryAttempt{
+	vary(check, "time ", base, edgeTimes, func(a *event.DeliveryAttempt, tm time.Time) { a.StartedAt, a.NextAttemptAt = tm, timePtr(tm) })
+	vary(check, "duration ", base, numbered(edgeLongs), func(a *event.DeliveryAttempt, n int64) { a.Duration = time.Duration(n) })
+	vary(check, "attempt ", base, numbered(edgeInts), func(a *event.DeliveryAttempt, n int32) { a.Attempt, a.StatusCode = n, -n })
+	vary(check, "headers ", base, edgeAttributes, func(a *event.DeliveryAttempt, m map[string]string) { a.ResponseHeaders = m })
+	eachString(check, func(s string) event.DeliveryAttempt {
+		return event.DeliveryAttempt{
 			DeliveryID: s, EventID: s, SubscriptionID: s, EntityKey: s, URL: s, Outcome: s, Error: s,
 			ResponseHeaders: map[string]string{s: s}, ResponseBody: s, CorrelationID: s,
-		})
-	}
+		}
+	})
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -587,26 +536,38 @@ func (g gen) str() string {
 	}
 }
 
-func (g gen) long() int64 {
-	switch g.r.IntN(4) {
+// number returns one of edges a 1/n of the time, wide() another 1/n, else
+// small().
+func number[N int32 | int64](g gen, n int, edges []N, wide, small func() N) N {
+	switch g.r.IntN(n) {
 	case 0:
-		return edgeLongs[g.r.IntN(len(edgeLongs))]
+		return edges[g.r.IntN(len(edges))]
 	case 1:
-		return int64(g.r.Uint64())
+		return wide()
 	default:
-		return g.r.Int64N(1<<20) - 1<<19
+		return small()
 	}
 }
 
+func (g gen) long() int64 {
+	return number(g, 4, edgeLongs, func() int64 { return int64(g.r.Uint64()) }, func() int64 { return g.r.Int64N(1<<20) - 1<<19 })
+}
+
 func (g gen) int() int32 {
-	switch g.r.IntN(3) {
-	case 0:
-		return edgeInts[g.r.IntN(len(edgeInts))]
-	case 1:
-		return int32(g.r.Uint32())
-	default:
-		return int32(g.r.IntN(1000)) - 100
+	return number(g, 3, edgeInts, func() int32 { return int32(g.r.Uint32()) }, func() int32 { return int32(g.r.IntN(1000)) - 100 })
+}
+
+// entry returns a random value of m (which one also depends on Go's map
+// iteration order).
+func entry[V any](g gen, m map[string]V) V {
+	i := g.r.IntN(len(m))
+	for _, v := range m {
+		if i == 0 {
+			return v
+		}
+		i--
 	}
+	panic("entry: the map changed")
 }
 
 var zones = []*time.Location{time.UTC, time.Local, time.FixedZone("CEST", 2*3600), time.FixedZone("NST", -(3*3600 + 1800))}
@@ -616,13 +577,7 @@ func (g gen) time() time.Time {
 	case 0:
 		return time.Time{}
 	case 1:
-		i := g.r.IntN(len(edgeTimes))
-		for _, t := range edgeTimes {
-			if i == 0 {
-				return t
-			}
-			i--
-		}
+		return entry(g, edgeTimes)
 	case 2: // anywhere in the int64 nanoseconds range, before or after 1970
 		return time.Unix(0, int64(g.r.Uint64())).In(zones[g.r.IntN(len(zones))])
 	}
@@ -642,13 +597,7 @@ func (g gen) json() json.RawMessage {
 	case 0:
 		return nil
 	case 1:
-		i := g.r.IntN(len(edgeData))
-		for _, d := range edgeData {
-			if i == 0 {
-				return d
-			}
-			i--
-		}
+		return entry(g, edgeData)
 	case 2:
 		return json.RawMessage(g.str())
 	}
@@ -656,14 +605,24 @@ func (g gen) json() json.RawMessage {
 	return b
 }
 
-func (g gen) strings() []string {
+// length returns the length of a random list or map: -1 for nil a quarter
+// of the time, 0 another quarter, else 1 to 20.
+func (g gen) length() int {
 	switch g.r.IntN(4) {
 	case 0:
-		return nil
+		return -1
 	case 1:
-		return []string{}
+		return 0
 	}
-	out := make([]string, 1+g.r.IntN(20))
+	return 1 + g.r.IntN(20)
+}
+
+func (g gen) strings() []string {
+	n := g.length()
+	if n < 0 {
+		return nil
+	}
+	out := make([]string, n)
 	for i := range out {
 		out[i] = g.str()
 	}
@@ -671,13 +630,10 @@ func (g gen) strings() []string {
 }
 
 func (g gen) stringMap() map[string]string {
-	switch g.r.IntN(4) {
-	case 0:
+	n := g.length()
+	if n < 0 {
 		return nil
-	case 1:
-		return map[string]string{}
 	}
-	n := 1 + g.r.IntN(20)
 	m := make(map[string]string, n)
 	for range n {
 		m[g.str()] = g.str()
@@ -743,34 +699,20 @@ func (g gen) attempt() event.DeliveryAttempt {
 // TestFastRandomMatchesGoavro checks a few thousand random values of each
 // record.
 func TestFastRandomMatchesGoavro(t *testing.T) {
+	for _, r := range fastRecords {
+		t.Run(r.recordName(), r.testRandomMatchesGoavro)
+	}
+}
+
+func (ft fastType[T]) testRandomMatchesGoavro(t *testing.T) {
 	n := 3000
 	if testing.Short() {
 		n = 300
 	}
-	t.Run("event", func(t *testing.T) {
-		c, g := fastEvent.goavroCodec(t), newGen(1)
-		for range n {
-			fastEvent.check(t, c, g.event())
-		}
-	})
-	t.Run("enriched", func(t *testing.T) {
-		c, g := fastEnriched.goavroCodec(t), newGen(2)
-		for range n {
-			fastEnriched.check(t, c, g.enriched())
-		}
-	})
-	t.Run("delivery", func(t *testing.T) {
-		c, g := fastDelivery.goavroCodec(t), newGen(3)
-		for range n {
-			fastDelivery.check(t, c, g.delivery())
-		}
-	})
-	t.Run("attempt", func(t *testing.T) {
-		c, g := fastAttempt.goavroCodec(t), newGen(4)
-		for range n {
-			fastAttempt.check(t, c, g.attempt())
-		}
-	})
+	c, g := ft.goavroCodec(t), newGen(1+ft.seed)
+	for range n {
+		ft.check(t, c, ft.random(g))
+	}
 }
 
 // block encodes one block of an array or map of strings: a negative count

@@ -17,14 +17,7 @@ import (
 func TestDecodeJSONEvent(t *testing.T) {
 	ctx := context.Background()
 	_, reg := newRegistry(t)
-	c := avroserde.NewEventCodec(reg, "events")
-	if err := c.Register(ctx); err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.Encode(sampleEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, b := registeredEvent(t, reg)
 	got, err := reg.DecodeJSON(ctx, b)
 	if err != nil {
 		t.Fatal(err)
@@ -84,17 +77,24 @@ const miscSchema = `{
   ]
 }`
 
+// encodeToJSON returns what Registry.DecodeJSON makes of native, written
+// in the wire format with schema id and its codec.
+func encodeToJSON(t *testing.T, reg *avroserde.Registry, id int, codec *goavro.Codec, native any) []byte {
+	t.Helper()
+	b, err := avroserde.AppendEncode(nil, id, codec, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := reg.DecodeJSON(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func TestDecodeJSONTypes(t *testing.T) {
-	ctx := context.Background()
 	_, reg := newRegistry(t)
-	id, err := reg.Register(ctx, "misc", miscSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec, err := reg.Codec(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, codec := registerSchema(t, reg, "misc", miscSchema)
 	base := func(u any) map[string]any {
 		return map[string]any{
 			"inner": map[string]any{"string": "not a union"},
@@ -139,14 +139,7 @@ func TestDecodeJSONTypes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := avroserde.AppendEncode(nil, id, codec, tt.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := reg.DecodeJSON(ctx, b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := encodeToJSON(t, reg, id, codec, tt.in)
 			if string(got) != tt.want {
 				t.Errorf("\n got: %s\nwant: %s", got, tt.want)
 			}
@@ -158,16 +151,8 @@ func TestDecodeJSONTypes(t *testing.T) {
 }
 
 func TestDecodeJSONStrings(t *testing.T) {
-	ctx := context.Background()
 	_, reg := newRegistry(t)
-	id, err := reg.Register(ctx, "strings", `"string"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec, err := reg.Codec(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, codec := registerSchema(t, reg, "strings", `"string"`)
 	tests := []struct {
 		name string
 		in   string
@@ -183,14 +168,7 @@ func TestDecodeJSONStrings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := avroserde.AppendEncode(nil, id, codec, tt.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := reg.DecodeJSON(ctx, b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := encodeToJSON(t, reg, id, codec, tt.in)
 			if string(got) != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
 
+	"github.com/surgehq/surge/pkg/avrowire/avrotest"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/schemas"
 )
@@ -26,46 +26,11 @@ func ms(s string) time.Time {
 
 func ptr(t time.Time) *time.Time { return &t }
 
-func codec(t testing.TB, name string) *goavro.Codec {
-	t.Helper()
-	c, err := goavro.NewCodec(schemas.MustText(name))
-	if err != nil {
-		t.Fatalf("parsing schema %s: %v", name, err)
-	}
-	return c
-}
-
-// roundTrip converts v to native form, encodes it to Avro binary with the
-// schema from the schemas module, decodes it and converts it back.
-func roundTrip[T any](t *testing.T, schema string, v T, toNative func(T) map[string]any, fromNative func(any) (T, error)) T {
-	t.Helper()
-	c := codec(t, schema)
-	bin, err := c.BinaryFromNative(nil, toNative(v))
-	if err != nil {
-		t.Fatalf("encoding: %v", err)
-	}
-	native, rest, err := c.NativeFromBinary(bin)
-	if err != nil {
-		t.Fatalf("decoding: %v", err)
-	}
-	if len(rest) != 0 {
-		t.Fatalf("decoding: %d bytes left over", len(rest))
-	}
-	got, err := fromNative(native)
-	if err != nil {
-		t.Fatalf("converting from native: %v", err)
-	}
-	return got
-}
-
 func TestEventRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		in   event.Event
-	}{
+	avrotest.NativeRoundTrips(t, schemas.Event, event.Event.Native, event.EventFromNative, []avrotest.Named[event.Event]{
 		{
-			name: "full",
-			in: event.Event{
+			Name: "full",
+			Value: event.Event{
 				ID:             "2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
 				Type:           "order.placed",
 				Source:         "magento-eu",
@@ -82,8 +47,8 @@ func TestEventRoundTrip(t *testing.T) {
 			},
 		},
 		{
-			name: "thin, no optionals",
-			in: event.Event{
+			Name: "thin, no optionals",
+			Value: event.Event{
 				ID:         "2zm8Q1y0R5VdqDkH9XcTnUwA7bF",
 				Type:       "product.updated",
 				Source:     "default",
@@ -93,26 +58,14 @@ func TestEventRoundTrip(t *testing.T) {
 				Format:     event.FormatCanonical,
 			},
 		},
-		{name: "zero"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := roundTrip(t, schemas.Event, tt.in, event.Event.Native, event.EventFromNative)
-			if !reflect.DeepEqual(got, tt.in) {
-				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
-			}
-		})
-	}
+	})
 }
 
 func TestEnrichedEventRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		in   event.EnrichedEvent
-	}{
+	avrotest.NativeRoundTrips(t, schemas.EnrichedEvent, event.EnrichedEvent.Native, event.EnrichedEventFromNative, []avrotest.Named[event.EnrichedEvent]{
 		{
-			name: "full",
-			in: event.EnrichedEvent{
+			Name: "full",
+			Value: event.EnrichedEvent{
 				ID:            "2zm8Sx4bHq0LpW3e7YjKd9NfRtA",
 				Type:          "product.updated",
 				Source:        "akeneo",
@@ -135,8 +88,8 @@ func TestEnrichedEventRoundTrip(t *testing.T) {
 			},
 		},
 		{
-			name: "deleted",
-			in: event.EnrichedEvent{
+			Name: "deleted",
+			Value: event.EnrichedEvent{
 				ID:            "2zm8Sx4bHq0LpW3e7YjKd9NfRtB",
 				Type:          "product.deleted",
 				Source:        "akeneo",
@@ -148,26 +101,14 @@ func TestEnrichedEventRoundTrip(t *testing.T) {
 				Deleted:       true,
 			},
 		},
-		{name: "zero"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := roundTrip(t, schemas.EnrichedEvent, tt.in, event.EnrichedEvent.Native, event.EnrichedEventFromNative)
-			if !reflect.DeepEqual(got, tt.in) {
-				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
-			}
-		})
-	}
+	})
 }
 
 func TestSubscriptionRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		in   event.Subscription
-	}{
+	avrotest.NativeRoundTrips(t, schemas.Subscription, event.Subscription.Native, event.SubscriptionFromNative, []avrotest.Named[event.Subscription]{
 		{
-			name: "rotating secrets",
-			in: event.Subscription{
+			Name: "rotating secrets",
+			Value: event.Subscription{
 				ID:            "sub_2zm7Zb3cQ9yTf1KdA0WxLp4VnHs",
 				URL:           "https://erp.example.com/hooks/surge",
 				EventTypes:    []string{"order.*", "shipment.created"},
@@ -189,8 +130,8 @@ func TestSubscriptionRoundTrip(t *testing.T) {
 			},
 		},
 		{
-			name: "disabled, paused, no optionals",
-			in: event.Subscription{
+			Name: "disabled, paused, no optionals",
+			Value: event.Subscription{
 				ID:             "sub_2",
 				URL:            "https://crm.example.com/in",
 				Paused:         true,
@@ -199,26 +140,14 @@ func TestSubscriptionRoundTrip(t *testing.T) {
 				UpdatedAt:      ms("2025-05-01T00:00:00Z"),
 			},
 		},
-		{name: "zero"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := roundTrip(t, schemas.Subscription, tt.in, event.Subscription.Native, event.SubscriptionFromNative)
-			if !reflect.DeepEqual(got, tt.in) {
-				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
-			}
-		})
-	}
+	})
 }
 
 func TestDeliveryRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		in   event.Delivery
-	}{
+	avrotest.NativeRoundTrips(t, schemas.Delivery, event.Delivery.Native, event.DeliveryFromNative, []avrotest.Named[event.Delivery]{
 		{
-			name: "third attempt",
-			in: event.Delivery{
+			Name: "third attempt",
+			Value: event.Delivery{
 				ID:             "msg_2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
 				EventID:        "2zm8Q1y0R5VdqDkH9XcTnUwA7bE",
 				SubscriptionID: "sub_2zm7Zb3cQ9yTf1KdA0WxLp4VnHs",
@@ -237,8 +166,8 @@ func TestDeliveryRoundTrip(t *testing.T) {
 			},
 		},
 		{
-			name: "new",
-			in: event.Delivery{
+			Name: "new",
+			Value: event.Delivery{
 				ID:             "msg_1",
 				EventID:        "e1",
 				SubscriptionID: "s1",
@@ -249,26 +178,14 @@ func TestDeliveryRoundTrip(t *testing.T) {
 				CreatedAt:      ms("2025-07-15T09:30:05.401Z"),
 			},
 		},
-		{name: "zero"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := roundTrip(t, schemas.Delivery, tt.in, event.Delivery.Native, event.DeliveryFromNative)
-			if !reflect.DeepEqual(got, tt.in) {
-				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
-			}
-		})
-	}
+	})
 }
 
 func TestDeliveryAttemptRoundTrip(t *testing.T) {
-	tests := []struct {
-		name string
-		in   event.DeliveryAttempt
-	}{
+	avrotest.NativeRoundTrips(t, schemas.DeliveryAttempt, event.DeliveryAttempt.Native, event.DeliveryAttemptFromNative, []avrotest.Named[event.DeliveryAttempt]{
 		{
-			name: "retry after 429",
-			in: event.DeliveryAttempt{
+			Name: "retry after 429",
+			Value: event.DeliveryAttempt{
 				DeliveryID:      "msg_1",
 				EventID:         "e1",
 				SubscriptionID:  "s1",
@@ -287,8 +204,8 @@ func TestDeliveryAttemptRoundTrip(t *testing.T) {
 			},
 		},
 		{
-			name: "network error",
-			in: event.DeliveryAttempt{
+			Name: "network error",
+			Value: event.DeliveryAttempt{
 				DeliveryID: "msg_1",
 				Attempt:    1,
 				URL:        "https://erp.example.com/hooks/surge",
@@ -298,16 +215,7 @@ func TestDeliveryAttemptRoundTrip(t *testing.T) {
 				Error:      "dial tcp: connection refused",
 			},
 		},
-		{name: "zero"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := roundTrip(t, schemas.DeliveryAttempt, tt.in, event.DeliveryAttempt.Native, event.DeliveryAttemptFromNative)
-			if !reflect.DeepEqual(got, tt.in) {
-				t.Errorf("round trip\n got: %#v\nwant: %#v", got, tt.in)
-			}
-		})
-	}
+	})
 }
 
 // TestEventNullData checks that every spelling of "no payload" is written as
@@ -338,219 +246,96 @@ func TestEventNullData(t *testing.T) {
 // native map) produces: missing fields take the schema default, the
 // promotions Avro allows are accepted.
 func TestFromNativeTolerant(t *testing.T) {
-	tests := []struct {
-		name string
-		in   func() (any, error)
-		want any
-	}{
+	avrotest.CheckValues(t, []avrotest.ValueCase{
 		{
-			name: "event with only the first fields",
-			in: func() (any, error) {
-				return event.EventFromNative(map[string]any{
-					"id": "e1", "type": "order.placed", "source": "default",
-					"entity": map[string]any{"type": "order", "id": "1"},
-				})
-			},
-			want: event.Event{ID: "e1", Type: "order.placed", Source: "default",
+			Name: "event with only the first fields",
+			Got: avrotest.ResultOf(event.EventFromNative(map[string]any{
+				"id": "e1", "type": "order.placed", "source": "default",
+				"entity": map[string]any{"type": "order", "id": "1"},
+			})),
+			Want: event.Event{ID: "e1", Type: "order.placed", Source: "default",
 				Entity: event.EntityRef{Type: "order", ID: "1"}, Format: event.FormatCanonical},
 		},
 		{
-			name: "event timestamps as epoch millis, unions unwrapped",
-			in: func() (any, error) {
-				return event.EventFromNative(map[string]any{
-					"id":              "e1",
-					"time":            int64(1752571805000),
-					"received_at":     map[string]any{"long": int64(1752571805342)},
-					"data":            map[string]any{"string": `{"a":1}`},
-					"idempotency_key": "k1",
-					"format":          nil,
-					"attributes":      map[string]string{"map": "a real key"},
-				})
-			},
-			want: event.Event{ID: "e1", Time: ms("2025-07-15T09:30:05Z"), ReceivedAt: ms("2025-07-15T09:30:05.342Z"),
+			Name: "event timestamps as epoch millis, unions unwrapped",
+			Got: avrotest.ResultOf(event.EventFromNative(map[string]any{
+				"id":              "e1",
+				"time":            int64(1752571805000),
+				"received_at":     map[string]any{"long": int64(1752571805342)},
+				"data":            map[string]any{"string": `{"a":1}`},
+				"idempotency_key": "k1",
+				"format":          nil,
+				"attributes":      map[string]string{"map": "a real key"},
+			})),
+			Want: event.Event{ID: "e1", Time: ms("2025-07-15T09:30:05Z"), ReceivedAt: ms("2025-07-15T09:30:05.342Z"),
 				Data: json.RawMessage(`{"a":1}`), IdempotencyKey: "k1", Format: event.FormatCanonical,
 				Attributes: map[string]string{"map": "a real key"}},
 		},
 		{
-			name: "enriched event without entity version",
-			in: func() (any, error) {
-				return event.EnrichedEventFromNative(map[string]any{
-					"id": "e1", "entity": map[string]any{"type": "order", "id": "1"}, "data": "null",
-				})
-			},
-			want: event.EnrichedEvent{ID: "e1", Entity: event.EntityRef{Type: "order", ID: "1"}},
+			Name: "enriched event without entity version",
+			Got: avrotest.ResultOf(event.EnrichedEventFromNative(map[string]any{
+				"id": "e1", "entity": map[string]any{"type": "order", "id": "1"}, "data": "null",
+			})),
+			Want: event.EnrichedEvent{ID: "e1", Entity: event.EntityRef{Type: "order", ID: "1"}},
 		},
 		{
-			name: "subscription written before enabled existed",
-			in: func() (any, error) {
-				return event.SubscriptionFromNative(map[string]any{
-					"id": "s1", "url": "https://x.example", "timeout_ms": int64(2000), "rate_limit_per_s": int32(5),
-				})
-			},
-			want: event.Subscription{ID: "s1", URL: "https://x.example", TimeoutMS: 2000, RateLimitPerS: 5, Enabled: true},
+			Name: "subscription written before enabled existed",
+			Got: avrotest.ResultOf(event.SubscriptionFromNative(map[string]any{
+				"id": "s1", "url": "https://x.example", "timeout_ms": int64(2000), "rate_limit_per_s": int32(5),
+			})),
+			Want: event.Subscription{ID: "s1", URL: "https://x.example", TimeoutMS: 2000, RateLimitPerS: 5, Enabled: true},
 		},
 		{
-			name: "delivery with int counters promoted",
-			in: func() (any, error) {
-				return event.DeliveryFromNative(map[string]any{"id": "d1", "entity_version": int32(4), "attempts": 3})
-			},
-			want: event.Delivery{ID: "d1", EntityVersion: 4, Attempts: 3},
+			Name: "delivery with int counters promoted",
+			Got:  avrotest.ResultOf(event.DeliveryFromNative(map[string]any{"id": "d1", "entity_version": int32(4), "attempts": 3})),
+			Want: event.Delivery{ID: "d1", EntityVersion: 4, Attempts: 3},
 		},
 		{
-			name: "delivery attempt without attempt number",
-			in: func() (any, error) {
-				return event.DeliveryAttemptFromNative(map[string]any{"delivery_id": "d1", "duration_us": int64(1500)})
-			},
-			want: event.DeliveryAttempt{DeliveryID: "d1", Attempt: 1, Duration: 1500 * time.Microsecond},
+			Name: "delivery attempt without attempt number",
+			Got:  avrotest.ResultOf(event.DeliveryAttemptFromNative(map[string]any{"delivery_id": "d1", "duration_us": int64(1500)})),
+			Want: event.DeliveryAttempt{DeliveryID: "d1", Attempt: 1, Duration: 1500 * time.Microsecond},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.in()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("\n got: %#v\nwant: %#v", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestFromNativeErrors(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      func() error
-		wantErr string
-	}{
+	avrotest.CheckErrors(t, []avrotest.ErrorCase{
+		{Name: "not a record", Err: avrotest.ErrOf(event.EventFromNative("x")), Want: "decoding Event: want record, got string"},
+		{Name: "nil", Err: avrotest.ErrOf(event.DeliveryFromNative(nil)), Want: "decoding Delivery: want record, got <nil>"},
+		{Name: "nested field", Err: avrotest.ErrOf(event.EventFromNative(map[string]any{"entity": map[string]any{"type": "order", "id": int64(7)}})), Want: "decoding Event.entity.id: want string, got int64"},
+		{Name: "entity not a record", Err: avrotest.ErrOf(event.EnrichedEventFromNative(map[string]any{"entity": "order:1"})), Want: "decoding EnrichedEvent.entity: want record, got string"},
+		{Name: "map value", Err: avrotest.ErrOf(event.EventFromNative(map[string]any{"attributes": map[string]any{"a": "ok", "b": 1}})), Want: `decoding Event.attributes["b"]: want string, got int`},
+		{Name: "array item", Err: avrotest.ErrOf(event.EnrichedEventFromNative(map[string]any{"changes": []any{"a", true}})), Want: "decoding EnrichedEvent.changes[1]: want string, got bool"},
 		{
-			name:    "not a record",
-			in:      func() error { _, err := event.EventFromNative("x"); return err },
-			wantErr: "decoding Event: want record, got string",
+			Name: "warning field",
+			Err: avrotest.ErrOf(event.EnrichedEventFromNative(map[string]any{"warnings": []any{
+				map[string]any{"code": "not_loaded"},
+				map[string]any{"code": "line_item_skipped", "field": int64(3)},
+			}})),
+			Want: "decoding EnrichedEvent.warnings[1].field: want string, got int64",
 		},
+		{Name: "origin field", Err: avrotest.ErrOf(event.EventFromNative(map[string]any{"origin": map[string]any{"dev.surge.v1.Origin": map[string]any{"id": "a1", "source": true}}})), Want: "decoding Event.origin.source: want string, got bool"},
+		{Name: "origin not a record", Err: avrotest.ErrOf(event.EnrichedEventFromNative(map[string]any{"origin": "a1"})), Want: "decoding EnrichedEvent.origin: want record, got string"},
 		{
-			name:    "nil",
-			in:      func() error { _, err := event.DeliveryFromNative(nil); return err },
-			wantErr: "decoding Delivery: want record, got <nil>",
+			Name: "secret time",
+			Err: avrotest.ErrOf(event.SubscriptionFromNative(map[string]any{"secrets": []any{
+				map[string]any{"value": "whsec_a"},
+				map[string]any{"value": "whsec_b", "created_at": "yesterday"},
+			}})),
+			Want: "decoding Subscription.secrets[1].created_at: want timestamp, got string",
 		},
-		{
-			name: "nested field",
-			in: func() error {
-				_, err := event.EventFromNative(map[string]any{"entity": map[string]any{"type": "order", "id": int64(7)}})
-				return err
-			},
-			wantErr: "decoding Event.entity.id: want string, got int64",
-		},
-		{
-			name: "entity not a record",
-			in: func() error {
-				_, err := event.EnrichedEventFromNative(map[string]any{"entity": "order:1"})
-				return err
-			},
-			wantErr: "decoding EnrichedEvent.entity: want record, got string",
-		},
-		{
-			name: "map value",
-			in: func() error {
-				_, err := event.EventFromNative(map[string]any{"attributes": map[string]any{"a": "ok", "b": 1}})
-				return err
-			},
-			wantErr: `decoding Event.attributes["b"]: want string, got int`,
-		},
-		{
-			name: "array item",
-			in: func() error {
-				_, err := event.EnrichedEventFromNative(map[string]any{"changes": []any{"a", true}})
-				return err
-			},
-			wantErr: "decoding EnrichedEvent.changes[1]: want string, got bool",
-		},
-		{
-			name: "warning field",
-			in: func() error {
-				_, err := event.EnrichedEventFromNative(map[string]any{"warnings": []any{
-					map[string]any{"code": "not_loaded"},
-					map[string]any{"code": "line_item_skipped", "field": int64(3)},
-				}})
-				return err
-			},
-			wantErr: "decoding EnrichedEvent.warnings[1].field: want string, got int64",
-		},
-		{
-			name: "origin field",
-			in: func() error {
-				_, err := event.EventFromNative(map[string]any{"origin": map[string]any{"dev.surge.v1.Origin": map[string]any{"id": "a1", "source": true}}})
-				return err
-			},
-			wantErr: "decoding Event.origin.source: want string, got bool",
-		},
-		{
-			name: "origin not a record",
-			in: func() error {
-				_, err := event.EnrichedEventFromNative(map[string]any{"origin": "a1"})
-				return err
-			},
-			wantErr: "decoding EnrichedEvent.origin: want record, got string",
-		},
-		{
-			name: "secret time",
-			in: func() error {
-				_, err := event.SubscriptionFromNative(map[string]any{"secrets": []any{
-					map[string]any{"value": "whsec_a"},
-					map[string]any{"value": "whsec_b", "created_at": "yesterday"},
-				}})
-				return err
-			},
-			wantErr: "decoding Subscription.secrets[1].created_at: want timestamp, got string",
-		},
-		{
-			name: "int overflow",
-			in: func() error {
-				_, err := event.SubscriptionFromNative(map[string]any{"timeout_ms": int64(1) << 40})
-				return err
-			},
-			wantErr: "decoding Subscription.timeout_ms: 1099511627776 overflows int",
-		},
-		{
-			name: "boolean",
-			in: func() error {
-				_, err := event.SubscriptionFromNative(map[string]any{"enabled": "yes"})
-				return err
-			},
-			wantErr: "decoding Subscription.enabled: want boolean, got string",
-		},
-		{
-			name: "optional time",
-			in: func() error {
-				_, err := event.DeliveryAttemptFromNative(map[string]any{"next_attempt_at": goavro.Union("string", "soon")})
-				return err
-			},
-			wantErr: "decoding DeliveryAttempt.next_attempt_at: want timestamp, got string",
-		},
-		{
-			name: "long",
-			in: func() error {
-				_, err := event.DeliveryFromNative(map[string]any{"entity_version": 1.5})
-				return err
-			},
-			wantErr: "decoding Delivery.entity_version: want long, got float64",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.in()
-			if err == nil || err.Error() != tt.wantErr {
-				t.Errorf("error = %v, want %q", err, tt.wantErr)
-			}
-		})
-	}
+		{Name: "int overflow", Err: avrotest.ErrOf(event.SubscriptionFromNative(map[string]any{"timeout_ms": int64(1) << 40})), Want: "decoding Subscription.timeout_ms: 1099511627776 overflows int"},
+		{Name: "boolean", Err: avrotest.ErrOf(event.SubscriptionFromNative(map[string]any{"enabled": "yes"})), Want: "decoding Subscription.enabled: want boolean, got string"},
+		{Name: "optional time", Err: avrotest.ErrOf(event.DeliveryAttemptFromNative(map[string]any{"next_attempt_at": goavro.Union("string", "soon")})), Want: "decoding DeliveryAttempt.next_attempt_at: want timestamp, got string"},
+		{Name: "long", Err: avrotest.ErrOf(event.DeliveryFromNative(map[string]any{"entity_version": 1.5})), Want: "decoding Delivery.entity_version: want long, got float64"},
+	})
 }
 
 // TestOlderWriterSchema decodes a record written with an older Event schema
 // (without format, original_type and attributes): the missing fields read
 // as their defaults.
 func TestOlderWriterSchema(t *testing.T) {
-	old, err := goavro.NewCodec(withoutFields(t, schemas.MustText(schemas.Event), "format", "original_type", "attributes"))
+	old, err := goavro.NewCodec(avrotest.WithoutFields(t, schemas.MustText(schemas.Event), "format", "original_type", "attributes"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,44 +352,12 @@ func TestOlderWriterSchema(t *testing.T) {
 	for _, f := range []string{"format", "original_type", "attributes"} {
 		delete(native, f)
 	}
-	bin, err := old.BinaryFromNative(nil, native)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoded, _, err := old.NativeFromBinary(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := event.EventFromNative(decoded)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := avrotest.GoavroRoundTrip(t, old, native, event.EventFromNative)
 	want := in
 	want.Format = event.FormatCanonical
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("\n got: %#v\nwant: %#v", got, want)
 	}
-}
-
-// withoutFields returns schema text without the named top-level fields.
-func withoutFields(t *testing.T, text string, names ...string) string {
-	t.Helper()
-	var s map[string]any
-	if err := json.Unmarshal([]byte(text), &s); err != nil {
-		t.Fatal(err)
-	}
-	var kept []any
-	for _, f := range s["fields"].([]any) {
-		if n := f.(map[string]any)["name"].(string); !strings.Contains(","+strings.Join(names, ",")+",", ","+n+",") {
-			kept = append(kept, f)
-		}
-	}
-	s["fields"] = kept
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func ExampleEventFromNative() {
