@@ -4,10 +4,8 @@
 package observe
 
 import (
-	"errors"
 	"net/http"
 	"strings"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -91,28 +89,6 @@ func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
-}
-
-// ErrNotReady is what a Readiness that is not set reports.
-var ErrNotReady = errors.New("not started yet, or shutting down")
-
-// Readiness is a flag a process flips once it can do its work. It is safe
-// for concurrent use.
-type Readiness struct{ ready atomic.Bool }
-
-// Set marks the process ready or not.
-func (r *Readiness) Set(ready bool) { r.ready.Store(ready) }
-
-// Ready reports the current state.
-func (r *Readiness) Ready() bool { return r.ready.Load() }
-
-// Err is nil when ready, ErrNotReady otherwise: a readiness check for
-// Mount.
-func (r *Readiness) Err() error {
-	if r.Ready() {
-		return nil
-	}
-	return ErrNotReady
 }
 
 // Mount adds /healthz (the process is alive), /readyz and /metrics

@@ -393,12 +393,7 @@ func (s *Service) Ready() bool { return s.ready.Ready() }
 // and no input partition is stalled; otherwise why not (a
 // *stream.StalledError names each stalled partition with its reason). A
 // parked or held key is no stall: see lane.progress.
-func (s *Service) Readiness() error {
-	if err := s.ready.Err(); err != nil {
-		return err
-	}
-	return s.watchdog.Err()
-}
+func (s *Service) Readiness() error { return s.ready.ErrOr(s.watchdog.Err) }
 
 // Close releases what New opened. Call it after Run returned.
 func (s *Service) Close() {

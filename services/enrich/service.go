@@ -294,11 +294,7 @@ func (s *Service) checkPartitions(ctx context.Context) error {
 // Run consumes until ctx ends and returns nil after a clean shutdown (its
 // transaction aborted, the group left). It returns an error only if the
 // stage cannot run at all. Run may be called once.
-func (s *Service) Run(ctx context.Context) error {
-	s.ready.Set(true)
-	defer s.ready.Set(false)
-	return s.stage.Run(ctx)
-}
+func (s *Service) Run(ctx context.Context) error { return s.ready.While(ctx, s.stage.Run) }
 
 // Ready reports whether the service is consuming.
 func (s *Service) Ready() bool { return s.ready.Ready() }
@@ -306,12 +302,7 @@ func (s *Service) Ready() bool { return s.ready.Ready() }
 // Readiness is what /readyz answers: nil while the service consumes and
 // no input partition is stalled; otherwise why not (a *stream.StalledError
 // names each stalled partition with its reason).
-func (s *Service) Readiness() error {
-	if err := s.ready.Err(); err != nil {
-		return err
-	}
-	return s.stage.Stalled()
-}
+func (s *Service) Readiness() error { return s.ready.ErrOr(s.stage.Stalled) }
 
 // Close releases what New opened. Call it after Run returned.
 func (s *Service) Close() {
