@@ -38,9 +38,9 @@ import (
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
-	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/service"
 	configstore "github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
@@ -318,16 +318,10 @@ func (s *Service) Close() {
 // Run is the standalone enrich process: the service plus /healthz, /readyz
 // and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	reg := observe.NewRegistry()
-	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	mux := http.NewServeMux()
-	observe.Mount(mux, svc.Readiness, reg)
-	log.Info("enrich running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
-	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
+	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
+		func(ctx context.Context, reg prometheus.Registerer) (*Service, error) {
+			return New(ctx, cfg, log, Deps{Metrics: reg})
+		})
 }
 
 // loadSourcesFile reads a JSON list of sources; "" gives the default

@@ -23,7 +23,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -36,10 +35,10 @@ import (
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
-	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
@@ -221,14 +220,8 @@ func (s *Service) Close() {
 // Run is the standalone fanout process: the service plus /healthz, /readyz
 // and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	reg := observe.NewRegistry()
-	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	mux := http.NewServeMux()
-	observe.Mount(mux, svc.Readiness, reg)
-	log.Info("fanout running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
-	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
+	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
+		func(ctx context.Context, reg prometheus.Registerer) (*Service, error) {
+			return New(ctx, cfg, log, Deps{Metrics: reg})
+		})
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -237,6 +238,10 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 // Ready reports whether the service accepts events.
 func (s *Service) Ready() bool { return s.ready.Ready() }
 
+// Readiness is what /readyz answers: nil from the end of New until Close
+// starts, ErrNotReady otherwise.
+func (s *Service) Readiness() error { return s.ready.Err() }
+
 // Close stops accepting, answers what is queued, and stops the tail.
 func (s *Service) Close() {
 	s.ready.Set(false)
@@ -261,17 +266,14 @@ func (s *Service) Close() {
 // Run is the standalone ingest process: the service plus its HTTP listener
 // with /healthz, /readyz and /metrics, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	reg := observe.NewRegistry()
-	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
-	if err != nil {
-		return err
+	newService := func(ctx context.Context, reg prometheus.Registerer) (*Service, error) {
+		return New(ctx, cfg, log, Deps{Metrics: reg})
 	}
-	defer svc.Close()
-	mux := http.NewServeMux()
-	svc.Mount(mux)
-	observe.Mount(mux, svc.ready.Err, reg)
-	log.Info("ingest listening", zap.String("addr", cfg.Addr))
-	return httpx.ListenAndServe(ctx, cfg.Addr, httpx.DrainUnread(mux, cfg.BodyDrain))
+	return service.Serve(ctx, newService, func(ctx context.Context, svc *Service, mux *http.ServeMux) error {
+		svc.Mount(mux)
+		log.Info("ingest listening", zap.String(observe.KeyAddr, cfg.Addr))
+		return httpx.ListenAndServe(ctx, cfg.Addr, httpx.DrainUnread(mux, cfg.BodyDrain))
+	})
 }
 
 // LogLevel is the configured log level.
