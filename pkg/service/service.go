@@ -36,14 +36,15 @@ type Stage interface {
 }
 
 // Serve is a service's standalone process. It makes a registry with the
-// Go and process collectors, builds the service with it (newService),
-// mounts /healthz, /readyz (the service's Readiness) and /metrics on a
-// mux, and hands the service and the mux to serve, which serves them until
-// ctx ends (it may mount its own routes first). The service is closed when
-// serve returns; a constructor error is returned as is.
-func Serve[S Service](ctx context.Context, newService func(context.Context, prometheus.Registerer) (S, error), serve func(context.Context, S, *http.ServeMux) error) error {
+// Go and process collectors, builds the service with it (newService
+// registers the service's metrics there), mounts /healthz, /readyz (the
+// service's Readiness) and /metrics on a mux, and hands the service and
+// the mux to serve, which serves them until ctx ends (it may mount its own
+// routes first). The service is closed when serve returns; a constructor
+// error is returned as is.
+func Serve[S Service](ctx context.Context, newService func(metrics prometheus.Registerer) (S, error), serve func(context.Context, S, *http.ServeMux) error) error {
 	reg := observe.NewRegistry()
-	svc, err := newService(ctx, reg)
+	svc, err := newService(reg)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ type Standalone struct {
 // info line "<name> running" with the listener and the instance id. It
 // returns when Run returns, or when the listener fails (Run's context is
 // then cancelled and RunStage waits for it).
-func RunStage[S Stage](ctx context.Context, log *zap.Logger, p Standalone, newStage func(context.Context, prometheus.Registerer) (S, error)) error {
+func RunStage[S Stage](ctx context.Context, log *zap.Logger, p Standalone, newStage func(metrics prometheus.Registerer) (S, error)) error {
 	return Serve(ctx, newStage, func(ctx context.Context, stage S, mux *http.ServeMux) error {
 		log.Info(p.Name+" running", zap.String(observe.KeyMetricsAddr, p.MetricsAddr), zap.String(observe.KeyInstanceID, p.InstanceID))
 		return httpx.ServeWhile(ctx, p.MetricsAddr, mux, stage.Run)

@@ -37,7 +37,7 @@ func (f *fakeStage) Run(ctx context.Context) error {
 func TestServeMountsReadinessAndCloses(t *testing.T) {
 	svc := &fakeStage{}
 	var registered prometheus.Registerer
-	err := Serve(context.Background(), func(_ context.Context, reg prometheus.Registerer) (*fakeStage, error) {
+	err := Serve(context.Background(), func(reg prometheus.Registerer) (*fakeStage, error) {
 		registered = reg
 		return svc, nil
 	}, func(_ context.Context, got *fakeStage, mux *http.ServeMux) error {
@@ -59,7 +59,7 @@ func TestServeMountsReadinessAndCloses(t *testing.T) {
 	}
 
 	failed := errors.New("connecting")
-	err = Serve(context.Background(), func(context.Context, prometheus.Registerer) (*fakeStage, error) { return nil, failed },
+	err = Serve(context.Background(), func(prometheus.Registerer) (*fakeStage, error) { return nil, failed },
 		func(context.Context, *fakeStage, *http.ServeMux) error {
 			t.Error("serve called after the constructor failed")
 			return nil
@@ -83,7 +83,7 @@ func TestRunStageServesWhileRunning(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- RunStage(ctx, zap.New(core), Standalone{Name: "enrich", MetricsAddr: addr, InstanceID: "i1"},
-			func(context.Context, prometheus.Registerer) (*fakeStage, error) { return svc, nil })
+			func(prometheus.Registerer) (*fakeStage, error) { return svc, nil })
 	}()
 	<-svc.running
 	var body string

@@ -221,7 +221,5 @@ func (s *Service) Close() {
 // and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
-		func(ctx context.Context, reg prometheus.Registerer) (*Service, error) {
-			return New(ctx, cfg, log, Deps{Metrics: reg})
-		})
+		func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) })
 }

@@ -266,9 +266,7 @@ func (s *Service) Close() {
 // Run is the standalone ingest process: the service plus its HTTP listener
 // with /healthz, /readyz and /metrics, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	newService := func(ctx context.Context, reg prometheus.Registerer) (*Service, error) {
-		return New(ctx, cfg, log, Deps{Metrics: reg})
-	}
+	newService := func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) }
 	return service.Serve(ctx, newService, func(ctx context.Context, svc *Service, mux *http.ServeMux) error {
 		svc.Mount(mux)
 		log.Info("ingest listening", zap.String(observe.KeyAddr, cfg.Addr))
