@@ -1,6 +1,8 @@
 // Package observe builds what every Surge process exposes about itself: a
-// zap JSON logger that redacts secrets, a Prometheus registry, and the
-// /healthz, /readyz and /metrics routes.
+// zap JSON logger that redacts secrets (observe.go), a Prometheus registry
+// and the metrics a component registers with it (metrics.go), the
+// readiness /readyz reports (readiness.go), and the /healthz, /readyz and
+// /metrics routes.
 package observe
 
 import (
