@@ -216,9 +216,7 @@ func (c *Config) Validate() error {
 	}
 	for name, n := range map[string]int{"max-in-flight": c.MaxInFlight, "default-max-in-flight": c.DefaultMaxInFlight, "breaker-failures": c.BreakerFailures,
 		"max-loaded-per-key": c.MaxLoadedPerKey, "max-loaded-per-subscription": c.MaxLoadedPerSubscription, "max-loaded": c.MaxLoaded, "max-waiting": c.MaxWaiting} {
-		if n < 1 {
-			errs = append(errs, fmt.Errorf("%s (--%s) must be at least 1, got %d", config.EnvName(name), name, n))
-		}
+		errs = append(errs, config.ValidateAtLeast(name, n, 1))
 	}
 	return errors.Join(errs...)
 }

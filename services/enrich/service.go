@@ -111,21 +111,13 @@ func (c *Config) Validate() error {
 	if c.MetricsAddr != "" {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
-	if c.InstanceID == "" {
-		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
-	}
-	if c.MaxPollRecords < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_POLL_RECORDS (--max-poll-records) must be at least 1, got %d", c.MaxPollRecords))
-	}
-	if c.LoaderAttempts < 1 || c.LoaderAttempts > 10 {
-		errs = append(errs, fmt.Errorf("SURGE_LOADER_ATTEMPTS (--loader-attempts) must be between 1 and 10, got %d", c.LoaderAttempts))
-	}
-	if c.LoaderWait < 0 {
-		errs = append(errs, fmt.Errorf("SURGE_LOADER_WAIT (--loader-wait) must not be negative, got %s", c.LoaderWait))
-	}
-	if c.LoaderConcurrency < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_LOADER_CONCURRENCY (--loader-concurrency) must be at least 1, got %d", c.LoaderConcurrency))
-	}
+	errs = append(errs,
+		config.ValidateSet("instance-id", c.InstanceID),
+		config.ValidateAtLeast("max-poll-records", c.MaxPollRecords, 1),
+		config.ValidateBetween("loader-attempts", c.LoaderAttempts, 1, 10),
+		config.ValidateNotNegative("loader-wait", c.LoaderWait),
+		config.ValidateAtLeast("loader-concurrency", c.LoaderConcurrency, 1),
+	)
 	return errors.Join(errs...)
 }
 

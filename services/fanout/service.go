@@ -79,12 +79,7 @@ func (c *Config) Validate() error {
 	if c.MetricsAddr != "" {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
-	if c.InstanceID == "" {
-		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
-	}
-	if c.MaxPollRecords < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_POLL_RECORDS (--max-poll-records) must be at least 1, got %d", c.MaxPollRecords))
-	}
+	errs = append(errs, config.ValidateSet("instance-id", c.InstanceID), config.ValidateAtLeast("max-poll-records", c.MaxPollRecords, 1))
 	return errors.Join(errs...)
 }
 

@@ -88,21 +88,11 @@ func (c *Config) Validate() error {
 		config.ValidatePositive("produce-timeout", c.ProduceTimeout),
 		config.ValidatePositive("dedup-window", c.DedupWindow),
 		c.BodyDrain.Validate(),
-	}
-	if c.InstanceID == "" {
-		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
-	}
-	if c.MaxBodyBytes < 1024 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_BODY_BYTES (--max-body-bytes) must be at least 1024, got %d", c.MaxBodyBytes))
-	}
-	if c.MaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_IN_FLIGHT_EVENTS (--max-in-flight-events) must be at least 1, got %d", c.MaxInFlight))
-	}
-	if c.Writers < 1 || c.Writers > 16 {
-		errs = append(errs, fmt.Errorf("SURGE_WRITERS (--writers) must be between 1 and 16, got %d", c.Writers))
-	}
-	if c.MaxTxnRecords < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_TXN_RECORDS (--max-txn-records) must be at least 1, got %d", c.MaxTxnRecords))
+		config.ValidateSet("instance-id", c.InstanceID),
+		config.ValidateAtLeast[int64]("max-body-bytes", c.MaxBodyBytes, 1024),
+		config.ValidateAtLeast("max-in-flight-events", c.MaxInFlight, 1),
+		config.ValidateBetween("writers", c.Writers, 1, 16),
+		config.ValidateAtLeast("max-txn-records", c.MaxTxnRecords, 1),
 	}
 	return errors.Join(errs...)
 }
