@@ -12,7 +12,7 @@ func TestSettingChecks(t *testing.T) {
 	}{
 		{ValidateSet("instance-id", ""), "SURGE_INSTANCE_ID (--instance-id) is empty"},
 		{ValidateAtLeast("max-poll-records", 0, 1), "SURGE_MAX_POLL_RECORDS (--max-poll-records) must be at least 1, got 0"},
-		{ValidateAtLeast[int64]("max-body-bytes", 10, 1024), "SURGE_MAX_BODY_BYTES (--max-body-bytes) must be at least 1024, got 10"},
+		{ValidateAtLeast("max-body-bytes", int64(10), 1024), "SURGE_MAX_BODY_BYTES (--max-body-bytes) must be at least 1024, got 10"},
 		{ValidateBetween("writers", 17, 1, 16), "SURGE_WRITERS (--writers) must be between 1 and 16, got 17"},
 		{ValidateBetween("writers", 0, 1, 16), "SURGE_WRITERS (--writers) must be between 1 and 16, got 0"},
 		{ValidateNotNegative("loader-wait", -time.Second), "SURGE_LOADER_WAIT (--loader-wait) must not be negative, got -1s"},

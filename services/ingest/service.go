@@ -89,7 +89,7 @@ func (c *Config) Validate() error {
 		config.ValidatePositive("dedup-window", c.DedupWindow),
 		c.BodyDrain.Validate(),
 		config.ValidateSet("instance-id", c.InstanceID),
-		config.ValidateAtLeast[int64]("max-body-bytes", c.MaxBodyBytes, 1024),
+		config.ValidateAtLeast("max-body-bytes", c.MaxBodyBytes, 1024),
 		config.ValidateAtLeast("max-in-flight-events", c.MaxInFlight, 1),
 		config.ValidateBetween("writers", c.Writers, 1, 16),
 		config.ValidateAtLeast("max-txn-records", c.MaxTxnRecords, 1),
