@@ -55,16 +55,16 @@ func Command(use, short string, cfg Configurable, run func(ctx context.Context, 
 	return cmd
 }
 
-// ServiceMain is the main function of a service's own binary: the command
-// use (short is its help line) with the flags of a C, running run with the
-// configuration they give, executed by Main. C is the service's Config,
-// whose pointer has the flags; run is the service package's Run.
-func ServiceMain[C any, P interface {
+// Service is the command of a service's own binary: Command with the
+// flags of a C, running run with the configuration they give. C is the
+// service's Config, whose pointer has the flags; run is the service
+// package's Run. A service's main is cli.Main(cli.Service(...)).
+func Service[C any, P interface {
 	*C
 	Configurable
-}](use, short string, run func(ctx context.Context, cfg C, log *zap.Logger) error) {
+}](use, short string, run func(ctx context.Context, cfg C, log *zap.Logger) error) *cobra.Command {
 	var cfg C
-	Main(Command(use, short, P(&cfg), func(ctx context.Context, log *zap.Logger) error { return run(ctx, cfg, log) }))
+	return Command(use, short, P(&cfg), func(ctx context.Context, log *zap.Logger) error { return run(ctx, cfg, log) })
 }
 
 // ConfigError is a configuration that cannot run; the process exits 2.

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	cli.ServiceMain("surge-dispatcher", "Deliver commerce.deliveries to endpoints as signed, ordered webhooks", dispatcher.Run)
+	cli.Main(cli.Service("surge-dispatcher", "Deliver commerce.deliveries to endpoints as signed, ordered webhooks", dispatcher.Run))
 }

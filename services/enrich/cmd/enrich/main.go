@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	cli.ServiceMain("surge-enrich", "Enrich commerce events with entity snapshots, loaders and the inventory ledger", enrich.Run)
+	cli.Main(cli.Service("surge-enrich", "Enrich commerce events with entity snapshots, loaders and the inventory ledger", enrich.Run))
 }

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	cli.ServiceMain("surge-fanout", "Match enriched commerce events to subscriptions and write one delivery per match", fanout.Run)
+	cli.Main(cli.Service("surge-fanout", "Match enriched commerce events to subscriptions and write one delivery per match", fanout.Run))
 }

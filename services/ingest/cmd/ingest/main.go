@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	cli.ServiceMain("surge-ingest", "Accept commerce events over HTTP and make them durable in Kafka", ingest.Run)
+	cli.Main(cli.Service("surge-ingest", "Accept commerce events over HTTP and make them durable in Kafka", ingest.Run))
 }
