@@ -3,12 +3,11 @@ package service
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -69,39 +68,18 @@ func TestServeMountsReadinessAndCloses(t *testing.T) {
 	}
 }
 
-func TestRunStageServesWhileRunning(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+func TestRunStageRunsAndCloses(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	svc := &fakeStage{running: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- RunStage(ctx, zap.New(core), Standalone{Name: "enrich", MetricsAddr: addr, InstanceID: "i1"},
+		done <- RunStage(ctx, zap.New(core), Standalone{Name: "enrich", MetricsAddr: "127.0.0.1:0", InstanceID: "i1"},
 			func(prometheus.Registerer) (*fakeStage, error) { return svc, nil })
 	}()
 	<-svc.running
-	var body string
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if body != "ready\n" {
-		t.Errorf("/readyz while running: %q", body)
+	if err := svc.Readiness(); err != nil {
+		t.Errorf("not ready while running: %v", err)
 	}
 	cancel()
 	if err := <-done; err != nil || svc.closed != 1 {
@@ -111,7 +89,26 @@ func TestRunStageServesWhileRunning(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("start-up lines: %v", logs.All())
 	}
-	if f := lines[0].ContextMap(); f[observe.KeyMetricsAddr] != addr || f[observe.KeyInstanceID] != "i1" {
+	if f := lines[0].ContextMap(); f[observe.KeyMetricsAddr] != "127.0.0.1:0" || f[observe.KeyInstanceID] != "i1" {
 		t.Errorf("start-up line fields: %v", f)
+	}
+}
+
+func TestRunStageWithATakenAddress(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	svc := &fakeStage{running: make(chan struct{})}
+	err = RunStage(context.Background(), zap.NewNop(), Standalone{Name: "fanout", MetricsAddr: taken.Addr().String()},
+		func(prometheus.Registerer) (*fakeStage, error) { return svc, nil })
+	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) || svc.closed != 1 {
+		t.Fatalf("RunStage on a taken address: %v, closed %d times", err, svc.closed)
+	}
+	select {
+	case <-svc.running:
+		t.Fatal("the stage ran without its listener")
+	default:
 	}
 }
