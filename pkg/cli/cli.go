@@ -55,6 +55,18 @@ func Command(use, short string, cfg Configurable, run func(ctx context.Context, 
 	return cmd
 }
 
+// Service is the command of a service's own binary: Command with the
+// flags of a C, running run with the configuration they give. C is the
+// service's Config, whose pointer has the flags; run is the service
+// package's Run. A service's main is cli.Main(cli.Service(...)).
+func Service[C any, P interface {
+	*C
+	Configurable
+}](use, short string, run func(ctx context.Context, cfg C, log *zap.Logger) error) *cobra.Command {
+	var cfg C
+	return Command(use, short, P(&cfg), func(ctx context.Context, log *zap.Logger) error { return run(ctx, cfg, log) })
+}
+
 // ConfigError is a configuration that cannot run; the process exits 2.
 type ConfigError struct{ Err error }
 

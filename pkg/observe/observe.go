@@ -1,13 +1,13 @@
 // Package observe builds what every Surge process exposes about itself: a
-// zap JSON logger that redacts secrets, a Prometheus registry, and the
-// /healthz, /readyz and /metrics routes.
+// zap JSON logger that redacts secrets (observe.go), a Prometheus registry
+// and the metrics a component registers with it (metrics.go), the
+// readiness /readyz reports (readiness.go), and the /healthz, /readyz and
+// /metrics routes.
 package observe
 
 import (
-	"errors"
 	"net/http"
 	"strings"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -91,28 +91,6 @@ func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
-}
-
-// ErrNotReady is what a Readiness that is not set reports.
-var ErrNotReady = errors.New("not started yet, or shutting down")
-
-// Readiness is a flag a process flips once it can do its work. It is safe
-// for concurrent use.
-type Readiness struct{ ready atomic.Bool }
-
-// Set marks the process ready or not.
-func (r *Readiness) Set(ready bool) { r.ready.Store(ready) }
-
-// Ready reports the current state.
-func (r *Readiness) Ready() bool { return r.ready.Load() }
-
-// Err is nil when ready, ErrNotReady otherwise: a readiness check for
-// Mount.
-func (r *Readiness) Err() error {
-	if r.Ready() {
-		return nil
-	}
-	return ErrNotReady
 }
 
 // Mount adds /healthz (the process is alive), /readyz and /metrics

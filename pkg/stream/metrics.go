@@ -1,11 +1,11 @@
 package stream
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // Metrics are the runtime's counters, labelled by stage.
@@ -76,23 +76,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Register registers c with reg and returns it, or returns the collector
-// of the same description that reg already has, so several components of
-// one process can share a metric. Like prometheus.MustRegister it panics
-// on any other registration error, which is a programming error found at
-// start-up.
+// Register is observe.Register: c registered with reg, or the collector
+// of the same description reg already has.
 func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("registering metric: %v", err))
+	return observe.Register(reg, c)
 }
 
 func (m *Metrics) observeCommit(stage string, n int, d time.Duration) {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // Metric names of the dispatcher.
@@ -51,35 +51,21 @@ type subBacklog struct {
 }
 
 func newMetrics(reg prometheus.Registerer, parkedKeys, inFlight func() float64, backlog func() []subBacklog) *metrics {
-	m := &metrics{
-		attempts:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricAttempts, Help: "HTTP delivery attempts by subscription and outcome: delivered, retry, gone, reject, refused."}, []string{"subscription", "outcome"}),
-		deliveries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDeliveries, Help: "Deliveries finished, by subscription and result: delivered or dead_lettered."}, []string{"subscription", "result"}),
-		attemptSeconds:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricAttemptSeconds, Help: "Duration of one HTTP attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
-		parked:          prometheus.NewCounter(prometheus.CounterOpts{Name: metricParked, Help: "Deliveries written to the retry topic (parked, followed, spilled, or refreshed)."}),
-		parkedKeys:      prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricParkedKeys, Help: "Keys with deliveries in the retry topic."}, parkedKeys),
-		inFlight:        prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricInFlight, Help: "HTTP requests in flight."}, inFlight),
-		spilled:         prometheus.NewCounter(prometheus.CounterOpts{Name: metricSpilled, Help: "Deliveries moved to the retry topic because the memory bounds were reached (the key's later ones follow)."}),
-		loads:           prometheus.NewCounter(prometheus.CounterOpts{Name: metricLoads, Help: "Deliveries read back into memory from the retry topic."}),
-		lost:            prometheus.NewCounter(prometheus.CounterOpts{Name: metricLost, Help: "Parked deliveries whose retry-topic record was gone when read back (deleted by retention)."}),
-		resumed:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricResumed, Help: "Records read again after an assignment that were unfinished when the previous owner last committed (in flight or waiting); finished ones are skipped."}, []string{"topic"}),
-		backlog:         backlogCollector(backlog),
-		skippedFinished: prometheus.NewCounter(prometheus.CounterOpts{Name: metricSkipFinished, Help: "Retry deliveries read again after an assignment that a finished record said were finished (not repeated)."}),
+	r := observe.Metrics{Registry: reg}
+	return &metrics{
+		attempts:        r.CounterVec(metricAttempts, "HTTP delivery attempts by subscription and outcome: delivered, retry, gone, reject, refused.", "subscription", "outcome"),
+		deliveries:      r.CounterVec(metricDeliveries, "Deliveries finished, by subscription and result: delivered or dead_lettered.", "subscription", "result"),
+		attemptSeconds:  r.Histogram(metricAttemptSeconds, "Duration of one HTTP attempt.", prometheus.ExponentialBuckets(0.001, 2, 15)),
+		parked:          r.Counter(metricParked, "Deliveries written to the retry topic (parked, followed, spilled, or refreshed)."),
+		parkedKeys:      r.GaugeFunc(metricParkedKeys, "Keys with deliveries in the retry topic.", parkedKeys),
+		inFlight:        r.GaugeFunc(metricInFlight, "HTTP requests in flight.", inFlight),
+		spilled:         r.Counter(metricSpilled, "Deliveries moved to the retry topic because the memory bounds were reached (the key's later ones follow)."),
+		loads:           r.Counter(metricLoads, "Deliveries read back into memory from the retry topic."),
+		lost:            r.Counter(metricLost, "Parked deliveries whose retry-topic record was gone when read back (deleted by retention)."),
+		resumed:         r.CounterVec(metricResumed, "Records read again after an assignment that were unfinished when the previous owner last committed (in flight or waiting); finished ones are skipped.", "topic"),
+		backlog:         observe.Register(reg, backlogCollector(backlog)),
+		skippedFinished: r.Counter(metricSkipFinished, "Retry deliveries read again after an assignment that a finished record said were finished (not repeated)."),
 	}
-	if reg != nil {
-		m.attempts = stream.Register(reg, m.attempts)
-		m.deliveries = stream.Register(reg, m.deliveries)
-		m.attemptSeconds = stream.Register(reg, m.attemptSeconds)
-		m.parked = stream.Register(reg, m.parked)
-		m.parkedKeys = stream.Register(reg, m.parkedKeys)
-		m.inFlight = stream.Register(reg, m.inFlight)
-		m.spilled = stream.Register(reg, m.spilled)
-		m.loads = stream.Register(reg, m.loads)
-		m.lost = stream.Register(reg, m.lost)
-		m.resumed = stream.Register(reg, m.resumed)
-		m.backlog = stream.Register(reg, m.backlog)
-		m.skippedFinished = stream.Register(reg, m.skippedFinished)
-	}
-	return m
 }
 
 var (

@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -59,10 +58,10 @@ import (
 	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
-	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
@@ -217,9 +216,7 @@ func (c *Config) Validate() error {
 	}
 	for name, n := range map[string]int{"max-in-flight": c.MaxInFlight, "default-max-in-flight": c.DefaultMaxInFlight, "breaker-failures": c.BreakerFailures,
 		"max-loaded-per-key": c.MaxLoadedPerKey, "max-loaded-per-subscription": c.MaxLoadedPerSubscription, "max-loaded": c.MaxLoaded, "max-waiting": c.MaxWaiting} {
-		if n < 1 {
-			errs = append(errs, fmt.Errorf("%s (--%s) must be at least 1, got %d", config.EnvName(name), name, n))
-		}
+		errs = append(errs, config.ValidateAtLeast(name, n, 1))
 	}
 	return errors.Join(errs...)
 }
@@ -393,12 +390,7 @@ func (s *Service) Ready() bool { return s.ready.Ready() }
 // and no input partition is stalled; otherwise why not (a
 // *stream.StalledError names each stalled partition with its reason). A
 // parked or held key is no stall: see lane.progress.
-func (s *Service) Readiness() error {
-	if err := s.ready.Err(); err != nil {
-		return err
-	}
-	return s.watchdog.Err()
-}
+func (s *Service) Readiness() error { return s.ready.ErrOr(s.watchdog.Err) }
 
 // Close releases what New opened. Call it after Run returned.
 func (s *Service) Close() {
@@ -412,14 +404,6 @@ func (s *Service) Close() {
 // Run is the standalone dispatcher process: the service plus /healthz,
 // /readyz and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	reg := observe.NewRegistry()
-	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	mux := http.NewServeMux()
-	observe.Mount(mux, svc.Readiness, reg)
-	log.Info("dispatcher running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
-	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
+	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
+		func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) })
 }

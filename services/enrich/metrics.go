@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // Metric names of the enrich service (the stage's own counters — records
@@ -43,33 +43,20 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, snapshots func() float64) *metrics {
+	r := observe.Metrics{Registry: reg}
 	m := &metrics{
-		events:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricEvents, Help: "Events enriched, by event type (aborted batches included)."}, []string{"type"}),
-		derived:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDerived, Help: "Events enrich derived (inventory movements, changes, oversold), by type."}, []string{"type"}),
-		thinUnloaded:    prometheus.NewCounter(prometheus.CounterOpts{Name: metricThinUnloaded, Help: "Thin events of an unknown entity whose source has no loader: enriched with empty data."}),
-		warnings:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricWarnings, Help: "What enrich could not use of the events it enriched and delivered (each skipped line item, failed load...), by warning code; committed batches only."}, []string{"code"}),
-		oversold:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricOversold, Help: "Reservations that drove a SKU's available stock below zero."}),
-		loaderCalls:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricLoaderCalls, Help: "Loader HTTP tries by outcome: ok, retry, not_found, rejected, bad_body, exhausted."}, []string{"outcome"}),
-		loaderSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricLoaderSeconds, Help: "Duration of one loader HTTP try.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
-		restores:        prometheus.NewCounter(prometheus.CounterOpts{Name: metricRestores, Help: "Partitions whose snapshots were rebuilt from commerce.entities."}),
-		restoreSeconds:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricRestoreSeconds, Help: "Time to rebuild one partition's snapshots.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
-		snapshots:       prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricSnapshots, Help: "Entity snapshots held in memory."}, snapshots),
-		alreadyApplied:  prometheus.NewCounter(prometheus.CounterOpts{Name: metricAlreadyApplied, Help: "Raw events not applied again because their entity's snapshot says they were (a commit cut by a crash of the embedded cluster)."}),
-		snapshotSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: metricSnapshotSkipped, Help: "Records of commerce.entities that could not be decoded while rebuilding state."}),
-	}
-	if reg != nil {
-		m.events = stream.Register(reg, m.events)
-		m.derived = stream.Register(reg, m.derived)
-		m.thinUnloaded = stream.Register(reg, m.thinUnloaded)
-		m.warnings = stream.Register(reg, m.warnings)
-		m.oversold = stream.Register(reg, m.oversold)
-		m.loaderCalls = stream.Register(reg, m.loaderCalls)
-		m.loaderSeconds = stream.Register(reg, m.loaderSeconds)
-		m.restores = stream.Register(reg, m.restores)
-		m.restoreSeconds = stream.Register(reg, m.restoreSeconds)
-		m.snapshots = stream.Register(reg, m.snapshots)
-		m.snapshotSkipped = stream.Register(reg, m.snapshotSkipped)
-		m.alreadyApplied = stream.Register(reg, m.alreadyApplied)
+		events:          r.CounterVec(metricEvents, "Events enriched, by event type (aborted batches included).", "type"),
+		derived:         r.CounterVec(metricDerived, "Events enrich derived (inventory movements, changes, oversold), by type.", "type"),
+		thinUnloaded:    r.Counter(metricThinUnloaded, "Thin events of an unknown entity whose source has no loader: enriched with empty data."),
+		warnings:        r.CounterVec(metricWarnings, "What enrich could not use of the events it enriched and delivered (each skipped line item, failed load...), by warning code; committed batches only.", "code"),
+		oversold:        r.Counter(metricOversold, "Reservations that drove a SKU's available stock below zero."),
+		loaderCalls:     r.CounterVec(metricLoaderCalls, "Loader HTTP tries by outcome: ok, retry, not_found, rejected, bad_body, exhausted.", "outcome"),
+		loaderSeconds:   r.Histogram(metricLoaderSeconds, "Duration of one loader HTTP try.", prometheus.ExponentialBuckets(0.005, 2, 12)),
+		restores:        r.Counter(metricRestores, "Partitions whose snapshots were rebuilt from commerce.entities."),
+		restoreSeconds:  r.Histogram(metricRestoreSeconds, "Time to rebuild one partition's snapshots.", prometheus.ExponentialBuckets(0.01, 2, 12)),
+		snapshots:       r.GaugeFunc(metricSnapshots, "Entity snapshots held in memory.", snapshots),
+		alreadyApplied:  r.Counter(metricAlreadyApplied, "Raw events not applied again because their entity's snapshot says they were (a commit cut by a crash of the embedded cluster)."),
+		snapshotSkipped: r.Counter(metricSnapshotSkipped, "Records of commerce.entities that could not be decoded while rebuilding state."),
 	}
 	for _, code := range WarningCodes {
 		m.warnings.WithLabelValues(code) // listed at 0 before the first

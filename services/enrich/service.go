@@ -38,9 +38,9 @@ import (
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
-	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/service"
 	configstore "github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
@@ -111,21 +111,13 @@ func (c *Config) Validate() error {
 	if c.MetricsAddr != "" {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
-	if c.InstanceID == "" {
-		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
-	}
-	if c.MaxPollRecords < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_POLL_RECORDS (--max-poll-records) must be at least 1, got %d", c.MaxPollRecords))
-	}
-	if c.LoaderAttempts < 1 || c.LoaderAttempts > 10 {
-		errs = append(errs, fmt.Errorf("SURGE_LOADER_ATTEMPTS (--loader-attempts) must be between 1 and 10, got %d", c.LoaderAttempts))
-	}
-	if c.LoaderWait < 0 {
-		errs = append(errs, fmt.Errorf("SURGE_LOADER_WAIT (--loader-wait) must not be negative, got %s", c.LoaderWait))
-	}
-	if c.LoaderConcurrency < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_LOADER_CONCURRENCY (--loader-concurrency) must be at least 1, got %d", c.LoaderConcurrency))
-	}
+	errs = append(errs,
+		config.ValidateSet("instance-id", c.InstanceID),
+		config.ValidateAtLeast("max-poll-records", c.MaxPollRecords, 1),
+		config.ValidateBetween("loader-attempts", c.LoaderAttempts, 1, 10),
+		config.ValidateNotNegative("loader-wait", c.LoaderWait),
+		config.ValidateAtLeast("loader-concurrency", c.LoaderConcurrency, 1),
+	)
 	return errors.Join(errs...)
 }
 
@@ -289,11 +281,7 @@ func (s *Service) checkPartitions(ctx context.Context) error {
 // Run consumes until ctx ends and returns nil after a clean shutdown (its
 // transaction aborted, the group left). It returns an error only if the
 // stage cannot run at all. Run may be called once.
-func (s *Service) Run(ctx context.Context) error {
-	s.ready.Set(true)
-	defer s.ready.Set(false)
-	return s.stage.Run(ctx)
-}
+func (s *Service) Run(ctx context.Context) error { return s.ready.While(ctx, s.stage.Run) }
 
 // Ready reports whether the service is consuming.
 func (s *Service) Ready() bool { return s.ready.Ready() }
@@ -301,12 +289,7 @@ func (s *Service) Ready() bool { return s.ready.Ready() }
 // Readiness is what /readyz answers: nil while the service consumes and
 // no input partition is stalled; otherwise why not (a *stream.StalledError
 // names each stalled partition with its reason).
-func (s *Service) Readiness() error {
-	if err := s.ready.Err(); err != nil {
-		return err
-	}
-	return s.stage.Stalled()
-}
+func (s *Service) Readiness() error { return s.ready.ErrOr(s.stage.Stalled) }
 
 // Close releases what New opened. Call it after Run returned.
 func (s *Service) Close() {
@@ -322,16 +305,8 @@ func (s *Service) Close() {
 // Run is the standalone enrich process: the service plus /healthz, /readyz
 // and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	reg := observe.NewRegistry()
-	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	mux := http.NewServeMux()
-	observe.Mount(mux, svc.Readiness, reg)
-	log.Info("enrich running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
-	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
+	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
+		func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) })
 }
 
 // loadSourcesFile reads a JSON list of sources; "" gives the default

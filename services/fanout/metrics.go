@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // Metric names of the fanout service (records in and out, dead-lettered,
@@ -26,17 +26,12 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, subscriptions func() float64) *metrics {
-	m := &metrics{
-		deliveries:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDeliveries, Help: "Deliveries written to commerce.deliveries, by subscription (committed batches only)."}, []string{"subscription"}),
-		filtered:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricFiltered, Help: "Events of a subscription's event types that got no delivery, by subscription and reason: filter, filter_error, disabled, before_created (committed batches only)."}, []string{"subscription", "reason"}),
-		subscriptions: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricSubscriptions, Help: "Subscriptions known to fanout."}, subscriptions),
+	r := observe.Metrics{Registry: reg}
+	return &metrics{
+		deliveries:    r.CounterVec(metricDeliveries, "Deliveries written to commerce.deliveries, by subscription (committed batches only).", "subscription"),
+		filtered:      r.CounterVec(metricFiltered, "Events of a subscription's event types that got no delivery, by subscription and reason: filter, filter_error, disabled, before_created (committed batches only).", "subscription", "reason"),
+		subscriptions: r.GaugeFunc(metricSubscriptions, "Subscriptions known to fanout.", subscriptions),
 	}
-	if reg != nil {
-		m.deliveries = stream.Register(reg, m.deliveries)
-		m.filtered = stream.Register(reg, m.filtered)
-		m.subscriptions = stream.Register(reg, m.subscriptions)
-	}
-	return m
 }
 
 // logLimiter allows one log line per key per period.

@@ -23,7 +23,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -36,10 +35,10 @@ import (
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
-	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
@@ -80,12 +79,7 @@ func (c *Config) Validate() error {
 	if c.MetricsAddr != "" {
 		errs = append(errs, config.ValidateAddr("metrics-addr", c.MetricsAddr))
 	}
-	if c.InstanceID == "" {
-		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
-	}
-	if c.MaxPollRecords < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_POLL_RECORDS (--max-poll-records) must be at least 1, got %d", c.MaxPollRecords))
-	}
+	errs = append(errs, config.ValidateSet("instance-id", c.InstanceID), config.ValidateAtLeast("max-poll-records", c.MaxPollRecords, 1))
 	return errors.Join(errs...)
 }
 
@@ -198,11 +192,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 // Run consumes until ctx ends and returns nil after a clean shutdown. It
 // returns an error only if the stage cannot run at all. Run may be called
 // once.
-func (s *Service) Run(ctx context.Context) error {
-	s.ready.Set(true)
-	defer s.ready.Set(false)
-	return s.stage.Run(ctx)
-}
+func (s *Service) Run(ctx context.Context) error { return s.ready.While(ctx, s.stage.Run) }
 
 // Ready reports whether the service is consuming.
 func (s *Service) Ready() bool { return s.ready.Ready() }
@@ -210,12 +200,7 @@ func (s *Service) Ready() bool { return s.ready.Ready() }
 // Readiness is what /readyz answers: nil while the service consumes and
 // no input partition is stalled; otherwise why not (a *stream.StalledError
 // names each stalled partition with its reason).
-func (s *Service) Readiness() error {
-	if err := s.ready.Err(); err != nil {
-		return err
-	}
-	return s.stage.Stalled()
-}
+func (s *Service) Readiness() error { return s.ready.ErrOr(s.stage.Stalled) }
 
 // Close releases what New opened. Call it after Run returned.
 func (s *Service) Close() {
@@ -230,14 +215,6 @@ func (s *Service) Close() {
 // Run is the standalone fanout process: the service plus /healthz, /readyz
 // and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	reg := observe.NewRegistry()
-	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	mux := http.NewServeMux()
-	observe.Mount(mux, svc.Readiness, reg)
-	log.Info("fanout running", zap.String("metrics_addr", cfg.MetricsAddr), zap.String("instance_id", cfg.InstanceID))
-	return httpx.ServeWhile(ctx, cfg.MetricsAddr, mux, svc.Run)
+	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
+		func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) })
 }

@@ -1,6 +1,10 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surgehq/surge/pkg/observe"
+)
 
 // Metric names of the ingest service.
 const (
@@ -28,19 +32,16 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, dedupSize func() float64) *metrics {
-	m := &metrics{
-		requests:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricRequests, Help: "HTTP requests by endpoint and status."}, []string{"endpoint", "status"}),
-		accepted:      prometheus.NewCounter(prometheus.CounterOpts{Name: metricEvents, Help: "Events written to Kafka."}),
-		duplicates:    prometheus.NewCounter(prometheus.CounterOpts{Name: metricDuplicates, Help: "Events answered from the idempotency index, not written again."}),
-		rejected:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricRejected, Help: "Requests rejected, by error code."}, []string{"code"}),
-		inFlight:      prometheus.NewGauge(prometheus.GaugeOpts{Name: metricInFlight, Help: "Events accepted by HTTP and not yet committed."}),
-		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricCommitSeconds, Help: "Time to write and commit one ingest transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
-		commitErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: metricCommitErrors, Help: "Ingest transactions that failed."}),
-		batchRecords:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricBatchRecords, Help: "Records per ingest transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
-		dedupKeys:     prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricDedupKeys, Help: "Idempotency keys remembered."}, dedupSize),
+	r := observe.Metrics{Registry: reg}
+	return &metrics{
+		requests:      r.CounterVec(metricRequests, "HTTP requests by endpoint and status.", "endpoint", "status"),
+		accepted:      r.Counter(metricEvents, "Events written to Kafka."),
+		duplicates:    r.Counter(metricDuplicates, "Events answered from the idempotency index, not written again."),
+		rejected:      r.CounterVec(metricRejected, "Requests rejected, by error code.", "code"),
+		inFlight:      r.Gauge(metricInFlight, "Events accepted by HTTP and not yet committed."),
+		commitSeconds: r.Histogram(metricCommitSeconds, "Time to write and commit one ingest transaction.", prometheus.ExponentialBuckets(0.0005, 2, 16)),
+		commitErrors:  r.Counter(metricCommitErrors, "Ingest transactions that failed."),
+		batchRecords:  r.Histogram(metricBatchRecords, "Records per ingest transaction.", prometheus.ExponentialBuckets(1, 2, 14)),
+		dedupKeys:     r.GaugeFunc(metricDedupKeys, "Idempotency keys remembered.", dedupSize),
 	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.accepted, m.duplicates, m.rejected, m.inFlight, m.commitSeconds, m.commitErrors, m.batchRecords, m.dedupKeys)
-	}
-	return m
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -87,21 +88,11 @@ func (c *Config) Validate() error {
 		config.ValidatePositive("produce-timeout", c.ProduceTimeout),
 		config.ValidatePositive("dedup-window", c.DedupWindow),
 		c.BodyDrain.Validate(),
-	}
-	if c.InstanceID == "" {
-		errs = append(errs, errors.New("SURGE_INSTANCE_ID (--instance-id) is empty"))
-	}
-	if c.MaxBodyBytes < 1024 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_BODY_BYTES (--max-body-bytes) must be at least 1024, got %d", c.MaxBodyBytes))
-	}
-	if c.MaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_IN_FLIGHT_EVENTS (--max-in-flight-events) must be at least 1, got %d", c.MaxInFlight))
-	}
-	if c.Writers < 1 || c.Writers > 16 {
-		errs = append(errs, fmt.Errorf("SURGE_WRITERS (--writers) must be between 1 and 16, got %d", c.Writers))
-	}
-	if c.MaxTxnRecords < 1 {
-		errs = append(errs, fmt.Errorf("SURGE_MAX_TXN_RECORDS (--max-txn-records) must be at least 1, got %d", c.MaxTxnRecords))
+		config.ValidateSet("instance-id", c.InstanceID),
+		config.ValidateAtLeast("max-body-bytes", c.MaxBodyBytes, 1024),
+		config.ValidateAtLeast("max-in-flight-events", c.MaxInFlight, 1),
+		config.ValidateBetween("writers", c.Writers, 1, 16),
+		config.ValidateAtLeast("max-txn-records", c.MaxTxnRecords, 1),
 	}
 	return errors.Join(errs...)
 }
@@ -237,6 +228,10 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 // Ready reports whether the service accepts events.
 func (s *Service) Ready() bool { return s.ready.Ready() }
 
+// Readiness is what /readyz answers: nil from the end of New until Close
+// starts, ErrNotReady otherwise.
+func (s *Service) Readiness() error { return s.ready.Err() }
+
 // Close stops accepting, answers what is queued, and stops the tail.
 func (s *Service) Close() {
 	s.ready.Set(false)
@@ -261,17 +256,12 @@ func (s *Service) Close() {
 // Run is the standalone ingest process: the service plus its HTTP listener
 // with /healthz, /readyz and /metrics, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	reg := observe.NewRegistry()
-	svc, err := New(ctx, cfg, log, Deps{Metrics: reg})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	mux := http.NewServeMux()
-	svc.Mount(mux)
-	observe.Mount(mux, svc.ready.Err, reg)
-	log.Info("ingest listening", zap.String("addr", cfg.Addr))
-	return httpx.ListenAndServe(ctx, cfg.Addr, httpx.DrainUnread(mux, cfg.BodyDrain))
+	newService := func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) }
+	return service.Serve(ctx, newService, func(ctx context.Context, svc *Service, mux *http.ServeMux) error {
+		svc.Mount(mux)
+		log.Info("ingest listening", zap.String(observe.KeyAddr, cfg.Addr))
+		return httpx.ListenAndServe(ctx, cfg.Addr, httpx.DrainUnread(mux, cfg.BodyDrain))
+	})
 }
 
 // LogLevel is the configured log level.

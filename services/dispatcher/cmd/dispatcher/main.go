@@ -4,16 +4,10 @@
 package main
 
 import (
-	"context"
-
-	"go.uber.org/zap"
-
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/services/dispatcher"
 )
 
 func main() {
-	var cfg dispatcher.Config
-	cli.Main(cli.Command("surge-dispatcher", "Deliver commerce.deliveries to endpoints as signed, ordered webhooks", &cfg,
-		func(ctx context.Context, log *zap.Logger) error { return dispatcher.Run(ctx, cfg, log) }))
+	cli.Main(cli.Service("surge-dispatcher", "Deliver commerce.deliveries to endpoints as signed, ordered webhooks", dispatcher.Run))
 }

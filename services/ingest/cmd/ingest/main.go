@@ -3,16 +3,10 @@
 package main
 
 import (
-	"context"
-
-	"go.uber.org/zap"
-
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/services/ingest"
 )
 
 func main() {
-	var cfg ingest.Config
-	cli.Main(cli.Command("surge-ingest", "Accept commerce events over HTTP and make them durable in Kafka", &cfg,
-		func(ctx context.Context, log *zap.Logger) error { return ingest.Run(ctx, cfg, log) }))
+	cli.Main(cli.Service("surge-ingest", "Accept commerce events over HTTP and make them durable in Kafka", ingest.Run))
 }
