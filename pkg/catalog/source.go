@@ -268,26 +268,14 @@ func (l Loader) validate(prefix string) []error {
 // replaced by "[redacted]", for GET responses and logs.
 func (s Source) Redacted() Source {
 	const mask = "[redacted]"
-	if s.Signature != nil {
-		sig := *s.Signature
-		if sig.Secret != "" {
-			sig.Secret = mask
-		}
-		s.Signature = &sig
+	s = s.clone()
+	if s.Signature != nil && s.Signature.Secret != "" {
+		s.Signature.Secret = mask
 	}
-	if s.Loaders != nil {
-		loaders := make(map[string]Loader, len(s.Loaders))
-		for e, l := range s.Loaders {
-			if l.Headers != nil {
-				h := make(map[string]string, len(l.Headers))
-				for k := range l.Headers {
-					h[k] = mask
-				}
-				l.Headers = h
-			}
-			loaders[e] = l
+	for _, l := range s.Loaders {
+		for k := range l.Headers {
+			l.Headers[k] = mask
 		}
-		s.Loaders = loaders
 	}
 	return s
 }
