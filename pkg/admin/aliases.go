@@ -11,6 +11,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // Entity aliases of a source (catalog.EntityAlias): the ids the source's
@@ -135,7 +136,7 @@ func (a *API) putAlias(w http.ResponseWriter, r *http.Request) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_, exists := st.Get(al.Key())
-	c := a.change(r, zap.String("source_id", src))
+	c := a.change(r, zap.String(observe.KeySourceID, src))
 	if err := put(c, st, al.Key(), al, "alias not stored", "the alias"); err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func (a *API) postAliases(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	log := a.change(r, zap.String("source_id", src)).log
+	log := a.change(r, zap.String(observe.KeySourceID, src)).log
 	ctx, cancel := a.writeCtx(r)
 	defer cancel()
 	for i, al := range out.Aliases {
@@ -200,7 +201,7 @@ func (a *API) deleteAlias(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return deleteKey(a.change(r, zap.String("source_id", src)), w, st, "alias", pathAliasKey(r, src))
+	return deleteKey(a.change(r, zap.String(observe.KeySourceID, src)), w, st, "alias", pathAliasKey(r, src))
 }
 
 // aliasPath is the route of one alias, its parts path-escaped.

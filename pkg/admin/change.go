@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // change is one handler's write to a store: the request it answers and
@@ -19,9 +20,9 @@ type change struct {
 }
 
 // change starts the change r asks for; ids name what it changes in every
-// log line (zap.String("source_id", id)).
+// log line (zap.String(observe.KeySourceID, id)).
 func (a *API) change(r *http.Request, ids ...zap.Field) *change {
-	return &change{a: a, r: r, log: a.log.With(append([]zap.Field{zap.String("route", routeOf(r))}, ids...)...)}
+	return &change{a: a, r: r, log: a.log.With(append([]zap.Field{zap.String(observe.KeyRoute, routeOf(r))}, ids...)...)}
 }
 
 // write runs op, one store write, bounded by Config.WriteTimeout. When op

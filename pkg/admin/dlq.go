@@ -10,6 +10,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/dlq"
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // DLQ is what the admin API needs of the dead-letter operations;
@@ -145,7 +146,7 @@ func (a *API) createReplay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.change(r).log.Info("replay started", zap.String("replay_id", st.ID), zap.String("topic", st.Selection.Topic), zap.Int64("total", st.Total))
+	a.change(r).log.Info("replay started", zap.String(observe.KeyReplayID, st.ID), zap.String(observe.KeyTopic, st.Selection.Topic), zap.Int64("total", st.Total))
 	return acceptedReplay(w, st)
 }
 
@@ -195,7 +196,7 @@ func (a *API) resumeReplay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.change(r).log.Info("replay resumed", zap.String("replay_id", st.ID))
+	a.change(r).log.Info("replay resumed", zap.String(observe.KeyReplayID, st.ID))
 	return acceptedReplay(w, st)
 }
 
@@ -204,7 +205,7 @@ func (a *API) stopReplay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.change(r).log.Info("replay stopped", zap.String("replay_id", st.ID), zap.Int64("replayed", st.Replayed))
+	a.change(r).log.Info("replay stopped", zap.String(observe.KeyReplayID, st.ID), zap.Int64("replayed", st.Replayed))
 	httpx.WriteJSON(w, http.StatusOK, st)
 	return nil
 }

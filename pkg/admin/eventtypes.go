@@ -7,6 +7,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 func (a *API) putEventType(w http.ResponseWriter, r *http.Request) error {
@@ -25,14 +26,14 @@ func (a *API) putEventType(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkMerged(et); err != nil {
 		return err
 	}
-	c := a.change(r, zap.String("event_type", et.Name))
+	c := a.change(r, zap.String(observe.KeyEventType, et.Name))
 	if err := put(c, a.deps.EventTypes, et.Name, et, "event type not stored", "the event type"); err != nil {
 		return err
 	}
 	// Read-your-writes in this process; the owner of the catalog applies
 	// the same change when it reads the store.
 	if err := a.deps.Catalog.Put(et); err != nil {
-		a.log.Warn("event type stored but not applied to the live catalog", zap.String("event_type", et.Name), zap.Error(err))
+		a.log.Warn("event type stored but not applied to the live catalog", zap.String(observe.KeyEventType, et.Name), zap.Error(err))
 	}
 	return c.answerPut(w, known, "event type", "/v1/event-types/"+et.Name, et)
 }

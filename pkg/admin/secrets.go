@@ -10,6 +10,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/subscription"
 )
 
@@ -67,7 +68,7 @@ func (a *API) revokeSecret(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	next := withSecrets(cur, secrets, a.now())
-	c := a.change(r, zap.String("subscription_id", id))
+	c := a.change(r, zap.String(observe.KeySubscriptionID, id))
 	if err := put(c, a.deps.Subscriptions, id, next, "secret revocation not stored", "the revocation"); err != nil {
 		return err
 	}

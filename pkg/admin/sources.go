@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/observe"
 )
 
 // redacted is what catalog.Source.Redacted puts in place of a secret. A PUT
@@ -47,7 +48,7 @@ func (a *API) putSource(w http.ResponseWriter, r *http.Request) error {
 	if err := src.Validate(); err != nil {
 		return validationError(err, sourceDocRule)
 	}
-	c := a.change(r, zap.String("source_id", id))
+	c := a.change(r, zap.String(observe.KeySourceID, id))
 	if err := put(c, a.deps.Sources, id, src, "source not stored", "the source"); err != nil {
 		return err
 	}
@@ -114,5 +115,5 @@ func keepRedacted(src *catalog.Source, cur catalog.Source, exists bool) error {
 
 func (a *API) deleteSource(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	return deleteKey(a.change(r, zap.String("source_id", id)), w, a.deps.Sources, "source", id)
+	return deleteKey(a.change(r, zap.String(observe.KeySourceID, id)), w, a.deps.Sources, "source", id)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/subscription"
 )
 
@@ -61,7 +62,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Secrets = []event.Secret{secret}
 
-	c := a.change(r, zap.String("subscription_id", s.ID))
+	c := a.change(r, zap.String(observe.KeySubscriptionID, s.ID))
 	if err := put(c, a.deps.Subscriptions, s.ID, s, "subscription not stored", "the subscription"); err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 	if err := v.Validate(r.Context(), next); err != nil {
 		return validationError(err, subscriptionDocRule)
 	}
-	c := a.change(r, zap.String("subscription_id", id))
+	c := a.change(r, zap.String(observe.KeySubscriptionID, id))
 	if err := put(c, a.deps.Subscriptions, id, next, "subscription not stored", "the change"); err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	return deleteKey(a.change(r, zap.String("subscription_id", id)), w, a.deps.Subscriptions, "subscription", id)
+	return deleteKey(a.change(r, zap.String(observe.KeySubscriptionID, id)), w, a.deps.Subscriptions, "subscription", id)
 }
 
 func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) error {
@@ -128,7 +129,7 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	next := withSecrets(cur, subscription.Rotate(cur.Secrets, secret, now, grace), now)
-	c := a.change(r, zap.String("subscription_id", id))
+	c := a.change(r, zap.String(observe.KeySubscriptionID, id))
 	if err := put(c, a.deps.Subscriptions, id, next, "rotated secret not stored", "the new secret"); err != nil {
 		return err
 	}

@@ -281,7 +281,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		log = zap.NewNop()
 	}
 	if cfg.InstanceID != "" {
-		log = log.With(zap.String("instance_id", cfg.InstanceID))
+		log = log.With(zap.String(observe.KeyInstanceID, cfg.InstanceID))
 		if cfg.Kafka.ClientID == "" {
 			cfg.Kafka.ClientID = "surge-dispatcher-" + cfg.InstanceID
 		}

@@ -41,7 +41,7 @@ import (
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/service"
-	configstore "github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -152,9 +152,9 @@ type Service struct {
 	enriched  *avroserde.Codec[event.EnrichedEvent]
 	snapshots *avroserde.Codec[*Snapshot]
 
-	live    *configstore.Live // sources and event types tailed, unless given
-	admin   *kgo.Client       // metadata and offset listing
-	state   *store
+	live    *store.Live // sources and event types tailed, unless given
+	admin   *kgo.Client // metadata and offset listing
+	state   *partitionSnapshots
 	loaders *loaders
 	stage   *stream.Stage
 	m       *metrics
@@ -198,7 +198,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 	bgCtx, stop := context.WithCancel(context.Background())
 	s.stopBackground = stop
-	s.state = newStore(bgCtx, s.restorePartition, cfg.LoaderWait, log.Named("state"))
+	s.state = newPartitionSnapshots(bgCtx, s.restorePartition, cfg.LoaderWait, log.Named("state"))
 	s.m = newMetrics(deps.Metrics, func() float64 { return float64(s.state.snapshots()) })
 
 	admin, err := kafkax.Open(ctx, cfg.Kafka, log, topics.DefaultDedupWindow)
@@ -219,7 +219,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 	if s.sources == nil || s.catalog == nil {
 		// Tail the sources and event types the admin API writes.
-		s.live, err = configstore.OpenLive(ctx, configstore.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")})
+		s.live, err = store.OpenLive(ctx, store.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")})
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -250,7 +250,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
 		Now:                deps.Now,
-		State:              stageState{store: s.state, metrics: s.m},
+		State:              stageState{snapshots: s.state, metrics: s.m},
 		StallAfter:         cfg.Stall.After,
 		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
 	})

@@ -17,7 +17,7 @@ import (
 // the next one starts.
 const restoreRetry = time.Second
 
-// store holds the entity snapshots of the input partitions this instance
+// partitionSnapshots holds the entity snapshots of the input partitions this instance
 // owns, one map per partition, rebuilt from commerce.entities in the
 // background when a partition is assigned.
 //
@@ -36,7 +36,7 @@ const restoreRetry = time.Second
 // from the consumer group's callbacks); they only replace or unlink the
 // partition's state, so a handler still holding the old one finishes on a
 // detached copy, whose batch does not commit anyway.
-type store struct {
+type partitionSnapshots struct {
 	restore func(ctx context.Context, partition int32) (map[string]*Snapshot, error)
 	wait    time.Duration // how long a record waits for a rebuild before it is deferred; 0: no limit
 	ctx     context.Context
@@ -60,13 +60,13 @@ type partState struct {
 	pending   map[string]*Snapshot
 }
 
-func newStore(ctx context.Context, restore func(context.Context, int32) (map[string]*Snapshot, error), wait time.Duration, log *zap.Logger) *store {
-	return &store{restore: restore, wait: wait, ctx: ctx, log: log, parts: map[int32]*partState{}}
+func newPartitionSnapshots(ctx context.Context, restore func(context.Context, int32) (map[string]*Snapshot, error), wait time.Duration, log *zap.Logger) *partitionSnapshots {
+	return &partitionSnapshots{restore: restore, wait: wait, ctx: ctx, log: log, parts: map[int32]*partState{}}
 }
 
 // rebuildLocked starts rebuilding p's state in the background; st.mu must
 // be held.
-func (st *store) rebuildLocked(p int32) *partState {
+func (st *partitionSnapshots) rebuildLocked(p int32) *partState {
 	ctx, cancel := context.WithCancel(st.ctx)
 	ps := &partState{ready: make(chan struct{}), cancel: cancel, started: time.Now()}
 	if old := st.parts[p]; old != nil {
@@ -94,7 +94,7 @@ func (st *store) rebuildLocked(p int32) *partState {
 // partition returns p's state once it is rebuilt. While it is not, it
 // returns an error wrapping stream.ErrDefer after waiting st.wait. Only
 // p's handler goroutine may call it.
-func (st *store) partition(ctx context.Context, p int32) (*partState, error) {
+func (st *partitionSnapshots) partition(ctx context.Context, p int32) (*partState, error) {
 	st.mu.Lock()
 	ps := st.parts[p]
 	if ps == nil {
@@ -167,7 +167,7 @@ func (ps *partState) put(key string, s *Snapshot) {
 // assigned starts rebuilding the state of partitions given to this
 // instance, dropping whatever it held of them: another instance may have
 // changed them meanwhile.
-func (st *store) assigned(partitions []int32) {
+func (st *partitionSnapshots) assigned(partitions []int32) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, p := range partitions {
@@ -177,7 +177,7 @@ func (st *store) assigned(partitions []int32) {
 }
 
 // drop forgets the state of partitions taken from this instance.
-func (st *store) drop(partitions []int32) {
+func (st *partitionSnapshots) drop(partitions []int32) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, p := range partitions {
@@ -190,7 +190,7 @@ func (st *store) drop(partitions []int32) {
 }
 
 // end ends a batch: its pending changes become committed, or are dropped.
-func (st *store) end(committed bool) {
+func (st *partitionSnapshots) end(committed bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, ps := range st.parts {
@@ -209,7 +209,7 @@ func (st *store) end(committed bool) {
 
 // count refreshes the gauge's count; st.mu must be held. Only ready
 // partitions are counted, since a rebuild fills its map unlocked.
-func (st *store) count() {
+func (st *partitionSnapshots) count() {
 	var n int
 	for _, ps := range st.parts {
 		select {
@@ -222,26 +222,26 @@ func (st *store) count() {
 }
 
 // snapshots is the number of committed snapshots held.
-func (st *store) snapshots() int64 { return st.size.Load() }
+func (st *partitionSnapshots) snapshots() int64 { return st.size.Load() }
 
 // stageState is what enrich keeps across batches, as the stage's
 // stream.PartitionState: the entity snapshots of the partitions it owns
-// (store) and the warning counts that reach /metrics only when their
+// (partitionSnapshots) and the warning counts that reach /metrics only when their
 // batch commits (metrics.endBatch).
 type stageState struct {
-	store   *store
-	metrics *metrics
+	snapshots *partitionSnapshots
+	metrics   *metrics
 }
 
-// Assigned starts rebuilding the partitions' snapshots (store.assigned).
-func (s stageState) Assigned(partitions []int32) { s.store.assigned(partitions) }
+// Assigned starts rebuilding the partitions' snapshots (partitionSnapshots.assigned).
+func (s stageState) Assigned(partitions []int32) { s.snapshots.assigned(partitions) }
 
-// Revoked forgets the partitions' snapshots (store.drop).
-func (s stageState) Revoked(partitions []int32) { s.store.drop(partitions) }
+// Revoked forgets the partitions' snapshots (partitionSnapshots.drop).
+func (s stageState) Revoked(partitions []int32) { s.snapshots.drop(partitions) }
 
 // BatchEnded makes the batch's snapshots and warning counts committed, or
 // drops them.
 func (s stageState) BatchEnded(committed bool) {
-	s.store.end(committed)
+	s.snapshots.end(committed)
 	s.metrics.endBatch(committed)
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func TestStoreCommitsOnlyCommittedBatches(t *testing.T) {
-	st := newStore(context.Background(), func(context.Context, int32) (map[string]*Snapshot, error) {
+	st := newPartitionSnapshots(context.Background(), func(context.Context, int32) (map[string]*Snapshot, error) {
 		return map[string]*Snapshot{"order:1": {Version: 1}}, nil
 	}, 0, zap.NewNop())
 	st.assigned([]int32{0})
@@ -66,7 +66,7 @@ func TestStoreDefersWhileRebuildingAndRetriesFailures(t *testing.T) {
 		}
 		return map[string]*Snapshot{}, nil
 	}
-	st := newStore(context.Background(), restore, 20*time.Millisecond, zap.NewNop())
+	st := newPartitionSnapshots(context.Background(), restore, 20*time.Millisecond, zap.NewNop())
 	st.assigned([]int32{3})
 	time.Sleep(10 * time.Millisecond)
 	_, err := st.partition(context.Background(), 3)
