@@ -227,6 +227,27 @@ func OpenLive(ctx context.Context, o Options) (*Live, error) {
 	return l, nil
 }
 
+// OpenMissing is how a service that may be given its sources and
+// catalog (tests, `surge dev`) gets the ones it was not given: when either
+// is nil it opens the live tables (OpenLive) and returns them in place of
+// the nil ones; live is then the caller's to close, and nil when both were
+// given.
+func OpenMissing(ctx context.Context, o Options, sources catalog.Sources, cat *catalog.Catalog) (live *Live, _ catalog.Sources, _ *catalog.Catalog, err error) {
+	if sources != nil && cat != nil {
+		return nil, sources, cat, nil
+	}
+	if live, err = OpenLive(ctx, o); err != nil {
+		return nil, nil, nil, err
+	}
+	if sources == nil {
+		sources = live.Sources
+	}
+	if cat == nil {
+		cat = live.Catalog
+	}
+	return live, sources, cat, nil
+}
+
 // SourceTable is the sources table (the admin API writes through it).
 func (l *Live) SourceTable() *ktable.Table[catalog.Source] { return l.sources }
 

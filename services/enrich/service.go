@@ -217,19 +217,11 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		s.Close()
 		return nil, err
 	}
-	if s.sources == nil || s.catalog == nil {
-		// Tail the sources and event types the admin API writes.
-		s.live, err = store.OpenLive(ctx, store.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")})
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		if s.sources == nil {
-			s.sources = s.live.Sources
-		}
-		if s.catalog == nil {
-			s.catalog = s.live.Catalog
-		}
+	// Tail the sources and event types the admin API writes, unless given.
+	s.live, s.sources, s.catalog, err = store.OpenMissing(ctx, store.Options{Names: s.names, ClientOpts: kafkax.ClientOpts(cfg.Kafka, log), Registry: reg, Log: log.Named("store")}, s.sources, s.catalog)
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
 	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
 	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))

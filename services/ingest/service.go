@@ -181,18 +181,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		}
 		s.aliases = store.AliasLookup{Table: s.aliasTable}
 	}
-	if deps.Sources == nil || deps.Catalog == nil {
-		s.live, err = store.OpenLive(ctx, storeOpts)
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		if s.sources == nil {
-			s.sources = s.live.Sources
-		}
-		if s.catalog == nil {
-			s.catalog = s.live.Catalog
-		}
+	if s.live, s.sources, s.catalog, err = store.OpenMissing(ctx, storeOpts, s.sources, s.catalog); err != nil {
+		s.Close()
+		return nil, err
 	}
 	s.events = avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw))
 	s.dedups = newDedupCodec(reg, s.names.Name(topics.IngestDedup))
