@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/surgehq/surge/services/dispatcher"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
@@ -15,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surgehq/surge/services/dispatcher"
+
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -45,7 +47,7 @@ func BenchmarkDispatchKafka(b *testing.B) {
 	cpu0 := cpuTime()
 	start := time.Now()
 	h.start()
-	waitFor(b, 10*time.Minute, "every delivery", func() bool { return n.Load() >= int64(b.N) })
+	kafkatest.WaitFor(b, 10*time.Minute, "every delivery", func() bool { return n.Load() >= int64(b.N) })
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	b.StopTimer()
@@ -81,7 +83,7 @@ func BenchmarkParkedKeysMemory(b *testing.B) {
 	b.ResetTimer()
 	h.start()
 	retry := h.tail(topics.DeliveriesRetry)
-	waitFor(b, 5*time.Minute, "every key parked", func() bool { return retry.Len() >= keys })
+	kafkatest.WaitFor(b, 5*time.Minute, "every key parked", func() bool { return retry.Len() >= keys })
 	time.Sleep(time.Second) // read back
 	after := liveHeap()
 	b.StopTimer()
@@ -114,7 +116,7 @@ func BenchmarkWaitingDeliveriesMemory(b *testing.B) {
 			before := liveHeap()
 			b.ResetTimer()
 			h.startWith(dispatcher.Deps{Metrics: reg})
-			waitFor(b, 10*time.Minute, "every delivery waiting in the retry topic", func() bool {
+			kafkatest.WaitFor(b, 10*time.Minute, "every delivery waiting in the retry topic", func() bool {
 				return gaugeSum(b, reg, "surge_dispatcher_backlog", "retry_topic") >= n
 			})
 			time.Sleep(2 * time.Second)

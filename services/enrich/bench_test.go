@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
 )
@@ -67,13 +68,13 @@ func BenchmarkEnrichKafka(b *testing.B) {
 		}
 		rs = append(rs, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i%keys), data)))
 	}
-	h.produce(rs...)
+	h.Produce(rs...)
 	out := h.tail(topics.EventsEnriched)
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	start := time.Now()
 	h.start("bench", enrich.Deps{})
-	waitFor(b, 10*time.Minute, "every event", func() bool { return out.Len() >= b.N })
+	kafkatest.WaitFor(b, 10*time.Minute, "every event", func() bool { return out.Len() >= b.N })
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	b.StopTimer()

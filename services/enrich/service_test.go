@@ -22,6 +22,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
@@ -108,7 +109,7 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 		rawEvent("ev-2", "order.updated", "order:100012", `{"status":"processing"}`),
 		rawEvent("ev-3", "order.deleted", "order:100012", ""),
 	)
-	waitFor(t, 20*time.Second, "three enriched events", func() bool { return out.Len() >= 3 })
+	kafkatest.WaitFor(t, 20*time.Second, "three enriched events", func() bool { return out.Len() >= 3 })
 	got := h.decode(out.Records())
 	if len(got) != 3 {
 		t.Fatalf("%d enriched events, want 3", len(got))
@@ -135,7 +136,7 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 		if d := jsonOf(t, e.ev.Data); !reflect.DeepEqual(d, w.data) {
 			t.Errorf("event %d: data %v, want %v", i, d, w.data)
 		}
-		if header(e.rec, topics.HeaderEventID) != w.id || header(e.rec, topics.HeaderCorrelationID) != "corr-"+w.id {
+		if kafkatest.Header(e.rec, topics.HeaderEventID) != w.id || kafkatest.Header(e.rec, topics.HeaderCorrelationID) != "corr-"+w.id {
 			t.Errorf("event %d: headers %v do not carry the event and correlation ids", i, e.rec.Headers)
 		}
 		if string(e.rec.Key) != "order:100012" {
@@ -150,14 +151,14 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	}
 	// The tombstone in commerce.entities keeps the version for a re-created
 	// order, on the partition of the raw event.
-	waitFor(t, 10*time.Second, "three snapshots", func() bool { return entities.Len() >= 3 })
+	kafkatest.WaitFor(t, 10*time.Second, "three snapshots", func() bool { return entities.Len() >= 3 })
 	last := entities.Records()[2]
 	if last.Partition != got[2].rec.Partition {
 		t.Errorf("snapshot on partition %d, enriched event on %d (keys hash the same way)", last.Partition, got[2].rec.Partition)
 	}
 
 	h.produceEvents(rawEvent("ev-4", "order.placed", "order:100012", `{"status":"pending"}`))
-	waitFor(t, 20*time.Second, "the re-created order", func() bool { return out.Len() >= 4 })
+	kafkatest.WaitFor(t, 20*time.Second, "the re-created order", func() bool { return out.Len() >= 4 })
 	if re := h.decode(out.Records())[3].ev; re.EntityVersion != 4 || string(re.Data) != `{"status":"pending"}` {
 		t.Errorf("re-created order: version %d data %s, want 4 and its own data only (the tombstone keeps none)", re.EntityVersion, re.Data)
 	}
@@ -189,7 +190,7 @@ func TestLoaderRetriesAndFailuresAreDelivered(t *testing.T) {
 		rawEvent("ev-3", "order.placed", "order:3", ""),
 		rawEvent("ev-4", "order.placed", "order:4", `{"status":"pending"}`),
 	)
-	waitFor(t, 20*time.Second, "5 enriched events", func() bool { return out.Len() >= 5 })
+	kafkatest.WaitFor(t, 20*time.Second, "5 enriched events", func() bool { return out.Len() >= 5 })
 	byID := map[string]event.EnrichedEvent{}
 	for _, e := range h.decode(out.Records()) {
 		byID[e.ev.ID] = e.ev
@@ -223,7 +224,7 @@ func TestLoaderRetriesAndFailuresAreDelivered(t *testing.T) {
 	if n := shop.callsOf("3"); n != 3 {
 		t.Errorf("order 3 was loaded %d times, want 3", n)
 	}
-	if n := counterValue(t, reg, "surge_enrich_warnings_total", "code", enrich.WarnNotLoaded); n != 2 {
+	if n := kafkatest.CounterValue(t, reg, "surge_enrich_warnings_total", "code", enrich.WarnNotLoaded); n != 2 {
 		t.Errorf("surge_enrich_warnings_total{code=not_loaded} = %v, want 2", n)
 	}
 	if dlq.Len() != 0 {
@@ -247,17 +248,17 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 5000)})
 
 	h.produceEvents(rawEvent("ev-slow", "order.placed", "order:slow", ""))
-	waitFor(t, 10*time.Second, "the slow load to start", func() bool { return shop.callsOf("slow") == 1 })
+	kafkatest.WaitFor(t, 10*time.Second, "the slow load to start", func() bool { return shop.callsOf("slow") == 1 })
 	start := time.Now()
 	var es []*kgo.Record
 	for i := range 60 {
 		es = append(es, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i), `{"price":1}`)))
 	}
-	h.produce(es...)
+	h.Produce(es...)
 	p := partitionOf(h, "order:slow")
 	// Every product on a partition other than the slow order's comes out
 	// while the load is still running.
-	waitFor(t, 10*time.Second, "the other partitions", func() bool {
+	kafkatest.WaitFor(t, 10*time.Second, "the other partitions", func() bool {
 		n := 0
 		for _, r := range out.Records() {
 			if r.Partition != p {
@@ -272,7 +273,7 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 	if got := h.decode(out.Records()); len(ofKey(got, "order:slow")) != 0 {
 		t.Fatal("the slow order came out before its loader answered")
 	}
-	waitFor(t, 10*time.Second, "everything", func() bool { return out.Len() >= 61 })
+	kafkatest.WaitFor(t, 10*time.Second, "everything", func() bool { return out.Len() >= 61 })
 	// In the slow order's partition nothing produced after it overtook it.
 	for _, e := range h.decode(out.Records()) {
 		if e.rec.Partition == p {
@@ -290,7 +291,7 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 // partitionOf is the partition Kafka's key hashing gives key on the raw
 // topic (every Surge topic has the harness's partition count).
 func partitionOf(h *harness, key string) int32 {
-	r := &kgo.Record{Topic: h.topic(topics.EventsRaw), Key: []byte(key)}
+	r := &kgo.Record{Topic: h.Topic(topics.EventsRaw), Key: []byte(key)}
 	return int32(kgo.StickyKeyPartitioner(nil).ForTopic(topics.EventsRaw).Partition(r, int(h.cfg.Kafka.Partitions)))
 }
 
@@ -323,17 +324,17 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	wrongKey := h.record(rawEvent("ev-wrong-key", "order.placed", "order:9", `{"a":1}`))
 	wrongKey.Key = []byte("order:10")
 	poison := []*kgo.Record{
-		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte("\xde\xad\xbe\xef garbage"), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-garbage")}}},
-		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: truncated, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-truncated")}}},
-		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte(`{"not":"avro"}`), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-json")}}},
-		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:8"), Value: unknownSchema, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-unknown-schema")}}},
+		{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte("\xde\xad\xbe\xef garbage"), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-garbage")}}},
+		{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:7"), Value: truncated, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-truncated")}}},
+		{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte(`{"not":"avro"}`), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-json")}}},
+		{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:8"), Value: unknownSchema, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-unknown-schema")}}},
 		wrongKey,
 	}
 	h.produceEvents(rawEvent("ev-1", "order.placed", "order:7", `{"a":1}`))
-	h.produce(poison...)
+	h.Produce(poison...)
 	h.produceEvents(rawEvent("ev-2", "order.updated", "order:7", `{"a":2}`), rawEvent("ev-3", "order.placed", "order:8", `{"a":3}`))
 
-	waitFor(t, 20*time.Second, "3 enriched and 5 dead-lettered", func() bool { return out.Len() >= 3 && dlq.Len() >= 5 })
+	kafkatest.WaitFor(t, 20*time.Second, "3 enriched and 5 dead-lettered", func() bool { return out.Len() >= 3 && dlq.Len() >= 5 })
 	got := h.decode(out.Records())
 	if len(got) != 3 {
 		t.Fatalf("%d enriched, want 3", len(got))
@@ -343,11 +344,11 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	}
 	classes := map[string]string{}
 	for _, r := range dlq.Records() {
-		id := header(r, topics.HeaderEventID)
-		classes[id] = header(r, topics.HeaderDLQErrorClass)
+		id := kafkatest.Header(r, topics.HeaderEventID)
+		classes[id] = kafkatest.Header(r, topics.HeaderDLQErrorClass)
 		var orig *kgo.Record
 		for _, p := range poison {
-			if header(p, topics.HeaderEventID) == id {
+			if kafkatest.Header(p, topics.HeaderEventID) == id {
 				orig = p
 			}
 		}
@@ -357,10 +358,10 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 		if string(r.Value) != string(orig.Value) || string(r.Key) != string(orig.Key) {
 			t.Errorf("%s: the DLQ record does not keep the original key and value", id)
 		}
-		if src := header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || header(r, topics.HeaderDLQTopic) != h.topic(topics.EventsRaw) {
-			t.Errorf("%s: DLQ partition %d, source %s/%s", id, r.Partition, header(r, topics.HeaderDLQTopic), src)
+		if src := kafkatest.Header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || kafkatest.Header(r, topics.HeaderDLQTopic) != h.Topic(topics.EventsRaw) {
+			t.Errorf("%s: DLQ partition %d, source %s/%s", id, r.Partition, kafkatest.Header(r, topics.HeaderDLQTopic), src)
 		}
-		if header(r, topics.HeaderDLQOffset) == "" || header(r, topics.HeaderDLQError) == "" || header(r, topics.HeaderDLQFirstFailure) == "" {
+		if kafkatest.Header(r, topics.HeaderDLQOffset) == "" || kafkatest.Header(r, topics.HeaderDLQError) == "" || kafkatest.Header(r, topics.HeaderDLQFirstFailure) == "" {
 			t.Errorf("%s: error headers missing: %v", id, r.Headers)
 		}
 	}
@@ -408,7 +409,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 		}
 		rs = append(rs, h.record(rawEvent(idf("ev", i), typ, entity, data)))
 	}
-	h.produce(rs...)
+	h.Produce(rs...)
 	out := h.tail(topics.EventsEnriched)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -432,7 +433,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	}
 
 	h.start("crashy", enrich.Deps{})
-	waitFor(t, 120*time.Second, "every event", func() bool { return out.Len() >= n })
+	kafkatest.WaitFor(t, 120*time.Second, "every event", func() bool { return out.Len() >= n })
 	time.Sleep(300 * time.Millisecond) // nothing more may come
 	t.Logf("all %d events enriched after %s", n, time.Since(start))
 	got := h.decode(out.Records())
@@ -478,7 +479,7 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	h.start("b", enrich.Deps{})
 
 	h.produceEvents(rawEvent("stock-1", "stock.updated", "stock:SKU-1", `{"sku":"SKU-1","qty":10}`))
-	waitFor(t, 30*time.Second, "the stock level", func() bool { return out.Len() >= 2 })
+	kafkatest.WaitFor(t, 30*time.Second, "the stock level", func() bool { return out.Len() >= 2 })
 	var orders []*kgo.Record
 	for i := range 15 {
 		orders = append(orders, h.record(rawEvent(idf("order", i), "order.placed", "order:"+strconv.Itoa(1000+i),
@@ -487,14 +488,14 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, r := range orders { // concurrent producers, as concurrent checkouts
 		wg.Add(1)
-		go func() { defer wg.Done(); h.produce(r) }()
+		go func() { defer wg.Done(); h.Produce(r) }()
 	}
 	wg.Wait()
 	// SKU-1: 1 stock.updated + 1 changed, then per order 1 reserved + 1
 	// changed, plus 5 oversold; SKU-2 (never stocked): 2 per order; the
 	// 15 orders themselves.
 	const wantAfterOrders = 2 + 15*2 + 5 + 15*2 + 15
-	waitFor(t, 30*time.Second, "the reservations", func() bool { return out.Len() >= wantAfterOrders })
+	kafkatest.WaitFor(t, 30*time.Second, "the reservations", func() bool { return out.Len() >= wantAfterOrders })
 	time.Sleep(300 * time.Millisecond)
 	got := h.decode(out.Records())
 	if len(got) != wantAfterOrders {
@@ -509,7 +510,7 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 		if !reflect.DeepEqual(e.ev.Flags, []string{enrich.FlagOversold}) {
 			t.Errorf("inventory.oversold flags %v", e.ev.Flags)
 		}
-		if header(e.rec, topics.HeaderCausationID) == "" || header(e.rec, topics.HeaderCorrelationID) == "" {
+		if kafkatest.Header(e.rec, topics.HeaderCausationID) == "" || kafkatest.Header(e.rec, topics.HeaderCorrelationID) == "" {
 			t.Errorf("inventory.oversold headers %v", e.rec.Headers)
 		}
 	}
@@ -551,8 +552,8 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	for id := range oversoldOrders {
 		cancels = append(cancels, h.record(rawEvent("cancel-"+id, "order.cancelled", "order:"+id, "")))
 	}
-	h.produce(cancels...)
-	waitFor(t, 30*time.Second, "the releases", func() bool { return out.Len() >= wantAfterOrders+5+5*2*2 })
+	h.Produce(cancels...)
+	kafkatest.WaitFor(t, 30*time.Second, "the releases", func() bool { return out.Len() >= wantAfterOrders+5+5*2*2 })
 	time.Sleep(300 * time.Millisecond)
 	got = h.decode(out.Records())
 	sku1 = ofKey(got, "stock:SKU-1")
@@ -581,8 +582,8 @@ func TestRebalanceHandsStateOver(t *testing.T) {
 			rs = append(rs, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i%keys), `{"seq":`+strconv.Itoa(i)+`}`)))
 			i++
 		}
-		h.produce(rs...)
-		waitFor(t, 60*time.Second, "phase "+strconv.Itoa(i/perPhase), func() bool { return out.Len() >= i })
+		h.Produce(rs...)
+		kafkatest.WaitFor(t, 60*time.Second, "phase "+strconv.Itoa(i/perPhase), func() bool { return out.Len() >= i })
 	}
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	a := h.start("a", enrich.Deps{Metrics: regA})
@@ -640,9 +641,9 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	waitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
-	h.produce(h.record(rawEvent("ev-1", "order.placed", "order:1", `{"a":1}`)), &kgo.Record{Topic: h.topic(topics.EventsRaw), Key: []byte("order:2"), Value: []byte("junk")})
-	waitFor(t, 20*time.Second, "the dead letter in /metrics", func() bool {
+	kafkatest.WaitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	h.Produce(h.record(rawEvent("ev-1", "order.placed", "order:1", `{"a":1}`)), &kgo.Record{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:2"), Value: []byte("junk")})
+	kafkatest.WaitFor(t, 20*time.Second, "the dead letter in /metrics", func() bool {
 		_, body := get("/metrics")
 		return strings.Contains(body, `surge_stage_dead_lettered_total{class="undecodable",stage="enrich"} 1`) &&
 			strings.Contains(body, `surge_enrich_events_total{type="order.placed"} 1`)

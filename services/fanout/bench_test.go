@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/fanout"
 )
@@ -65,7 +66,7 @@ func BenchmarkFanoutKafka(b *testing.B) {
 	cpu0 := cpuTime()
 	start := time.Now()
 	h.start("bench", fanout.Deps{})
-	waitFor(b, 10*time.Minute, "every delivery", func() bool { return out.Len() >= want })
+	kafkatest.WaitFor(b, 10*time.Minute, "every delivery", func() bool { return out.Len() >= want })
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	b.StopTimer()

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/fanout"
@@ -103,7 +104,7 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 	h.produce(events...)
 
 	total := len(want["sub_big"]) + len(want["sub_all"]) + len(want["sub_prod"])
-	waitFor(t, 60*time.Second, "every delivery", func() bool { return out.Len() >= total })
+	kafkatest.WaitFor(t, 60*time.Second, "every delivery", func() bool { return out.Len() >= total })
 	time.Sleep(300 * time.Millisecond) // nothing more may come
 	got := h.decode(out.Records())
 	if len(got) != total {
@@ -205,7 +206,7 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 		id := idf("ev", seq)
 		start := time.Now()
 		h.produce(enrichedEvent(id, "order.updated", "order:O1", int64(seq), fmt.Sprintf(`{"total":%g}`, total)))
-		waitFor(t, 30*time.Second, "the witness delivery of "+id, func() bool {
+		kafkatest.WaitFor(t, 30*time.Second, "the witness delivery of "+id, func() bool {
 			for _, d := range h.decode(out.Records()) {
 				if d.d.EventID == id && d.d.SubscriptionID == "sub_witness" {
 					return true
@@ -216,7 +217,7 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 		t.Logf("event %s delivered %s after it was written", id, time.Since(start).Round(time.Millisecond))
 		// sub_a's delivery, if any, was committed in the witness's
 		// transaction but may sit on another partition: read them all.
-		for _, d := range h.decode(h.cluster.ReadCommitted(t, h.topic(topics.Deliveries))) {
+		for _, d := range h.decode(h.ReadCommitted(t, h.Topic(topics.Deliveries))) {
 			if d.d.EventID == id && d.d.SubscriptionID == "sub_a" {
 				return true
 			}
@@ -336,7 +337,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	}
 
 	h.start("crashy", fanout.Deps{})
-	waitFor(t, 120*time.Second, "every delivery", func() bool { return out.Len() >= want })
+	kafkatest.WaitFor(t, 120*time.Second, "every delivery", func() bool { return out.Len() >= want })
 	time.Sleep(300 * time.Millisecond)
 	got := h.decode(out.Records())
 	if len(got) != want {
@@ -365,13 +366,13 @@ func TestUndecodableInputIsDeadLettered(t *testing.T) {
 	h.subscribe(event.Subscription{ID: "sub_all", EventTypes: []string{"*"}, Enabled: true})
 	h.start("f1", fanout.Deps{})
 	out, dlq := h.tail(topics.Deliveries), h.tail(topics.EventsDLQ)
-	poison := &kgo.Record{Topic: h.topic(topics.EventsEnriched), Key: []byte("order:1"), Value: []byte(`{"not":"avro"}`)}
-	if err := h.producer.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
+	poison := &kgo.Record{Topic: h.Topic(topics.EventsEnriched), Key: []byte("order:1"), Value: []byte(`{"not":"avro"}`)}
+	if err := h.Producer.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	h.produce(enrichedEvent("ev-after", "order.placed", "order:1", 1, `{}`))
-	waitFor(t, 30*time.Second, "the delivery after the poison record", func() bool { return out.Len() == 1 })
-	waitFor(t, 30*time.Second, "the dead-lettered record", func() bool { return dlq.Len() == 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "the delivery after the poison record", func() bool { return out.Len() == 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "the dead-lettered record", func() bool { return dlq.Len() == 1 })
 	r := dlq.Records()[0]
 	if string(r.Value) != `{"not":"avro"}` || stream.Header(r, topics.HeaderDLQStage) != "fanout" || stream.Header(r, topics.HeaderDLQErrorClass) != stream.ClassUndecodable {
 		t.Fatalf("dead letter %q headers %v", r.Value, r.Headers)
