@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/config"
@@ -39,13 +40,35 @@ func testDevConfig(dir string) devConfig {
 	}
 }
 
-func postEvent(t *testing.T, url, body string, headers map[string]string) (int, map[string]any) {
+// startTestDev runs `surge dev` with testDevConfig in a fresh data
+// directory, logging at level and above into t, until the test ends; it
+// returns the stack and the data directory.
+func startTestDev(t *testing.T, level zapcore.Level) (*devStack, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+"/v1/events", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
-		req.Header.Set(k, v)
+	dir := t.TempDir()
+	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(level)))
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = stack.Close() })
+	return stack, dir
+}
+
+// jsonRequest is a request to url with body of the given content type.
+func jsonRequest(t testing.TB, method, url, contentType, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	return req
+}
+
+// sendJSON sends req and returns the status and the JSON object answered
+// (nil when the answer is not one).
+func sendJSON(t testing.TB, req *http.Request) (int, map[string]any) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -56,15 +79,20 @@ func postEvent(t *testing.T, url, body string, headers map[string]string) (int, 
 	return resp.StatusCode, out
 }
 
+// postEvent POSTs body to ingest's /v1/events with the extra headers.
+func postEvent(t *testing.T, url, body string, headers map[string]string) (int, map[string]any) {
+	t.Helper()
+	req := jsonRequest(t, http.MethodPost, url+"/v1/events", "application/json", body)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return sendJSON(t, req)
+}
+
 // TestDevQuickstart is the README's 5-minute tour: surge dev, one curl,
 // surge tap shows the event decoded with key order:100012.
 func TestDevQuickstart(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 
 	for _, u := range []string{stack.IngestURL, stack.AdminURL} {
 		resp, err := http.Get(u + "/readyz")

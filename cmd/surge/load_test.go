@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/cli"
+	"github.com/surgehq/surge/pkg/kafkatest"
 )
 
 func TestParseMix(t *testing.T) {
@@ -442,7 +443,7 @@ func TestLoadVerifyReportsHeldDeliveriesAsLost(t *testing.T) {
 			"--rate", "200", "--duration", "4s", "--verify", "--drain-timeout", "2s")
 	}()
 	var id string
-	waitUntil(t, 20*time.Second, "the run's subscription", func() bool {
+	kafkatest.WaitFor(t, 20*time.Second, "the run's subscription", func() bool {
 		for _, s := range listSubs(t, stack.AdminURL, token) {
 			m := s.(map[string]any)
 			if strings.HasPrefix(m["description"].(string), "surge load --verify") {

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -135,7 +136,7 @@ func testSlowSubscription(t *testing.T, kind string, gate func(*http.Request, *a
 	// is left behind it is at most the slow subscription's deliveries in
 	// flight, not its backlog.
 	var lag int64
-	waitUntil(t, 30*time.Second, "the committed offset to pass the fast subscription's work", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the committed offset to pass the fast subscription's work", func() bool {
 		lag = deliveriesLag(t, sp)
 		return lag <= 10*entities
 	})
@@ -167,7 +168,7 @@ func testSlowSubscription(t *testing.T, kind string, gate func(*http.Request, *a
 
 	// The endpoint recovers: everything arrives, in order per entity.
 	released.Store(true)
-	waitUntil(t, 3*time.Minute, "every delivery to the "+kind+" endpoint", func() bool { return slow.distinct() >= events })
+	kafkatest.WaitFor(t, 3*time.Minute, "every delivery to the "+kind+" endpoint", func() bool { return slow.distinct() >= events })
 	want := map[string]int64{}
 	for k, v := range versions {
 		want["s0/"+k] = v

@@ -16,10 +16,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -44,12 +44,7 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 // order, and the fanout counters on /metrics agree; the deliveries, which
 // nothing answers, show as the subscription's backlog in `surge subs get`.
 func TestSubscriptionThroughTheWholePipeline(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 	adminAddr := strings.TrimPrefix(stack.AdminURL, "http://")
 	cli := func(args ...string) (string, error) {
 		return runCLI(t, append(args, "--admin-addr", adminAddr, "--data-dir", dir)...)
@@ -197,7 +192,7 @@ func TestSubscriptionThroughTheWholePipeline(t *testing.T) {
 	// Nothing listens on 127.0.0.1:9: the deliveries wait, and surge subs
 	// get shows them as surge dev's dispatcher (instance "dev") reports
 	// them to commerce.backlog.
-	waitUntil(t, 30*time.Second, "surge subs get to show the subscription's backlog on instance dev", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "surge subs get to show the subscription's backlog on instance dev", func() bool {
 		out, err := cli("subs", "get", subID)
 		return err == nil && regexp.MustCompile(`(?m)^BACKLOG\s+[1-9]\d* waiting: `).MatchString(out) &&
 			regexp.MustCompile(`(?m)^INSTANCES\s+dev: `).MatchString(out)

@@ -16,7 +16,6 @@ import (
 	"github.com/segmentio/ksuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/stream"
@@ -30,12 +29,7 @@ import (
 // attempt 2 (200, delivered) and a "delivered" summary, as a table and as
 // JSON lines; an unknown id fails naming it.
 func TestTraceFollowsAnEventThroughARetriedDelivery(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 
 	var mu sync.Mutex
 	var hookIDs []string
