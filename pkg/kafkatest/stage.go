@@ -118,6 +118,22 @@ func (s *Stage) Produce(rs ...*kgo.Record) {
 	}
 }
 
+// ProduceEach writes the record of each of es, as Produce does.
+func ProduceEach[E any](s *Stage, es []E, record func(E) *kgo.Record) {
+	s.t.Helper()
+	rs := make([]*kgo.Record, len(es))
+	for i, e := range es {
+		rs[i] = record(e)
+	}
+	s.Produce(rs...)
+}
+
+// Follow tails the topic with base name base in this test (Tail).
+func (s *Stage) Follow(base string) *Tail {
+	s.t.Helper()
+	return s.Tail(s.t, s.Topic(base))
+}
+
 // Subscriptions opens the subscriptions table writable, as the admin API
 // holds it, closed when the test ends.
 func (s *Stage) Subscriptions() *ktable.Table[event.Subscription] {

@@ -82,7 +82,7 @@ func BenchmarkParkedKeysMemory(b *testing.B) {
 	before := liveHeap()
 	b.ResetTimer()
 	h.start()
-	retry := h.tail(topics.DeliveriesRetry)
+	retry := h.Follow(topics.DeliveriesRetry)
 	kafkatest.WaitFor(b, 5*time.Minute, "every key parked", func() bool { return retry.Len() >= keys })
 	time.Sleep(time.Second) // read back
 	after := liveHeap()

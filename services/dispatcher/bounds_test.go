@@ -108,7 +108,7 @@ func TestOldWaitingDeliveriesAreWrittenAgain(t *testing.T) {
 	}
 	h.produce(ds...)
 	h.start()
-	retry := h.tail(topics.DeliveriesRetry)
+	retry := h.Follow(topics.DeliveriesRetry)
 	// Every delivery is copied once when it parks; a refresh copies the
 	// old ones again.
 	kafkatest.WaitFor(t, 60*time.Second, "the waiting deliveries written again", func() bool { return len(retry.Records()) >= 2*len(ds)-4 })

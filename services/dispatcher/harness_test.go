@@ -123,16 +123,18 @@ func delivery(sub, entityKey string, version int64, seq int) event.Delivery {
 
 func (h *harness) produce(ds ...event.Delivery) {
 	h.t.Helper()
-	rs := make([]*kgo.Record, len(ds))
-	for i, d := range ds {
-		v, err := h.codec.Encode(d)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		rs[i] = &kgo.Record{Topic: h.Topic(topics.Deliveries), Key: []byte(event.DeliveryKey(d.SubscriptionID, d.EntityKey)), Value: v,
-			Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte(d.EventID)}}}
+	kafkatest.ProduceEach(h.Stage, ds, h.record)
+}
+
+// record encodes d as fanout would, its event-id header included.
+func (h *harness) record(d event.Delivery) *kgo.Record {
+	h.t.Helper()
+	v, err := h.codec.Encode(d)
+	if err != nil {
+		h.t.Fatal(err)
 	}
-	h.Produce(rs...)
+	return &kgo.Record{Topic: h.Topic(topics.Deliveries), Key: []byte(event.DeliveryKey(d.SubscriptionID, d.EntityKey)), Value: v,
+		Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte(d.EventID)}}}
 }
 
 // committed is the dispatcher group's committed offset sum on a topic.
@@ -230,10 +232,4 @@ func (rc *receiver) badSignatures() []string { return rc.BadSignatures() }
 func checkOrder(t testing.TB, got []received, wantPerKey map[string]int64) {
 	t.Helper()
 	webhooktest.CheckOrder(t, got, func(g received) (string, int64) { return g.sub + "/" + g.key, g.version }, wantPerKey)
-}
-
-// tail follows the topic with base name base (read_committed, from
-// its start).
-func (h *harness) tail(base string) *kafkatest.Tail {
-	return h.Tail(h.t, h.Topic(base))
 }

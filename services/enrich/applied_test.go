@@ -29,7 +29,7 @@ func TestAnEventIsNotAppliedTwice(t *testing.T) {
 		rs = append(rs, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i%keys), `{"seq":`+strconv.Itoa(i)+`}`)))
 	}
 	h.Produce(rs...)
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	first := h.start("first", enrich.Deps{})
 	kafkatest.WaitFor(t, 60*time.Second, "every event enriched", func() bool { return out.Len() >= n })
 	first.stop()
@@ -63,11 +63,11 @@ func TestAnEventIsNotAppliedTwice(t *testing.T) {
 	}
 	versions := map[string]int64{}
 	for _, e := range h.decode(out.Records()) {
-		key := e.ev.Entity.Type + ":" + e.ev.Entity.ID
-		if e.ev.EntityVersion != versions[key]+1 {
-			t.Fatalf("%s: version %d after %d", key, e.ev.EntityVersion, versions[key])
+		key := e.Value.Entity.Type + ":" + e.Value.Entity.ID
+		if e.Value.EntityVersion != versions[key]+1 {
+			t.Fatalf("%s: version %d after %d", key, e.Value.EntityVersion, versions[key])
 		}
-		versions[key] = e.ev.EntityVersion
+		versions[key] = e.Value.EntityVersion
 	}
 }
 

@@ -69,7 +69,7 @@ func BenchmarkEnrichKafka(b *testing.B) {
 		rs = append(rs, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i%keys), data)))
 	}
 	h.Produce(rs...)
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	start := time.Now()

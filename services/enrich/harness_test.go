@@ -123,42 +123,21 @@ func (h *harness) record(e event.Event) *kgo.Record {
 
 func (h *harness) produceEvents(es ...event.Event) {
 	h.t.Helper()
-	rs := make([]*kgo.Record, len(es))
-	for i, e := range es {
-		rs[i] = h.record(e)
-	}
-	h.Produce(rs...)
-}
-
-// tail follows the topic with base name base (read_committed, from
-// its start).
-func (h *harness) tail(base string) *kafkatest.Tail {
-	return h.Tail(h.t, h.Topic(base))
+	kafkatest.ProduceEach(h.Stage, es, h.record)
 }
 
 // enrichedRec is a decoded record of commerce.events.enriched.
-type enrichedRec struct {
-	rec *kgo.Record
-	ev  event.EnrichedEvent
-}
+type enrichedRec = kafkatest.Decoded[event.EnrichedEvent]
 
 func (h *harness) decode(rs []*kgo.Record) []enrichedRec {
 	h.t.Helper()
-	out := make([]enrichedRec, 0, len(rs))
-	for _, r := range rs {
-		e, err := h.enriched.Decode(context.Background(), r.Value)
-		if err != nil {
-			h.t.Fatalf("decoding enriched record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
-		}
-		out = append(out, enrichedRec{rec: r, ev: e})
-	}
-	return out
+	return kafkatest.DecodeAll(h.t, h.enriched, rs)
 }
 
 func ofKey(es []enrichedRec, key string) []enrichedRec {
 	var out []enrichedRec
 	for _, e := range es {
-		if string(e.rec.Key) == key {
+		if string(e.Record.Key) == key {
 			out = append(out, e)
 		}
 	}
@@ -168,7 +147,7 @@ func ofKey(es []enrichedRec, key string) []enrichedRec {
 func ofType(es []enrichedRec, typ string) []enrichedRec {
 	var out []enrichedRec
 	for _, e := range es {
-		if e.ev.Type == typ {
+		if e.Value.Type == typ {
 			out = append(out, e)
 		}
 	}

@@ -30,9 +30,9 @@ import (
 func TestMisroutedEventDoesNotForkTheEntity(t *testing.T) {
 	const parts = 3
 	h := newHarness(t, parts)
-	out := h.tail(topics.EventsEnriched)
-	dlq := h.tail(topics.EventsDLQ)
-	entities := h.tail(topics.Entities)
+	out := h.Follow(topics.EventsEnriched)
+	dlq := h.Follow(topics.EventsDLQ)
+	entities := h.Follow(topics.Entities)
 	reg := prometheus.NewRegistry()
 	h.start("a", enrich.Deps{Metrics: reg})
 
@@ -67,11 +67,11 @@ func TestMisroutedEventDoesNotForkTheEntity(t *testing.T) {
 		t.Fatalf("%d enriched events of %s, want 2 (the misrouted one must not be enriched)", len(got), key)
 	}
 	for i, e := range got {
-		if want := []string{"ev-1", "ev-2"}[i]; e.ev.ID != want || e.ev.EntityVersion != int64(i+1) || e.rec.Partition != right {
-			t.Errorf("enriched #%d: %s version %d on partition %d, want %s version %d on %d", i, e.ev.ID, e.ev.EntityVersion, e.rec.Partition, want, i+1, right)
+		if want := []string{"ev-1", "ev-2"}[i]; e.Value.ID != want || e.Value.EntityVersion != int64(i+1) || e.Record.Partition != right {
+			t.Errorf("enriched #%d: %s version %d on partition %d, want %s version %d on %d", i, e.Value.ID, e.Value.EntityVersion, e.Record.Partition, want, i+1, right)
 		}
 	}
-	if d := jsonOf(t, got[1].ev.Data); d["status"] != "shipped" || d["total"] != float64(10) {
+	if d := jsonOf(t, got[1].Value.Data); d["status"] != "shipped" || d["total"] != float64(10) {
 		t.Errorf("version 2 data %v: not merged onto version 1", d)
 	}
 	dead := dlq.Records()

@@ -100,8 +100,8 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	shop.bodies["100012"] = `{"increment_id":"100012","status":"pending","grand_total":59.9,"customer":{"email":"a@example.com"}}`
 	srv := httptest.NewServer(shop)
 	defer srv.Close()
-	out := h.tail(topics.EventsEnriched)
-	entities := h.tail(topics.Entities)
+	out := h.Follow(topics.EventsEnriched)
+	entities := h.Follow(topics.Entities)
 	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 2000)})
 
 	h.produceEvents(
@@ -130,17 +130,17 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	}
 	for i, w := range want {
 		e := got[i]
-		if e.ev.ID != w.id || e.ev.EntityVersion != w.version || e.ev.Deleted != w.deleted || !reflect.DeepEqual(e.ev.Changes, w.changes) {
-			t.Errorf("event %d: id %s version %d deleted %v changes %v; want %s %d %v %v", i, e.ev.ID, e.ev.EntityVersion, e.ev.Deleted, e.ev.Changes, w.id, w.version, w.deleted, w.changes)
+		if e.Value.ID != w.id || e.Value.EntityVersion != w.version || e.Value.Deleted != w.deleted || !reflect.DeepEqual(e.Value.Changes, w.changes) {
+			t.Errorf("event %d: id %s version %d deleted %v changes %v; want %s %d %v %v", i, e.Value.ID, e.Value.EntityVersion, e.Value.Deleted, e.Value.Changes, w.id, w.version, w.deleted, w.changes)
 		}
-		if d := jsonOf(t, e.ev.Data); !reflect.DeepEqual(d, w.data) {
+		if d := jsonOf(t, e.Value.Data); !reflect.DeepEqual(d, w.data) {
 			t.Errorf("event %d: data %v, want %v", i, d, w.data)
 		}
-		if kafkatest.Header(e.rec, topics.HeaderEventID) != w.id || kafkatest.Header(e.rec, topics.HeaderCorrelationID) != "corr-"+w.id {
-			t.Errorf("event %d: headers %v do not carry the event and correlation ids", i, e.rec.Headers)
+		if kafkatest.Header(e.Record, topics.HeaderEventID) != w.id || kafkatest.Header(e.Record, topics.HeaderCorrelationID) != "corr-"+w.id {
+			t.Errorf("event %d: headers %v do not carry the event and correlation ids", i, e.Record.Headers)
 		}
-		if string(e.rec.Key) != "order:100012" {
-			t.Errorf("event %d: key %q", i, e.rec.Key)
+		if string(e.Record.Key) != "order:100012" {
+			t.Errorf("event %d: key %q", i, e.Record.Key)
 		}
 	}
 	if n := shop.callsOf("100012"); n != 1 {
@@ -153,13 +153,13 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	// order, on the partition of the raw event.
 	kafkatest.WaitFor(t, 10*time.Second, "three snapshots", func() bool { return entities.Len() >= 3 })
 	last := entities.Records()[2]
-	if last.Partition != got[2].rec.Partition {
-		t.Errorf("snapshot on partition %d, enriched event on %d (keys hash the same way)", last.Partition, got[2].rec.Partition)
+	if last.Partition != got[2].Record.Partition {
+		t.Errorf("snapshot on partition %d, enriched event on %d (keys hash the same way)", last.Partition, got[2].Record.Partition)
 	}
 
 	h.produceEvents(rawEvent("ev-4", "order.placed", "order:100012", `{"status":"pending"}`))
 	kafkatest.WaitFor(t, 20*time.Second, "the re-created order", func() bool { return out.Len() >= 4 })
-	if re := h.decode(out.Records())[3].ev; re.EntityVersion != 4 || string(re.Data) != `{"status":"pending"}` {
+	if re := h.decode(out.Records())[3].Value; re.EntityVersion != 4 || string(re.Data) != `{"status":"pending"}` {
 		t.Errorf("re-created order: version %d data %s, want 4 and its own data only (the tombstone keeps none)", re.EntityVersion, re.Data)
 	}
 }
@@ -178,8 +178,8 @@ func TestLoaderRetriesAndFailuresAreDelivered(t *testing.T) {
 	shop.failures["3"] = 100
 	srv := httptest.NewServer(shop)
 	defer srv.Close()
-	out := h.tail(topics.EventsEnriched)
-	dlq := h.tail(topics.EventsDLQ)
+	out := h.Follow(topics.EventsEnriched)
+	dlq := h.Follow(topics.EventsDLQ)
 	reg := prometheus.NewRegistry()
 	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 3000), Metrics: reg})
 
@@ -193,7 +193,7 @@ func TestLoaderRetriesAndFailuresAreDelivered(t *testing.T) {
 	kafkatest.WaitFor(t, 20*time.Second, "5 enriched events", func() bool { return out.Len() >= 5 })
 	byID := map[string]event.EnrichedEvent{}
 	for _, e := range h.decode(out.Records()) {
-		byID[e.ev.ID] = e.ev
+		byID[e.Value.ID] = e.Value
 	}
 	if d := jsonOf(t, byID["ev-1"].Data); d["status"] != "pending" || len(byID["ev-1"].Warnings) != 0 {
 		t.Errorf("ev-1: data %s, warnings %v; want the loader's body and no warning", byID["ev-1"].Data, byID["ev-1"].Warnings)
@@ -244,7 +244,7 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 	shop.delay["slow"] = 2 * time.Second
 	srv := httptest.NewServer(shop)
 	defer srv.Close()
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 5000)})
 
 	h.produceEvents(rawEvent("ev-slow", "order.placed", "order:slow", ""))
@@ -276,9 +276,9 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 	kafkatest.WaitFor(t, 10*time.Second, "everything", func() bool { return out.Len() >= 61 })
 	// In the slow order's partition nothing produced after it overtook it.
 	for _, e := range h.decode(out.Records()) {
-		if e.rec.Partition == p {
-			if e.ev.ID != "ev-slow" {
-				t.Errorf("%s of the slow order's partition came out before it", e.ev.ID)
+		if e.Record.Partition == p {
+			if e.Value.ID != "ev-slow" {
+				t.Errorf("%s of the slow order's partition came out before it", e.Value.ID)
 			}
 			break
 		}
@@ -312,8 +312,8 @@ func othersOf(rs []*kgo.Record, p int32) int {
 // good events.
 func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	h := newHarness(t, 3)
-	out := h.tail(topics.EventsEnriched)
-	dlq := h.tail(topics.EventsDLQ)
+	out := h.Follow(topics.EventsEnriched)
+	dlq := h.Follow(topics.EventsDLQ)
 	reg := prometheus.NewRegistry()
 	h.start("a", enrich.Deps{Metrics: reg})
 
@@ -339,7 +339,7 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("%d enriched, want 3", len(got))
 	}
-	if o7 := ofKey(got, "order:7"); len(o7) != 2 || o7[1].ev.EntityVersion != 2 {
+	if o7 := ofKey(got, "order:7"); len(o7) != 2 || o7[1].Value.EntityVersion != 2 {
 		t.Errorf("order:7 events %v: the stream did not flow past the poison in its own partition", o7)
 	}
 	classes := map[string]string{}
@@ -410,7 +410,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 		rs = append(rs, h.record(rawEvent(idf("ev", i), typ, entity, data)))
 	}
 	h.Produce(rs...)
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls atomic.Int64
@@ -444,19 +444,19 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	lastSeq := map[string]int{}
 	lastVersion := map[string]int64{}
 	for _, e := range got {
-		seen[e.ev.ID]++
-		key := string(e.rec.Key)
-		seq, _ := strconv.Atoi(strings.TrimPrefix(e.ev.ID, "ev-"))
+		seen[e.Value.ID]++
+		key := string(e.Record.Key)
+		seq, _ := strconv.Atoi(strings.TrimPrefix(e.Value.ID, "ev-"))
 		if prev, ok := lastSeq[key]; ok && seq <= prev {
 			t.Fatalf("%s: event %d after %d", key, seq, prev)
 		}
 		lastSeq[key] = seq
-		if want := lastVersion[key] + 1; e.ev.EntityVersion != want {
-			t.Fatalf("%s: event %s has version %d, want %d", key, e.ev.ID, e.ev.EntityVersion, want)
+		if want := lastVersion[key] + 1; e.Value.EntityVersion != want {
+			t.Fatalf("%s: event %s has version %d, want %d", key, e.Value.ID, e.Value.EntityVersion, want)
 		}
-		lastVersion[key] = e.ev.EntityVersion
-		if e.ev.Type == "product.deleted" != e.ev.Deleted {
-			t.Fatalf("%s: %s deleted = %v", key, e.ev.Type, e.ev.Deleted)
+		lastVersion[key] = e.Value.EntityVersion
+		if e.Value.Type == "product.deleted" != e.Value.Deleted {
+			t.Fatalf("%s: %s deleted = %v", key, e.Value.Type, e.Value.Deleted)
 		}
 	}
 	for i := range n {
@@ -474,7 +474,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 // available stock back to 0.
 func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	h := newHarness(t, 6)
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	h.start("a", enrich.Deps{})
 	h.start("b", enrich.Deps{})
 
@@ -504,14 +504,14 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	sku1 := ofKey(got, "stock:SKU-1")
 	oversoldOrders := map[string]bool{}
 	for _, e := range ofType(sku1, enrich.TypeInventoryOversold) {
-		mv, _ := jsonOf(t, e.ev.Data)["last_movement"].(map[string]any)
+		mv, _ := jsonOf(t, e.Value.Data)["last_movement"].(map[string]any)
 		id, _ := mv["order_id"].(string)
 		oversoldOrders[id] = true
-		if !reflect.DeepEqual(e.ev.Flags, []string{enrich.FlagOversold}) {
-			t.Errorf("inventory.oversold flags %v", e.ev.Flags)
+		if !reflect.DeepEqual(e.Value.Flags, []string{enrich.FlagOversold}) {
+			t.Errorf("inventory.oversold flags %v", e.Value.Flags)
 		}
-		if kafkatest.Header(e.rec, topics.HeaderCausationID) == "" || kafkatest.Header(e.rec, topics.HeaderCorrelationID) == "" {
-			t.Errorf("inventory.oversold headers %v", e.rec.Headers)
+		if kafkatest.Header(e.Record, topics.HeaderCausationID) == "" || kafkatest.Header(e.Record, topics.HeaderCorrelationID) == "" {
+			t.Errorf("inventory.oversold headers %v", e.Record.Headers)
 		}
 	}
 	if len(oversoldOrders) != 5 {
@@ -519,13 +519,13 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	}
 	flagged := 0
 	for _, e := range ofType(sku1, enrich.TypeInventoryReserved) {
-		mv, _ := jsonOf(t, e.ev.Data)["last_movement"].(map[string]any)
-		isFlagged := len(e.ev.Flags) == 1
+		mv, _ := jsonOf(t, e.Value.Data)["last_movement"].(map[string]any)
+		isFlagged := len(e.Value.Flags) == 1
 		if isFlagged {
 			flagged++
 		}
 		if isFlagged != oversoldOrders[mv["order_id"].(string)] {
-			t.Errorf("reservation for order %v flagged %v", mv["order_id"], e.ev.Flags)
+			t.Errorf("reservation for order %v flagged %v", mv["order_id"], e.Value.Flags)
 		}
 	}
 	if flagged != 5 {
@@ -533,17 +533,17 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	}
 	// Versions of the SKU are gap-free and the balance runs down to -5.
 	for i, e := range sku1 {
-		if e.ev.EntityVersion != int64(i+1) {
-			t.Fatalf("stock:SKU-1 event %d (%s) has version %d", i, e.ev.Type, e.ev.EntityVersion)
+		if e.Value.EntityVersion != int64(i+1) {
+			t.Fatalf("stock:SKU-1 event %d (%s) has version %d", i, e.Value.Type, e.Value.EntityVersion)
 		}
 	}
-	final := jsonOf(t, sku1[len(sku1)-1].ev.Data)
+	final := jsonOf(t, sku1[len(sku1)-1].Value.Data)
 	if final["available"] != -5.0 || final["reserved"] != 15.0 || final["on_hand"] != 10.0 {
 		t.Errorf("final SKU-1 balance %v", final)
 	}
 	for _, e := range ofType(ofKey(got, "stock:SKU-2"), enrich.TypeInventoryReserved) {
-		if len(e.ev.Flags) != 0 {
-			t.Errorf("SKU-2 has no stock level and must not be flagged: %v", e.ev.Flags)
+		if len(e.Value.Flags) != 0 {
+			t.Errorf("SKU-2 has no stock level and must not be flagged: %v", e.Value.Flags)
 		}
 	}
 
@@ -557,7 +557,7 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	got = h.decode(out.Records())
 	sku1 = ofKey(got, "stock:SKU-1")
-	final = jsonOf(t, sku1[len(sku1)-1].ev.Data)
+	final = jsonOf(t, sku1[len(sku1)-1].Value.Data)
 	if final["available"] != 0.0 || final["reserved"] != 10.0 {
 		t.Errorf("SKU-1 balance after the cancellations %v, want available 0, reserved 10", final)
 	}
@@ -572,7 +572,7 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 // stay gap-free and every event comes out once.
 func TestRebalanceHandsStateOver(t *testing.T) {
 	h := newHarness(t, 6)
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	const perPhase, keys = 3000, 300
 	i := 0
 	phase := func() {
@@ -602,15 +602,15 @@ func TestRebalanceHandsStateOver(t *testing.T) {
 	seen := map[string]bool{}
 	lastVersion := map[string]int64{}
 	for _, e := range got {
-		if seen[e.ev.ID] {
-			t.Fatalf("%s came out twice", e.ev.ID)
+		if seen[e.Value.ID] {
+			t.Fatalf("%s came out twice", e.Value.ID)
 		}
-		seen[e.ev.ID] = true
-		key := string(e.rec.Key)
-		if want := lastVersion[key] + 1; e.ev.EntityVersion != want {
-			t.Fatalf("%s: %s has version %d, want %d", key, e.ev.ID, e.ev.EntityVersion, want)
+		seen[e.Value.ID] = true
+		key := string(e.Record.Key)
+		if want := lastVersion[key] + 1; e.Value.EntityVersion != want {
+			t.Fatalf("%s: %s has version %d, want %d", key, e.Value.ID, e.Value.EntityVersion, want)
 		}
-		lastVersion[key] = e.ev.EntityVersion
+		lastVersion[key] = e.Value.EntityVersion
 	}
 	inB := testutil.ToFloat64(stream.NewMetrics(regB).In.WithLabelValues(enrich.StageName))
 	if inB == 0 {

@@ -105,7 +105,7 @@ func TestStandaloneEnrichReportsAStalledRebuild(t *testing.T) {
 	if err := hang.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	kafkatest.WaitFor(t, 30*time.Second, "the stalled partition's events", func() bool { return out.Len() >= 2 })
 	kafkatest.WaitFor(t, 10*time.Second, "/readyz after the recovery", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 	if _, m := get("/metrics"); !strings.Contains(m, fmt.Sprintf(`surge_stage_stalled_partitions{stage="enrich",topic=%q} 0`, raw)) {

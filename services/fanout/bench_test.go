@@ -61,7 +61,7 @@ func BenchmarkFanoutKafka(b *testing.B) {
 		}
 	}
 	h.produce(events...)
-	out := h.tail(topics.Deliveries)
+	out := h.Follow(topics.Deliveries)
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	start := time.Now()

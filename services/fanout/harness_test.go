@@ -120,42 +120,21 @@ func (h *harness) record(e event.EnrichedEvent) *kgo.Record {
 
 func (h *harness) produce(es ...event.EnrichedEvent) {
 	h.t.Helper()
-	rs := make([]*kgo.Record, len(es))
-	for i, e := range es {
-		rs[i] = h.record(e)
-	}
-	h.Produce(rs...)
-}
-
-// tail follows the topic with base name base (read_committed, from
-// its start).
-func (h *harness) tail(base string) *kafkatest.Tail {
-	return h.Tail(h.t, h.Topic(base))
+	kafkatest.ProduceEach(h.Stage, es, h.record)
 }
 
 // delivered is a decoded record of commerce.deliveries.
-type delivered struct {
-	rec *kgo.Record
-	d   event.Delivery
-}
+type delivered = kafkatest.Decoded[event.Delivery]
 
 func (h *harness) decode(rs []*kgo.Record) []delivered {
 	h.t.Helper()
-	out := make([]delivered, 0, len(rs))
-	for _, r := range rs {
-		d, err := h.deliveries.Decode(context.Background(), r.Value)
-		if err != nil {
-			h.t.Fatalf("decoding delivery %d@%d: %v", r.Partition, r.Offset, err)
-		}
-		out = append(out, delivered{rec: r, d: d})
-	}
-	return out
+	return kafkatest.DecodeAll(h.t, h.deliveries, rs)
 }
 
 func bySubscription(ds []delivered) map[string][]delivered {
 	out := map[string][]delivered{}
 	for _, d := range ds {
-		out[d.d.SubscriptionID] = append(out[d.d.SubscriptionID], d)
+		out[d.Value.SubscriptionID] = append(out[d.Value.SubscriptionID], d)
 	}
 	return out
 }

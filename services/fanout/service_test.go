@@ -100,7 +100,7 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	h.start("f1", fanout.Deps{Metrics: reg})
-	out := h.tail(topics.Deliveries)
+	out := h.Follow(topics.Deliveries)
 	h.produce(events...)
 
 	total := len(want["sub_big"]) + len(want["sub_all"]) + len(want["sub_prod"])
@@ -118,13 +118,13 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 		}
 		last := map[string]int64{}
 		for _, d := range ds {
-			if !ids[d.d.EventID] {
-				t.Errorf("%s got event %s (%s) it should not", sub, d.d.EventID, d.d.EventType)
+			if !ids[d.Value.EventID] {
+				t.Errorf("%s got event %s (%s) it should not", sub, d.Value.EventID, d.Value.EventType)
 			}
-			if d.d.EntityVersion <= last[d.d.EntityKey] {
-				t.Errorf("%s %s: version %d after %d", sub, d.d.EntityKey, d.d.EntityVersion, last[d.d.EntityKey])
+			if d.Value.EntityVersion <= last[d.Value.EntityKey] {
+				t.Errorf("%s %s: version %d after %d", sub, d.Value.EntityKey, d.Value.EntityVersion, last[d.Value.EntityKey])
 			}
-			last[d.d.EntityKey] = d.d.EntityVersion
+			last[d.Value.EntityKey] = d.Value.EntityVersion
 		}
 	}
 	for _, s := range []string{"sub_off", "sub_late"} {
@@ -135,30 +135,30 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 
 	// One delivery in detail: key, headers, id and the body DESIGN.md fixes.
 	d := bySub["sub_big"][0]
-	if string(d.rec.Key) != "sub_big/"+d.d.EntityKey {
-		t.Errorf("key %q, want sub_big/<entity key>", d.rec.Key)
+	if string(d.Record.Key) != "sub_big/"+d.Value.EntityKey {
+		t.Errorf("key %q, want sub_big/<entity key>", d.Record.Key)
 	}
-	if d.d.ID != fanout.DeliveryID(d.d.EventID, "sub_big") || !strings.HasPrefix(d.d.ID, "msg_") {
-		t.Errorf("delivery id %q is not the stable id of its (event, subscription)", d.d.ID)
+	if d.Value.ID != fanout.DeliveryID(d.Value.EventID, "sub_big") || !strings.HasPrefix(d.Value.ID, "msg_") {
+		t.Errorf("delivery id %q is not the stable id of its (event, subscription)", d.Value.ID)
 	}
-	if stream.Header(d.rec, topics.HeaderSubscriptionID) != "sub_big" || stream.Header(d.rec, topics.HeaderEventID) != d.d.EventID {
-		t.Errorf("headers %v", d.rec.Headers)
+	if stream.Header(d.Record, topics.HeaderSubscriptionID) != "sub_big" || stream.Header(d.Record, topics.HeaderEventID) != d.Value.EventID {
+		t.Errorf("headers %v", d.Record.Headers)
 	}
 	var body map[string]any
-	if err := json.Unmarshal(d.d.Body, &body); err != nil {
+	if err := json.Unmarshal(d.Value.Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"id", "type", "source", "time", "entity", "data", "changes"} {
 		if _, ok := body[k]; !ok {
-			t.Errorf("body has no %q: %s", k, d.d.Body)
+			t.Errorf("body has no %q: %s", k, d.Value.Body)
 		}
 	}
 	if len(body) != 7 {
-		t.Errorf("body has %d fields, want 7: %s", len(body), d.d.Body)
+		t.Errorf("body has %d fields, want 7: %s", len(body), d.Value.Body)
 	}
 	ent, _ := body["entity"].(map[string]any)
-	if ent["version"] != float64(d.d.EntityVersion) || body["id"] != d.d.EventID {
-		t.Errorf("body %s does not describe delivery %+v", d.d.Body, d.d)
+	if ent["version"] != float64(d.Value.EntityVersion) || body["id"] != d.Value.EventID {
+		t.Errorf("body %s does not describe delivery %+v", d.Value.Body, d.Value)
 	}
 
 	// The counters agree with what was written.
@@ -194,7 +194,7 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 	h.subscribe(event.Subscription{ID: "sub_a", EventTypes: []string{"order.*"}, Enabled: true})
 	h.subscribe(event.Subscription{ID: "sub_witness", EventTypes: []string{"*"}, Enabled: true})
 	f := h.start("f1", fanout.Deps{})
-	out := h.tail(topics.Deliveries)
+	out := h.Follow(topics.Deliveries)
 
 	seq := 0
 	// send posts one order event and waits until the witness (which gets
@@ -208,7 +208,7 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 		h.produce(enrichedEvent(id, "order.updated", "order:O1", int64(seq), fmt.Sprintf(`{"total":%g}`, total)))
 		kafkatest.WaitFor(t, 30*time.Second, "the witness delivery of "+id, func() bool {
 			for _, d := range h.decode(out.Records()) {
-				if d.d.EventID == id && d.d.SubscriptionID == "sub_witness" {
+				if d.Value.EventID == id && d.Value.SubscriptionID == "sub_witness" {
 					return true
 				}
 			}
@@ -218,7 +218,7 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 		// sub_a's delivery, if any, was committed in the witness's
 		// transaction but may sit on another partition: read them all.
 		for _, d := range h.decode(h.ReadCommitted(t, h.Topic(topics.Deliveries))) {
-			if d.d.EventID == id && d.d.SubscriptionID == "sub_a" {
+			if d.Value.EventID == id && d.Value.SubscriptionID == "sub_a" {
 				return true
 			}
 		}
@@ -308,7 +308,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 		}
 	}
 	h.produce(events...)
-	out := h.tail(topics.Deliveries)
+	out := h.Follow(topics.Deliveries)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls atomic.Int64
@@ -346,15 +346,15 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	seen := map[string]int{}
 	last := map[string]int64{}
 	for _, d := range got {
-		pair := d.d.EventID + "→" + d.d.SubscriptionID
+		pair := d.Value.EventID + "→" + d.Value.SubscriptionID
 		if seen[pair]++; seen[pair] > 1 {
 			t.Fatalf("delivery %s written twice", pair)
 		}
-		k := string(d.rec.Key)
-		if d.d.EntityVersion <= last[k] {
-			t.Fatalf("%s: version %d after %d", k, d.d.EntityVersion, last[k])
+		k := string(d.Record.Key)
+		if d.Value.EntityVersion <= last[k] {
+			t.Fatalf("%s: version %d after %d", k, d.Value.EntityVersion, last[k])
 		}
-		last[k] = d.d.EntityVersion
+		last[k] = d.Value.EntityVersion
 	}
 }
 
@@ -365,7 +365,7 @@ func TestUndecodableInputIsDeadLettered(t *testing.T) {
 	h := newHarness(t, 1)
 	h.subscribe(event.Subscription{ID: "sub_all", EventTypes: []string{"*"}, Enabled: true})
 	h.start("f1", fanout.Deps{})
-	out, dlq := h.tail(topics.Deliveries), h.tail(topics.EventsDLQ)
+	out, dlq := h.Follow(topics.Deliveries), h.Follow(topics.EventsDLQ)
 	poison := &kgo.Record{Topic: h.Topic(topics.EventsEnriched), Key: []byte("order:1"), Value: []byte(`{"not":"avro"}`)}
 	if err := h.Producer.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
 		t.Fatal(err)
