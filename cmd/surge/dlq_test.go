@@ -23,6 +23,7 @@ import (
 	"github.com/surgehq/surge/pkg/dlq"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 	"github.com/surgehq/surge/services/fanout"
@@ -247,11 +248,11 @@ func TestDLQReplayAfterTheEndpointIsFixed(t *testing.T) {
 
 	var replayed int
 	for _, r := range records(t, stack, topics.Deliveries) {
-		if kafkatest.Header(r, topics.HeaderReplayID) != id {
+		if stream.Header(r, topics.HeaderReplayID) != id {
 			continue
 		}
 		replayed++
-		if kafkatest.Header(r, topics.HeaderReplayCount) != "1" || kafkatest.Header(r, topics.HeaderDLQErrorClass) != "" || kafkatest.Header(r, topics.HeaderDLQTopic) != "" {
+		if stream.Header(r, topics.HeaderReplayCount) != "1" || stream.Header(r, topics.HeaderDLQErrorClass) != "" || stream.Header(r, topics.HeaderDLQTopic) != "" {
 			t.Fatalf("replayed record headers %v", r.Headers)
 		}
 	}
@@ -303,7 +304,7 @@ func TestDLQReplayStoppedAndResumed(t *testing.T) {
 	srCl, _ := sr.NewClient(sr.URLs(stack.RegistryURL))
 	codec := avroserde.NewDeliveryCodec(avroserde.NewRegistry(srCl), topics.Deliveries)
 	for _, r := range records(t, stack, topics.Deliveries) {
-		if kafkatest.Header(r, topics.HeaderReplayID) != id {
+		if stream.Header(r, topics.HeaderReplayID) != id {
 			continue
 		}
 		d, err := codec.Decode(context.Background(), r.Value)
@@ -350,7 +351,7 @@ func TestDLQReplayStoppedAndResumed(t *testing.T) {
 	}
 	kafkatest.WaitFor(t, 60*time.Second, "10 deliveries to the other subscription", func() bool { return len(ep.Answered("other", http.StatusNoContent)) >= 10 })
 	for _, r := range records(t, stack, topics.Deliveries) {
-		if kafkatest.Header(r, topics.HeaderReplayID) != replayIDRe.FindString(out) {
+		if stream.Header(r, topics.HeaderReplayID) != replayIDRe.FindString(out) {
 			continue
 		}
 		d, err := codec.Decode(context.Background(), r.Value)
@@ -415,12 +416,12 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	}
 	var back []*kgo.Record
 	for _, r := range records(t, stack, topics.EventsRaw) {
-		if kafkatest.Header(r, topics.HeaderReplayID) == id {
+		if stream.Header(r, topics.HeaderReplayID) == id {
 			back = append(back, r)
 		}
 	}
 	if len(back) != 1 || string(back[0].Key) != "order:poison" || string(back[0].Value) != "not avro" ||
-		back[0].Partition != shown.Partition || kafkatest.Header(back[0], topics.HeaderReplayCount) != "1" || kafkatest.Header(back[0], topics.HeaderEventID) != "ev-poison" {
+		back[0].Partition != shown.Partition || stream.Header(back[0], topics.HeaderReplayCount) != "1" || stream.Header(back[0], topics.HeaderEventID) != "ev-poison" {
 		t.Fatalf("replayed to %s: %+v", topics.EventsRaw, back)
 	}
 	// Still poison: enrich dead-letters it again, marked as replayed once.

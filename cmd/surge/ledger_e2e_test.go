@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -149,7 +149,7 @@ func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
 	}
 	if dead := records(t, stack, topics.EventsDLQ); len(dead) != 0 {
 		t.Errorf("%d events dead-lettered after a 202, want none; first from %s: %s", len(dead),
-			kafkatest.Header(dead[0], topics.HeaderDLQStage), kafkatest.Header(dead[0], topics.HeaderDLQError))
+			stream.Header(dead[0], topics.HeaderDLQStage), stream.Header(dead[0], topics.HeaderDLQError))
 	}
 }
 

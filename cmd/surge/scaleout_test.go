@@ -23,6 +23,7 @@ import (
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/ktable"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/subscription"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/ingest"
@@ -172,7 +173,7 @@ func (sp *stagePipeline) exactlyOnce(t *testing.T, n int) {
 	for _, c := range []struct{ topic, what string }{{topics.EventsEnriched, "enriched"}, {topics.Deliveries, "fanned out"}} {
 		seen := map[string]int{}
 		for _, r := range sp.kc.ReadCommitted(t, sp.kc.Topic(c.topic)) {
-			if id := kafkatest.Header(r, topics.HeaderEventID); id != "" {
+			if id := stream.Header(r, topics.HeaderEventID); id != "" {
 				seen[id]++
 			}
 		}

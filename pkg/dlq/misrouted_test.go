@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/dlq"
-	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
@@ -53,8 +52,8 @@ func TestReplaySendsAMisroutedRecordToItsKeysPartition(t *testing.T) {
 	}
 	got := map[string]int32{}
 	for _, rec := range e.c.ReadCommitted(t, raw) {
-		if kafkatest.Header(rec, topics.HeaderReplayID) == r.ID() {
-			got[kafkatest.Header(rec, topics.HeaderEventID)] = rec.Partition
+		if stream.Header(rec, topics.HeaderReplayID) == r.ID() {
+			got[stream.Header(rec, topics.HeaderEventID)] = rec.Partition
 		}
 	}
 	if got["ev-misrouted"] != right || got["ev-invalid"] != wrong || len(got) != 2 {

@@ -5,8 +5,9 @@
 // so tests never see each other's records. On that cluster a Stage adds
 // what every stage's tests set up (Surge's registry, its topics, a
 // producer, the subscriptions table); Start runs a service for the test;
-// Tail and ReadCommitted read what it wrote; WaitFor, Header,
-// CounterValue and Logger are the small checks and tools the tests share.
+// Tail and ReadCommitted read what it wrote; WaitFor, CounterValue,
+// MetricSum, Logger and CPUTime are the small checks and tools the tests
+// share.
 //
 // Tests that need fault injection, which only kfake offers, call
 // RequireFake and are skipped against a real broker with that reason.

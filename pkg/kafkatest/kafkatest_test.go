@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -27,23 +28,13 @@ func TestStageProducesWhatFollowAndReadCommittedSee(t *testing.T) {
 	kafkatest.WaitFor(t, 30*time.Second, "the tail to see every record", func() bool { return tail.Len() == len(ids) })
 	got := map[string]bool{}
 	for _, r := range st.ReadCommitted(t, st.Topic(topics.EventsRaw)) {
-		got[kafkatest.Header(r, topics.HeaderEventID)] = true
+		got[stream.Header(r, topics.HeaderEventID)] = true
 	}
 	if len(got) != len(ids) {
 		t.Fatalf("read back %v, want %v", got, ids)
 	}
 	if st.Kafka.TopicPrefix != st.Prefix || st.Kafka.Partitions != 2 || st.Kafka.ReplicationFactor != 1 {
 		t.Fatalf("Kafka settings %+v", st.Kafka)
-	}
-}
-
-func TestHeaderIsTheFirstOfItsKey(t *testing.T) {
-	r := &kgo.Record{Headers: []kgo.RecordHeader{{Key: "x", Value: []byte("1")}, {Key: "x", Value: []byte("2")}}}
-	if got := kafkatest.Header(r, "x"); got != "1" {
-		t.Fatalf("Header x = %q, want 1", got)
-	}
-	if got := kafkatest.Header(r, "y"); got != "" {
-		t.Fatalf("Header y = %q, want empty", got)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,12 +43,12 @@ func BenchmarkDispatchKafka(b *testing.B) {
 	}
 	h.produce(ds...)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := kafkatest.CPUTime()
 	start := time.Now()
 	h.start()
 	kafkatest.WaitFor(b, 10*time.Minute, "every delivery", func() bool { return n.Load() >= int64(b.N) })
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := kafkatest.CPUTime() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/delivery")
@@ -117,7 +116,7 @@ func BenchmarkWaitingDeliveriesMemory(b *testing.B) {
 			b.ResetTimer()
 			h.startWith(dispatcher.Deps{Metrics: reg})
 			kafkatest.WaitFor(b, 10*time.Minute, "every delivery waiting in the retry topic", func() bool {
-				return gaugeSum(b, reg, "surge_dispatcher_backlog", "retry_topic") >= n
+				return kafkatest.MetricSum(b, reg, "surge_dispatcher_backlog", "where", "retry_topic") >= n
 			})
 			time.Sleep(2 * time.Second)
 			after := liveHeap()
@@ -128,41 +127,10 @@ func BenchmarkWaitingDeliveriesMemory(b *testing.B) {
 	}
 }
 
-// gaugeSum sums the gauge name's series whose label "where" is where.
-func gaugeSum(t testing.TB, reg prometheus.Gatherer, name, where string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "where" && l.GetValue() == where {
-					sum += m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return sum
-}
-
 func liveHeap() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

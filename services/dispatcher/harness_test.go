@@ -129,12 +129,8 @@ func (h *harness) produce(ds ...event.Delivery) {
 // record encodes d as fanout would, its event-id header included.
 func (h *harness) record(d event.Delivery) *kgo.Record {
 	h.t.Helper()
-	v, err := h.codec.Encode(d)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return &kgo.Record{Topic: h.Topic(topics.Deliveries), Key: []byte(event.DeliveryKey(d.SubscriptionID, d.EntityKey)), Value: v,
-		Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte(d.EventID)}}}
+	return kafkatest.EncodeRecord(h.t, h.codec, h.Topic(topics.Deliveries), event.DeliveryKey(d.SubscriptionID, d.EntityKey), d,
+		kafkatest.Headers(topics.HeaderEventID, d.EventID))
 }
 
 // committed is the dispatcher group's committed offset sum on a topic.

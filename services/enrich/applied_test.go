@@ -55,7 +55,7 @@ func TestAnEventIsNotAppliedTwice(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h.start("second", enrich.Deps{Metrics: reg})
 	kafkatest.WaitFor(t, 60*time.Second, "every event read again", func() bool {
-		return counterTotal(t, reg, "surge_enrich_already_applied_total") >= n
+		return kafkatest.MetricSum(t, reg, "surge_enrich_already_applied_total") >= n
 	})
 	time.Sleep(500 * time.Millisecond)
 	if got := out.Len(); got != n {
@@ -69,22 +69,4 @@ func TestAnEventIsNotAppliedTwice(t *testing.T) {
 		}
 		versions[key] = e.Value.EntityVersion
 	}
-}
-
-// counterTotal is the sum of every series of the counter name in reg.
-func counterTotal(t testing.TB, reg prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, f := range families {
-		if f.GetName() == name {
-			for _, m := range f.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
 }

@@ -104,21 +104,11 @@ func rawEvent(id, typ, entity, data string) event.Event {
 // record encodes e as ingest would, headers included.
 func (h *harness) record(e event.Event) *kgo.Record {
 	h.t.Helper()
-	v, err := h.events.Encode(e)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return &kgo.Record{
-		Topic: h.Topic(topics.EventsRaw),
-		Key:   []byte(e.Entity.Key()),
-		Value: v,
-		Headers: []kgo.RecordHeader{
-			{Key: topics.HeaderEventID, Value: []byte(e.ID)},
-			{Key: topics.HeaderCorrelationID, Value: []byte(e.CorrelationID)},
-			{Key: topics.HeaderEventType, Value: []byte(e.Type)},
-			{Key: topics.HeaderSource, Value: []byte(e.Source)},
-		},
-	}
+	return kafkatest.EncodeRecord(h.t, h.events, h.Topic(topics.EventsRaw), e.Entity.Key(), e, kafkatest.Headers(
+		topics.HeaderEventID, e.ID,
+		topics.HeaderCorrelationID, e.CorrelationID,
+		topics.HeaderEventType, e.Type,
+		topics.HeaderSource, e.Source))
 }
 
 func (h *harness) produceEvents(es ...event.Event) {

@@ -79,10 +79,10 @@ func TestMisroutedEventDoesNotForkTheEntity(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1", len(dead))
 	}
 	r := dead[0]
-	if kafkatest.Header(r, topics.HeaderEventID) != "ev-misrouted" || kafkatest.Header(r, topics.HeaderDLQErrorClass) != stream.ClassMisrouted || r.Partition != wrong {
-		t.Errorf("dead letter %s class %s on partition %d, want ev-misrouted, misrouted, %d", kafkatest.Header(r, topics.HeaderEventID), kafkatest.Header(r, topics.HeaderDLQErrorClass), r.Partition, wrong)
+	if stream.Header(r, topics.HeaderEventID) != "ev-misrouted" || stream.Header(r, topics.HeaderDLQErrorClass) != stream.ClassMisrouted || r.Partition != wrong {
+		t.Errorf("dead letter %s class %s on partition %d, want ev-misrouted, misrouted, %d", stream.Header(r, topics.HeaderEventID), stream.Header(r, topics.HeaderDLQErrorClass), r.Partition, wrong)
 	}
-	if msg := kafkatest.Header(r, topics.HeaderDLQError); !strings.Contains(msg, "belongs on partition "+strconv.Itoa(int(right))) || !strings.Contains(msg, "partitioner=murmur2_random") {
+	if msg := stream.Header(r, topics.HeaderDLQError); !strings.Contains(msg, "belongs on partition "+strconv.Itoa(int(right))) || !strings.Contains(msg, "partitioner=murmur2_random") {
 		t.Errorf("the error does not name partition %d and the partitioner: %s", right, msg)
 	}
 	for _, s := range entities.Records() {

@@ -136,7 +136,7 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 		if d := jsonOf(t, e.Value.Data); !reflect.DeepEqual(d, w.data) {
 			t.Errorf("event %d: data %v, want %v", i, d, w.data)
 		}
-		if kafkatest.Header(e.Record, topics.HeaderEventID) != w.id || kafkatest.Header(e.Record, topics.HeaderCorrelationID) != "corr-"+w.id {
+		if stream.Header(e.Record, topics.HeaderEventID) != w.id || stream.Header(e.Record, topics.HeaderCorrelationID) != "corr-"+w.id {
 			t.Errorf("event %d: headers %v do not carry the event and correlation ids", i, e.Record.Headers)
 		}
 		if string(e.Record.Key) != "order:100012" {
@@ -344,11 +344,11 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	}
 	classes := map[string]string{}
 	for _, r := range dlq.Records() {
-		id := kafkatest.Header(r, topics.HeaderEventID)
-		classes[id] = kafkatest.Header(r, topics.HeaderDLQErrorClass)
+		id := stream.Header(r, topics.HeaderEventID)
+		classes[id] = stream.Header(r, topics.HeaderDLQErrorClass)
 		var orig *kgo.Record
 		for _, p := range poison {
-			if kafkatest.Header(p, topics.HeaderEventID) == id {
+			if stream.Header(p, topics.HeaderEventID) == id {
 				orig = p
 			}
 		}
@@ -358,10 +358,10 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 		if string(r.Value) != string(orig.Value) || string(r.Key) != string(orig.Key) {
 			t.Errorf("%s: the DLQ record does not keep the original key and value", id)
 		}
-		if src := kafkatest.Header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || kafkatest.Header(r, topics.HeaderDLQTopic) != h.Topic(topics.EventsRaw) {
-			t.Errorf("%s: DLQ partition %d, source %s/%s", id, r.Partition, kafkatest.Header(r, topics.HeaderDLQTopic), src)
+		if src := stream.Header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || stream.Header(r, topics.HeaderDLQTopic) != h.Topic(topics.EventsRaw) {
+			t.Errorf("%s: DLQ partition %d, source %s/%s", id, r.Partition, stream.Header(r, topics.HeaderDLQTopic), src)
 		}
-		if kafkatest.Header(r, topics.HeaderDLQOffset) == "" || kafkatest.Header(r, topics.HeaderDLQError) == "" || kafkatest.Header(r, topics.HeaderDLQFirstFailure) == "" {
+		if stream.Header(r, topics.HeaderDLQOffset) == "" || stream.Header(r, topics.HeaderDLQError) == "" || stream.Header(r, topics.HeaderDLQFirstFailure) == "" {
 			t.Errorf("%s: error headers missing: %v", id, r.Headers)
 		}
 	}
@@ -510,7 +510,7 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 		if !reflect.DeepEqual(e.Value.Flags, []string{enrich.FlagOversold}) {
 			t.Errorf("inventory.oversold flags %v", e.Value.Flags)
 		}
-		if kafkatest.Header(e.Record, topics.HeaderCausationID) == "" || kafkatest.Header(e.Record, topics.HeaderCorrelationID) == "" {
+		if stream.Header(e.Record, topics.HeaderCausationID) == "" || stream.Header(e.Record, topics.HeaderCorrelationID) == "" {
 			t.Errorf("inventory.oversold headers %v", e.Record.Headers)
 		}
 	}

@@ -103,19 +103,9 @@ func enrichedEvent(id, typ, entity string, version int64, data string) event.Enr
 
 func (h *harness) record(e event.EnrichedEvent) *kgo.Record {
 	h.t.Helper()
-	v, err := h.enriched.Encode(e)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return &kgo.Record{
-		Topic: h.Topic(topics.EventsEnriched),
-		Key:   []byte(e.Entity.Key()),
-		Value: v,
-		Headers: []kgo.RecordHeader{
-			{Key: topics.HeaderEventID, Value: []byte(e.ID)},
-			{Key: topics.HeaderCorrelationID, Value: []byte(e.CorrelationID)},
-		},
-	}
+	return kafkatest.EncodeRecord(h.t, h.enriched, h.Topic(topics.EventsEnriched), e.Entity.Key(), e, kafkatest.Headers(
+		topics.HeaderEventID, e.ID,
+		topics.HeaderCorrelationID, e.CorrelationID))
 }
 
 func (h *harness) produce(es ...event.EnrichedEvent) {

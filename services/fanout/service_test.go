@@ -20,34 +20,6 @@ import (
 	"github.com/surgehq/surge/services/fanout"
 )
 
-// counter reads one series of a counter from reg; 0 when absent.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 // TestDeliveriesFollowPatternsFiltersAndState: 1,000 mixed events against
 // five subscriptions. Each gets exactly the events its patterns and filter
 // select, paused ones included and disabled ones not; each (subscription,
@@ -175,11 +147,11 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 		{"sub_late", fanout.ReasonBeforeCreated, n},
 	}
 	for _, c := range checks {
-		name, labels := "surge_fanout_deliveries_total", map[string]string{"subscription": c.sub}
+		name, labels := "surge_fanout_deliveries_total", []string{"subscription", c.sub}
 		if c.reason != "" {
-			name, labels["reason"] = "surge_fanout_filtered_total", c.reason
+			name, labels = "surge_fanout_filtered_total", append(labels, "reason", c.reason)
 		}
-		if got := counter(t, reg, name, labels); got != float64(c.want) {
+		if got := kafkatest.CounterValue(t, reg, name, labels...); got != float64(c.want) {
 			t.Errorf("%s%v = %v, want %d", name, labels, got, c.want)
 		}
 	}
