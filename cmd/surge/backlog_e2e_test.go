@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,10 +38,7 @@ func TestBacklogIsVisibleToAnOperator(t *testing.T) {
 	}
 	const events, entities = 1500, 10
 	sp := newStagePipeline(t) // sub_scale → sp.rc is the fast endpoint
-	slow := newHookReceiver(t)
-	var released atomic.Bool
-	slow.Gate(func(r *http.Request) bool { return answerAfterASecond(r, &released) })
-	sp.subscribe(t, "sub_slow", slow, "slow", func(s *event.Subscription) {
+	slow, released := sp.slowSubscription(t, answerAfterASecond, func(s *event.Subscription) {
 		s.MaxInFlight = entities
 		s.TimeoutMS = 5000
 	})

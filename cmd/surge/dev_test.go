@@ -115,26 +115,18 @@ func TestDevQuickstart(t *testing.T) {
 
 	// /metrics on the ingest listener counts it, and exports the Kafka
 	// clients' own metrics.
-	resp, err := http.Get(stack.IngestURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := httpGetBody(t, stack.IngestURL+"/metrics")
 	for _, want := range []string{"surge_ingest_events_accepted_total 1", "surge_kafka_"} {
-		if !strings.Contains(string(metrics), want) {
+		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 
 	var out bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"tap", topics.EventsRaw, "--from-beginning", "--max", "1",
-		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	if err := execCLI(ctx, &out, os.Stderr, "tap", topics.EventsRaw, "--from-beginning", "--max", "1",
+		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL); err != nil {
 		t.Fatal(err)
 	}
 	var rec struct {
@@ -159,11 +151,8 @@ func TestDevQuickstart(t *testing.T) {
 	// Enrich picks it up: the enriched topic has the whole entity and
 	// version 1.
 	out.Reset()
-	cmd = newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"tap", topics.EventsEnriched, "--from-beginning", "--max", "1",
-		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL})
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	if err := execCLI(ctx, &out, os.Stderr, "tap", topics.EventsEnriched, "--from-beginning", "--max", "1",
+		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL); err != nil {
 		t.Fatal(err)
 	}
 	var enriched struct {
@@ -181,11 +170,8 @@ func TestDevQuickstart(t *testing.T) {
 
 	// --exit-at-end returns by itself on a topic that is not growing.
 	out.Reset()
-	cmd = newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"tap", topics.EventsRaw, "--from-beginning", "--exit-at-end",
-		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL})
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	if err := execCLI(ctx, &out, os.Stderr, "tap", topics.EventsRaw, "--from-beginning", "--exit-at-end",
+		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(out.String(), "\n"); n != 1 {

@@ -64,11 +64,7 @@ func adminToken(t testing.TB, dir string) string {
 // returns what it printed (stdout and stderr).
 func dlqCLI(ctx context.Context, stack *devStack, args ...string) (string, error) {
 	var out bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(append(append([]string{"dlq"}, args...), "--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL))
-	err := cmd.ExecuteContext(ctx)
+	err := execCLI(ctx, &out, &out, append(append([]string{"dlq"}, args...), "--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL)...)
 	return out.String(), err
 }
 

@@ -336,20 +336,6 @@ func TestLoadVerifierCounts(t *testing.T) {
 	}
 }
 
-// runSurge runs the command line in process, with a deadline of its own.
-func runSurge(t *testing.T, timeout time.Duration, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	err = cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
-}
-
 // reportNumber reads a number from a line of the report: `name  N`.
 func reportNumber(t *testing.T, report, pattern string) int64 {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -158,6 +159,18 @@ func (sp *stagePipeline) subscribe(t *testing.T, id string, rc *hookReceiver, pa
 		t.Fatal(err)
 	}
 	rc.SetSecret(path, sec.Value)
+}
+
+// slowSubscription subscribes sub_slow to a receiver of its own at path
+// /slow, changed by mut, whose requests pass gate first; gate is given the
+// flag that releases the endpoint, returned with the receiver.
+func (sp *stagePipeline) slowSubscription(t *testing.T, gate func(*http.Request, *atomic.Bool) bool, mut func(*event.Subscription)) (*hookReceiver, *atomic.Bool) {
+	t.Helper()
+	slow := newHookReceiver(t)
+	released := &atomic.Bool{}
+	slow.Gate(func(r *http.Request) bool { return gate(r, released) })
+	sp.subscribe(t, "sub_slow", slow, "slow", mut)
+	return slow, released
 }
 
 // stage starts one stage process (bin: enrich, fanout or dispatcher).

@@ -74,10 +74,7 @@ func testSlowSubscription(t *testing.T, kind string, gate func(*http.Request, *a
 	}
 	const events, entities, inFlight = 20000, 20, 64
 	sp := newStagePipeline(t) // its subscription sub_scale → sp.rc is the fast one
-	slow := newHookReceiver(t)
-	var released atomic.Bool
-	slow.Gate(func(r *http.Request) bool { return gate(r, &released) })
-	sp.subscribe(t, "sub_slow", slow, "slow", func(s *event.Subscription) {
+	slow, released := sp.slowSubscription(t, gate, func(s *event.Subscription) {
 		s.MaxInFlight = entities
 		s.TimeoutMS = 2000
 		s.RetrySchedule = []string{"1s", "2s", "5s", "5s", "5s", "5s", "5s", "5s", "5s", "5s", "5s", "5s"}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -75,13 +74,7 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 	defer stack.Close()
 	get := func(url string) (int, string) {
 		t.Helper()
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return httpGet(t, url)
 	}
 	cli := func(args ...string) []string {
 		return append(args, "--brokers", strings.Join(brokers, ","), "--registry", stack.RegistryURL)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,20 +21,6 @@ import (
 	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
-
-// runCLI runs the surge command line in process and returns its output.
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var out bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := cmd.ExecuteContext(ctx)
-	return out.String(), err
-}
 
 // TestSubscriptionThroughTheWholePipeline is issue 5's acceptance run on
 // `surge dev`: a subscription to order.* with the filter data.total > 100.0
@@ -199,7 +184,8 @@ func TestSubscriptionThroughTheWholePipeline(t *testing.T) {
 	})
 }
 
-func httpGetBody(t *testing.T, url string) string {
+// httpGet GETs url and returns the status and the body.
+func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -207,7 +193,14 @@ func httpGetBody(t *testing.T, url string) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return resp.StatusCode, string(b)
+}
+
+// httpGetBody is the body of a GET of url.
+func httpGetBody(t *testing.T, url string) string {
+	t.Helper()
+	_, body := httpGet(t, url)
+	return body
 }
 
 // metricValue finds the line "<series> <value>" in a Prometheus text page.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -217,20 +216,6 @@ func TestTraceFollowsAnEventThroughARetriedDelivery(t *testing.T) {
 			t.Fatalf("no note about the missing topics in %q", out)
 		}
 	})
-}
-
-// runCLISplit is runCLI with stdout and stderr kept apart.
-func runCLISplit(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
 }
 
 // findRecord returns where the record of event id is on topic, as any
