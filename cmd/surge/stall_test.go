@@ -74,7 +74,7 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 	defer stack.Close()
 	get := func(url string) (int, string) {
 		t.Helper()
-		return httpGet(t, url)
+		return kafkatest.MustGet(t, url)
 	}
 	cli := func(args ...string) []string {
 		return append(args, "--brokers", strings.Join(brokers, ","), "--registry", stack.RegistryURL)

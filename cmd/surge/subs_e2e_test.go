@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -184,22 +183,10 @@ func TestSubscriptionThroughTheWholePipeline(t *testing.T) {
 	})
 }
 
-// httpGet GETs url and returns the status and the body.
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // httpGetBody is the body of a GET of url.
 func httpGetBody(t *testing.T, url string) string {
 	t.Helper()
-	_, body := httpGet(t, url)
+	_, body := kafkatest.MustGet(t, url)
 	return body
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -162,13 +161,7 @@ func newStallHarness(t *testing.T, brokers []string, h stream.Handler) *stallHar
 
 func (sh *stallHarness) get(path string) (int, string) {
 	sh.t.Helper()
-	resp, err := http.Get(sh.readyz.URL + path)
-	if err != nil {
-		sh.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return kafkatest.MustGet(sh.t, sh.readyz.URL+path)
 }
 
 func (sh *stallHarness) gauge() float64 {

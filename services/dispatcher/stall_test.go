@@ -2,7 +2,6 @@ package dispatcher_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -92,15 +91,7 @@ func TestStallIsNeverSilent(t *testing.T) {
 	observe.Mount(mux, svc.Readiness, reg)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	readyz := func() (int, string) {
-		resp, err := http.Get(srv.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	readyz := func() (int, string) { return kafkatest.MustGet(t, srv.URL+"/readyz") }
 	gauge := func() float64 {
 		return testutil.ToFloat64(stream.NewMetrics(reg).Stalled.WithLabelValues(dispatcher.StageName, mainTopic))
 	}

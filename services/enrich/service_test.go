@@ -3,7 +3,6 @@ package enrich_test
 import (
 	"context"
 	"encoding/binary"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -413,14 +411,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	out := h.Follow(topics.EventsEnriched)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var calls atomic.Int64
-	crashAt := int64(n * 2 / 5)
-	now := func() time.Time {
-		if calls.Add(1) == crashAt {
-			cancel() // the process dies in the middle of a batch
-		}
-		return time.Now()
-	}
+	now := kafkatest.CrashClock(cancel, int64(n*2/5))
 	start := time.Now()
 	if err := h.runWith(ctx, "crashy", enrich.Deps{Now: now}); err != nil {
 		t.Fatal(err)
@@ -632,15 +623,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- enrich.Run(ctx, cfg, zap.NewNop()) }()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + cfg.MetricsAddr + path)
-		if err != nil {
-			return 0, ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return kafkatest.Get("http://" + cfg.MetricsAddr + path) }
 	kafkatest.WaitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 	h.Produce(h.record(rawEvent("ev-1", "order.placed", "order:1", `{"a":1}`)), &kgo.Record{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:2"), Value: []byte("junk")})
 	kafkatest.WaitFor(t, 20*time.Second, "the dead letter in /metrics", func() bool {

@@ -3,7 +3,6 @@ package enrich_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -69,15 +68,7 @@ func TestStandaloneEnrichReportsAStalledRebuild(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + cfg.MetricsAddr + path)
-		if err != nil {
-			return 0, ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return kafkatest.Get("http://" + cfg.MetricsAddr + path) }
 	kafkatest.WaitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 
 	h.produceEvents(rawEvent("ev-1", "order.placed", key, `{"total":1}`), rawEvent("ev-2", "order.updated", key, `{"total":2}`))

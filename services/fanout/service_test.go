@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,14 +282,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	out := h.Follow(topics.Deliveries)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var calls atomic.Int64
-	crashAt := int64(want * 2 / 5)
-	now := func() time.Time {
-		if calls.Add(1) == crashAt {
-			cancel() // the process dies in the middle of a batch
-		}
-		return time.Now()
-	}
+	now := kafkatest.CrashClock(cancel, int64(want*2/5))
 	cfg := h.cfg
 	cfg.InstanceID = "crashy"
 	svc, err := fanout.New(context.Background(), cfg, h.logger(), fanout.Deps{Now: now})
