@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -56,19 +54,11 @@ func TestStandaloneAdminKeepsSubscriptionsInKafka(t *testing.T) {
 	}
 	call := func(method, url, body string, auth bool) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
+		req := jsonRequest(t, method, url, "application/json", body)
 		if auth {
 			req.Header.Set("Authorization", "Bearer "+c.Token)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return sendJSON(t, req)
 	}
 
 	url, stop := start()

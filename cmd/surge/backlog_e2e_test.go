@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -38,10 +38,7 @@ func TestBacklogIsVisibleToAnOperator(t *testing.T) {
 	}
 	const events, entities = 1500, 10
 	sp := newStagePipeline(t) // sub_scale → sp.rc is the fast endpoint
-	slow := newHookReceiver(t)
-	var released atomic.Bool
-	slow.Gate(func(r *http.Request) bool { return answerAfterASecond(r, &released) })
-	sp.subscribe(t, "sub_slow", slow, "slow", func(s *event.Subscription) {
+	slow, released := sp.slowSubscription(t, answerAfterASecond, func(s *event.Subscription) {
 		s.MaxInFlight = entities
 		s.TimeoutMS = 5000
 	})
@@ -118,7 +115,7 @@ func TestBacklogIsVisibleToAnOperator(t *testing.T) {
 	// dispatcher-1, in memory and in the retry topic (32 a key stay in
 	// memory, the rest spill).
 	var b backlog.Summary
-	waitUntil(t, 2*time.Minute, "surge subs get to show sub_slow's backlog with an age and a rate", func() bool {
+	kafkatest.WaitFor(t, 2*time.Minute, "surge subs get to show sub_slow's backlog with an age and a rate", func() bool {
 		b = backlogOf("sub_slow")
 		return b.InMemory > 0 && b.InRetryTopic > 0 && b.OldestAgeSeconds != nil && *b.OldestAgeSeconds > 0 &&
 			b.DeliveriesPerSecond > 0 && slices.Equal(instances(b), []string{"dispatcher-1"})
@@ -135,8 +132,8 @@ func TestBacklogIsVisibleToAnOperator(t *testing.T) {
 			t.Errorf("surge subs get sub_slow does not match %s:\n%s", want, out)
 		}
 	}
-	waitUntil(t, time.Minute, "the fast endpoint to get every event", func() bool { return sp.rc.distinct() >= events })
-	waitUntil(t, 30*time.Second, "sub_scale's backlog to read none", func() bool {
+	kafkatest.WaitFor(t, time.Minute, "the fast endpoint to get every event", func() bool { return sp.rc.distinct() >= events })
+	kafkatest.WaitFor(t, 30*time.Second, "sub_scale's backlog to read none", func() bool {
 		return regexp.MustCompile(`(?m)^BACKLOG\s+none$`).MatchString(subsGet("sub_scale", false))
 	})
 	if n := slow.distinct(); n > events/2 {
@@ -164,7 +161,7 @@ func TestBacklogIsVisibleToAnOperator(t *testing.T) {
 		t.Fatal("the killed dispatcher's report is not in commerce.backlog: the test shows nothing")
 	}
 	d2 := dispatcher("dispatcher-2")
-	waitUntil(t, 2*time.Minute, "surge subs get to show only dispatcher-2's report", func() bool {
+	kafkatest.WaitFor(t, 2*time.Minute, "surge subs get to show only dispatcher-2's report", func() bool {
 		b = backlogOf("sub_slow")
 		return b.Waiting() > 0 && slices.Equal(instances(b), []string{"dispatcher-2"})
 	})
@@ -185,12 +182,12 @@ func TestBacklogIsVisibleToAnOperator(t *testing.T) {
 	// The endpoint recovers: the backlog drains and reads none, by the
 	// running dispatcher's tombstone.
 	dispatcher("dispatcher-3")
-	waitUntil(t, time.Minute, "dispatcher-3 to report sub_slow's backlog", func() bool {
+	kafkatest.WaitFor(t, time.Minute, "dispatcher-3 to report sub_slow's backlog", func() bool {
 		return slices.Equal(instances(backlogOf("sub_slow")), []string{"dispatcher-3"})
 	})
 	released.Store(true)
-	waitUntil(t, 2*time.Minute, "every delivery to the slow endpoint", func() bool { return slow.distinct() >= events })
-	waitUntil(t, 30*time.Second, "surge subs get sub_slow to read none", func() bool {
+	kafkatest.WaitFor(t, 2*time.Minute, "every delivery to the slow endpoint", func() bool { return slow.distinct() >= events })
+	kafkatest.WaitFor(t, 30*time.Second, "surge subs get sub_slow to read none", func() bool {
 		return regexp.MustCompile(`(?m)^BACKLOG\s+none$`).MatchString(subsGet("sub_slow", false))
 	})
 	if b := backlogOf("sub_slow"); !b.None() || b.Instances == nil {
@@ -235,7 +232,7 @@ func (sp *stagePipeline) startAdmin(t *testing.T) (addr, token string) {
 	done := make(chan error, 1)
 	go func() { done <- runAdmin(ctx, c, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitUntil(t, 30*time.Second, "the admin API to answer", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the admin API to answer", func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false

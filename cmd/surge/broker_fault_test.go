@@ -81,7 +81,7 @@ func TestPipelineSurvivesLosingABroker(t *testing.T) {
 	start := time.Now()
 	posted := make(chan map[string]int64, 1)
 	go func() { posted <- poster.post(t, n, entities, rate) }()
-	waitUntil(t, 120*time.Second, "a quarter of the deliveries", func() bool { return rc.distinct() >= n/4 })
+	kafkatest.WaitFor(t, 120*time.Second, "a quarter of the deliveries", func() bool { return rc.distinct() >= n/4 })
 
 	victim, why := pickVictim(t, sp.kc.Brokers, sp.kc.Prefix)
 	deliveredAtKill, postedAtKill := rc.distinct(), poster.accepted.Load()

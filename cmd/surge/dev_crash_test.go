@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 )
 
@@ -108,7 +109,7 @@ func TestDevSurvivesFiveSIGKILLs(t *testing.T) {
 
 	// No stage is left behind on any topic.
 	var lagged []string
-	waitUntil(t, time.Minute, "no stage lag on any topic", func() bool {
+	kafkatest.WaitFor(t, time.Minute, "no stage lag on any topic", func() bool {
 		lagged = stageLag(t, p.kafka)
 		return len(lagged) == 0
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/config"
@@ -39,13 +40,35 @@ func testDevConfig(dir string) devConfig {
 	}
 }
 
-func postEvent(t *testing.T, url, body string, headers map[string]string) (int, map[string]any) {
+// startTestDev runs `surge dev` with testDevConfig in a fresh data
+// directory, logging at level and above into t, until the test ends; it
+// returns the stack and the data directory.
+func startTestDev(t *testing.T, level zapcore.Level) (*devStack, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+"/v1/events", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
-		req.Header.Set(k, v)
+	dir := t.TempDir()
+	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(level)))
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = stack.Close() })
+	return stack, dir
+}
+
+// jsonRequest is a request to url with body of the given content type.
+func jsonRequest(t testing.TB, method, url, contentType, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	return req
+}
+
+// sendJSON sends req and returns the status and the JSON object answered
+// (nil when the answer is not one).
+func sendJSON(t testing.TB, req *http.Request) (int, map[string]any) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -56,15 +79,20 @@ func postEvent(t *testing.T, url, body string, headers map[string]string) (int, 
 	return resp.StatusCode, out
 }
 
+// postEvent POSTs body to ingest's /v1/events with the extra headers.
+func postEvent(t *testing.T, url, body string, headers map[string]string) (int, map[string]any) {
+	t.Helper()
+	req := jsonRequest(t, http.MethodPost, url+"/v1/events", "application/json", body)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return sendJSON(t, req)
+}
+
 // TestDevQuickstart is the README's 5-minute tour: surge dev, one curl,
 // surge tap shows the event decoded with key order:100012.
 func TestDevQuickstart(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 
 	for _, u := range []string{stack.IngestURL, stack.AdminURL} {
 		resp, err := http.Get(u + "/readyz")
@@ -87,26 +115,18 @@ func TestDevQuickstart(t *testing.T) {
 
 	// /metrics on the ingest listener counts it, and exports the Kafka
 	// clients' own metrics.
-	resp, err := http.Get(stack.IngestURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := httpGetBody(t, stack.IngestURL+"/metrics")
 	for _, want := range []string{"surge_ingest_events_accepted_total 1", "surge_kafka_"} {
-		if !strings.Contains(string(metrics), want) {
+		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 
 	var out bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"tap", topics.EventsRaw, "--from-beginning", "--max", "1",
-		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	if err := execCLI(ctx, &out, os.Stderr, "tap", topics.EventsRaw, "--from-beginning", "--max", "1",
+		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL); err != nil {
 		t.Fatal(err)
 	}
 	var rec struct {
@@ -131,11 +151,8 @@ func TestDevQuickstart(t *testing.T) {
 	// Enrich picks it up: the enriched topic has the whole entity and
 	// version 1.
 	out.Reset()
-	cmd = newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"tap", topics.EventsEnriched, "--from-beginning", "--max", "1",
-		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL})
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	if err := execCLI(ctx, &out, os.Stderr, "tap", topics.EventsEnriched, "--from-beginning", "--max", "1",
+		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL); err != nil {
 		t.Fatal(err)
 	}
 	var enriched struct {
@@ -153,11 +170,8 @@ func TestDevQuickstart(t *testing.T) {
 
 	// --exit-at-end returns by itself on a topic that is not growing.
 	out.Reset()
-	cmd = newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"tap", topics.EventsRaw, "--from-beginning", "--exit-at-end",
-		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL})
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	if err := execCLI(ctx, &out, os.Stderr, "tap", topics.EventsRaw, "--from-beginning", "--exit-at-end",
+		"--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(out.String(), "\n"); n != 1 {

@@ -5,119 +5,53 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/dlq"
 	"github.com/surgehq/surge/pkg/event"
-	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 	"github.com/surgehq/surge/services/fanout"
 )
 
-// switchable is a webhook endpoint that answers every request with the
-// status it is set to, checks signatures with the official library, and
-// records what arrived per path.
-type switchable struct {
-	srv     *httptest.Server
-	status  atomic.Int32
-	mu      sync.Mutex
-	secrets map[string]string
-	got     []arrival
-	bad     []string
+// newSwitchable is a webhook endpoint answering every request with
+// status until told otherwise (SetStatus); it checks signatures with the
+// official library and records what arrived per path.
+func newSwitchable(t *testing.T, status int) *webhooktest.Receiver {
+	rc := webhooktest.NewReceiver(t)
+	rc.SetStatus(status)
+	return rc
 }
 
-type arrival struct {
-	path, id, entity string
-	version          int64
-	status           int
-}
-
-func newSwitchable(t *testing.T, status int) *switchable {
-	e := &switchable{secrets: map[string]string{}}
-	e.status.Store(int32(status))
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		path := strings.TrimPrefix(r.URL.Path, "/")
-		e.mu.Lock()
-		secret := e.secrets[path]
-		e.mu.Unlock()
-		wh, err := standardwebhooks.NewWebhook(secret)
-		if err == nil {
-			err = wh.Verify(body, r.Header)
-		}
-		var b struct {
-			Entity struct {
-				Type, ID string
-				Version  int64
-			} `json:"entity"`
-		}
-		_ = json.Unmarshal(body, &b)
-		st := int(e.status.Load())
-		e.mu.Lock()
-		if err != nil {
-			e.bad = append(e.bad, err.Error())
-		}
-		e.got = append(e.got, arrival{path: path, id: r.Header.Get("webhook-id"), entity: b.Entity.Type + ":" + b.Entity.ID, version: b.Entity.Version, status: st})
-		e.mu.Unlock()
-		w.WriteHeader(st)
-	}))
-	t.Cleanup(e.srv.Close)
-	return e
-}
-
-// subscribe creates a subscription to path and returns its id.
-func (e *switchable) subscribe(t *testing.T, stack *devStack, dir, path, types string) string {
+// subscribeAt creates, through the admin API at adminURL of the stack
+// whose data directory is dir, a subscription to rc at path for the event
+// types types, and returns its id.
+func subscribeAt(t testing.TB, rc *webhooktest.Receiver, adminURL, dir, path, types string) string {
 	t.Helper()
-	out := adminCall(t, stack.AdminURL, adminToken(t, dir), "POST", "/v1/subscriptions",
-		fmt.Sprintf(`{"url":%q,"event_types":[%q]}`, e.srv.URL+"/"+path, types))
-	e.mu.Lock()
-	e.secrets[path] = out["secret"].(string)
-	e.mu.Unlock()
+	out := adminCall(t, adminURL, adminToken(t, dir), "POST", "/v1/subscriptions",
+		fmt.Sprintf(`{"url":%q,"event_types":[%q]}`, rc.URL+"/"+path, types))
+	rc.SetSecret(path, out["secret"].(string))
 	return out["id"].(string)
 }
 
-// arrivals returns what arrived at path with the given status.
-func (e *switchable) arrivals(path string, status int) []arrival {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []arrival
-	for _, a := range e.got {
-		if a.path == path && a.status == status {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func (e *switchable) checkSignatures(t *testing.T) {
-	t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.bad) > 0 {
-		t.Fatalf("%d requests failed the Standard Webhooks check, first: %s", len(e.bad), e.bad[0])
-	}
-}
-
-func adminToken(t *testing.T, dir string) string {
+// adminToken is the admin API's token of the stack whose data directory
+// is dir.
+func adminToken(t testing.TB, dir string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "admin-token"))
 	if err != nil {
@@ -130,11 +64,7 @@ func adminToken(t *testing.T, dir string) string {
 // returns what it printed (stdout and stderr).
 func dlqCLI(ctx context.Context, stack *devStack, args ...string) (string, error) {
 	var out bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(append(append([]string{"dlq"}, args...), "--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL))
-	err := cmd.ExecuteContext(ctx)
+	err := execCLI(ctx, &out, &out, append(append([]string{"dlq"}, args...), "--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL)...)
 	return out.String(), err
 }
 
@@ -162,28 +92,7 @@ func dlqStats(t *testing.T, stack *devStack, topic string) dlq.Stats {
 // records reads topic with read_committed to its current end.
 func records(t *testing.T, stack *devStack, topic string) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	if err := kafkax.CatchUp(ctx, cl, topic, func(r *kgo.Record) { out = append(out, r) }); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func recordHeader(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
+	return kafkatest.At(stack.KafkaAddr).ReadCommitted(t, topic)
 }
 
 // endOffsets are the end offsets of every commerce.* topic.
@@ -227,13 +136,7 @@ var replayIDRe = regexp.MustCompile(`rpl_[0-9A-Za-z]{27}`)
 
 func startDLQStack(t *testing.T) (*devStack, string) {
 	t.Helper()
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = stack.Close() })
-	return stack, dir
+	return startTestDev(t, zap.ErrorLevel)
 }
 
 // rejectAll posts n order events over entities while the endpoint answers
@@ -241,7 +144,7 @@ func startDLQStack(t *testing.T) (*devStack, string) {
 func rejectAll(t *testing.T, stack *devStack, n, entities int) map[string]int64 {
 	t.Helper()
 	versions := postOrders(t, stack.IngestURL, n, entities)
-	waitUntil(t, 90*time.Second, fmt.Sprintf("%d dead letters", n), func() bool {
+	kafkatest.WaitFor(t, 90*time.Second, fmt.Sprintf("%d dead letters", n), func() bool {
 		return dlqStats(t, stack, topics.DeliveriesDLQ).Total >= int64(n)
 	})
 	return versions
@@ -255,7 +158,7 @@ func rejectAll(t *testing.T, stack *devStack, n, entities int) map[string]int64 
 func TestDLQReplayAfterTheEndpointIsFixed(t *testing.T) {
 	stack, dir := startDLQStack(t)
 	ep := newSwitchable(t, http.StatusBadRequest)
-	sub := ep.subscribe(t, stack, dir, "hook", "*")
+	sub := subscribeAt(t, ep, stack.AdminURL, dir, "hook", "*")
 	versions := rejectAll(t, stack, 300, 20)
 
 	st := dlqStats(t, stack, topics.DeliveriesDLQ)
@@ -269,7 +172,7 @@ func TestDLQReplayAfterTheEndpointIsFixed(t *testing.T) {
 		}
 	}
 	t.Logf("surge dlq stats:\n%s", table)
-	rejected := ep.arrivals("hook", http.StatusBadRequest)
+	rejected := ep.Answered("hook", http.StatusBadRequest)
 	if len(rejected) != 300 {
 		t.Fatalf("%d rejected requests, want 300", len(rejected))
 	}
@@ -299,7 +202,7 @@ func TestDLQReplayAfterTheEndpointIsFixed(t *testing.T) {
 	t.Logf("surge dlq replay --dry-run (first and last lines):\n%s\n...\n%s", strings.Join(lines[:4], "\n"), strings.Join(lines[len(lines)-4:], "\n"))
 
 	// The endpoint is fixed; replay at 100 records/s.
-	ep.status.Store(http.StatusNoContent)
+	ep.SetStatus(http.StatusNoContent)
 	start := time.Now()
 	out := mustDLQ(t, stack, "replay", "--rate", "100")
 	took := time.Since(start)
@@ -311,24 +214,24 @@ func TestDLQReplayAfterTheEndpointIsFixed(t *testing.T) {
 		t.Fatalf("300 records at --rate 100 took %s; want about 3s", took)
 	}
 	t.Logf("surge dlq replay --rate 100 (%s):\n%s", took.Round(time.Millisecond), out)
-	waitUntil(t, 60*time.Second, "300 deliveries", func() bool { return len(ep.arrivals("hook", http.StatusNoContent)) >= 300 })
+	kafkatest.WaitFor(t, 60*time.Second, "300 deliveries", func() bool { return len(ep.Answered("hook", http.StatusNoContent)) >= 300 })
 
-	ep.checkSignatures(t)
+	ep.CheckSignatures(t)
 	wantIDs := map[string]bool{}
 	for _, a := range rejected {
-		wantIDs[a.id] = true
+		wantIDs[a.ID] = true
 	}
 	last := map[string]int64{}
 	seen := map[string]bool{}
-	for _, a := range ep.arrivals("hook", http.StatusNoContent) {
-		if !wantIDs[a.id] {
-			t.Fatalf("delivered webhook-id %s was not one of the rejected ones", a.id)
+	for _, a := range ep.Answered("hook", http.StatusNoContent) {
+		if !wantIDs[a.ID] {
+			t.Fatalf("delivered webhook-id %s was not one of the rejected ones", a.ID)
 		}
-		seen[a.id] = true
-		if a.version <= last[a.entity] {
-			t.Fatalf("%s: version %d delivered after %d", a.entity, a.version, last[a.entity])
+		seen[a.ID] = true
+		if a.Version <= last[a.Entity] {
+			t.Fatalf("%s: version %d delivered after %d", a.Entity, a.Version, last[a.Entity])
 		}
-		last[a.entity] = a.version
+		last[a.Entity] = a.Version
 	}
 	if len(seen) != 300 {
 		t.Fatalf("%d distinct webhook-ids delivered, want 300", len(seen))
@@ -341,11 +244,11 @@ func TestDLQReplayAfterTheEndpointIsFixed(t *testing.T) {
 
 	var replayed int
 	for _, r := range records(t, stack, topics.Deliveries) {
-		if recordHeader(r, topics.HeaderReplayID) != id {
+		if stream.Header(r, topics.HeaderReplayID) != id {
 			continue
 		}
 		replayed++
-		if recordHeader(r, topics.HeaderReplayCount) != "1" || recordHeader(r, topics.HeaderDLQErrorClass) != "" || recordHeader(r, topics.HeaderDLQTopic) != "" {
+		if stream.Header(r, topics.HeaderReplayCount) != "1" || stream.Header(r, topics.HeaderDLQErrorClass) != "" || stream.Header(r, topics.HeaderDLQTopic) != "" {
 			t.Fatalf("replayed record headers %v", r.Headers)
 		}
 	}
@@ -361,9 +264,9 @@ func TestDLQReplayAfterTheEndpointIsFixed(t *testing.T) {
 func TestDLQReplayStoppedAndResumed(t *testing.T) {
 	stack, dir := startDLQStack(t)
 	ep := newSwitchable(t, http.StatusBadRequest)
-	ep.subscribe(t, stack, dir, "hook", "order.*")
+	subscribeAt(t, ep, stack.AdminURL, dir, "hook", "order.*")
 	rejectAll(t, stack, 300, 20)
-	ep.status.Store(http.StatusNoContent)
+	ep.SetStatus(http.StatusNoContent)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var (
@@ -375,7 +278,7 @@ func TestDLQReplayStoppedAndResumed(t *testing.T) {
 		defer close(done)
 		out, err = dlqCLI(ctx, stack, "replay", "--rate", "100")
 	}()
-	waitUntil(t, 60*time.Second, "half the replay", func() bool { return len(ep.arrivals("hook", http.StatusNoContent)) >= 150 })
+	kafkatest.WaitFor(t, 60*time.Second, "half the replay", func() bool { return len(ep.Answered("hook", http.StatusNoContent)) >= 150 })
 	stop() // what SIGINT does: signal.NotifyContext cancels the same context
 	<-done
 	id := replayIDRe.FindString(out)
@@ -397,7 +300,7 @@ func TestDLQReplayStoppedAndResumed(t *testing.T) {
 	srCl, _ := sr.NewClient(sr.URLs(stack.RegistryURL))
 	codec := avroserde.NewDeliveryCodec(avroserde.NewRegistry(srCl), topics.Deliveries)
 	for _, r := range records(t, stack, topics.Deliveries) {
-		if recordHeader(r, topics.HeaderReplayID) != id {
+		if stream.Header(r, topics.HeaderReplayID) != id {
 			continue
 		}
 		d, err := codec.Decode(context.Background(), r.Value)
@@ -410,18 +313,18 @@ func TestDLQReplayStoppedAndResumed(t *testing.T) {
 	if total != 300 || len(distinct) != 300 {
 		t.Fatalf("replay %s wrote %d records, %d distinct; want each of the 300 once", id, total, len(distinct))
 	}
-	waitUntil(t, 60*time.Second, "300 deliveries", func() bool {
+	kafkatest.WaitFor(t, 60*time.Second, "300 deliveries", func() bool {
 		ids := map[string]bool{}
-		for _, a := range ep.arrivals("hook", http.StatusNoContent) {
-			ids[a.id] = true
+		for _, a := range ep.Answered("hook", http.StatusNoContent) {
+			ids[a.ID] = true
 		}
 		return len(ids) >= 300
 	})
 
 	// A deleted subscription's dead letters: refused, then sent to
 	// another subscription.
-	gone := ep.subscribe(t, stack, dir, "gone", "product.*")
-	ep.status.Store(http.StatusBadRequest)
+	gone := subscribeAt(t, ep, stack.AdminURL, dir, "gone", "product.*")
+	ep.SetStatus(http.StatusBadRequest)
 	var batch []string
 	for i := range 10 {
 		batch = append(batch, fmt.Sprintf(`{"type":"product.updated","entity":{"type":"product","id":"P%d"},"data":{"price":%d}}`, i%3, i))
@@ -429,22 +332,22 @@ func TestDLQReplayStoppedAndResumed(t *testing.T) {
 	if status, body := postEvent(t, stack.IngestURL, `{"events":[`+strings.Join(batch, ",")+`]}`, nil); status != http.StatusAccepted {
 		t.Fatalf("POST: %d %v", status, body)
 	}
-	waitUntil(t, 60*time.Second, "10 more dead letters", func() bool { return dlqStats(t, stack, topics.DeliveriesDLQ).BySubscription[gone] >= 10 })
+	kafkatest.WaitFor(t, 60*time.Second, "10 more dead letters", func() bool { return dlqStats(t, stack, topics.DeliveriesDLQ).BySubscription[gone] >= 10 })
 	adminCall(t, stack.AdminURL, adminToken(t, dir), "DELETE", "/v1/subscriptions/"+gone, "")
 	out, err = dlqCLI(context.Background(), stack, "replay", "--subscription", gone)
 	if err == nil || !strings.Contains(err.Error(), gone) || !strings.Contains(err.Error(), "deleted") {
 		t.Fatalf("replay to a deleted subscription: err %v\n%s", err, out)
 	}
 	t.Logf("refused: %v", err)
-	ep.status.Store(http.StatusNoContent)
-	other := ep.subscribe(t, stack, dir, "other", "product.*")
+	ep.SetStatus(http.StatusNoContent)
+	other := subscribeAt(t, ep, stack.AdminURL, dir, "other", "product.*")
 	out = mustDLQ(t, stack, "replay", "--subscription", gone, "--to-subscription", other)
 	if !strings.Contains(out, "done: 10 of 10") {
 		t.Fatalf("replay --to-subscription:\n%s", out)
 	}
-	waitUntil(t, 60*time.Second, "10 deliveries to the other subscription", func() bool { return len(ep.arrivals("other", http.StatusNoContent)) >= 10 })
+	kafkatest.WaitFor(t, 60*time.Second, "10 deliveries to the other subscription", func() bool { return len(ep.Answered("other", http.StatusNoContent)) >= 10 })
 	for _, r := range records(t, stack, topics.Deliveries) {
-		if recordHeader(r, topics.HeaderReplayID) != replayIDRe.FindString(out) {
+		if stream.Header(r, topics.HeaderReplayID) != replayIDRe.FindString(out) {
 			continue
 		}
 		d, err := codec.Decode(context.Background(), r.Value)
@@ -455,7 +358,7 @@ func TestDLQReplayStoppedAndResumed(t *testing.T) {
 			t.Fatalf("replayed to %s: %+v key %s", other, d, r.Key)
 		}
 	}
-	ep.checkSignatures(t)
+	ep.CheckSignatures(t)
 }
 
 // TestDLQReplaysEventsDLQToTheFailedStage dead-letters a poison record in
@@ -474,7 +377,7 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	if err := cl.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "the poison record's dead letter", func() bool { return dlqStats(t, stack, topics.EventsDLQ).Total >= 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "the poison record's dead letter", func() bool { return dlqStats(t, stack, topics.EventsDLQ).Total >= 1 })
 	st := dlqStats(t, stack, topics.EventsDLQ)
 	if st.ByStage["enrich"] != 1 || st.ByClass["undecodable"] != 1 || st.BySourceTopic[topics.EventsRaw] != 1 {
 		t.Fatalf("events DLQ stats %+v", st)
@@ -509,16 +412,16 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	}
 	var back []*kgo.Record
 	for _, r := range records(t, stack, topics.EventsRaw) {
-		if recordHeader(r, topics.HeaderReplayID) == id {
+		if stream.Header(r, topics.HeaderReplayID) == id {
 			back = append(back, r)
 		}
 	}
 	if len(back) != 1 || string(back[0].Key) != "order:poison" || string(back[0].Value) != "not avro" ||
-		back[0].Partition != shown.Partition || recordHeader(back[0], topics.HeaderReplayCount) != "1" || recordHeader(back[0], topics.HeaderEventID) != "ev-poison" {
+		back[0].Partition != shown.Partition || stream.Header(back[0], topics.HeaderReplayCount) != "1" || stream.Header(back[0], topics.HeaderEventID) != "ev-poison" {
 		t.Fatalf("replayed to %s: %+v", topics.EventsRaw, back)
 	}
 	// Still poison: enrich dead-letters it again, marked as replayed once.
-	waitUntil(t, 30*time.Second, "the second dead letter", func() bool { return dlqStats(t, stack, topics.EventsDLQ).Total >= 2 })
+	kafkatest.WaitFor(t, 30*time.Second, "the second dead letter", func() bool { return dlqStats(t, stack, topics.EventsDLQ).Total >= 2 })
 	if st := dlqStats(t, stack, topics.EventsDLQ); st.Replayed != 1 {
 		t.Fatalf("stats after the replay: %+v", st)
 	}
@@ -552,7 +455,7 @@ func TestDLQReplaysEventsDLQToTheFailedStage(t *testing.T) {
 	if started["state"] != "running" || !replayIDRe.MatchString(apiID) {
 		t.Fatalf("POST /v1/dlq/replays: %v", started)
 	}
-	waitUntil(t, 30*time.Second, "the API's replay", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the API's replay", func() bool {
 		st := adminCall(t, stack.AdminURL, tok, "GET", "/v1/dlq/replays/"+apiID, "")
 		return st["state"] == "done" && st["replayed"].(float64) == 2
 	})

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -37,16 +37,7 @@ func akeneoEvent(id, typ, data string) string {
 // answer.
 func postTo(t *testing.T, ingestURL, path, contentType, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, ingestURL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", contentType)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return sendJSON(t, jsonRequest(t, http.MethodPost, ingestURL+path, contentType, body))
 }
 
 func mustPost(t *testing.T, ingestURL, path, contentType, body string) string {
@@ -146,12 +137,7 @@ func snapshots(t *testing.T, stack *devStack) map[string][]map[string]any {
 // with the sender's event id, type and source; the snapshots are
 // tombstones; and `surge trace` finds a deletion by the sender's id.
 func TestDeletionsCarryTheirIdentifiers(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 	rc := newHookReceiver(t)
 	subscribeReceiver(t, rc, stack.AdminURL, dir, 1)
 	const ce = "application/cloudevents+json"
@@ -215,7 +201,7 @@ func TestDeletionsCarryTheirIdentifiers(t *testing.T) {
 		eventIDs[d.key] = mustPost(t, stack.IngestURL, d.path, d.ctype, d.body)
 	}
 	for _, d := range deletions {
-		waitUntil(t, 60*time.Second, "the deletion of "+d.key, func() bool {
+		kafkatest.WaitFor(t, 60*time.Second, "the deletion of "+d.key, func() bool {
 			bs := rc.bodiesOf(t, d.key)
 			return len(bs) > 0 && bs[len(bs)-1].Deleted
 		})
@@ -271,12 +257,7 @@ func TestDeletionsCarryTheirIdentifiers(t *testing.T) {
 // without an alias; one whose uuid has no alias is refused before any 202
 // and forks nothing; Akeneo's deletion of the product deletes that entity.
 func TestOneProductAcrossAkeneoAndMagento(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 	rc := newHookReceiver(t)
 	subscribeReceiver(t, rc, stack.AdminURL, dir, 1)
 	tok := adminToken(t, dir)
@@ -294,7 +275,7 @@ func TestOneProductAcrossAkeneoAndMagento(t *testing.T) {
 	first := mustPost(t, stack.IngestURL, akeneo, ce, akeneoEvent("akeneo-upd-1", "product.updated", `"product":{"uuid":"`+uuid+`"}`))
 	mustPost(t, stack.IngestURL, "/v1/sources/default/adobe", "application/json",
 		`{"data":{"uid":"magento-upd-1","event":"be-observer.catalog_product_update","value":{"entity_id":2041,"sku":"24-MB01","price":34}}}`)
-	waitUntil(t, 60*time.Second, "two deliveries of "+key, func() bool { return len(rc.bodiesOf(t, key)) >= 2 })
+	kafkatest.WaitFor(t, 60*time.Second, "two deliveries of "+key, func() bool { return len(rc.bodiesOf(t, key)) >= 2 })
 
 	// Unresolvable: refused with the field and the alias it lacks, and
 	// nothing written.
@@ -307,7 +288,7 @@ func TestOneProductAcrossAkeneoAndMagento(t *testing.T) {
 	// The identifier in the event resolves without an alias.
 	mustPost(t, stack.IngestURL, akeneo, ce, akeneoEvent("akeneo-upd-3", "product.updated", `"product":{"uuid":"`+unmapped+`","identifier":"24-MB01"}`))
 	deleted := mustPost(t, stack.IngestURL, akeneo, ce, akeneoEvent("akeneo-del-1", "product.deleted", `"product":{"uuid":"`+uuid+`"}`))
-	waitUntil(t, 60*time.Second, "four deliveries of "+key, func() bool { return len(rc.bodiesOf(t, key)) >= 4 })
+	kafkatest.WaitFor(t, 60*time.Second, "four deliveries of "+key, func() bool { return len(rc.bodiesOf(t, key)) >= 4 })
 
 	bs := rc.bodiesOf(t, key)
 	type seen struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,8 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -25,12 +24,7 @@ import (
 // field before any 2xx. Every 202 ends as a delivery, and the events
 // dead-letter topic stays empty.
 func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 	rc := newHookReceiver(t)
 	sub := "s0"
 	subscribeReceiver(t, rc, stack.AdminURL, dir, 1)
@@ -155,7 +149,7 @@ func TestOrdersTheLedgerCannotReadAreDelivered(t *testing.T) {
 	}
 	if dead := records(t, stack, topics.EventsDLQ); len(dead) != 0 {
 		t.Errorf("%d events dead-lettered after a 202, want none; first from %s: %s", len(dead),
-			recordHeader(dead[0], topics.HeaderDLQStage), recordHeader(dead[0], topics.HeaderDLQError))
+			stream.Header(dead[0], topics.HeaderDLQStage), stream.Header(dead[0], topics.HeaderDLQError))
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/cli"
+	"github.com/surgehq/surge/pkg/kafkatest"
 )
 
 func TestParseMix(t *testing.T) {
@@ -335,20 +336,6 @@ func TestLoadVerifierCounts(t *testing.T) {
 	}
 }
 
-// runSurge runs the command line in process, with a deadline of its own.
-func runSurge(t *testing.T, timeout time.Duration, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	err = cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
-}
-
 // reportNumber reads a number from a line of the report: `name  N`.
 func reportNumber(t *testing.T, report, pattern string) int64 {
 	t.Helper()
@@ -442,7 +429,7 @@ func TestLoadVerifyReportsHeldDeliveriesAsLost(t *testing.T) {
 			"--rate", "200", "--duration", "4s", "--verify", "--drain-timeout", "2s")
 	}()
 	var id string
-	waitUntil(t, 20*time.Second, "the run's subscription", func() bool {
+	kafkatest.WaitFor(t, 20*time.Second, "the run's subscription", func() bool {
 		for _, s := range listSubs(t, stack.AdminURL, token) {
 			m := s.(map[string]any)
 			if strings.HasPrefix(m["description"].(string), "surge load --verify") {

@@ -13,24 +13,18 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
-	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkatest"
-	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
-	"github.com/surgehq/surge/pkg/registry/registrytest"
-	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/subscription"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/ingest"
@@ -125,34 +119,14 @@ func newStagePipelineRF(t *testing.T, rf int16) *stagePipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc := kafkatest.New(t)
-	ctx := context.Background()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	if rf > 1 { // registrytest creates its topic with replication factor 1
-		resp, err := kadm.NewClient(admCl).CreateTopic(ctx, 1, rf, map[string]*string{"cleanup.policy": kadm.StringPtr("compact"),
-			"min.insync.replicas": kadm.StringPtr(strconv.Itoa(int(rf) - 1))}, kc.Topic("_schemas"))
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	regURL := registrytest.Start(t, kc.Brokers, kc.Topic("_schemas"))
-	kcfg := config.Kafka{Brokers: kc.Brokers, TopicPrefix: kc.Prefix, Partitions: 6, ReplicationFactor: rf}
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(admCl), kcfg, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	st := kafkatest.NewStage(t, kafkatest.StageOptions{Partitions: 6, ReplicationFactor: rf, DedupWindow: time.Hour})
+	kc, regURL, kcfg := st.Cluster, st.RegistryURL, st.Kafka
 
 	// Ingest in process (no test here kills it).
 	icfg := ingest.Config{Addr: "127.0.0.1:0", Kafka: kcfg, Registry: config.Registry{URL: regURL}, Log: config.Log{Level: "warn"},
 		InstanceID: "scale", MaxBodyBytes: 1 << 20, MaxInFlight: 20000, ProduceTimeout: 30 * time.Second, DedupWindow: time.Hour,
 		Writers: 2, MaxTxnRecords: 5000}
-	ing, err := ingest.New(ctx, icfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), ingest.Deps{})
+	ing, err := ingest.New(context.Background(), icfg, kafkatest.Logger(t, zap.ErrorLevel), ingest.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,26 +138,11 @@ func newStagePipelineRF(t *testing.T, rf int16) *stagePipeline {
 
 	// One subscription to a receiver that checks every signature.
 	rc := newHookReceiver(t)
-	srCl, err := sr.NewClient(sr.URLs(regURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	subs, err := store.Subscriptions(ctx, store.Options{Names: topics.Namer{Prefix: kc.Prefix}, ClientOpts: kafkax.ClientOpts(kcfg, nil),
-		Registry: avroserde.NewRegistry(srCl), Writable: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(subs.Close)
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	sec, _ := subscription.NewSecret(now)
-	if err := subs.Put(ctx, "sub_scale", event.Subscription{ID: "sub_scale", URL: rc.URL + "/s0", EventTypes: []string{"*"},
-		Enabled: true, Secrets: []event.Secret{sec}, CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	rc.SetSecret("s0", sec.Value)
-	return &stagePipeline{kc: kc, ingestURL: ingestSrv.URL, rc: rc, dir: dir, subs: subs,
+	sp := &stagePipeline{kc: kc, ingestURL: ingestSrv.URL, rc: rc, dir: dir, subs: st.Subscriptions(),
 		common: []string{"--brokers", strings.Join(kc.Brokers, ","), "--topic-prefix", kc.Prefix, "--partitions", "6",
 			"--replication-factor", strconv.Itoa(int(rf)), "--registry", regURL, "--session-timeout", "6s", "--log-level", "warn"}}
+	sp.subscribe(t, "sub_scale", rc, "s0", nil)
+	return sp
 }
 
 // subscribe adds a subscription to rc at path /<path>, changed by mut.
@@ -202,6 +161,18 @@ func (sp *stagePipeline) subscribe(t *testing.T, id string, rc *hookReceiver, pa
 	rc.SetSecret(path, sec.Value)
 }
 
+// slowSubscription subscribes sub_slow to a receiver of its own at path
+// /slow, changed by mut, whose requests pass gate first; gate is given the
+// flag that releases the endpoint, returned with the receiver.
+func (sp *stagePipeline) slowSubscription(t *testing.T, gate func(*http.Request, *atomic.Bool) bool, mut func(*event.Subscription)) (*hookReceiver, *atomic.Bool) {
+	t.Helper()
+	slow := newHookReceiver(t)
+	released := &atomic.Bool{}
+	slow.Gate(func(r *http.Request) bool { return gate(r, released) })
+	sp.subscribe(t, "sub_slow", slow, "slow", mut)
+	return slow, released
+}
+
 // stage starts one stage process (bin: enrich, fanout or dispatcher).
 func (sp *stagePipeline) stage(t *testing.T, bin, id string, extra ...string) *stageProcess {
 	args := append(append([]string{}, sp.common...), "--instance-id", id)
@@ -215,10 +186,8 @@ func (sp *stagePipeline) exactlyOnce(t *testing.T, n int) {
 	for _, c := range []struct{ topic, what string }{{topics.EventsEnriched, "enriched"}, {topics.Deliveries, "fanned out"}} {
 		seen := map[string]int{}
 		for _, r := range sp.kc.ReadCommitted(t, sp.kc.Topic(c.topic)) {
-			for _, h := range r.Headers {
-				if h.Key == topics.HeaderEventID {
-					seen[string(h.Value)]++
-				}
+			if id := stream.Header(r, topics.HeaderEventID); id != "" {
+				seen[id]++
 			}
 		}
 		if len(seen) != n {
@@ -265,7 +234,7 @@ func TestScaleOutSurvivesKillingOneInstanceOfEachStage(t *testing.T) {
 	start := time.Now()
 	posted := make(chan map[string]int64, 1)
 	go func() { posted <- postOrdersAsync(t, sp.ingestURL, n, entities) }()
-	waitUntil(t, 120*time.Second, "a quarter of the deliveries", func() bool { return rc.distinct() >= n/4 })
+	kafkatest.WaitFor(t, 120*time.Second, "a quarter of the deliveries", func() bool { return rc.distinct() >= n/4 })
 	killedAt := time.Now()
 	before := rc.distinct()
 	for _, p := range procs[3:] { // enrich-b, fanout-b, dispatcher-b
@@ -328,7 +297,7 @@ func TestDispatcherSurvivesSIGKILL(t *testing.T) {
 	disp := sp.stage(t, "dispatcher", "dispatcher-1", "--allow-loopback")
 	posted := make(chan map[string]int64, 1)
 	go func() { posted <- postOrdersAsync(t, sp.ingestURL, n, entities) }()
-	waitUntil(t, 120*time.Second, "a quarter of the deliveries", func() bool { return sp.rc.distinct() >= n/4 })
+	kafkatest.WaitFor(t, 120*time.Second, "a quarter of the deliveries", func() bool { return sp.rc.distinct() >= n/4 })
 	_ = disp.cmd.Process.Signal(syscall.SIGKILL)
 	_, _ = disp.cmd.Process.Wait()
 	before := sp.rc.distinct()
@@ -338,7 +307,7 @@ func TestDispatcherSurvivesSIGKILL(t *testing.T) {
 	if versions == nil {
 		t.FailNow()
 	}
-	waitUntil(t, 180*time.Second, "every delivery after the restart", func() bool { return sp.rc.distinct() >= n })
+	kafkatest.WaitFor(t, 180*time.Second, "every delivery after the restart", func() bool { return sp.rc.distinct() >= n })
 	total := sp.rc.Requests()
 	t.Logf("%d of %d delivered before SIGKILL; all %s after it; %d requests in all (%d repeats, same webhook-ids)",
 		before, n, time.Since(killed).Round(time.Millisecond), total, total-n)

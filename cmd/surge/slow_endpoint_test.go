@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -73,10 +74,7 @@ func testSlowSubscription(t *testing.T, kind string, gate func(*http.Request, *a
 	}
 	const events, entities, inFlight = 20000, 20, 64
 	sp := newStagePipeline(t) // its subscription sub_scale → sp.rc is the fast one
-	slow := newHookReceiver(t)
-	var released atomic.Bool
-	slow.Gate(func(r *http.Request) bool { return gate(r, &released) })
-	sp.subscribe(t, "sub_slow", slow, "slow", func(s *event.Subscription) {
+	slow, released := sp.slowSubscription(t, gate, func(s *event.Subscription) {
 		s.MaxInFlight = entities
 		s.TimeoutMS = 2000
 		s.RetrySchedule = []string{"1s", "2s", "5s", "5s", "5s", "5s", "5s", "5s", "5s", "5s", "5s", "5s"}
@@ -135,7 +133,7 @@ func testSlowSubscription(t *testing.T, kind string, gate func(*http.Request, *a
 	// is left behind it is at most the slow subscription's deliveries in
 	// flight, not its backlog.
 	var lag int64
-	waitUntil(t, 30*time.Second, "the committed offset to pass the fast subscription's work", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the committed offset to pass the fast subscription's work", func() bool {
 		lag = deliveriesLag(t, sp)
 		return lag <= 10*entities
 	})
@@ -167,7 +165,7 @@ func testSlowSubscription(t *testing.T, kind string, gate func(*http.Request, *a
 
 	// The endpoint recovers: everything arrives, in order per entity.
 	released.Store(true)
-	waitUntil(t, 3*time.Minute, "every delivery to the "+kind+" endpoint", func() bool { return slow.distinct() >= events })
+	kafkatest.WaitFor(t, 3*time.Minute, "every delivery to the "+kind+" endpoint", func() bool { return slow.distinct() >= events })
 	want := map[string]int64{}
 	for k, v := range versions {
 		want["s0/"+k] = v

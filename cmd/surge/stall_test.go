@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -75,13 +74,7 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 	defer stack.Close()
 	get := func(url string) (int, string) {
 		t.Helper()
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return kafkatest.MustGet(t, url)
 	}
 	cli := func(args ...string) []string {
 		return append(args, "--brokers", strings.Join(brokers, ","), "--registry", stack.RegistryURL)
@@ -95,7 +88,7 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 
 	const n = 60
 	postOrders(t, stack.IngestURL, n, 30)
-	waitUntil(t, 60*time.Second, "the stall warning", func() bool { return logs.FilterMessage(stalled).Len() > 0 })
+	kafkatest.WaitFor(t, 60*time.Second, "the stall warning", func() bool { return logs.FilterMessage(stalled).Len() > 0 })
 	warn := logs.FilterMessage(stalled).All()[0]
 	f := warn.ContextMap()
 	if warn.Level != zapcore.WarnLevel || f["stage"] != "enrich" || f["topic"] != topics.EventsRaw || f["partition"] != int32(1) ||
@@ -115,7 +108,7 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 
 	// surge topics: the stall report is in commerce.stalls (written
 	// asynchronously when the warning was logged).
-	waitUntil(t, 30*time.Second, "surge topics to mark enrich's lag stalled", func() bool { return enrichLag().Stalled == 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "surge topics to mark enrich's lag stalled", func() bool { return enrichLag().Stalled == 1 })
 	if g := enrichLag(); g.Lag == 0 {
 		t.Errorf("enrich's lag while stalled: %+v", g)
 	}
@@ -167,8 +160,8 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 	if err := hang.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 60*time.Second, "the resume log", func() bool { return logs.FilterMessage(resumed).Len() > 0 })
-	waitUntil(t, 60*time.Second, "enrich to catch up", func() bool { g := enrichLag(); return g.Committed && g.Lag == 0 })
+	kafkatest.WaitFor(t, 60*time.Second, "the resume log", func() bool { return logs.FilterMessage(resumed).Len() > 0 })
+	kafkatest.WaitFor(t, 60*time.Second, "enrich to catch up", func() bool { g := enrichLag(); return g.Committed && g.Lag == 0 })
 	for _, u := range []string{stack.IngestURL, stack.AdminURL} {
 		if code, body := get(u + "/readyz"); code != http.StatusOK {
 			t.Errorf("%s/readyz after the recovery: %d %q", u, code, body)

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -16,26 +14,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
-
-// runCLI runs the surge command line in process and returns its output.
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var out bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := cmd.ExecuteContext(ctx)
-	return out.String(), err
-}
 
 // TestSubscriptionThroughTheWholePipeline is issue 5's acceptance run on
 // `surge dev`: a subscription to order.* with the filter data.total > 100.0
@@ -44,12 +28,7 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 // order, and the fanout counters on /metrics agree; the deliveries, which
 // nothing answers, show as the subscription's backlog in `surge subs get`.
 func TestSubscriptionThroughTheWholePipeline(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 	adminAddr := strings.TrimPrefix(stack.AdminURL, "http://")
 	cli := func(args ...string) (string, error) {
 		return runCLI(t, append(args, "--admin-addr", adminAddr, "--data-dir", dir)...)
@@ -197,22 +176,18 @@ func TestSubscriptionThroughTheWholePipeline(t *testing.T) {
 	// Nothing listens on 127.0.0.1:9: the deliveries wait, and surge subs
 	// get shows them as surge dev's dispatcher (instance "dev") reports
 	// them to commerce.backlog.
-	waitUntil(t, 30*time.Second, "surge subs get to show the subscription's backlog on instance dev", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "surge subs get to show the subscription's backlog on instance dev", func() bool {
 		out, err := cli("subs", "get", subID)
 		return err == nil && regexp.MustCompile(`(?m)^BACKLOG\s+[1-9]\d* waiting: `).MatchString(out) &&
 			regexp.MustCompile(`(?m)^INSTANCES\s+dev: `).MatchString(out)
 	})
 }
 
+// httpGetBody is the body of a GET of url.
 func httpGetBody(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	_, body := kafkatest.MustGet(t, url)
+	return body
 }
 
 // metricValue finds the line "<series> <value>" in a Prometheus text page.

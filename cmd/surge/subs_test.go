@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -70,20 +68,7 @@ func newSubsEnv(t *testing.T) *subsEnv {
 // process and returns stdout, stderr and the error.
 func (e *subsEnv) run(args ...string) (string, string, error) {
 	e.t.Helper()
-	return runSubs(e.t, append(append([]string{"subs"}, args...), "--admin-addr", e.addr, "--data-dir", e.dataDir)...)
-}
-
-func runSubs(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&stdout)
-	cmd.SetErr(&stderr)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := cmd.ExecuteContext(ctx)
-	return stdout.String(), stderr.String(), err
+	return runCLISplit(e.t, append(append([]string{"subs"}, args...), "--admin-addr", e.addr, "--data-dir", e.dataDir)...)
 }
 
 func (e *subsEnv) mustRun(args ...string) string {
@@ -297,7 +282,7 @@ func TestSubsToken(t *testing.T) {
 	empty := t.TempDir()
 
 	// No token anywhere: a configuration error saying how to get one.
-	_, _, err := runSubs(t, "subs", "list", "--admin-addr", e.addr, "--data-dir", empty)
+	_, _, err := runCLISplit(t, "subs", "list", "--admin-addr", e.addr, "--data-dir", empty)
 	var ce cli.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), filepath.Join(empty, "admin-token")) ||
 		!strings.Contains(err.Error(), "surge dev") || !strings.Contains(err.Error(), "--admin-token") {
@@ -305,20 +290,20 @@ func TestSubsToken(t *testing.T) {
 	}
 	// The environment, then the flag, which wins.
 	t.Setenv("SURGE_ADMIN_TOKEN", subsTestToken)
-	if _, _, err := runSubs(t, "subs", "list", "--admin-addr", e.addr, "--data-dir", empty); err != nil {
+	if _, _, err := runCLISplit(t, "subs", "list", "--admin-addr", e.addr, "--data-dir", empty); err != nil {
 		t.Fatalf("SURGE_ADMIN_TOKEN: %v", err)
 	}
-	_, _, err = runSubs(t, "subs", "list", "--admin-addr", e.addr, "--data-dir", empty, "--admin-token", "wrong")
+	_, _, err = runCLISplit(t, "subs", "list", "--admin-addr", e.addr, "--data-dir", empty, "--admin-token", "wrong")
 	if err == nil || !strings.Contains(err.Error(), "wrong bearer token") || !strings.Contains(err.Error(), "SURGE_ADMIN_TOKEN") {
 		t.Fatalf("wrong token: %v", err)
 	}
 	// The address from the environment.
 	t.Setenv("SURGE_ADMIN_ADDR", e.addr)
-	if _, _, err := runSubs(t, "subs", "list", "--data-dir", empty); err != nil {
+	if _, _, err := runCLISplit(t, "subs", "list", "--data-dir", empty); err != nil {
 		t.Fatalf("SURGE_ADMIN_ADDR: %v", err)
 	}
 	t.Setenv("SURGE_ADMIN_ADDR", e.srv.URL+"/")
-	if _, _, err := runSubs(t, "subs", "list", "--data-dir", empty); err != nil {
+	if _, _, err := runCLISplit(t, "subs", "list", "--data-dir", empty); err != nil {
 		t.Fatalf("SURGE_ADMIN_ADDR as a URL: %v", err)
 	}
 	// Create/update flags do not read the environment.
@@ -339,11 +324,11 @@ func TestSubsUnreachableAdmin(t *testing.T) {
 	ln.Close()
 	dir := t.TempDir()
 	_ = os.WriteFile(filepath.Join(dir, "admin-token"), []byte("x"), 0o600)
-	_, _, err = runSubs(t, "subs", "list", "--admin-addr", addr, "--data-dir", dir)
+	_, _, err = runCLISplit(t, "subs", "list", "--admin-addr", addr, "--data-dir", dir)
 	if err == nil || !strings.Contains(err.Error(), "cannot reach the admin API at http://"+addr) {
 		t.Fatalf("unreachable admin API: %v", err)
 	}
-	_, _, err = runSubs(t, "subs", "list", "--admin-addr", "not an address", "--data-dir", dir)
+	_, _, err = runCLISplit(t, "subs", "list", "--admin-addr", "not an address", "--data-dir", dir)
 	if !errors.As(err, new(cli.ConfigError)) || !strings.Contains(err.Error(), "--admin-addr") {
 		t.Fatalf("bad --admin-addr: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -94,7 +95,7 @@ func TestTopicsListAndDescribe(t *testing.T) {
 	}
 
 	// Fanout has written every delivery; the dispatcher holds them.
-	waitUntil(t, 60*time.Second, "fanout to catch up", func() bool {
+	kafkatest.WaitFor(t, 60*time.Second, "fanout to catch up", func() bool {
 		list := topicsJSON[struct{ Topics []topicSummary }](t, topicsCLI("topics", "list")...).Topics
 		g, ok := findGroup(findTopic(t, list, topics.EventsEnriched).Groups, topics.GroupFanout)
 		return ok && g.Committed && g.Lag == 0 && findTopic(t, list, topics.Deliveries).EndOffsets >= n
@@ -198,7 +199,7 @@ func TestTopicsListAndDescribe(t *testing.T) {
 	// Resumed, the dispatcher delivers everything and its lag goes to 0
 	// on both topics.
 	adminCall(t, stack.AdminURL, token, http.MethodPatch, "/v1/subscriptions/"+id, `{"paused":false}`)
-	waitUntil(t, 60*time.Second, "the dispatcher to catch up", func() bool {
+	kafkatest.WaitFor(t, 60*time.Second, "the dispatcher to catch up", func() bool {
 		if received.Load() < n {
 			return false
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"github.com/segmentio/ksuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/stream"
@@ -30,12 +28,7 @@ import (
 // attempt 2 (200, delivered) and a "delivered" summary, as a table and as
 // JSON lines; an unknown id fails naming it.
 func TestTraceFollowsAnEventThroughARetriedDelivery(t *testing.T) {
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.WarnLevel)
 
 	var mu sync.Mutex
 	var hookIDs []string
@@ -223,20 +216,6 @@ func TestTraceFollowsAnEventThroughARetriedDelivery(t *testing.T) {
 			t.Fatalf("no note about the missing topics in %q", out)
 		}
 	})
-}
-
-// runCLISplit is runCLI with stdout and stderr kept apart.
-func runCLISplit(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
 }
 
 // findRecord returns where the record of event id is on topic, as any

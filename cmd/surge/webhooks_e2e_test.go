@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,8 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 )
 
@@ -73,18 +69,11 @@ func (rc *hookReceiver) percentiles() string {
 // adminCall sends an authenticated admin API request.
 func adminCall(t testing.TB, adminURL, token, method, path, body string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(method, adminURL+path, strings.NewReader(body))
+	req := jsonRequest(t, method, adminURL+path, "application/json", body)
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
+	status, out := sendJSON(t, req)
+	if status >= 300 {
+		t.Fatalf("%s %s: %d %v", method, path, status, out)
 	}
 	return out
 }
@@ -93,17 +82,9 @@ func adminCall(t testing.TB, adminURL, token, method, path, body string) map[str
 // returns their ids.
 func subscribeReceiver(t testing.TB, rc *hookReceiver, adminURL, dataDir string, n int) []string {
 	t.Helper()
-	tok, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []string
 	for i := range n {
-		path := "s" + strconv.Itoa(i)
-		out := adminCall(t, adminURL, strings.TrimSpace(string(tok)), "POST", "/v1/subscriptions",
-			fmt.Sprintf(`{"url":%q,"event_types":["*"]}`, rc.URL+"/"+path))
-		rc.SetSecret(path, out["secret"].(string))
-		ids = append(ids, out["id"].(string))
+		ids = append(ids, subscribeAt(t, rc.Receiver, adminURL, dataDir, "s"+strconv.Itoa(i), "*"))
 	}
 	return ids
 }
@@ -177,31 +158,15 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	if testing.Short() {
 		n = 2000
 	}
-	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
+	stack, dir := startTestDev(t, zap.ErrorLevel)
 	rc := newHookReceiver(t)
 	subscribeReceiver(t, rc, stack.AdminURL, dir, 3)
 
 	start := time.Now()
 	versions := postOrders(t, stack.IngestURL, n, 200)
-	waitUntil(t, 180*time.Second, "every delivery", func() bool { return rc.distinct() >= 3*n })
+	kafkatest.WaitFor(t, 180*time.Second, "every delivery", func() bool { return rc.distinct() >= 3*n })
 	t.Logf("%d events → %d deliveries in %s; ingest-to-delivery %s", n, 3*n, time.Since(start).Round(time.Millisecond), rc.percentiles())
 	rc.check(t, wantPerSub(3, versions))
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 func tailOf(s string, n int) string {

@@ -175,20 +175,11 @@ func (e *env) replayed(id string) []*kgo.Record {
 	e.t.Helper()
 	var out []*kgo.Record
 	for _, r := range e.c.ReadCommitted(e.t, e.names.Name(topics.Deliveries)) {
-		if header(r, topics.HeaderReplayID) == id {
+		if stream.Header(r, topics.HeaderReplayID) == id {
 			out = append(out, r)
 		}
 	}
 	return out
-}
-
-func header(r *kgo.Record, k string) string {
-	for _, h := range r.Headers {
-		if h.Key == k {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 func TestStatsCountsEveryBreakdown(t *testing.T) {
@@ -416,7 +407,7 @@ func TestReplayWritesEachSelectedRecordOnceInOrder(t *testing.T) {
 			t.Fatalf("%s: version %d after %d", d.EntityKey, d.EntityVersion, last[d.EntityKey])
 		}
 		last[d.EntityKey] = d.EntityVersion
-		if header(rec, topics.HeaderReplayCount) != "1" || header(rec, topics.HeaderDLQErrorClass) != "" || header(rec, topics.HeaderEventID) != d.EventID {
+		if stream.Header(rec, topics.HeaderReplayCount) != "1" || stream.Header(rec, topics.HeaderDLQErrorClass) != "" || stream.Header(rec, topics.HeaderEventID) != d.EventID {
 			t.Fatalf("headers %v", rec.Headers)
 		}
 	}
@@ -452,7 +443,7 @@ func TestReplayRefusesDeletedSubscriptionAndRewritesToAnother(t *testing.T) {
 			t.Fatal(err)
 		}
 		if d.SubscriptionID != "sub_new" || d.ID != dlq.DeliveryID(d.EventID, "sub_new") || string(rec.Key) != "sub_new/"+d.EntityKey ||
-			header(rec, topics.HeaderSubscriptionID) != "sub_new" {
+			stream.Header(rec, topics.HeaderSubscriptionID) != "sub_new" {
 			t.Fatalf("rewritten delivery %+v key %s headers %v", d, rec.Key, rec.Headers)
 		}
 	}
@@ -522,7 +513,7 @@ func TestResumeSurvivesARefusedFirstWrite(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, rec := range e.replayed(r.ID()) {
-		seen[header(rec, topics.HeaderEventID)]++
+		seen[stream.Header(rec, topics.HeaderEventID)]++
 	}
 	if len(seen) != 60 {
 		t.Fatalf("%d distinct events replayed, want 60", len(seen))

@@ -52,8 +52,8 @@ func TestReplaySendsAMisroutedRecordToItsKeysPartition(t *testing.T) {
 	}
 	got := map[string]int32{}
 	for _, rec := range e.c.ReadCommitted(t, raw) {
-		if header(rec, topics.HeaderReplayID) == r.ID() {
-			got[header(rec, topics.HeaderEventID)] = rec.Partition
+		if stream.Header(rec, topics.HeaderReplayID) == r.ID() {
+			got[stream.Header(rec, topics.HeaderEventID)] = rec.Partition
 		}
 	}
 	if got["ev-misrouted"] != right || got["ev-invalid"] != wrong || len(got) != 2 {

@@ -1,7 +1,13 @@
-// Package kafkatest gives integration tests a Kafka cluster: a fresh
-// in-process kfake cluster by default, or the real brokers named by
-// KAFKA_BROKERS (as scripts/kafka.sh prints them), with a topic prefix of
-// its own per test so tests never see each other's records.
+// Package kafkatest is the harness Surge's integration tests share. It
+// gives a test a Kafka cluster: a fresh in-process kfake cluster by
+// default, or the real brokers named by KAFKA_BROKERS (as
+// scripts/kafka.sh prints them), with a topic prefix of its own per test
+// so tests never see each other's records. On that cluster a Stage adds
+// what every stage's tests set up (Surge's registry, its topics, a
+// producer, the subscriptions table); Start runs a service for the test;
+// Tail and ReadCommitted read what it wrote; WaitFor, CounterValue,
+// MetricSum, Logger and CPUTime are the small checks and tools the tests
+// share.
 //
 // Tests that need fault injection, which only kfake offers, call
 // RequireFake and are skipped against a real broker with that reason.
@@ -52,6 +58,11 @@ func New(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Cleanup(c.Close)
 	return &Cluster{Brokers: c.ListenAddrs(), Fake: c}
 }
+
+// At is a cluster something else runs at brokers (surge dev's embedded
+// brokers, say): no topic prefix, no fault injection, and the test does
+// not close it.
+func At(brokers ...string) *Cluster { return &Cluster{Brokers: brokers} }
 
 // Real reports whether tests run against real brokers.
 func Real() bool { return os.Getenv(EnvBrokers) != "" }

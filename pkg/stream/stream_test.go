@@ -405,13 +405,7 @@ func TestStagePartitionStateReportsOwnershipAndOutcome(t *testing.T) {
 
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		kafkatest.WaitFor(t, 30*time.Second, what, cond)
 	}
 	owned := func(o *owner) map[int32]bool {
 		o.mu.Lock()

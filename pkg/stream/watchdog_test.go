@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
 )
@@ -161,28 +161,11 @@ func newStallHarness(t *testing.T, brokers []string, h stream.Handler) *stallHar
 
 func (sh *stallHarness) get(path string) (int, string) {
 	sh.t.Helper()
-	resp, err := http.Get(sh.readyz.URL + path)
-	if err != nil {
-		sh.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return kafkatest.MustGet(sh.t, sh.readyz.URL+path)
 }
 
 func (sh *stallHarness) gauge() float64 {
 	return testutil.ToFloat64(sh.metrics.Stalled.WithLabelValues("test", inTopic))
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // forceStall runs the stage with the handler stuck on one partition's
@@ -202,7 +185,7 @@ func forceStall(t *testing.T, wantReason string, h func(stuck *atomic.Bool) stre
 	done := make(chan error, 1)
 	go func() { done <- sh.st.Run(ctx) }()
 
-	waitFor(t, 30*time.Second, "the stall warning", func() bool { return sh.logs.FilterMessage(stalledMsg).Len() > 0 })
+	kafkatest.WaitFor(t, 30*time.Second, "the stall warning", func() bool { return sh.logs.FilterMessage(stalledMsg).Len() > 0 })
 	warn := sh.logs.FilterMessage(stalledMsg).All()[0]
 	f := warn.ContextMap()
 	part := f["partition"].(int32)
@@ -232,8 +215,8 @@ func forceStall(t *testing.T, wantReason string, h func(stuck *atomic.Bool) stre
 	}
 
 	stuck.Store(false)
-	waitFor(t, 30*time.Second, "every output", func() bool { return len(readCommitted(t, brokers, outTopic)) == n })
-	waitFor(t, 10*time.Second, "the resume log", func() bool { return sh.logs.FilterMessage(resumedMsg).Len() == 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "every output", func() bool { return len(readCommitted(t, brokers, outTopic)) == n })
+	kafkatest.WaitFor(t, 10*time.Second, "the resume log", func() bool { return sh.logs.FilterMessage(resumedMsg).Len() == 1 })
 	if code, body := sh.get("/readyz"); code != http.StatusOK || sh.gauge() != 0 || sh.st.Stalled() != nil {
 		t.Errorf("after the recovery: /readyz %d %q, gauge %v, Stalled %v", code, body, sh.gauge(), sh.st.Stalled())
 	}

@@ -6,16 +6,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/surgehq/surge/services/dispatcher"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/surgehq/surge/services/dispatcher"
+
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -42,12 +43,12 @@ func BenchmarkDispatchKafka(b *testing.B) {
 	}
 	h.produce(ds...)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := kafkatest.CPUTime()
 	start := time.Now()
 	h.start()
-	waitFor(b, 10*time.Minute, "every delivery", func() bool { return n.Load() >= int64(b.N) })
+	kafkatest.WaitFor(b, 10*time.Minute, "every delivery", func() bool { return n.Load() >= int64(b.N) })
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := kafkatest.CPUTime() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/delivery")
@@ -80,8 +81,8 @@ func BenchmarkParkedKeysMemory(b *testing.B) {
 	before := liveHeap()
 	b.ResetTimer()
 	h.start()
-	retry := h.tail(topics.DeliveriesRetry)
-	waitFor(b, 5*time.Minute, "every key parked", func() bool { return retry.Len() >= keys })
+	retry := h.Follow(topics.DeliveriesRetry)
+	kafkatest.WaitFor(b, 5*time.Minute, "every key parked", func() bool { return retry.Len() >= keys })
 	time.Sleep(time.Second) // read back
 	after := liveHeap()
 	b.StopTimer()
@@ -114,8 +115,8 @@ func BenchmarkWaitingDeliveriesMemory(b *testing.B) {
 			before := liveHeap()
 			b.ResetTimer()
 			h.startWith(dispatcher.Deps{Metrics: reg})
-			waitFor(b, 10*time.Minute, "every delivery waiting in the retry topic", func() bool {
-				return gaugeSum(b, reg, "surge_dispatcher_backlog", "retry_topic") >= n
+			kafkatest.WaitFor(b, 10*time.Minute, "every delivery waiting in the retry topic", func() bool {
+				return kafkatest.MetricSum(b, reg, "surge_dispatcher_backlog", "where", "retry_topic") >= n
 			})
 			time.Sleep(2 * time.Second)
 			after := liveHeap()
@@ -126,41 +127,10 @@ func BenchmarkWaitingDeliveriesMemory(b *testing.B) {
 	}
 }
 
-// gaugeSum sums the gauge name's series whose label "where" is where.
-func gaugeSum(t testing.TB, reg prometheus.Gatherer, name, where string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "where" && l.GetValue() == where {
-					sum += m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return sum
-}
-
 func liveHeap() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

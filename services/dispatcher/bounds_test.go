@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -51,7 +52,7 @@ func TestTinyBoundsUnderChurnLoseAndReorderNothing(t *testing.T) {
 	}
 	h.produce(ds...)
 	first := h.start()
-	waitFor(t, 90*time.Second, "a third of the run", func() bool { return distinct(h.recv.delivered()) >= len(ds)/3 })
+	kafkatest.WaitFor(t, 90*time.Second, "a third of the run", func() bool { return distinct(h.recv.delivered()) >= len(ds)/3 })
 	first.stop()
 	h.start()
 	deadline := time.Now().Add(120 * time.Second)
@@ -107,16 +108,16 @@ func TestOldWaitingDeliveriesAreWrittenAgain(t *testing.T) {
 	}
 	h.produce(ds...)
 	h.start()
-	retry := h.tail(topics.DeliveriesRetry)
+	retry := h.Follow(topics.DeliveriesRetry)
 	// Every delivery is copied once when it parks; a refresh copies the
 	// old ones again.
-	waitFor(t, 60*time.Second, "the waiting deliveries written again", func() bool { return len(retry.Records()) >= 2*len(ds)-4 })
+	kafkatest.WaitFor(t, 60*time.Second, "the waiting deliveries written again", func() bool { return len(retry.Records()) >= 2*len(ds)-4 })
 	s, _ := h.subs.Get("sub_p")
 	s.Paused = false
 	if err := h.subs.Put(context.Background(), s.ID, s); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "every delivery", func() bool { return distinct(h.recv.delivered()) >= len(ds) })
+	kafkatest.WaitFor(t, 60*time.Second, "every delivery", func() bool { return distinct(h.recv.delivered()) >= len(ds) })
 	got := h.recv.delivered()
 	if len(got) != len(ds) {
 		t.Fatalf("%d requests for %d deliveries", len(got), len(ds))

@@ -11,18 +11,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkatest"
-	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
-	"github.com/surgehq/surge/pkg/registry/registrytest"
-	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/subscription"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/pkg/webhook/webhooktest"
@@ -33,24 +28,22 @@ import (
 // subscriptions table, a producer of deliveries and a receiving endpoint
 // that checks every signature with the official Standard Webhooks library.
 type harness struct {
-	t        testing.TB
-	cluster  *kafkatest.Cluster
-	cfg      dispatcher.Config
-	producer *kgo.Client
-	codec    *avroserde.Codec[event.Delivery]
-	dlq      *avroserde.Codec[event.Delivery]
-	subs     *ktable.Table[event.Subscription]
-	recv     *receiver
+	*kafkatest.Stage
+	t     testing.TB
+	cfg   dispatcher.Config
+	codec *avroserde.Codec[event.Delivery]
+	dlq   *avroserde.Codec[event.Delivery]
+	subs  *ktable.Table[event.Subscription]
+	recv  *receiver
 }
 
 func newHarness(t testing.TB, partitions int32, opts ...kfake.Opt) *harness {
 	t.Helper()
-	kc := kafkatest.New(t, opts...)
-	h := &harness{t: t, cluster: kc}
-	url := registrytest.Start(t, kc.Brokers, kc.Topic("_schemas"))
+	st := kafkatest.NewStage(t, kafkatest.StageOptions{Partitions: partitions, DedupWindow: time.Hour, Fake: opts})
+	h := &harness{Stage: st, t: t}
 	h.cfg = dispatcher.Config{
-		Kafka:              config.Kafka{Brokers: kc.Brokers, TopicPrefix: kc.Prefix, Partitions: partitions, ReplicationFactor: 1},
-		Registry:           config.Registry{URL: url},
+		Kafka:              st.Kafka,
+		Registry:           config.Registry{URL: st.RegistryURL},
 		Log:                config.Log{Level: "info"},
 		Stall:              config.Stall{After: config.DefaultStallAfter},
 		MemoryWait:         2 * time.Second,
@@ -65,44 +58,17 @@ func newHarness(t testing.TB, partitions int32, opts ...kfake.Opt) *harness {
 		AllowLoopback:      true,
 		CommitInterval:     100 * time.Millisecond,
 	}
-	var err error
-	h.producer, err = kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: kc.Brokers}, nil, kgo.ProducerLinger(0))...)
-	if err != nil {
+	h.codec = avroserde.NewDeliveryCodec(st.Registry, h.Topic(topics.Deliveries))
+	h.dlq = avroserde.NewDeliveryCodec(st.Registry, h.Topic(topics.DeliveriesDLQ))
+	if err := h.codec.Register(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.producer.Close)
-	ctx := context.Background()
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(h.producer), h.cfg.Kafka, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	srCl, err := sr.NewClient(sr.URLs(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := avroserde.NewRegistry(srCl)
-	h.codec = avroserde.NewDeliveryCodec(reg, kc.Topic(topics.Deliveries))
-	h.dlq = avroserde.NewDeliveryCodec(reg, kc.Topic(topics.DeliveriesDLQ))
-	if err := h.codec.Register(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h.subs, err = store.Subscriptions(ctx, store.Options{
-		Names: topics.Namer{Prefix: kc.Prefix}, ClientOpts: kafkax.ClientOpts(config.Kafka{Brokers: kc.Brokers}, nil),
-		Registry: reg, Writable: true,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.subs.Close)
+	h.subs = st.Subscriptions()
 	h.recv = newReceiver(t)
 	return h
 }
 
-func (h *harness) logger() *zap.Logger {
-	if tt, ok := h.t.(*testing.T); ok {
-		return zaptest.NewLogger(tt, zaptest.Level(zap.ErrorLevel))
-	}
-	return zap.NewNop()
-}
+func (h *harness) logger() *zap.Logger { return kafkatest.Logger(h.t, zap.ErrorLevel) }
 
 // instance is one running dispatcher service.
 type instance struct {
@@ -157,35 +123,27 @@ func delivery(sub, entityKey string, version int64, seq int) event.Delivery {
 
 func (h *harness) produce(ds ...event.Delivery) {
 	h.t.Helper()
-	rs := make([]*kgo.Record, len(ds))
-	for i, d := range ds {
-		v, err := h.codec.Encode(d)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		rs[i] = &kgo.Record{Topic: h.cluster.Topic(topics.Deliveries), Key: []byte(event.DeliveryKey(d.SubscriptionID, d.EntityKey)), Value: v,
-			Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte(d.EventID)}}}
-	}
-	for len(rs) > 0 {
-		n := min(len(rs), 5000)
-		if err := h.producer.ProduceSync(context.Background(), rs[:n]...).FirstErr(); err != nil {
-			h.t.Fatal(err)
-		}
-		rs = rs[n:]
-	}
+	kafkatest.ProduceEach(h.Stage, ds, h.record)
+}
+
+// record encodes d as fanout would, its event-id header included.
+func (h *harness) record(d event.Delivery) *kgo.Record {
+	h.t.Helper()
+	return kafkatest.EncodeRecord(h.t, h.codec, h.Topic(topics.Deliveries), event.DeliveryKey(d.SubscriptionID, d.EntityKey), d,
+		kafkatest.Headers(topics.HeaderEventID, d.EventID))
 }
 
 // committed is the dispatcher group's committed offset sum on a topic.
 func (h *harness) committed(base string) int64 {
 	h.t.Helper()
-	adm := kadm.NewClient(h.producer)
-	offs, err := adm.FetchOffsets(context.Background(), h.cluster.Prefix+topics.GroupDispatcher)
+	adm := kadm.NewClient(h.Producer)
+	offs, err := adm.FetchOffsets(context.Background(), h.Prefix+topics.GroupDispatcher)
 	if err != nil {
 		return 0
 	}
 	var sum int64
 	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == h.cluster.Topic(base) {
+		if o.Topic == h.Topic(base) {
 			sum += o.At
 		}
 	})
@@ -264,27 +222,10 @@ func (rc *receiver) all() []received {
 
 func (rc *receiver) badSignatures() []string { return rc.BadSignatures() }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // checkOrder fails unless, per (subscription, key), versions first arrived
 // in order and every key reached its wanted version; repeats (same
 // webhook-id) are allowed after a crash.
 func checkOrder(t testing.TB, got []received, wantPerKey map[string]int64) {
 	t.Helper()
 	webhooktest.CheckOrder(t, got, func(g received) (string, int64) { return g.sub + "/" + g.key, g.version }, wantPerKey)
-}
-
-// tail follows the topic with base name base (read_committed, from
-// its start).
-func (h *harness) tail(base string) *kafkatest.Tail {
-	return h.cluster.Tail(h.t, h.cluster.Topic(base))
 }

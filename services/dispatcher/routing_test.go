@@ -43,7 +43,7 @@ func TestMisroutedDeliveryIsDeadLettered(t *testing.T) {
 	wrong := int32(kgo.SaramaHasher(crc32.ChecksumIEEE)(key, parts))
 
 	h.produce(delivery("sub_a", entity, 1, 1), delivery("sub_a", entity, 2, 2))
-	manual, err := kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.cluster.Brokers}, nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	manual, err := kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.Brokers}, nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestMisroutedDeliveryIsDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mis := &kgo.Record{Topic: h.cluster.Topic(topics.Deliveries), Key: key, Value: v, Partition: wrong}
+	mis := &kgo.Record{Topic: h.Topic(topics.Deliveries), Key: key, Value: v, Partition: wrong}
 	if err := manual.ProduceSync(context.Background(), mis).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +65,9 @@ func TestMisroutedDeliveryIsDeadLettered(t *testing.T) {
 	}
 	kafkatest.Start(t, svc)
 
-	dlqTopic := h.cluster.Topic(topics.DeliveriesDLQ)
-	waitFor(t, 30*time.Second, "3 deliveries and 1 dead letter", func() bool {
-		return len(h.recv.delivered()) >= 3 && len(h.cluster.ReadCommitted(t, dlqTopic)) >= 1
+	dlqTopic := h.Topic(topics.DeliveriesDLQ)
+	kafkatest.WaitFor(t, 30*time.Second, "3 deliveries and 1 dead letter", func() bool {
+		return len(h.recv.delivered()) >= 3 && len(h.ReadCommitted(t, dlqTopic)) >= 1
 	})
 	var seqs []int
 	for _, g := range h.recv.all() {
@@ -79,7 +79,7 @@ func TestMisroutedDeliveryIsDeadLettered(t *testing.T) {
 	if bad := h.recv.badSignatures(); len(bad) > 0 {
 		t.Fatalf("bad signatures: %v", bad)
 	}
-	dl := h.cluster.ReadCommitted(t, dlqTopic)
+	dl := h.ReadCommitted(t, dlqTopic)
 	if len(dl) != 1 {
 		t.Fatalf("%d dead letters, want 1", len(dl))
 	}
@@ -91,7 +91,7 @@ func TestMisroutedDeliveryIsDeadLettered(t *testing.T) {
 		t.Errorf("the error does not name partition %d and the partitioner: %s", right, msg)
 	}
 	m := stream.NewMetrics(reg)
-	if n := testutil.ToFloat64(m.Misrouted.WithLabelValues(dispatcher.StageName, h.cluster.Topic(topics.Deliveries))); n != 1 {
+	if n := testutil.ToFloat64(m.Misrouted.WithLabelValues(dispatcher.StageName, h.Topic(topics.Deliveries))); n != 1 {
 		t.Errorf("%s = %v, want 1", stream.MetricMisrouted, n)
 	}
 	if n := testutil.ToFloat64(m.DeadLettered.WithLabelValues(dispatcher.StageName, stream.ClassMisrouted)); n != 1 {

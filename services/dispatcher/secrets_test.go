@@ -11,6 +11,7 @@ import (
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/subscription"
@@ -31,8 +32,8 @@ func TestRevokedSecretStopsSigningWithinOneTableRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminTable, err := store.Subscriptions(ctx, store.Options{Names: topics.Namer{Prefix: h.cluster.Prefix},
-		ClientOpts: kafkax.ClientOpts(config.Kafka{Brokers: h.cluster.Brokers}, nil), Registry: reg, Writable: true}, nil)
+	adminTable, err := store.Subscriptions(ctx, store.Options{Names: topics.Namer{Prefix: h.Prefix},
+		ClientOpts: kafkax.ClientOpts(config.Kafka{Brokers: h.Brokers}, nil), Registry: reg, Writable: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +97,13 @@ func TestRevokedSecretStopsSigningWithinOneTableRefresh(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, 30*time.Second, "an attempt signed by the first secret", func() bool { return len(attemptsOf(1, 1)) > 0 })
+	kafkatest.WaitFor(t, 30*time.Second, "an attempt signed by the first secret", func() bool { return len(attemptsOf(1, 1)) > 0 })
 
 	// Rotated with a grace: the retrying delivery is signed by both.
 	b := newSecret()
 	change(func(s *event.Subscription) { s.Secrets = subscription.Rotate(s.Secrets, b, time.Now(), time.Hour) })
 	refreshed()
-	waitFor(t, 30*time.Second, "a retry signed by both secrets", func() bool { return len(attemptsOf(1, 2)) > 0 })
+	kafkatest.WaitFor(t, 30*time.Second, "a retry signed by both secrets", func() bool { return len(attemptsOf(1, 2)) > 0 })
 
 	// Revoked: after one refresh, only b signs.
 	change(func(s *event.Subscription) {
@@ -116,7 +117,7 @@ func TestRevokedSecretStopsSigningWithinOneTableRefresh(t *testing.T) {
 	released = time.Now()
 	mu.Unlock()
 	h.produce(delivery("sub_r", "order:N", 1, 2))
-	waitFor(t, 30*time.Second, "the retrying and the new delivery", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the retrying and the new delivery", func() bool {
 		n := 0
 		for _, g := range h.recv.delivered() {
 			if g.seq == 1 || g.seq == 2 {

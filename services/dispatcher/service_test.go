@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -40,7 +41,7 @@ func TestEveryDeliveryArrivesSignedAndInOrder(t *testing.T) {
 	h.produce(ds...)
 	start := time.Now()
 	h.start()
-	waitFor(t, 120*time.Second, "every delivery", func() bool { return len(h.recv.delivered()) >= len(ds) })
+	kafkatest.WaitFor(t, 120*time.Second, "every delivery", func() bool { return len(h.recv.delivered()) >= len(ds) })
 	t.Logf("%d deliveries in %s", len(ds), time.Since(start).Round(time.Millisecond))
 	if bad := h.recv.badSignatures(); len(bad) > 0 {
 		t.Fatalf("%d signatures failed the official library, first: %s", len(bad), bad[0])
@@ -81,7 +82,7 @@ func TestRetryKeepsKeyOrderWithoutDelayingOthers(t *testing.T) {
 	h.produce(ds...)
 	start := time.Now()
 	h.start()
-	waitFor(t, 60*time.Second, "every delivery", func() bool { return len(h.recv.delivered()) >= len(ds) })
+	kafkatest.WaitFor(t, 60*time.Second, "every delivery", func() bool { return len(h.recv.delivered()) >= len(ds) })
 	got := h.recv.delivered()
 	want := map[string]int64{"sub_a/order:SLOW": 5}
 	for i := range 30 {
@@ -134,16 +135,16 @@ func TestLongFailureParksTheKeyAndTheOffsetMoves(t *testing.T) {
 	}
 	h.produce(ds...)
 	h.start()
-	waitFor(t, 30*time.Second, "the healthy keys", func() bool { return len(h.recv.delivered()) >= 100 })
+	kafkatest.WaitFor(t, 30*time.Second, "the healthy keys", func() bool { return len(h.recv.delivered()) >= 100 })
 	// The whole main topic is committed while order:DOWN still fails.
-	waitFor(t, 30*time.Second, "the committed offset to pass the failing key", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the committed offset to pass the failing key", func() bool {
 		return h.committed(topics.Deliveries) >= int64(len(ds))
 	})
 	if got := len(h.recv.delivered()); got != 100 {
 		t.Fatalf("%d delivered while the key is down, want the 100 healthy ones", got)
 	}
 	down.Store(false)
-	waitFor(t, 30*time.Second, "the parked deliveries", func() bool { return len(h.recv.delivered()) >= len(ds) })
+	kafkatest.WaitFor(t, 30*time.Second, "the parked deliveries", func() bool { return len(h.recv.delivered()) >= len(ds) })
 	want := map[string]int64{"sub_a/order:DOWN": 4}
 	checkOrder(t, h.recv.delivered(), want)
 }
@@ -169,11 +170,11 @@ func TestStatusHandling(t *testing.T) {
 		}
 		return http.StatusOK, nil
 	})
-	dlq := h.cluster.Topic(topics.DeliveriesDLQ)
+	dlq := h.Topic(topics.DeliveriesDLQ)
 	h.produce(delivery("sub_bad", "order:1", 1, 1), delivery("sub_gone", "order:1", 1, 2), delivery("sub_gone", "order:1", 2, 3), delivery("sub_busy", "order:1", 1, 4))
 	h.start()
 
-	waitFor(t, 30*time.Second, "the 429 retry", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the 429 retry", func() bool {
 		n := 0
 		for _, g := range h.recv.all() {
 			if g.sub == "sub_busy" {
@@ -194,8 +195,8 @@ func TestStatusHandling(t *testing.T) {
 
 	var recs []*struct{}
 	_ = recs
-	waitFor(t, 30*time.Second, "the 400 in the DLQ", func() bool { return len(h.cluster.ReadCommitted(t, dlq)) >= 1 })
-	dl := h.cluster.ReadCommitted(t, dlq)
+	kafkatest.WaitFor(t, 30*time.Second, "the 400 in the DLQ", func() bool { return len(h.ReadCommitted(t, dlq)) >= 1 })
+	dl := h.ReadCommitted(t, dlq)
 	if len(dl) != 1 {
 		t.Fatalf("%d dead letters, want only the 400", len(dl))
 	}
@@ -209,7 +210,7 @@ func TestStatusHandling(t *testing.T) {
 		t.Fatalf("dead letter %+v headers %v", d, dl[0].Headers)
 	}
 
-	waitFor(t, 30*time.Second, "the subscription disabled by 410", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the subscription disabled by 410", func() bool {
 		s, _ := h.subs.Get("sub_gone")
 		return !s.Enabled && s.DisabledReason != ""
 	})
@@ -230,7 +231,7 @@ func TestStatusHandling(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.recv.setRespond(nil)
-	waitFor(t, 30*time.Second, "the held deliveries", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the held deliveries", func() bool {
 		n := 0
 		for _, g := range h.recv.delivered() {
 			if g.sub == "sub_gone" {
@@ -252,7 +253,7 @@ func TestPausedSubscriptionHoldsThenDeliversInOrder(t *testing.T) {
 	}
 	h.produce(ds...)
 	h.start()
-	waitFor(t, 30*time.Second, "the held deliveries to leave the main topic", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the held deliveries to leave the main topic", func() bool {
 		return h.committed(topics.Deliveries) >= int64(len(ds))
 	})
 	if n := len(h.recv.all()); n != 0 {
@@ -263,7 +264,7 @@ func TestPausedSubscriptionHoldsThenDeliversInOrder(t *testing.T) {
 	if err := h.subs.Put(context.Background(), s.ID, s); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "every delivery after resume", func() bool { return len(h.recv.delivered()) >= len(ds) })
+	kafkatest.WaitFor(t, 30*time.Second, "every delivery after resume", func() bool { return len(h.recv.delivered()) >= len(ds) })
 	want := map[string]int64{}
 	for i := range 5 {
 		want["sub_p/order:"+strconv.Itoa(i)] = 10
@@ -296,7 +297,7 @@ func TestRestartLosesNothingAndKeepsOrder(t *testing.T) {
 	}
 	h.produce(ds...)
 	first := h.start()
-	waitFor(t, 60*time.Second, "a part of the run", func() bool { return len(h.recv.delivered()) >= 800 })
+	kafkatest.WaitFor(t, 60*time.Second, "a part of the run", func() bool { return len(h.recv.delivered()) >= 800 })
 	first.stop()
 	h.start()
 	deadline := time.Now().Add(120 * time.Second)

@@ -2,7 +2,6 @@ package dispatcher_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -33,13 +32,13 @@ import (
 // keeps retrying and the write never completes.
 func refuseWrites(t *testing.T, h *harness, topic string, refuse *atomic.Bool) {
 	t.Helper()
-	h.cluster.RequireFake(t, "refusing writes to the dead-letter topic")
-	listed, err := kadm.NewClient(h.producer).ListTopics(context.Background(), topic)
+	h.RequireFake(t, "refusing writes to the dead-letter topic")
+	listed, err := kadm.NewClient(h.Producer).ListTopics(context.Background(), topic)
 	if err != nil || !listed.Has(topic) {
 		t.Fatalf("describing %s: %v", topic, err)
 	}
 	id := listed[topic].ID
-	c := h.cluster.Fake
+	c := h.Fake
 	c.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		req := kr.(*kmsg.ProduceRequest)
@@ -78,8 +77,8 @@ func TestStallIsNeverSilent(t *testing.T) {
 	h := newHarness(t, 1)
 	h.cfg.Stall.After = 600 * time.Millisecond
 	var refuse atomic.Bool
-	dlqTopic := h.cluster.Topic(topics.DeliveriesDLQ)
-	mainTopic := h.cluster.Topic(topics.Deliveries)
+	dlqTopic := h.Topic(topics.DeliveriesDLQ)
+	mainTopic := h.Topic(topics.Deliveries)
 	refuseWrites(t, h, dlqTopic, &refuse)
 
 	core, logs := observer.New(zapcore.InfoLevel)
@@ -92,15 +91,7 @@ func TestStallIsNeverSilent(t *testing.T) {
 	observe.Mount(mux, svc.Readiness, reg)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	readyz := func() (int, string) {
-		resp, err := http.Get(srv.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	readyz := func() (int, string) { return kafkatest.MustGet(t, srv.URL+"/readyz") }
 	gauge := func() float64 {
 		return testutil.ToFloat64(stream.NewMetrics(reg).Stalled.WithLabelValues(dispatcher.StageName, mainTopic))
 	}
@@ -121,7 +112,7 @@ func TestStallIsNeverSilent(t *testing.T) {
 	}
 	h.produce(ds...)
 	kafkatest.Start(t, svc)
-	waitFor(t, 30*time.Second, "the held deliveries to be parked", func() bool { return h.committed(topics.Deliveries) >= held })
+	kafkatest.WaitFor(t, 30*time.Second, "the held deliveries to be parked", func() bool { return h.committed(topics.Deliveries) >= held })
 	time.Sleep(4 * h.cfg.Stall.After)
 	if n := logs.FilterMessage(stalled).Len(); n != 0 || svc.Readiness() != nil {
 		t.Fatalf("held deliveries reported as a stall: %d warnings, %v", n, svc.Readiness())
@@ -132,7 +123,7 @@ func TestStallIsNeverSilent(t *testing.T) {
 
 	refuse.Store(true)
 	h.produce(delivery("sub_bad", "order:X", 1, 100), delivery("sub_bad", "order:X", 2, 101))
-	waitFor(t, 30*time.Second, "the stall warning", func() bool { return logs.FilterMessage(stalled).Len() > 0 })
+	kafkatest.WaitFor(t, 30*time.Second, "the stall warning", func() bool { return logs.FilterMessage(stalled).Len() > 0 })
 	warn := logs.FilterMessage(stalled).All()[0]
 	f := warn.ContextMap()
 	if warn.Level != zapcore.WarnLevel || f["stage"] != dispatcher.StageName || f["topic"] != mainTopic || f["partition"] != int32(0) ||
@@ -152,8 +143,8 @@ func TestStallIsNeverSilent(t *testing.T) {
 	}
 
 	refuse.Store(false)
-	waitFor(t, 30*time.Second, "the main partition to move", func() bool { return h.committed(topics.Deliveries) >= held+2 })
-	waitFor(t, 10*time.Second, "the resume log", func() bool { return logs.FilterMessage(resumed).Len() == 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "the main partition to move", func() bool { return h.committed(topics.Deliveries) >= held+2 })
+	kafkatest.WaitFor(t, 10*time.Second, "the resume log", func() bool { return logs.FilterMessage(resumed).Len() == 1 })
 	if code, body := readyz(); code != http.StatusOK || gauge() != 0 {
 		t.Errorf("after the recovery: /readyz %d %q, gauge %v", code, body, gauge())
 	}

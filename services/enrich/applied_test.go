@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
 )
@@ -27,34 +28,34 @@ func TestAnEventIsNotAppliedTwice(t *testing.T) {
 	for i := range n {
 		rs = append(rs, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i%keys), `{"seq":`+strconv.Itoa(i)+`}`)))
 	}
-	h.produce(rs...)
-	out := h.tail(topics.EventsEnriched)
+	h.Produce(rs...)
+	out := h.Follow(topics.EventsEnriched)
 	first := h.start("first", enrich.Deps{})
-	waitFor(t, 60*time.Second, "every event enriched", func() bool { return out.Len() >= n })
+	kafkatest.WaitFor(t, 60*time.Second, "every event enriched", func() bool { return out.Len() >= n })
 	first.stop()
 
 	// The group's offsets go back to the start, as if no commit of the
 	// run had recorded them.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.Brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	group := h.prefix + topics.GroupEnrich
+	group := h.Prefix + topics.GroupEnrich
 	offs := kadm.Offsets{}
 	for p := range int32(3) {
-		offs.Add(kadm.Offset{Topic: h.topic(topics.EventsRaw), Partition: p, At: 0, LeaderEpoch: -1})
+		offs.Add(kadm.Offset{Topic: h.Topic(topics.EventsRaw), Partition: p, At: 0, LeaderEpoch: -1})
 	}
-	waitFor(t, 30*time.Second, "the group to be empty and its offsets reset", func() bool {
+	kafkatest.WaitFor(t, 30*time.Second, "the group to be empty and its offsets reset", func() bool {
 		resp, err := adm.CommitOffsets(context.Background(), group, offs)
 		return err == nil && resp.Error() == nil
 	})
 
 	reg := prometheus.NewRegistry()
 	h.start("second", enrich.Deps{Metrics: reg})
-	waitFor(t, 60*time.Second, "every event read again", func() bool {
-		return counterTotal(t, reg, "surge_enrich_already_applied_total") >= n
+	kafkatest.WaitFor(t, 60*time.Second, "every event read again", func() bool {
+		return kafkatest.MetricSum(t, reg, "surge_enrich_already_applied_total") >= n
 	})
 	time.Sleep(500 * time.Millisecond)
 	if got := out.Len(); got != n {
@@ -62,28 +63,10 @@ func TestAnEventIsNotAppliedTwice(t *testing.T) {
 	}
 	versions := map[string]int64{}
 	for _, e := range h.decode(out.Records()) {
-		key := e.ev.Entity.Type + ":" + e.ev.Entity.ID
-		if e.ev.EntityVersion != versions[key]+1 {
-			t.Fatalf("%s: version %d after %d", key, e.ev.EntityVersion, versions[key])
+		key := e.Value.Entity.Type + ":" + e.Value.Entity.ID
+		if e.Value.EntityVersion != versions[key]+1 {
+			t.Fatalf("%s: version %d after %d", key, e.Value.EntityVersion, versions[key])
 		}
-		versions[key] = e.ev.EntityVersion
+		versions[key] = e.Value.EntityVersion
 	}
-}
-
-// counterTotal is the sum of every series of the counter name in reg.
-func counterTotal(t testing.TB, reg prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, f := range families {
-		if f.GetName() == name {
-			for _, m := range f.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
 }

@@ -2,13 +2,13 @@ package enrich_test
 
 import (
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/catalog"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
 )
@@ -67,28 +67,19 @@ func BenchmarkEnrichKafka(b *testing.B) {
 		}
 		rs = append(rs, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i%keys), data)))
 	}
-	h.produce(rs...)
-	out := h.tail(topics.EventsEnriched)
+	h.Produce(rs...)
+	out := h.Follow(topics.EventsEnriched)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := kafkatest.CPUTime()
 	start := time.Now()
 	h.start("bench", enrich.Deps{})
-	waitFor(b, 10*time.Minute, "every event", func() bool { return out.Len() >= b.N })
+	kafkatest.WaitFor(b, 10*time.Minute, "every event", func() bool { return out.Len() >= b.N })
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := kafkatest.CPUTime() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	// CPU used by the whole process (enrich, kfake, the registry and the
 	// reader) per event: less sensitive than events/s to other load on
 	// the machine. 1e6 / this is events per second per core.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
-}
-
-// cpuTime is the user and system CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -8,19 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkatest"
-	"github.com/surgehq/surge/pkg/kafkax"
-	"github.com/surgehq/surge/pkg/registry/registrytest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
 )
@@ -28,28 +22,20 @@ import (
 // harness is enrich against an in-process Kafka (kfake) and Surge's own
 // schema registry, with a producer for raw events and tailing readers.
 type harness struct {
-	t           testing.TB
-	cluster     *kafkatest.Cluster
-	prefix      string // topic prefix of this test (real broker only)
-	brokers     []string
-	registryURL string
-	cfg         enrich.Config
-	producer    *kgo.Client
-	events      *avroserde.Codec[event.Event]
-	enriched    *avroserde.Codec[event.EnrichedEvent]
+	*kafkatest.Stage
+	t        testing.TB
+	cfg      enrich.Config
+	events   *avroserde.Codec[event.Event]
+	enriched *avroserde.Codec[event.EnrichedEvent]
 }
 
 func newHarness(t testing.TB, partitions int32) *harness {
 	t.Helper()
-	cluster := kafkatest.New(t)
-	h := &harness{t: t, cluster: cluster, prefix: cluster.Prefix, brokers: cluster.Brokers}
-	var err error
-
-	h.registryURL = registrytest.Start(t, h.brokers, cluster.Topic("_schemas"))
-
+	st := kafkatest.NewStage(t, kafkatest.StageOptions{Partitions: partitions, DedupWindow: 24 * time.Hour})
+	h := &harness{Stage: st, t: t}
 	h.cfg = enrich.Config{
-		Kafka:             config.Kafka{Brokers: h.brokers, TopicPrefix: cluster.Prefix, Partitions: partitions, ReplicationFactor: 1},
-		Registry:          config.Registry{URL: h.registryURL},
+		Kafka:             st.Kafka,
+		Registry:          config.Registry{URL: st.RegistryURL},
 		Log:               config.Log{Level: "info"},
 		Stall:             config.Stall{After: config.DefaultStallAfter},
 		InstanceID:        "test-1",
@@ -59,22 +45,8 @@ func newHarness(t testing.TB, partitions int32) *harness {
 		LoaderConcurrency: 16,
 		RestoreWait:       5 * time.Second,
 	}
-
-	h.producer, err = kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.brokers}, nil, kgo.ProducerLinger(0))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.producer.Close)
-	if err := kafkax.EnsureTopics(context.Background(), kadm.NewClient(h.producer), h.cfg.Kafka, 24*time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	srCl, err := sr.NewClient(sr.URLs(h.registryURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	areg := avroserde.NewRegistry(srCl)
-	h.events = avroserde.NewEventCodec(areg, h.topic(topics.EventsRaw))
-	h.enriched = avroserde.NewEnrichedEventCodec(areg, h.topic(topics.EventsEnriched))
+	h.events = avroserde.NewEventCodec(st.Registry, h.Topic(topics.EventsRaw))
+	h.enriched = avroserde.NewEnrichedEventCodec(st.Registry, h.Topic(topics.EventsEnriched))
 	if err := h.events.Register(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +66,7 @@ func (h *harness) start(id string, deps enrich.Deps) *instance {
 	h.t.Helper()
 	cfg := h.cfg
 	cfg.InstanceID = id
-	log := zap.NewNop()
-	if tt, ok := h.t.(*testing.T); ok {
-		log = zaptest.NewLogger(tt, zaptest.Level(zap.WarnLevel))
-	}
-	svc, err := enrich.New(context.Background(), cfg, log, deps)
+	svc, err := enrich.New(context.Background(), cfg, kafkatest.Logger(h.t, zap.WarnLevel), deps)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -136,99 +104,30 @@ func rawEvent(id, typ, entity, data string) event.Event {
 // record encodes e as ingest would, headers included.
 func (h *harness) record(e event.Event) *kgo.Record {
 	h.t.Helper()
-	v, err := h.events.Encode(e)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return &kgo.Record{
-		Topic: h.topic(topics.EventsRaw),
-		Key:   []byte(e.Entity.Key()),
-		Value: v,
-		Headers: []kgo.RecordHeader{
-			{Key: topics.HeaderEventID, Value: []byte(e.ID)},
-			{Key: topics.HeaderCorrelationID, Value: []byte(e.CorrelationID)},
-			{Key: topics.HeaderEventType, Value: []byte(e.Type)},
-			{Key: topics.HeaderSource, Value: []byte(e.Source)},
-		},
-	}
-}
-
-func (h *harness) produce(rs ...*kgo.Record) {
-	h.t.Helper()
-	for len(rs) > 0 {
-		n := min(len(rs), 5000)
-		if err := h.producer.ProduceSync(context.Background(), rs[:n]...).FirstErr(); err != nil {
-			h.t.Fatal(err)
-		}
-		rs = rs[n:]
-	}
+	return kafkatest.EncodeRecord(h.t, h.events, h.Topic(topics.EventsRaw), e.Entity.Key(), e, kafkatest.Headers(
+		topics.HeaderEventID, e.ID,
+		topics.HeaderCorrelationID, e.CorrelationID,
+		topics.HeaderEventType, e.Type,
+		topics.HeaderSource, e.Source))
 }
 
 func (h *harness) produceEvents(es ...event.Event) {
 	h.t.Helper()
-	rs := make([]*kgo.Record, len(es))
-	for i, e := range es {
-		rs[i] = h.record(e)
-	}
-	h.produce(rs...)
-}
-
-// tail reads a topic with read_committed from its start for as long as the
-// test runs.
-
-// topic is the full name of a base topic name in this test.
-func (h *harness) topic(base string) string { return h.prefix + base }
-
-// tail follows the topic with base name base (read_committed, from
-// its start).
-func (h *harness) tail(base string) *kafkatest.Tail {
-	return h.cluster.Tail(h.t, h.topic(base))
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	kafkatest.ProduceEach(h.Stage, es, h.record)
 }
 
 // enrichedRec is a decoded record of commerce.events.enriched.
-type enrichedRec struct {
-	rec *kgo.Record
-	ev  event.EnrichedEvent
-}
+type enrichedRec = kafkatest.Decoded[event.EnrichedEvent]
 
 func (h *harness) decode(rs []*kgo.Record) []enrichedRec {
 	h.t.Helper()
-	out := make([]enrichedRec, 0, len(rs))
-	for _, r := range rs {
-		e, err := h.enriched.Decode(context.Background(), r.Value)
-		if err != nil {
-			h.t.Fatalf("decoding enriched record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
-		}
-		out = append(out, enrichedRec{rec: r, ev: e})
-	}
-	return out
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
+	return kafkatest.DecodeAll(h.t, h.enriched, rs)
 }
 
 func ofKey(es []enrichedRec, key string) []enrichedRec {
 	var out []enrichedRec
 	for _, e := range es {
-		if string(e.rec.Key) == key {
+		if string(e.Record.Key) == key {
 			out = append(out, e)
 		}
 	}
@@ -238,7 +137,7 @@ func ofKey(es []enrichedRec, key string) []enrichedRec {
 func ofType(es []enrichedRec, typ string) []enrichedRec {
 	var out []enrichedRec
 	for _, e := range es {
-		if e.ev.Type == typ {
+		if e.Value.Type == typ {
 			out = append(out, e)
 		}
 	}
@@ -255,26 +154,3 @@ func jsonOf(t testing.TB, raw json.RawMessage) map[string]any {
 }
 
 func idf(prefix string, i int) string { return fmt.Sprintf("%s-%06d", prefix, i) }
-
-// counterValue is the value of the counter name{label=value} in reg; 0
-// when it is not there.
-func counterValue(t testing.TB, reg prometheus.Gatherer, name, label, value string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}

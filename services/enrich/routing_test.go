@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
@@ -29,9 +30,9 @@ import (
 func TestMisroutedEventDoesNotForkTheEntity(t *testing.T) {
 	const parts = 3
 	h := newHarness(t, parts)
-	out := h.tail(topics.EventsEnriched)
-	dlq := h.tail(topics.EventsDLQ)
-	entities := h.tail(topics.Entities)
+	out := h.Follow(topics.EventsEnriched)
+	dlq := h.Follow(topics.EventsDLQ)
+	entities := h.Follow(topics.Entities)
 	reg := prometheus.NewRegistry()
 	h.start("a", enrich.Deps{Metrics: reg})
 
@@ -47,7 +48,7 @@ func TestMisroutedEventDoesNotForkTheEntity(t *testing.T) {
 	right := kafkax.KeyPartition([]byte(key), parts)
 	wrong := int32(kgo.SaramaHasher(crc32.ChecksumIEEE)([]byte(key), parts))
 
-	manual, err := kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.brokers}, nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	manual, err := kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.Brokers}, nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,17 +61,17 @@ func TestMisroutedEventDoesNotForkTheEntity(t *testing.T) {
 	}
 	h.produceEvents(rawEvent("ev-2", "order.updated", key, `{"status":"shipped"}`))
 
-	waitFor(t, 30*time.Second, "2 enriched and 1 dead-lettered", func() bool { return out.Len() >= 2 && dlq.Len() >= 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "2 enriched and 1 dead-lettered", func() bool { return out.Len() >= 2 && dlq.Len() >= 1 })
 	got := ofKey(h.decode(out.Records()), key)
 	if len(got) != 2 {
 		t.Fatalf("%d enriched events of %s, want 2 (the misrouted one must not be enriched)", len(got), key)
 	}
 	for i, e := range got {
-		if want := []string{"ev-1", "ev-2"}[i]; e.ev.ID != want || e.ev.EntityVersion != int64(i+1) || e.rec.Partition != right {
-			t.Errorf("enriched #%d: %s version %d on partition %d, want %s version %d on %d", i, e.ev.ID, e.ev.EntityVersion, e.rec.Partition, want, i+1, right)
+		if want := []string{"ev-1", "ev-2"}[i]; e.Value.ID != want || e.Value.EntityVersion != int64(i+1) || e.Record.Partition != right {
+			t.Errorf("enriched #%d: %s version %d on partition %d, want %s version %d on %d", i, e.Value.ID, e.Value.EntityVersion, e.Record.Partition, want, i+1, right)
 		}
 	}
-	if d := jsonOf(t, got[1].ev.Data); d["status"] != "shipped" || d["total"] != float64(10) {
+	if d := jsonOf(t, got[1].Value.Data); d["status"] != "shipped" || d["total"] != float64(10) {
 		t.Errorf("version 2 data %v: not merged onto version 1", d)
 	}
 	dead := dlq.Records()
@@ -78,10 +79,10 @@ func TestMisroutedEventDoesNotForkTheEntity(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1", len(dead))
 	}
 	r := dead[0]
-	if header(r, topics.HeaderEventID) != "ev-misrouted" || header(r, topics.HeaderDLQErrorClass) != stream.ClassMisrouted || r.Partition != wrong {
-		t.Errorf("dead letter %s class %s on partition %d, want ev-misrouted, misrouted, %d", header(r, topics.HeaderEventID), header(r, topics.HeaderDLQErrorClass), r.Partition, wrong)
+	if stream.Header(r, topics.HeaderEventID) != "ev-misrouted" || stream.Header(r, topics.HeaderDLQErrorClass) != stream.ClassMisrouted || r.Partition != wrong {
+		t.Errorf("dead letter %s class %s on partition %d, want ev-misrouted, misrouted, %d", stream.Header(r, topics.HeaderEventID), stream.Header(r, topics.HeaderDLQErrorClass), r.Partition, wrong)
 	}
-	if msg := header(r, topics.HeaderDLQError); !strings.Contains(msg, "belongs on partition "+strconv.Itoa(int(right))) || !strings.Contains(msg, "partitioner=murmur2_random") {
+	if msg := stream.Header(r, topics.HeaderDLQError); !strings.Contains(msg, "belongs on partition "+strconv.Itoa(int(right))) || !strings.Contains(msg, "partitioner=murmur2_random") {
 		t.Errorf("the error does not name partition %d and the partitioner: %s", right, msg)
 	}
 	for _, s := range entities.Records() {
@@ -90,7 +91,7 @@ func TestMisroutedEventDoesNotForkTheEntity(t *testing.T) {
 		}
 	}
 	m := stream.NewMetrics(reg)
-	if n := testutil.ToFloat64(m.Misrouted.WithLabelValues(enrich.StageName, h.topic(topics.EventsRaw))); n != 1 {
+	if n := testutil.ToFloat64(m.Misrouted.WithLabelValues(enrich.StageName, h.Topic(topics.EventsRaw))); n != 1 {
 		t.Errorf("%s = %v, want 1", stream.MetricMisrouted, n)
 	}
 }

@@ -3,7 +3,6 @@ package enrich_test
 import (
 	"context"
 	"encoding/binary"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
@@ -99,8 +98,8 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	shop.bodies["100012"] = `{"increment_id":"100012","status":"pending","grand_total":59.9,"customer":{"email":"a@example.com"}}`
 	srv := httptest.NewServer(shop)
 	defer srv.Close()
-	out := h.tail(topics.EventsEnriched)
-	entities := h.tail(topics.Entities)
+	out := h.Follow(topics.EventsEnriched)
+	entities := h.Follow(topics.Entities)
 	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 2000)})
 
 	h.produceEvents(
@@ -108,7 +107,7 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 		rawEvent("ev-2", "order.updated", "order:100012", `{"status":"processing"}`),
 		rawEvent("ev-3", "order.deleted", "order:100012", ""),
 	)
-	waitFor(t, 20*time.Second, "three enriched events", func() bool { return out.Len() >= 3 })
+	kafkatest.WaitFor(t, 20*time.Second, "three enriched events", func() bool { return out.Len() >= 3 })
 	got := h.decode(out.Records())
 	if len(got) != 3 {
 		t.Fatalf("%d enriched events, want 3", len(got))
@@ -129,17 +128,17 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	}
 	for i, w := range want {
 		e := got[i]
-		if e.ev.ID != w.id || e.ev.EntityVersion != w.version || e.ev.Deleted != w.deleted || !reflect.DeepEqual(e.ev.Changes, w.changes) {
-			t.Errorf("event %d: id %s version %d deleted %v changes %v; want %s %d %v %v", i, e.ev.ID, e.ev.EntityVersion, e.ev.Deleted, e.ev.Changes, w.id, w.version, w.deleted, w.changes)
+		if e.Value.ID != w.id || e.Value.EntityVersion != w.version || e.Value.Deleted != w.deleted || !reflect.DeepEqual(e.Value.Changes, w.changes) {
+			t.Errorf("event %d: id %s version %d deleted %v changes %v; want %s %d %v %v", i, e.Value.ID, e.Value.EntityVersion, e.Value.Deleted, e.Value.Changes, w.id, w.version, w.deleted, w.changes)
 		}
-		if d := jsonOf(t, e.ev.Data); !reflect.DeepEqual(d, w.data) {
+		if d := jsonOf(t, e.Value.Data); !reflect.DeepEqual(d, w.data) {
 			t.Errorf("event %d: data %v, want %v", i, d, w.data)
 		}
-		if header(e.rec, topics.HeaderEventID) != w.id || header(e.rec, topics.HeaderCorrelationID) != "corr-"+w.id {
-			t.Errorf("event %d: headers %v do not carry the event and correlation ids", i, e.rec.Headers)
+		if stream.Header(e.Record, topics.HeaderEventID) != w.id || stream.Header(e.Record, topics.HeaderCorrelationID) != "corr-"+w.id {
+			t.Errorf("event %d: headers %v do not carry the event and correlation ids", i, e.Record.Headers)
 		}
-		if string(e.rec.Key) != "order:100012" {
-			t.Errorf("event %d: key %q", i, e.rec.Key)
+		if string(e.Record.Key) != "order:100012" {
+			t.Errorf("event %d: key %q", i, e.Record.Key)
 		}
 	}
 	if n := shop.callsOf("100012"); n != 1 {
@@ -150,15 +149,15 @@ func TestThinOrderLoadedMergedAndTombstoned(t *testing.T) {
 	}
 	// The tombstone in commerce.entities keeps the version for a re-created
 	// order, on the partition of the raw event.
-	waitFor(t, 10*time.Second, "three snapshots", func() bool { return entities.Len() >= 3 })
+	kafkatest.WaitFor(t, 10*time.Second, "three snapshots", func() bool { return entities.Len() >= 3 })
 	last := entities.Records()[2]
-	if last.Partition != got[2].rec.Partition {
-		t.Errorf("snapshot on partition %d, enriched event on %d (keys hash the same way)", last.Partition, got[2].rec.Partition)
+	if last.Partition != got[2].Record.Partition {
+		t.Errorf("snapshot on partition %d, enriched event on %d (keys hash the same way)", last.Partition, got[2].Record.Partition)
 	}
 
 	h.produceEvents(rawEvent("ev-4", "order.placed", "order:100012", `{"status":"pending"}`))
-	waitFor(t, 20*time.Second, "the re-created order", func() bool { return out.Len() >= 4 })
-	if re := h.decode(out.Records())[3].ev; re.EntityVersion != 4 || string(re.Data) != `{"status":"pending"}` {
+	kafkatest.WaitFor(t, 20*time.Second, "the re-created order", func() bool { return out.Len() >= 4 })
+	if re := h.decode(out.Records())[3].Value; re.EntityVersion != 4 || string(re.Data) != `{"status":"pending"}` {
 		t.Errorf("re-created order: version %d data %s, want 4 and its own data only (the tombstone keeps none)", re.EntityVersion, re.Data)
 	}
 }
@@ -177,8 +176,8 @@ func TestLoaderRetriesAndFailuresAreDelivered(t *testing.T) {
 	shop.failures["3"] = 100
 	srv := httptest.NewServer(shop)
 	defer srv.Close()
-	out := h.tail(topics.EventsEnriched)
-	dlq := h.tail(topics.EventsDLQ)
+	out := h.Follow(topics.EventsEnriched)
+	dlq := h.Follow(topics.EventsDLQ)
 	reg := prometheus.NewRegistry()
 	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 3000), Metrics: reg})
 
@@ -189,10 +188,10 @@ func TestLoaderRetriesAndFailuresAreDelivered(t *testing.T) {
 		rawEvent("ev-3", "order.placed", "order:3", ""),
 		rawEvent("ev-4", "order.placed", "order:4", `{"status":"pending"}`),
 	)
-	waitFor(t, 20*time.Second, "5 enriched events", func() bool { return out.Len() >= 5 })
+	kafkatest.WaitFor(t, 20*time.Second, "5 enriched events", func() bool { return out.Len() >= 5 })
 	byID := map[string]event.EnrichedEvent{}
 	for _, e := range h.decode(out.Records()) {
-		byID[e.ev.ID] = e.ev
+		byID[e.Value.ID] = e.Value
 	}
 	if d := jsonOf(t, byID["ev-1"].Data); d["status"] != "pending" || len(byID["ev-1"].Warnings) != 0 {
 		t.Errorf("ev-1: data %s, warnings %v; want the loader's body and no warning", byID["ev-1"].Data, byID["ev-1"].Warnings)
@@ -223,7 +222,7 @@ func TestLoaderRetriesAndFailuresAreDelivered(t *testing.T) {
 	if n := shop.callsOf("3"); n != 3 {
 		t.Errorf("order 3 was loaded %d times, want 3", n)
 	}
-	if n := counterValue(t, reg, "surge_enrich_warnings_total", "code", enrich.WarnNotLoaded); n != 2 {
+	if n := kafkatest.CounterValue(t, reg, "surge_enrich_warnings_total", "code", enrich.WarnNotLoaded); n != 2 {
 		t.Errorf("surge_enrich_warnings_total{code=not_loaded} = %v, want 2", n)
 	}
 	if dlq.Len() != 0 {
@@ -243,21 +242,21 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 	shop.delay["slow"] = 2 * time.Second
 	srv := httptest.NewServer(shop)
 	defer srv.Close()
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	h.start("a", enrich.Deps{Sources: shopSources(srv.URL, 5000)})
 
 	h.produceEvents(rawEvent("ev-slow", "order.placed", "order:slow", ""))
-	waitFor(t, 10*time.Second, "the slow load to start", func() bool { return shop.callsOf("slow") == 1 })
+	kafkatest.WaitFor(t, 10*time.Second, "the slow load to start", func() bool { return shop.callsOf("slow") == 1 })
 	start := time.Now()
 	var es []*kgo.Record
 	for i := range 60 {
 		es = append(es, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i), `{"price":1}`)))
 	}
-	h.produce(es...)
+	h.Produce(es...)
 	p := partitionOf(h, "order:slow")
 	// Every product on a partition other than the slow order's comes out
 	// while the load is still running.
-	waitFor(t, 10*time.Second, "the other partitions", func() bool {
+	kafkatest.WaitFor(t, 10*time.Second, "the other partitions", func() bool {
 		n := 0
 		for _, r := range out.Records() {
 			if r.Partition != p {
@@ -272,12 +271,12 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 	if got := h.decode(out.Records()); len(ofKey(got, "order:slow")) != 0 {
 		t.Fatal("the slow order came out before its loader answered")
 	}
-	waitFor(t, 10*time.Second, "everything", func() bool { return out.Len() >= 61 })
+	kafkatest.WaitFor(t, 10*time.Second, "everything", func() bool { return out.Len() >= 61 })
 	// In the slow order's partition nothing produced after it overtook it.
 	for _, e := range h.decode(out.Records()) {
-		if e.rec.Partition == p {
-			if e.ev.ID != "ev-slow" {
-				t.Errorf("%s of the slow order's partition came out before it", e.ev.ID)
+		if e.Record.Partition == p {
+			if e.Value.ID != "ev-slow" {
+				t.Errorf("%s of the slow order's partition came out before it", e.Value.ID)
 			}
 			break
 		}
@@ -290,7 +289,7 @@ func TestSlowLoaderDoesNotStallOtherPartitions(t *testing.T) {
 // partitionOf is the partition Kafka's key hashing gives key on the raw
 // topic (every Surge topic has the harness's partition count).
 func partitionOf(h *harness, key string) int32 {
-	r := &kgo.Record{Topic: h.topic(topics.EventsRaw), Key: []byte(key)}
+	r := &kgo.Record{Topic: h.Topic(topics.EventsRaw), Key: []byte(key)}
 	return int32(kgo.StickyKeyPartitioner(nil).ForTopic(topics.EventsRaw).Partition(r, int(h.cfg.Kafka.Partitions)))
 }
 
@@ -311,8 +310,8 @@ func othersOf(rs []*kgo.Record, p int32) int {
 // good events.
 func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	h := newHarness(t, 3)
-	out := h.tail(topics.EventsEnriched)
-	dlq := h.tail(topics.EventsDLQ)
+	out := h.Follow(topics.EventsEnriched)
+	dlq := h.Follow(topics.EventsDLQ)
 	reg := prometheus.NewRegistry()
 	h.start("a", enrich.Deps{Metrics: reg})
 
@@ -323,31 +322,31 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 	wrongKey := h.record(rawEvent("ev-wrong-key", "order.placed", "order:9", `{"a":1}`))
 	wrongKey.Key = []byte("order:10")
 	poison := []*kgo.Record{
-		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte("\xde\xad\xbe\xef garbage"), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-garbage")}}},
-		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: truncated, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-truncated")}}},
-		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte(`{"not":"avro"}`), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-json")}}},
-		{Topic: h.topic(topics.EventsRaw), Key: []byte("order:8"), Value: unknownSchema, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-unknown-schema")}}},
+		{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte("\xde\xad\xbe\xef garbage"), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-garbage")}}},
+		{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:7"), Value: truncated, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-truncated")}}},
+		{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:7"), Value: []byte(`{"not":"avro"}`), Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-json")}}},
+		{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:8"), Value: unknownSchema, Headers: []kgo.RecordHeader{{Key: topics.HeaderEventID, Value: []byte("ev-unknown-schema")}}},
 		wrongKey,
 	}
 	h.produceEvents(rawEvent("ev-1", "order.placed", "order:7", `{"a":1}`))
-	h.produce(poison...)
+	h.Produce(poison...)
 	h.produceEvents(rawEvent("ev-2", "order.updated", "order:7", `{"a":2}`), rawEvent("ev-3", "order.placed", "order:8", `{"a":3}`))
 
-	waitFor(t, 20*time.Second, "3 enriched and 5 dead-lettered", func() bool { return out.Len() >= 3 && dlq.Len() >= 5 })
+	kafkatest.WaitFor(t, 20*time.Second, "3 enriched and 5 dead-lettered", func() bool { return out.Len() >= 3 && dlq.Len() >= 5 })
 	got := h.decode(out.Records())
 	if len(got) != 3 {
 		t.Fatalf("%d enriched, want 3", len(got))
 	}
-	if o7 := ofKey(got, "order:7"); len(o7) != 2 || o7[1].ev.EntityVersion != 2 {
+	if o7 := ofKey(got, "order:7"); len(o7) != 2 || o7[1].Value.EntityVersion != 2 {
 		t.Errorf("order:7 events %v: the stream did not flow past the poison in its own partition", o7)
 	}
 	classes := map[string]string{}
 	for _, r := range dlq.Records() {
-		id := header(r, topics.HeaderEventID)
-		classes[id] = header(r, topics.HeaderDLQErrorClass)
+		id := stream.Header(r, topics.HeaderEventID)
+		classes[id] = stream.Header(r, topics.HeaderDLQErrorClass)
 		var orig *kgo.Record
 		for _, p := range poison {
-			if header(p, topics.HeaderEventID) == id {
+			if stream.Header(p, topics.HeaderEventID) == id {
 				orig = p
 			}
 		}
@@ -357,10 +356,10 @@ func TestPoisonRecordsAreDeadLetteredAndTheStreamFlows(t *testing.T) {
 		if string(r.Value) != string(orig.Value) || string(r.Key) != string(orig.Key) {
 			t.Errorf("%s: the DLQ record does not keep the original key and value", id)
 		}
-		if src := header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || header(r, topics.HeaderDLQTopic) != h.topic(topics.EventsRaw) {
-			t.Errorf("%s: DLQ partition %d, source %s/%s", id, r.Partition, header(r, topics.HeaderDLQTopic), src)
+		if src := stream.Header(r, topics.HeaderDLQPartition); src != strconv.Itoa(int(r.Partition)) || stream.Header(r, topics.HeaderDLQTopic) != h.Topic(topics.EventsRaw) {
+			t.Errorf("%s: DLQ partition %d, source %s/%s", id, r.Partition, stream.Header(r, topics.HeaderDLQTopic), src)
 		}
-		if header(r, topics.HeaderDLQOffset) == "" || header(r, topics.HeaderDLQError) == "" || header(r, topics.HeaderDLQFirstFailure) == "" {
+		if stream.Header(r, topics.HeaderDLQOffset) == "" || stream.Header(r, topics.HeaderDLQError) == "" || stream.Header(r, topics.HeaderDLQFirstFailure) == "" {
 			t.Errorf("%s: error headers missing: %v", id, r.Headers)
 		}
 	}
@@ -408,18 +407,11 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 		}
 		rs = append(rs, h.record(rawEvent(idf("ev", i), typ, entity, data)))
 	}
-	h.produce(rs...)
-	out := h.tail(topics.EventsEnriched)
+	h.Produce(rs...)
+	out := h.Follow(topics.EventsEnriched)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var calls atomic.Int64
-	crashAt := int64(n * 2 / 5)
-	now := func() time.Time {
-		if calls.Add(1) == crashAt {
-			cancel() // the process dies in the middle of a batch
-		}
-		return time.Now()
-	}
+	now := kafkatest.CrashClock(cancel, int64(n*2/5))
 	start := time.Now()
 	if err := h.runWith(ctx, "crashy", enrich.Deps{Now: now}); err != nil {
 		t.Fatal(err)
@@ -432,7 +424,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	}
 
 	h.start("crashy", enrich.Deps{})
-	waitFor(t, 120*time.Second, "every event", func() bool { return out.Len() >= n })
+	kafkatest.WaitFor(t, 120*time.Second, "every event", func() bool { return out.Len() >= n })
 	time.Sleep(300 * time.Millisecond) // nothing more may come
 	t.Logf("all %d events enriched after %s", n, time.Since(start))
 	got := h.decode(out.Records())
@@ -443,19 +435,19 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	lastSeq := map[string]int{}
 	lastVersion := map[string]int64{}
 	for _, e := range got {
-		seen[e.ev.ID]++
-		key := string(e.rec.Key)
-		seq, _ := strconv.Atoi(strings.TrimPrefix(e.ev.ID, "ev-"))
+		seen[e.Value.ID]++
+		key := string(e.Record.Key)
+		seq, _ := strconv.Atoi(strings.TrimPrefix(e.Value.ID, "ev-"))
 		if prev, ok := lastSeq[key]; ok && seq <= prev {
 			t.Fatalf("%s: event %d after %d", key, seq, prev)
 		}
 		lastSeq[key] = seq
-		if want := lastVersion[key] + 1; e.ev.EntityVersion != want {
-			t.Fatalf("%s: event %s has version %d, want %d", key, e.ev.ID, e.ev.EntityVersion, want)
+		if want := lastVersion[key] + 1; e.Value.EntityVersion != want {
+			t.Fatalf("%s: event %s has version %d, want %d", key, e.Value.ID, e.Value.EntityVersion, want)
 		}
-		lastVersion[key] = e.ev.EntityVersion
-		if e.ev.Type == "product.deleted" != e.ev.Deleted {
-			t.Fatalf("%s: %s deleted = %v", key, e.ev.Type, e.ev.Deleted)
+		lastVersion[key] = e.Value.EntityVersion
+		if e.Value.Type == "product.deleted" != e.Value.Deleted {
+			t.Fatalf("%s: %s deleted = %v", key, e.Value.Type, e.Value.Deleted)
 		}
 	}
 	for i := range n {
@@ -473,12 +465,12 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 // available stock back to 0.
 func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	h := newHarness(t, 6)
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	h.start("a", enrich.Deps{})
 	h.start("b", enrich.Deps{})
 
 	h.produceEvents(rawEvent("stock-1", "stock.updated", "stock:SKU-1", `{"sku":"SKU-1","qty":10}`))
-	waitFor(t, 30*time.Second, "the stock level", func() bool { return out.Len() >= 2 })
+	kafkatest.WaitFor(t, 30*time.Second, "the stock level", func() bool { return out.Len() >= 2 })
 	var orders []*kgo.Record
 	for i := range 15 {
 		orders = append(orders, h.record(rawEvent(idf("order", i), "order.placed", "order:"+strconv.Itoa(1000+i),
@@ -487,14 +479,14 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, r := range orders { // concurrent producers, as concurrent checkouts
 		wg.Add(1)
-		go func() { defer wg.Done(); h.produce(r) }()
+		go func() { defer wg.Done(); h.Produce(r) }()
 	}
 	wg.Wait()
 	// SKU-1: 1 stock.updated + 1 changed, then per order 1 reserved + 1
 	// changed, plus 5 oversold; SKU-2 (never stocked): 2 per order; the
 	// 15 orders themselves.
 	const wantAfterOrders = 2 + 15*2 + 5 + 15*2 + 15
-	waitFor(t, 30*time.Second, "the reservations", func() bool { return out.Len() >= wantAfterOrders })
+	kafkatest.WaitFor(t, 30*time.Second, "the reservations", func() bool { return out.Len() >= wantAfterOrders })
 	time.Sleep(300 * time.Millisecond)
 	got := h.decode(out.Records())
 	if len(got) != wantAfterOrders {
@@ -503,14 +495,14 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	sku1 := ofKey(got, "stock:SKU-1")
 	oversoldOrders := map[string]bool{}
 	for _, e := range ofType(sku1, enrich.TypeInventoryOversold) {
-		mv, _ := jsonOf(t, e.ev.Data)["last_movement"].(map[string]any)
+		mv, _ := jsonOf(t, e.Value.Data)["last_movement"].(map[string]any)
 		id, _ := mv["order_id"].(string)
 		oversoldOrders[id] = true
-		if !reflect.DeepEqual(e.ev.Flags, []string{enrich.FlagOversold}) {
-			t.Errorf("inventory.oversold flags %v", e.ev.Flags)
+		if !reflect.DeepEqual(e.Value.Flags, []string{enrich.FlagOversold}) {
+			t.Errorf("inventory.oversold flags %v", e.Value.Flags)
 		}
-		if header(e.rec, topics.HeaderCausationID) == "" || header(e.rec, topics.HeaderCorrelationID) == "" {
-			t.Errorf("inventory.oversold headers %v", e.rec.Headers)
+		if stream.Header(e.Record, topics.HeaderCausationID) == "" || stream.Header(e.Record, topics.HeaderCorrelationID) == "" {
+			t.Errorf("inventory.oversold headers %v", e.Record.Headers)
 		}
 	}
 	if len(oversoldOrders) != 5 {
@@ -518,13 +510,13 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	}
 	flagged := 0
 	for _, e := range ofType(sku1, enrich.TypeInventoryReserved) {
-		mv, _ := jsonOf(t, e.ev.Data)["last_movement"].(map[string]any)
-		isFlagged := len(e.ev.Flags) == 1
+		mv, _ := jsonOf(t, e.Value.Data)["last_movement"].(map[string]any)
+		isFlagged := len(e.Value.Flags) == 1
 		if isFlagged {
 			flagged++
 		}
 		if isFlagged != oversoldOrders[mv["order_id"].(string)] {
-			t.Errorf("reservation for order %v flagged %v", mv["order_id"], e.ev.Flags)
+			t.Errorf("reservation for order %v flagged %v", mv["order_id"], e.Value.Flags)
 		}
 	}
 	if flagged != 5 {
@@ -532,17 +524,17 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	}
 	// Versions of the SKU are gap-free and the balance runs down to -5.
 	for i, e := range sku1 {
-		if e.ev.EntityVersion != int64(i+1) {
-			t.Fatalf("stock:SKU-1 event %d (%s) has version %d", i, e.ev.Type, e.ev.EntityVersion)
+		if e.Value.EntityVersion != int64(i+1) {
+			t.Fatalf("stock:SKU-1 event %d (%s) has version %d", i, e.Value.Type, e.Value.EntityVersion)
 		}
 	}
-	final := jsonOf(t, sku1[len(sku1)-1].ev.Data)
+	final := jsonOf(t, sku1[len(sku1)-1].Value.Data)
 	if final["available"] != -5.0 || final["reserved"] != 15.0 || final["on_hand"] != 10.0 {
 		t.Errorf("final SKU-1 balance %v", final)
 	}
 	for _, e := range ofType(ofKey(got, "stock:SKU-2"), enrich.TypeInventoryReserved) {
-		if len(e.ev.Flags) != 0 {
-			t.Errorf("SKU-2 has no stock level and must not be flagged: %v", e.ev.Flags)
+		if len(e.Value.Flags) != 0 {
+			t.Errorf("SKU-2 has no stock level and must not be flagged: %v", e.Value.Flags)
 		}
 	}
 
@@ -551,12 +543,12 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 	for id := range oversoldOrders {
 		cancels = append(cancels, h.record(rawEvent("cancel-"+id, "order.cancelled", "order:"+id, "")))
 	}
-	h.produce(cancels...)
-	waitFor(t, 30*time.Second, "the releases", func() bool { return out.Len() >= wantAfterOrders+5+5*2*2 })
+	h.Produce(cancels...)
+	kafkatest.WaitFor(t, 30*time.Second, "the releases", func() bool { return out.Len() >= wantAfterOrders+5+5*2*2 })
 	time.Sleep(300 * time.Millisecond)
 	got = h.decode(out.Records())
 	sku1 = ofKey(got, "stock:SKU-1")
-	final = jsonOf(t, sku1[len(sku1)-1].ev.Data)
+	final = jsonOf(t, sku1[len(sku1)-1].Value.Data)
 	if final["available"] != 0.0 || final["reserved"] != 10.0 {
 		t.Errorf("SKU-1 balance after the cancellations %v, want available 0, reserved 10", final)
 	}
@@ -571,7 +563,7 @@ func TestOversoldUnderConcurrentOrders(t *testing.T) {
 // stay gap-free and every event comes out once.
 func TestRebalanceHandsStateOver(t *testing.T) {
 	h := newHarness(t, 6)
-	out := h.tail(topics.EventsEnriched)
+	out := h.Follow(topics.EventsEnriched)
 	const perPhase, keys = 3000, 300
 	i := 0
 	phase := func() {
@@ -581,8 +573,8 @@ func TestRebalanceHandsStateOver(t *testing.T) {
 			rs = append(rs, h.record(rawEvent(idf("ev", i), "product.updated", "product:P"+strconv.Itoa(i%keys), `{"seq":`+strconv.Itoa(i)+`}`)))
 			i++
 		}
-		h.produce(rs...)
-		waitFor(t, 60*time.Second, "phase "+strconv.Itoa(i/perPhase), func() bool { return out.Len() >= i })
+		h.Produce(rs...)
+		kafkatest.WaitFor(t, 60*time.Second, "phase "+strconv.Itoa(i/perPhase), func() bool { return out.Len() >= i })
 	}
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	a := h.start("a", enrich.Deps{Metrics: regA})
@@ -601,15 +593,15 @@ func TestRebalanceHandsStateOver(t *testing.T) {
 	seen := map[string]bool{}
 	lastVersion := map[string]int64{}
 	for _, e := range got {
-		if seen[e.ev.ID] {
-			t.Fatalf("%s came out twice", e.ev.ID)
+		if seen[e.Value.ID] {
+			t.Fatalf("%s came out twice", e.Value.ID)
 		}
-		seen[e.ev.ID] = true
-		key := string(e.rec.Key)
-		if want := lastVersion[key] + 1; e.ev.EntityVersion != want {
-			t.Fatalf("%s: %s has version %d, want %d", key, e.ev.ID, e.ev.EntityVersion, want)
+		seen[e.Value.ID] = true
+		key := string(e.Record.Key)
+		if want := lastVersion[key] + 1; e.Value.EntityVersion != want {
+			t.Fatalf("%s: %s has version %d, want %d", key, e.Value.ID, e.Value.EntityVersion, want)
 		}
-		lastVersion[key] = e.ev.EntityVersion
+		lastVersion[key] = e.Value.EntityVersion
 	}
 	inB := testutil.ToFloat64(stream.NewMetrics(regB).In.WithLabelValues(enrich.StageName))
 	if inB == 0 {
@@ -631,18 +623,10 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- enrich.Run(ctx, cfg, zap.NewNop()) }()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + cfg.MetricsAddr + path)
-		if err != nil {
-			return 0, ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	waitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
-	h.produce(h.record(rawEvent("ev-1", "order.placed", "order:1", `{"a":1}`)), &kgo.Record{Topic: h.topic(topics.EventsRaw), Key: []byte("order:2"), Value: []byte("junk")})
-	waitFor(t, 20*time.Second, "the dead letter in /metrics", func() bool {
+	get := func(path string) (int, string) { return kafkatest.Get("http://" + cfg.MetricsAddr + path) }
+	kafkatest.WaitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	h.Produce(h.record(rawEvent("ev-1", "order.placed", "order:1", `{"a":1}`)), &kgo.Record{Topic: h.Topic(topics.EventsRaw), Key: []byte("order:2"), Value: []byte("junk")})
+	kafkatest.WaitFor(t, 20*time.Second, "the dead letter in /metrics", func() bool {
 		_, body := get("/metrics")
 		return strings.Contains(body, `surge_stage_dead_lettered_total{class="undecodable",stage="enrich"} 1`) &&
 			strings.Contains(body, `surge_enrich_events_total{type="order.placed"} 1`)

@@ -3,7 +3,6 @@ package enrich_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/enrich"
@@ -34,8 +34,8 @@ func TestStandaloneEnrichReportsAStalledRebuild(t *testing.T) {
 	const key = "order:stuck"
 	p := partitionOf(h, key)
 
-	hang, err := kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.brokers}, nil,
-		kgo.TransactionalID(h.prefix+"previous-owner"), kgo.TransactionTimeout(3*time.Minute))...)
+	hang, err := kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.Brokers}, nil,
+		kgo.TransactionalID(h.Prefix+"previous-owner"), kgo.TransactionTimeout(3*time.Minute))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestStandaloneEnrichReportsAStalledRebuild(t *testing.T) {
 	if err := hang.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	half := kafkax.WithPartition(&kgo.Record{Topic: h.topic(topics.Entities), Key: []byte(key), Value: []byte("x")}, p)
+	half := kafkax.WithPartition(&kgo.Record{Topic: h.Topic(topics.Entities), Key: []byte(key), Value: []byte("x")}, p)
 	if err := hang.ProduceSync(ctx, half).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,27 +68,19 @@ func TestStandaloneEnrichReportsAStalledRebuild(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + cfg.MetricsAddr + path)
-		if err != nil {
-			return 0, ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	waitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	get := func(path string) (int, string) { return kafkatest.Get("http://" + cfg.MetricsAddr + path) }
+	kafkatest.WaitFor(t, 20*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 
 	h.produceEvents(rawEvent("ev-1", "order.placed", key, `{"total":1}`), rawEvent("ev-2", "order.updated", key, `{"total":2}`))
-	raw := h.topic(topics.EventsRaw)
-	waitFor(t, 30*time.Second, "/readyz to say the partition is stalled", func() bool {
+	raw := h.Topic(topics.EventsRaw)
+	kafkatest.WaitFor(t, 30*time.Second, "/readyz to say the partition is stalled", func() bool {
 		code, body := get("/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, fmt.Sprintf("enrich: %s partition %d has records to process at offset 0", raw, p))
 	})
 	// The reason says what the rebuild waits for: while an attempt runs,
 	// how long it has and why the previous one failed; between attempts,
 	// the failure itself.
-	waitFor(t, 10*time.Second, "/readyz to say what the rebuild waits for", func() bool {
+	kafkatest.WaitFor(t, 10*time.Second, "/readyz to say what the rebuild waits for", func() bool {
 		_, body := get("/readyz")
 		return strings.Contains(body, fmt.Sprintf("rebuilding the state of partition %d", p)) &&
 			strings.Contains(body, "a transaction of another producer is still open at offset 0")
@@ -104,9 +96,9 @@ func TestStandaloneEnrichReportsAStalledRebuild(t *testing.T) {
 	if err := hang.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}
-	out := h.tail(topics.EventsEnriched)
-	waitFor(t, 30*time.Second, "the stalled partition's events", func() bool { return out.Len() >= 2 })
-	waitFor(t, 10*time.Second, "/readyz after the recovery", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	out := h.Follow(topics.EventsEnriched)
+	kafkatest.WaitFor(t, 30*time.Second, "the stalled partition's events", func() bool { return out.Len() >= 2 })
+	kafkatest.WaitFor(t, 10*time.Second, "/readyz after the recovery", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 	if _, m := get("/metrics"); !strings.Contains(m, fmt.Sprintf(`surge_stage_stalled_partitions{stage="enrich",topic=%q} 0`, raw)) {
 		t.Errorf("/metrics after the recovery still counts a stalled partition")
 	}

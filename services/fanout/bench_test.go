@@ -3,11 +3,11 @@ package fanout_test
 import (
 	"fmt"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/fanout"
 )
@@ -60,14 +60,14 @@ func BenchmarkFanoutKafka(b *testing.B) {
 		}
 	}
 	h.produce(events...)
-	out := h.tail(topics.Deliveries)
+	out := h.Follow(topics.Deliveries)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := kafkatest.CPUTime()
 	start := time.Now()
 	h.start("bench", fanout.Deps{})
-	waitFor(b, 10*time.Minute, "every delivery", func() bool { return out.Len() >= want })
+	kafkatest.WaitFor(b, 10*time.Minute, "every delivery", func() bool { return out.Len() >= want })
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := kafkatest.CPUTime() - cpu0
 	b.StopTimer()
 	if got := out.Len(); got != want {
 		b.Fatalf("%d deliveries, want %d", got, want)
@@ -75,13 +75,4 @@ func BenchmarkFanoutKafka(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(want)/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
-}
-
-// cpuTime is the user and system CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

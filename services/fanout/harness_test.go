@@ -8,20 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkatest"
-	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
-	"github.com/surgehq/surge/pkg/registry/registrytest"
-	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/fanout"
 )
@@ -30,12 +24,9 @@ import (
 // with a producer of enriched events, a writable subscriptions table (as
 // the admin API holds it) and tailing readers.
 type harness struct {
+	*kafkatest.Stage
 	t          testing.TB
-	cluster    *kafkatest.Cluster
-	prefix     string
-	brokers    []string
 	cfg        fanout.Config
-	producer   *kgo.Client
 	enriched   *avroserde.Codec[event.EnrichedEvent]
 	deliveries *avroserde.Codec[event.Delivery]
 	subs       *ktable.Table[event.Subscription]
@@ -43,58 +34,26 @@ type harness struct {
 
 func newHarness(t testing.TB, partitions int32) *harness {
 	t.Helper()
-	cluster := kafkatest.New(t)
-	h := &harness{t: t, cluster: cluster, prefix: cluster.Prefix, brokers: cluster.Brokers}
-	registryURL := registrytest.Start(t, h.brokers, cluster.Topic("_schemas"))
+	st := kafkatest.NewStage(t, kafkatest.StageOptions{Partitions: partitions, DedupWindow: 24 * time.Hour})
+	h := &harness{Stage: st, t: t}
 	h.cfg = fanout.Config{
-		Kafka:          config.Kafka{Brokers: h.brokers, TopicPrefix: cluster.Prefix, Partitions: partitions, ReplicationFactor: 1},
-		Registry:       config.Registry{URL: registryURL},
+		Kafka:          st.Kafka,
+		Registry:       config.Registry{URL: st.RegistryURL},
 		Log:            config.Log{Level: "info"},
 		Stall:          config.Stall{After: config.DefaultStallAfter},
 		InstanceID:     "test-1",
 		MaxPollRecords: 10000,
 	}
-	var err error
-	h.producer, err = kgo.NewClient(kafkax.ClientOpts(config.Kafka{Brokers: h.brokers}, nil, kgo.ProducerLinger(0))...)
-	if err != nil {
+	h.enriched = avroserde.NewEnrichedEventCodec(st.Registry, h.Topic(topics.EventsEnriched))
+	h.deliveries = avroserde.NewDeliveryCodec(st.Registry, h.Topic(topics.Deliveries))
+	if err := h.enriched.Register(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.producer.Close)
-	ctx := context.Background()
-	if err := kafkax.EnsureTopics(ctx, kadm.NewClient(h.producer), h.cfg.Kafka, 24*time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	srCl, err := sr.NewClient(sr.URLs(registryURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	areg := avroserde.NewRegistry(srCl)
-	h.enriched = avroserde.NewEnrichedEventCodec(areg, h.topic(topics.EventsEnriched))
-	h.deliveries = avroserde.NewDeliveryCodec(areg, h.topic(topics.Deliveries))
-	if err := h.enriched.Register(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h.subs, err = store.Subscriptions(ctx, store.Options{
-		Names:      topics.Namer{Prefix: h.prefix},
-		ClientOpts: kafkax.ClientOpts(config.Kafka{Brokers: h.brokers}, nil),
-		Registry:   areg,
-		Writable:   true,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.subs.Close)
+	h.subs = st.Subscriptions()
 	return h
 }
 
-func (h *harness) topic(base string) string { return h.prefix + base }
-
-func (h *harness) logger() *zap.Logger {
-	if tt, ok := h.t.(*testing.T); ok {
-		return zaptest.NewLogger(tt, zaptest.Level(zap.WarnLevel))
-	}
-	return zap.NewNop()
-}
+func (h *harness) logger() *zap.Logger { return kafkatest.Logger(h.t, zap.WarnLevel) }
 
 // instance is one running fanout service.
 type instance struct {
@@ -144,78 +103,30 @@ func enrichedEvent(id, typ, entity string, version int64, data string) event.Enr
 
 func (h *harness) record(e event.EnrichedEvent) *kgo.Record {
 	h.t.Helper()
-	v, err := h.enriched.Encode(e)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return &kgo.Record{
-		Topic: h.topic(topics.EventsEnriched),
-		Key:   []byte(e.Entity.Key()),
-		Value: v,
-		Headers: []kgo.RecordHeader{
-			{Key: topics.HeaderEventID, Value: []byte(e.ID)},
-			{Key: topics.HeaderCorrelationID, Value: []byte(e.CorrelationID)},
-		},
-	}
+	return kafkatest.EncodeRecord(h.t, h.enriched, h.Topic(topics.EventsEnriched), e.Entity.Key(), e, kafkatest.Headers(
+		topics.HeaderEventID, e.ID,
+		topics.HeaderCorrelationID, e.CorrelationID))
 }
 
 func (h *harness) produce(es ...event.EnrichedEvent) {
 	h.t.Helper()
-	rs := make([]*kgo.Record, len(es))
-	for i, e := range es {
-		rs[i] = h.record(e)
-	}
-	for len(rs) > 0 {
-		n := min(len(rs), 5000)
-		if err := h.producer.ProduceSync(context.Background(), rs[:n]...).FirstErr(); err != nil {
-			h.t.Fatal(err)
-		}
-		rs = rs[n:]
-	}
-}
-
-// tail follows the topic with base name base (read_committed, from
-// its start).
-func (h *harness) tail(base string) *kafkatest.Tail {
-	return h.cluster.Tail(h.t, h.topic(base))
+	kafkatest.ProduceEach(h.Stage, es, h.record)
 }
 
 // delivered is a decoded record of commerce.deliveries.
-type delivered struct {
-	rec *kgo.Record
-	d   event.Delivery
-}
+type delivered = kafkatest.Decoded[event.Delivery]
 
 func (h *harness) decode(rs []*kgo.Record) []delivered {
 	h.t.Helper()
-	out := make([]delivered, 0, len(rs))
-	for _, r := range rs {
-		d, err := h.deliveries.Decode(context.Background(), r.Value)
-		if err != nil {
-			h.t.Fatalf("decoding delivery %d@%d: %v", r.Partition, r.Offset, err)
-		}
-		out = append(out, delivered{rec: r, d: d})
-	}
-	return out
+	return kafkatest.DecodeAll(h.t, h.deliveries, rs)
 }
 
 func bySubscription(ds []delivered) map[string][]delivered {
 	out := map[string][]delivered{}
 	for _, d := range ds {
-		out[d.d.SubscriptionID] = append(out[d.d.SubscriptionID], d)
+		out[d.Value.SubscriptionID] = append(out[d.Value.SubscriptionID], d)
 	}
 	return out
-}
-
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func idf(prefix string, i int) string { return fmt.Sprintf("%s-%06d", prefix, i) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,38 +13,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/fanout"
 )
-
-// counter reads one series of a counter from reg; 0 when absent.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
 
 // TestDeliveriesFollowPatternsFiltersAndState: 1,000 mixed events against
 // five subscriptions. Each gets exactly the events its patterns and filter
@@ -99,11 +71,11 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	h.start("f1", fanout.Deps{Metrics: reg})
-	out := h.tail(topics.Deliveries)
+	out := h.Follow(topics.Deliveries)
 	h.produce(events...)
 
 	total := len(want["sub_big"]) + len(want["sub_all"]) + len(want["sub_prod"])
-	waitFor(t, 60*time.Second, "every delivery", func() bool { return out.Len() >= total })
+	kafkatest.WaitFor(t, 60*time.Second, "every delivery", func() bool { return out.Len() >= total })
 	time.Sleep(300 * time.Millisecond) // nothing more may come
 	got := h.decode(out.Records())
 	if len(got) != total {
@@ -117,13 +89,13 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 		}
 		last := map[string]int64{}
 		for _, d := range ds {
-			if !ids[d.d.EventID] {
-				t.Errorf("%s got event %s (%s) it should not", sub, d.d.EventID, d.d.EventType)
+			if !ids[d.Value.EventID] {
+				t.Errorf("%s got event %s (%s) it should not", sub, d.Value.EventID, d.Value.EventType)
 			}
-			if d.d.EntityVersion <= last[d.d.EntityKey] {
-				t.Errorf("%s %s: version %d after %d", sub, d.d.EntityKey, d.d.EntityVersion, last[d.d.EntityKey])
+			if d.Value.EntityVersion <= last[d.Value.EntityKey] {
+				t.Errorf("%s %s: version %d after %d", sub, d.Value.EntityKey, d.Value.EntityVersion, last[d.Value.EntityKey])
 			}
-			last[d.d.EntityKey] = d.d.EntityVersion
+			last[d.Value.EntityKey] = d.Value.EntityVersion
 		}
 	}
 	for _, s := range []string{"sub_off", "sub_late"} {
@@ -134,30 +106,30 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 
 	// One delivery in detail: key, headers, id and the body DESIGN.md fixes.
 	d := bySub["sub_big"][0]
-	if string(d.rec.Key) != "sub_big/"+d.d.EntityKey {
-		t.Errorf("key %q, want sub_big/<entity key>", d.rec.Key)
+	if string(d.Record.Key) != "sub_big/"+d.Value.EntityKey {
+		t.Errorf("key %q, want sub_big/<entity key>", d.Record.Key)
 	}
-	if d.d.ID != fanout.DeliveryID(d.d.EventID, "sub_big") || !strings.HasPrefix(d.d.ID, "msg_") {
-		t.Errorf("delivery id %q is not the stable id of its (event, subscription)", d.d.ID)
+	if d.Value.ID != fanout.DeliveryID(d.Value.EventID, "sub_big") || !strings.HasPrefix(d.Value.ID, "msg_") {
+		t.Errorf("delivery id %q is not the stable id of its (event, subscription)", d.Value.ID)
 	}
-	if stream.Header(d.rec, topics.HeaderSubscriptionID) != "sub_big" || stream.Header(d.rec, topics.HeaderEventID) != d.d.EventID {
-		t.Errorf("headers %v", d.rec.Headers)
+	if stream.Header(d.Record, topics.HeaderSubscriptionID) != "sub_big" || stream.Header(d.Record, topics.HeaderEventID) != d.Value.EventID {
+		t.Errorf("headers %v", d.Record.Headers)
 	}
 	var body map[string]any
-	if err := json.Unmarshal(d.d.Body, &body); err != nil {
+	if err := json.Unmarshal(d.Value.Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"id", "type", "source", "time", "entity", "data", "changes"} {
 		if _, ok := body[k]; !ok {
-			t.Errorf("body has no %q: %s", k, d.d.Body)
+			t.Errorf("body has no %q: %s", k, d.Value.Body)
 		}
 	}
 	if len(body) != 7 {
-		t.Errorf("body has %d fields, want 7: %s", len(body), d.d.Body)
+		t.Errorf("body has %d fields, want 7: %s", len(body), d.Value.Body)
 	}
 	ent, _ := body["entity"].(map[string]any)
-	if ent["version"] != float64(d.d.EntityVersion) || body["id"] != d.d.EventID {
-		t.Errorf("body %s does not describe delivery %+v", d.d.Body, d.d)
+	if ent["version"] != float64(d.Value.EntityVersion) || body["id"] != d.Value.EventID {
+		t.Errorf("body %s does not describe delivery %+v", d.Value.Body, d.Value)
 	}
 
 	// The counters agree with what was written.
@@ -174,11 +146,11 @@ func TestDeliveriesFollowPatternsFiltersAndState(t *testing.T) {
 		{"sub_late", fanout.ReasonBeforeCreated, n},
 	}
 	for _, c := range checks {
-		name, labels := "surge_fanout_deliveries_total", map[string]string{"subscription": c.sub}
+		name, labels := "surge_fanout_deliveries_total", []string{"subscription", c.sub}
 		if c.reason != "" {
-			name, labels["reason"] = "surge_fanout_filtered_total", c.reason
+			name, labels = "surge_fanout_filtered_total", append(labels, "reason", c.reason)
 		}
-		if got := counter(t, reg, name, labels); got != float64(c.want) {
+		if got := kafkatest.CounterValue(t, reg, name, labels...); got != float64(c.want) {
 			t.Errorf("%s%v = %v, want %d", name, labels, got, c.want)
 		}
 	}
@@ -193,7 +165,7 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 	h.subscribe(event.Subscription{ID: "sub_a", EventTypes: []string{"order.*"}, Enabled: true})
 	h.subscribe(event.Subscription{ID: "sub_witness", EventTypes: []string{"*"}, Enabled: true})
 	f := h.start("f1", fanout.Deps{})
-	out := h.tail(topics.Deliveries)
+	out := h.Follow(topics.Deliveries)
 
 	seq := 0
 	// send posts one order event and waits until the witness (which gets
@@ -205,9 +177,9 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 		id := idf("ev", seq)
 		start := time.Now()
 		h.produce(enrichedEvent(id, "order.updated", "order:O1", int64(seq), fmt.Sprintf(`{"total":%g}`, total)))
-		waitFor(t, 30*time.Second, "the witness delivery of "+id, func() bool {
+		kafkatest.WaitFor(t, 30*time.Second, "the witness delivery of "+id, func() bool {
 			for _, d := range h.decode(out.Records()) {
-				if d.d.EventID == id && d.d.SubscriptionID == "sub_witness" {
+				if d.Value.EventID == id && d.Value.SubscriptionID == "sub_witness" {
 					return true
 				}
 			}
@@ -216,8 +188,8 @@ func TestSubscriptionChangesApplyWithoutRestart(t *testing.T) {
 		t.Logf("event %s delivered %s after it was written", id, time.Since(start).Round(time.Millisecond))
 		// sub_a's delivery, if any, was committed in the witness's
 		// transaction but may sit on another partition: read them all.
-		for _, d := range h.decode(h.cluster.ReadCommitted(t, h.topic(topics.Deliveries))) {
-			if d.d.EventID == id && d.d.SubscriptionID == "sub_a" {
+		for _, d := range h.decode(h.ReadCommitted(t, h.Topic(topics.Deliveries))) {
+			if d.Value.EventID == id && d.Value.SubscriptionID == "sub_a" {
 				return true
 			}
 		}
@@ -307,17 +279,10 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 		}
 	}
 	h.produce(events...)
-	out := h.tail(topics.Deliveries)
+	out := h.Follow(topics.Deliveries)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var calls atomic.Int64
-	crashAt := int64(want * 2 / 5)
-	now := func() time.Time {
-		if calls.Add(1) == crashAt {
-			cancel() // the process dies in the middle of a batch
-		}
-		return time.Now()
-	}
+	now := kafkatest.CrashClock(cancel, int64(want*2/5))
 	cfg := h.cfg
 	cfg.InstanceID = "crashy"
 	svc, err := fanout.New(context.Background(), cfg, h.logger(), fanout.Deps{Now: now})
@@ -336,7 +301,7 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	}
 
 	h.start("crashy", fanout.Deps{})
-	waitFor(t, 120*time.Second, "every delivery", func() bool { return out.Len() >= want })
+	kafkatest.WaitFor(t, 120*time.Second, "every delivery", func() bool { return out.Len() >= want })
 	time.Sleep(300 * time.Millisecond)
 	got := h.decode(out.Records())
 	if len(got) != want {
@@ -345,15 +310,15 @@ func TestCrashMidStreamIsExactlyOnce(t *testing.T) {
 	seen := map[string]int{}
 	last := map[string]int64{}
 	for _, d := range got {
-		pair := d.d.EventID + "→" + d.d.SubscriptionID
+		pair := d.Value.EventID + "→" + d.Value.SubscriptionID
 		if seen[pair]++; seen[pair] > 1 {
 			t.Fatalf("delivery %s written twice", pair)
 		}
-		k := string(d.rec.Key)
-		if d.d.EntityVersion <= last[k] {
-			t.Fatalf("%s: version %d after %d", k, d.d.EntityVersion, last[k])
+		k := string(d.Record.Key)
+		if d.Value.EntityVersion <= last[k] {
+			t.Fatalf("%s: version %d after %d", k, d.Value.EntityVersion, last[k])
 		}
-		last[k] = d.d.EntityVersion
+		last[k] = d.Value.EntityVersion
 	}
 }
 
@@ -364,14 +329,14 @@ func TestUndecodableInputIsDeadLettered(t *testing.T) {
 	h := newHarness(t, 1)
 	h.subscribe(event.Subscription{ID: "sub_all", EventTypes: []string{"*"}, Enabled: true})
 	h.start("f1", fanout.Deps{})
-	out, dlq := h.tail(topics.Deliveries), h.tail(topics.EventsDLQ)
-	poison := &kgo.Record{Topic: h.topic(topics.EventsEnriched), Key: []byte("order:1"), Value: []byte(`{"not":"avro"}`)}
-	if err := h.producer.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
+	out, dlq := h.Follow(topics.Deliveries), h.Follow(topics.EventsDLQ)
+	poison := &kgo.Record{Topic: h.Topic(topics.EventsEnriched), Key: []byte("order:1"), Value: []byte(`{"not":"avro"}`)}
+	if err := h.Producer.ProduceSync(context.Background(), poison).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	h.produce(enrichedEvent("ev-after", "order.placed", "order:1", 1, `{}`))
-	waitFor(t, 30*time.Second, "the delivery after the poison record", func() bool { return out.Len() == 1 })
-	waitFor(t, 30*time.Second, "the dead-lettered record", func() bool { return dlq.Len() == 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "the delivery after the poison record", func() bool { return out.Len() == 1 })
+	kafkatest.WaitFor(t, 30*time.Second, "the dead-lettered record", func() bool { return dlq.Len() == 1 })
 	r := dlq.Records()[0]
 	if string(r.Value) != `{"not":"avro"}` || stream.Header(r, topics.HeaderDLQStage) != "fanout" || stream.Header(r, topics.HeaderDLQErrorClass) != stream.ClassUndecodable {
 		t.Fatalf("dead letter %q headers %v", r.Value, r.Headers)

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/sr"
-
-	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/store"
@@ -27,14 +24,10 @@ func TestSourcesAndEventTypesChangeWithoutRestart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srCl, err := sr.NewClient(sr.URLs(h.registryURL))
-	if err != nil {
-		t.Fatal(err)
-	}
 	o := store.Options{
-		Names:      topics.Namer{Prefix: h.cluster.Prefix},
+		Names:      topics.Namer{Prefix: h.Prefix},
 		ClientOpts: kafkax.ClientOpts(h.cfg.Kafka, nil),
-		Registry:   avroserde.NewRegistry(srCl),
+		Registry:   h.Registry,
 		Writable:   true,
 	}
 	admin, err := store.OpenLive(ctx, o)

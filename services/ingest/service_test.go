@@ -25,12 +25,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/kafkatest"
-	"github.com/surgehq/surge/pkg/registry/registrytest"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/services/ingest"
 )
@@ -38,14 +36,12 @@ import (
 // harness is ingest running against an in-process Kafka (kfake) and
 // Surge's registry, with its HTTP handler on an httptest server.
 type harness struct {
-	t           *testing.T
-	cluster     *kafkatest.Cluster
-	brokers     []string
-	registryURL string
-	svc         *ingest.Service
-	srv         *httptest.Server
-	cfg         ingest.Config
-	deps        ingest.Deps
+	*kafkatest.Stage
+	t    *testing.T
+	svc  *ingest.Service
+	srv  *httptest.Server
+	cfg  ingest.Config
+	deps ingest.Deps
 }
 
 const shopSecret = "s3cr3t-shop-key"
@@ -62,15 +58,12 @@ func testSources() catalog.StaticSources {
 
 func newHarness(t *testing.T, tweak func(*ingest.Config)) *harness {
 	t.Helper()
-	cluster := kafkatest.New(t)
-	h := &harness{t: t, cluster: cluster, brokers: cluster.Brokers}
-
-	h.registryURL = registrytest.Start(t, h.brokers, cluster.Topic("_schemas"))
-
+	st := kafkatest.NewStage(t, kafkatest.StageOptions{Partitions: 3, DedupWindow: 24 * time.Hour})
+	h := &harness{Stage: st, t: t}
 	h.cfg = ingest.Config{
 		Addr:           "127.0.0.1:0",
-		Kafka:          config.Kafka{Brokers: h.brokers, TopicPrefix: cluster.Prefix, Partitions: 3, ReplicationFactor: 1},
-		Registry:       config.Registry{URL: h.registryURL},
+		Kafka:          st.Kafka,
+		Registry:       config.Registry{URL: st.RegistryURL},
 		Log:            config.Log{Level: "info"},
 		InstanceID:     "test",
 		MaxBodyBytes:   1 << 20,
@@ -96,7 +89,7 @@ func newHarness(t *testing.T, tweak func(*ingest.Config)) *harness {
 // start (re)starts the service, as a process restart would.
 func (h *harness) start() {
 	h.t.Helper()
-	svc, err := ingest.New(context.Background(), h.cfg, zaptest.NewLogger(h.t, zaptest.Level(zap.WarnLevel)), h.deps)
+	svc, err := ingest.New(context.Background(), h.cfg, kafkatest.Logger(h.t, zap.WarnLevel), h.deps)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -145,7 +138,7 @@ func (h *harness) post(path, contentType string, body []byte, headers map[string
 // rawRecords reads commerce.events.raw to its end with read_committed.
 func (h *harness) rawRecords() []*kgo.Record {
 	h.t.Helper()
-	return h.cluster.ReadCommitted(h.t, h.cluster.Topic(topics.EventsRaw))
+	return h.ReadCommitted(h.t, h.Topic(topics.EventsRaw))
 }
 
 const orderPlaced = `{"type":"order.placed","entity":{"type":"order","id":"100012"},"data":{"total":"59.90"}}`
@@ -183,7 +176,7 @@ func TestAcceptedEventIsDurableAndDecodesWithAStockDeserializer(t *testing.T) {
 		t.Fatalf("value does not start with the Confluent magic byte: % x", v[:min(5, len(v))])
 	}
 	schemaID := int(binary.BigEndian.Uint32(v[1:5]))
-	srCl, err := sr.NewClient(sr.URLs(h.registryURL))
+	srCl, err := sr.NewClient(sr.URLs(h.RegistryURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +185,8 @@ func TestAcceptedEventIsDurableAndDecodesWithAStockDeserializer(t *testing.T) {
 		t.Fatal(err)
 	}
 	subjects, err := srCl.SubjectsByID(context.Background(), schemaID)
-	if err != nil || len(subjects) != 1 || subjects[0] != h.cluster.Topic(topics.EventsRaw)+"-value" {
-		t.Errorf("schema %d subjects %v (%v), want [%s-value]", schemaID, subjects, err, h.cluster.Topic(topics.EventsRaw))
+	if err != nil || len(subjects) != 1 || subjects[0] != h.Topic(topics.EventsRaw)+"-value" {
+		t.Errorf("schema %d subjects %v (%v), want [%s-value]", schemaID, subjects, err, h.Topic(topics.EventsRaw))
 	}
 	codec, err := goavro.NewCodec(schema.Schema)
 	if err != nil {
@@ -341,15 +334,15 @@ func TestOverloadAnswers429AndKafkaTroubleAnswers503(t *testing.T) {
 	}
 
 	// Kafka stops answering produce requests.
-	h.cluster.RequireFake(t, "Kafka refusing produce requests")
+	h.RequireFake(t, "Kafka refusing produce requests")
 	var down atomic.Bool
 	down.Store(true)
-	h.cluster.Fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+	h.Fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if !down.Load() {
-			h.cluster.Fake.DropControl()
+			h.Fake.DropControl()
 			return nil, nil, false
 		}
-		h.cluster.Fake.KeepControl()
+		h.Fake.KeepControl()
 		return nil, errors.New("broker unavailable"), true
 	})
 	r = h.post("/v1/events", "application/json", []byte(orderPlaced), nil)
@@ -468,16 +461,16 @@ func TestRetryAfterALate503IsNotWrittenTwice(t *testing.T) {
 		c.Writers = 1
 		c.ProduceTimeout = 2 * time.Second
 	})
-	h.cluster.RequireFake(t, "delaying EndTxn")
+	h.RequireFake(t, "delaying EndTxn")
 	// Every commit takes 1.2 s from now on.
 	inCommit := make(chan struct{}, 16)
-	h.cluster.Fake.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
-		h.cluster.Fake.KeepControl()
+	h.Fake.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		h.Fake.KeepControl()
 		select {
 		case inCommit <- struct{}{}:
 		default:
 		}
-		h.cluster.Fake.SleepControl(func() { time.Sleep(1200 * time.Millisecond) })
+		h.Fake.SleepControl(func() { time.Sleep(1200 * time.Millisecond) })
 		return nil, nil, false
 	})
 	first := make(chan response, 1)

@@ -154,6 +154,33 @@ func (rc *Receiver) Arrivals() []Arrival {
 	return append([]Arrival(nil), rc.got...)
 }
 
+// Answered returns the requests to path answered with status, in the
+// order the answers were decided.
+func (rc *Receiver) Answered(path string, status int) []Arrival {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []Arrival
+	for _, a := range rc.got {
+		if a.Path == path && a.Status == status {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// OfEvent returns the first request whose body's id is eventID, and
+// whether one has arrived.
+func (rc *Receiver) OfEvent(eventID string) (Arrival, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, a := range rc.got {
+		if a.EventID == eventID {
+			return a, true
+		}
+	}
+	return Arrival{}, false
+}
+
 // Requests is the number of requests answered so far.
 func (rc *Receiver) Requests() int {
 	rc.mu.Lock()
