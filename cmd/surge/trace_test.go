@@ -67,7 +67,10 @@ func TestTraceFollowsAnEventThroughARetriedDelivery(t *testing.T) {
 	select {
 	case <-delivered:
 	case <-time.After(60 * time.Second):
-		t.Fatal("the receiver never got its 200")
+		mu.Lock()
+		got := len(hookIDs)
+		mu.Unlock()
+		t.Fatalf("the receiver never got its 200 (%d requests in 60s); where event %s is:\n%s", got, id, devDiagnosis(t, stack, id))
 	}
 	mu.Lock()
 	webhookID := hookIDs[0]
