@@ -10,8 +10,10 @@ import (
 
 // TestPipelineTable pins the table: every topic a stage names is created,
 // every created topic has a key rule and (but for the events DLQ, whose
-// records keep their own) a schema of the schemas module, and the ids the
-// services derive from it are the ones deployed groups and producers use.
+// records keep their own) a schema of the schemas module, every header a
+// topic names has a doc and every documented header is on a topic, and
+// the ids the services derive from it are the ones deployed groups and
+// producers use.
 func TestPipelineTable(t *testing.T) {
 	layouts := map[string]topics.Layout{}
 	for _, l := range topics.Layouts(topics.DefaultDedupWindow) {
@@ -24,6 +26,20 @@ func TestPipelineTable(t *testing.T) {
 		}
 		if l.Schema == "" && l.Name != topics.EventsDLQ {
 			t.Errorf("%s has no schema", l.Name)
+		}
+	}
+	used := map[string]bool{}
+	for _, l := range layouts {
+		for _, h := range l.Headers {
+			used[h] = true
+			if doc, ok := topics.HeaderDoc(h); !ok || doc == "" {
+				t.Errorf("%s: header %s has no doc in the Headers table", l.Name, h)
+			}
+		}
+	}
+	for _, h := range topics.Headers {
+		if !used[h.Name] {
+			t.Errorf("header %s is in the Headers table but on no topic", h.Name)
 		}
 	}
 	for _, st := range topics.Pipeline() {

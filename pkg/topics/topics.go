@@ -65,29 +65,17 @@ const EntityAliases = "commerce.entity-aliases"
 // any earlier run of the same replay.
 const TransactionalIDReplayPrefix = "surge-replay-"
 
-// Record header names. Every stage copies EventID and CorrelationID from its
-// input to its outputs.
+// Record header names; what each one holds is in the Headers table
+// (headers.go), which the AsyncAPI document prints.
 const (
-	HeaderEventID       = "surge.event-id"
-	HeaderCorrelationID = "surge.correlation-id"
-	HeaderEventType     = "surge.event-type"
-	HeaderSource        = "surge.source"
-	// HeaderCausationID names the event a derived event was made from
-	// (an inventory.reserved written by enrich for an order.placed, an
-	// inventory.changed for a stock.updated).
-	HeaderCausationID = "surge.causation-id"
-	// HeaderSubscriptionID names the subscription a delivery is for.
+	HeaderEventID        = "surge.event-id"
+	HeaderCorrelationID  = "surge.correlation-id"
+	HeaderEventType      = "surge.event-type"
+	HeaderSource         = "surge.source"
+	HeaderCausationID    = "surge.causation-id"
 	HeaderSubscriptionID = "surge.subscription-id"
-	// HeaderOriginOffset, on a commerce.deliveries.retry record, is the
-	// offset in commerce.deliveries its delivery was first read at: the
-	// dispatcher orders a key's deliveries by it, wherever in the retry
-	// topic their copies are.
-	HeaderOriginOffset = "surge.origin-offset"
-	// HeaderRetryFinished marks a commerce.deliveries.retry record that is
-	// no delivery: the dispatcher's note of retry offsets it finished
-	// (value: "a-b,c,..."), so the next owner of the partition skips them
-	// wherever they are.
-	HeaderRetryFinished = "surge.retry.finished"
+	HeaderOriginOffset   = "surge.origin-offset"
+	HeaderRetryFinished  = "surge.retry.finished"
 
 	// Dead-letter headers, added to the original record's headers. Every
 	// one starts with HeaderDLQPrefix.
@@ -115,6 +103,7 @@ type Layout struct {
 	Configs   map[string]string // topic configs beyond the defaults
 	Schema    string            // its values' schema: a name of the schemas module; empty when it varies
 	Key       string            // what its record key is
+	Headers   []string          // the headers its records may carry (Headers table), in the order they are written
 }
 
 // PartitionRule chooses a topic's partition count.
@@ -140,18 +129,21 @@ const DefaultDedupWindow = 24 * time.Hour
 // bounds how long idempotency records are kept.
 func Layouts(dedupWindow time.Duration) []Layout {
 	dedupRetention := (dedupWindow + time.Hour).Milliseconds()
+	ids := []string{HeaderEventID, HeaderCorrelationID, HeaderCausationID}
+	event := join(ids, []string{HeaderEventType, HeaderSource}, replayed)
+	delivery := join(ids, []string{HeaderSubscriptionID, HeaderEventType}, replayed)
 	return []Layout{
-		{Name: EventsRaw, Schema: schemas.Event, Key: "<entity type>:<entity id>"},
-		{Name: EventsEnriched, Schema: schemas.EnrichedEvent, Key: "<entity type>:<entity id>"},
-		{Name: EventsDLQ, Key: "the dead record's (its value and schema id are kept: a raw or an enriched event)"},
-		{Name: Entities, Configs: compacted, Schema: schemas.EntitySnapshot, Key: "<entity type>:<entity id>"},
+		{Name: EventsRaw, Schema: schemas.Event, Key: "<entity type>:<entity id>", Headers: event},
+		{Name: EventsEnriched, Schema: schemas.EnrichedEvent, Key: "<entity type>:<entity id>", Headers: event},
+		{Name: EventsDLQ, Key: "the dead record's (its value and schema id are kept: a raw or an enriched event)", Headers: join(event, deadLettered)},
+		{Name: Entities, Configs: compacted, Schema: schemas.EntitySnapshot, Key: "<entity type>:<entity id>", Headers: ids},
 		{Name: Subscriptions, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Subscription, Key: "<subscription id>"},
 		{Name: Sources, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Source, Key: "<source id>"},
 		{Name: EventTypes, Partition: PartitionsOne, Configs: compacted, Schema: schemas.EventType, Key: "<event type name>"},
-		{Name: Deliveries, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>"},
-		{Name: DeliveriesRetry, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>"},
-		{Name: DeliveriesDLQ, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>"},
-		{Name: DeliveryAttempts, Schema: schemas.DeliveryAttempt, Key: "<delivery id> (the webhook-id)"},
+		{Name: Deliveries, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>", Headers: delivery},
+		{Name: DeliveriesRetry, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>", Headers: join(delivery, []string{HeaderOriginOffset, HeaderRetryFinished})},
+		{Name: DeliveriesDLQ, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>", Headers: join(delivery, deadLettered, []string{HeaderDLQHTTPStatus})},
+		{Name: DeliveryAttempts, Schema: schemas.DeliveryAttempt, Key: "<delivery id> (the webhook-id)", Headers: delivery},
 		{Name: Replays, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Replay, Key: "<replay id>"},
 		{Name: Stalls, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Stall, Key: "<consumer group>/<topic>/<partition>"},
 		{Name: Backlog, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Backlog, Key: "<subscription id>/<instance id>"},
