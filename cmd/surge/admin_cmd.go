@@ -71,7 +71,8 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		return err
 	}
 	defer dlqs.Close()
-	api, err := admin.New(admin.Config{Token: c.Token, AllowLoopback: c.AllowLoopback, SecretGrace: c.SecretGrace}, admin.Deps{
+	api, err := admin.New(admin.Config{Token: c.Token, AllowLoopback: c.AllowLoopback, SecretGrace: c.SecretGrace,
+		Cluster: asyncAPICluster("kafka", "the Kafka cluster this admin API runs on", c.Kafka, c.Registry.URL)}, admin.Deps{
 		Subscriptions: stores.Subscriptions,
 		Sources:       stores.SourceTable(),
 		EventTypes:    stores.EventTypeTable(),

@@ -245,7 +245,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	if d.dlq, err = newDLQService(kafka, d.RegistryURL, d.stores.Subscriptions, log.Named("dlq")); err != nil {
 		return nil, err
 	}
-	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true}, admin.Deps{
+	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true, Cluster: devAsyncAPICluster(kafka, d.RegistryURL)}, admin.Deps{
 		Subscriptions: d.stores.Subscriptions,
 		Sources:       d.stores.SourceTable(),
 		EventTypes:    d.stores.EventTypeTable(),

@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/asyncapi"
 	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
@@ -67,6 +68,10 @@ type Config struct {
 	// WriteTimeout bounds one store write (503 after); 0 means
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// Cluster is the cluster the AsyncAPI document of the topics, served
+	// without authentication at GET /v1/asyncapi.json, names as its
+	// server; without a Host the document names none.
+	Cluster asyncapi.Server
 }
 
 // Deps are the API's collaborators.
@@ -122,7 +127,8 @@ type API struct {
 	// PATCHes of one subscription cannot lose either change.
 	mu sync.Mutex
 
-	routes []string // "METHOD /pattern" of every route Mount registered
+	routes   []string // "METHOD /pattern" of every route Mount registered
+	asyncAPI []byte   // the AsyncAPI document of the topics on cfg.Cluster
 }
 
 // New checks cfg and deps and returns the API.
@@ -182,6 +188,11 @@ func New(cfg Config, deps Deps) (*API, error) {
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}
+	doc, err := asyncapi.Document(cfg.Cluster)
+	if err != nil {
+		return nil, fmt.Errorf("admin: writing the AsyncAPI document: %w", err)
+	}
+	a.asyncAPI = doc
 	return a, nil
 }
 

@@ -19,3 +19,12 @@ func (a *API) openAPI(w http.ResponseWriter, _ *http.Request) error {
 	_, _ = w.Write(OpenAPI)
 	return nil
 }
+
+// asyncAPIDocument serves the AsyncAPI document of the topics (pkg/asyncapi)
+// without authentication at GET /v1/asyncapi.json.
+func (a *API) asyncAPIDocument(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(a.asyncAPI)
+	return nil
+}

@@ -90,6 +90,7 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 
 	script := []step{
 		{name: "document", method: "GET", path: "/v1/openapi.json", noAuth: true, status: 200},
+		{name: "topics document", method: "GET", path: "/v1/asyncapi.json", noAuth: true, status: 200},
 
 		// Subscriptions.
 		{name: "create", method: "POST", path: "/v1/subscriptions", body: validCreate, status: 201},

@@ -72,6 +72,9 @@ func (a *API) Mount(mux *http.ServeMux) {
 	a.handle(mux, "/v1/openapi.json", false, map[string]handlerFunc{
 		http.MethodGet: a.openAPI,
 	})
+	a.handle(mux, "/v1/asyncapi.json", false, map[string]handlerFunc{
+		http.MethodGet: a.asyncAPIDocument,
+	})
 	mux.Handle("/v1/", a.authenticated(func(_ http.ResponseWriter, r *http.Request) error {
 		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, "no route %s %s; GET /v1/openapi.json lists them", r.Method, r.URL.Path)
 	}))
