@@ -6,7 +6,7 @@ MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS     := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
 
-.PHONY: all build run test test-short test-kafka test-kafka-faults test-interop test-api-contract fuzz lint fmt bench deps clean
+.PHONY: all build run test test-short test-kafka test-kafka-faults test-interop test-api-contract test-asyncapi fuzz lint fmt bench deps clean
 
 all: lint test
 
@@ -78,6 +78,14 @@ fuzz:
 ## (tests/api-contract/hooks.py); 70-95 s (scripts/schemathesis.sh)
 test-api-contract:
 	GO=$(GO) scripts/schemathesis.sh
+
+## test-asyncapi: docs/asyncapi.json, the AsyncAPI 3 document of the topics
+## (generated from pkg/topics and schemas/; make test fails when it is
+## stale), validated by the official parser, @asyncapi/parser 3.6.6 with
+## @asyncapi/avro-schema-parser 3.1.0 (pinned in tests/asyncapi/package-lock.json;
+## scripts/asyncapi.sh installs them with npm ci); about 10 s
+test-asyncapi:
+	scripts/asyncapi.sh
 
 ## test-short: the same without the slow end-to-end tests
 test-short:
