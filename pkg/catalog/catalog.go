@@ -88,6 +88,12 @@ const (
 	maxEntityLength = 64
 )
 
+// ReservedPrefix starts the types of Surge's own operator events
+// (pkg/opsevent): no catalog type or alias may start with it, so ingest
+// refuses them from every sender (an unknown type) and only Surge writes
+// them.
+const ReservedPrefix = "surge."
+
 // Validate checks the event type on its own (not against other types of a
 // catalog). Errors are *FieldError values, joined.
 func (et EventType) Validate() error {
@@ -99,6 +105,8 @@ func (et EventType) Validate() error {
 		errs = append(errs, fieldErr("name", "is longer than %d characters", maxTypeNameLen))
 	case !typeNameRE.MatchString(et.Name):
 		errs = append(errs, fieldErr("name", "%q must be lower-case dotted words of a-z, 0-9, '_' and '-'", et.Name))
+	case strings.HasPrefix(et.Name, ReservedPrefix):
+		errs = append(errs, fieldErr("name", "%q is reserved: types starting with %q are Surge's own operator events", et.Name, ReservedPrefix))
 	}
 	if et.EntityType != "" && (len(et.EntityType) > maxEntityLength || !entityTypeRE.MatchString(et.EntityType)) {
 		errs = append(errs, fieldErr("entity_type", "%q must be a lower-case word of a-z, 0-9, '_' and '-' of at most %d characters", et.EntityType, maxEntityLength))
@@ -115,6 +123,8 @@ func (et EventType) Validate() error {
 			errs = append(errs, fieldErr(f, "%q contains white space or control characters", a))
 		case a == et.Name:
 			errs = append(errs, fieldErr(f, "%q is the type's own name", a))
+		case strings.HasPrefix(a, ReservedPrefix):
+			errs = append(errs, fieldErr(f, "%q is reserved: names starting with %q are Surge's own operator events", a, ReservedPrefix))
 		case seen[a]:
 			errs = append(errs, fieldErr(f, "%q is listed twice", a))
 		}

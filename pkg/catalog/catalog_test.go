@@ -319,3 +319,20 @@ func TestLeaves(t *testing.T) {
 		t.Fatalf("Leaves(nil) = %v", got)
 	}
 }
+
+// TestReservedNamesAreRefused: no operator-set type or alias may take the
+// namespace of Surge's operator events, so a sender can never post one.
+func TestReservedNamesAreRefused(t *testing.T) {
+	for _, et := range []catalog.EventType{
+		{Name: "surge.endpoint.disabled"},
+		{Name: "shop.thing", Aliases: []string{"surge.delivery.exhausted"}},
+	} {
+		err := et.Validate()
+		if err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("%+v: %v, want it refused as reserved", et, err)
+		}
+	}
+	if err := (catalog.EventType{Name: "surgery.booked"}).Validate(); err != nil {
+		t.Errorf("surgery.booked is not in the namespace: %v", err)
+	}
+}

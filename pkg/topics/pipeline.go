@@ -75,7 +75,7 @@ var (
 		Name:   StageDispatcher,
 		Reads:  []string{Deliveries, DeliveriesRetry},
 		Group:  GroupDispatcher,
-		Writes: []string{DeliveriesRetry, DeliveriesDLQ, DeliveryAttempts, Backlog},
+		Writes: []string{DeliveriesRetry, DeliveriesDLQ, DeliveryAttempts, Backlog, EventsRaw}, // EventsRaw: operator events (pkg/opsevent)
 		DLQ:    DeliveriesDLQ,
 	}
 )

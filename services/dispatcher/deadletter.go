@@ -54,6 +54,9 @@ func (s *Service) deadLetter(l *lane, it *item, class string, cause error, now t
 		return
 	}
 	s.m.deliveries.WithLabelValues(d.SubscriptionID, "dead_lettered").Inc()
+	if class == ClassExhausted {
+		s.exhaustedEvent(d)
+	}
 	s.log.Warn("delivery dead-lettered", zap.String(observe.KeyDeliveryID, d.ID), zap.String(observe.KeySubscriptionID, d.SubscriptionID),
 		zap.String(observe.KeyErrorClass, class), zap.Int32(observe.KeyAttempts, d.Attempts), zap.Error(cause))
 }

@@ -27,6 +27,7 @@ func (s *Service) guard(sub event.Subscription) *webhook.Guard {
 			FailureThreshold: uint32(s.cfg.BreakerFailures),
 			CoolDown:         s.cfg.BreakerCoolDown,
 			MaxInFlight:      s.cfg.DefaultMaxInFlight,
+			OnStateChange:    s.breakerChanged,
 		})
 		s.guards[sub.ID] = g
 		return g

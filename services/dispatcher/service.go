@@ -61,6 +61,7 @@ import (
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/opsevent"
 	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
@@ -246,9 +247,10 @@ type Service struct {
 	deliveries                                     *avroserde.Codec[event.Delivery]
 	retryCodec, dlqCodec                           *avroserde.Codec[event.Delivery]
 	attemptCodec                                   *avroserde.Codec[event.DeliveryAttempt]
+	ops                                            *opsevent.Emitter // operator events, written with admin
 
 	client   *kgo.Client // the session's; partition callbacks use the one they are given
-	admin    *kgo.Client // open from New to Close: writes commerce.stalls and commerce.backlog
+	admin    *kgo.Client // open from New to Close: writes commerce.stalls, commerce.backlog and operator events
 	watchdog *stream.Watchdog
 	reporter *backlog.Reporter
 	loader   *loader // the session's
@@ -330,7 +332,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.attemptCodec = avroserde.NewDeliveryAttemptCodec(reg, s.attemptsTopic)
 	stalls := stream.NewStallCodec(reg, names.Name(topics.Stalls))
 	backlogs := backlog.NewCodec(reg, names.Name(topics.Backlog))
-	if err := avroserde.RegisterAll(ctx, s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec, stalls, backlogs); err != nil {
+	s.ops = &opsevent.Emitter{Client: admCl, Codec: avroserde.NewEventCodec(reg, names.Name(topics.EventsRaw)), Log: log, Now: s.now}
+	if err := avroserde.RegisterAll(ctx, s.deliveries, s.retryCodec, s.dlqCodec, s.attemptCodec, stalls, backlogs, s.ops.Codec); err != nil {
 		return nil, err
 	}
 	s.subs = deps.Subscriptions

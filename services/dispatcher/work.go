@@ -373,6 +373,7 @@ func (s *Service) disable(sub event.Subscription, now time.Time) {
 		return
 	}
 	s.log.Warn("subscription disabled: the endpoint answered 410 Gone", zap.String(observe.KeySubscriptionID, sub.ID))
+	s.disabledEvent(sub)
 }
 
 // logAttempt writes the attempt to commerce.delivery-attempts (async).
