@@ -49,6 +49,9 @@ type View struct {
 	// Secrets describes the signing secrets, newest first, without their
 	// values.
 	Secrets []SecretInfo `json:"secrets"`
+	// Auth is the endpoint authentication, its secrets Redacted; absent
+	// when the subscription has none.
+	Auth *Auth `json:"auth,omitempty"`
 	// Secret is the new signing secret, shown once: in the create and the
 	// rotate-secret responses only.
 	Secret string `json:"secret,omitempty"`
@@ -84,6 +87,7 @@ func NewView(s event.Subscription) View {
 		CreatedAt:      s.CreatedAt,
 		UpdatedAt:      s.UpdatedAt,
 		Secrets:        make([]SecretInfo, 0, len(s.Secrets)),
+		Auth:           NewAuthView(s.Auth),
 	}
 	// Clients iterate these; null would be a needless special case.
 	if v.EventTypes == nil {
@@ -124,6 +128,9 @@ type Input struct {
 	DisabledReason *string            `json:"disabled_reason"`
 	AllowPrivate   *bool              `json:"allow_private"`
 	Description    *string            `json:"description"`
+	// Auth replaces the endpoint authentication; {} removes it. A secret
+	// sent as Redacted keeps the stored one of the same kind.
+	Auth *Auth `json:"auth"`
 }
 
 // ReadOnlyFields are the fields of a View a client cannot set, and
@@ -175,6 +182,9 @@ func (in Input) Apply(s *event.Subscription, now time.Time) {
 	set(&s.DisabledReason, in.DisabledReason)
 	set(&s.AllowPrivate, in.AllowPrivate)
 	set(&s.Description, in.Description)
+	if in.Auth != nil {
+		s.Auth = storedAuth(in.Auth, s.Auth)
+	}
 	s.UpdatedAt = Timestamp(now)
 }
 
@@ -199,6 +209,7 @@ func Clone(s event.Subscription) event.Subscription {
 	s.EventTypes = slices.Clone(s.EventTypes)
 	s.Headers = cloneMap(s.Headers)
 	s.RetrySchedule = slices.Clone(s.RetrySchedule)
+	s.Auth = cloneAuth(s.Auth)
 	secrets := make([]event.Secret, len(s.Secrets))
 	for i, sec := range s.Secrets {
 		if sec.ExpiresAt != nil {
