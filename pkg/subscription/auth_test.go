@@ -67,7 +67,7 @@ func TestValidateAuth(t *testing.T) {
 			OAuth2: oauth("https://hooks.example.com/t").OAuth2}, field: "auth", msgPart: "basic and oauth2", wantCount: 1},
 		{name: "no kind", auth: &event.EndpointAuth{}, field: "auth", msgPart: "no kind"},
 		{name: "authorization header next to basic", auth: basic("u", "p"),
-			edit: func(s *event.Subscription) { s.Headers = map[string]string{"authorization": "Bearer x"} },
+			edit:  func(s *event.Subscription) { s.Headers = map[string]string{"authorization": "Bearer x"} },
 			field: "headers.authorization", msgPart: "basic auth"},
 		{name: "authorization header next to mtls", auth: mtls(client.CertPEM, client.KeyPEM, ""),
 			edit: func(s *event.Subscription) { s.Headers = map[string]string{"Authorization": "Bearer x"} }},
