@@ -79,16 +79,23 @@ func AuthKind(a *event.EndpointAuth) string {
 
 // authKinds names every part of a that is set, in the order basic,
 // oauth2, mtls.
-func authKinds(a *Auth) []string {
+func authKinds(a *Auth) []string { return kindsSet(a.Basic != nil, a.OAuth2 != nil, a.MTLS != nil) }
+
+// storedKinds is authKinds of the stored form.
+func storedKinds(a *event.EndpointAuth) []string {
+	return kindsSet(a.Basic != nil, a.OAuth2 != nil, a.MTLS != nil)
+}
+
+// kindsSet names the kinds whose part is set.
+func kindsSet(basic, oauth2, mtls bool) []string {
 	var out []string
-	if a.Basic != nil {
-		out = append(out, AuthBasic)
-	}
-	if a.OAuth2 != nil {
-		out = append(out, AuthOAuth2)
-	}
-	if a.MTLS != nil {
-		out = append(out, AuthMTLS)
+	for _, k := range []struct {
+		set  bool
+		name string
+	}{{basic, AuthBasic}, {oauth2, AuthOAuth2}, {mtls, AuthMTLS}} {
+		if k.set {
+			out = append(out, k.name)
+		}
 	}
 	return out
 }

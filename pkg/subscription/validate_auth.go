@@ -35,16 +35,7 @@ func (v Validator) checkAuth(ctx context.Context, s event.Subscription) []error 
 	add := func(field, format string, args ...any) {
 		errs = append(errs, &catalog.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	var kinds []string
-	if a.Basic != nil {
-		kinds = append(kinds, AuthBasic)
-	}
-	if a.OAuth2 != nil {
-		kinds = append(kinds, AuthOAuth2)
-	}
-	if a.MTLS != nil {
-		kinds = append(kinds, AuthMTLS)
-	}
+	kinds := storedKinds(a)
 	switch len(kinds) {
 	case 0:
 		add("auth", "sets no kind; give one of basic, oauth2 and mtls, or {} to remove the auth")

@@ -386,36 +386,32 @@ func (s *Sender) send(ctx context.Context, r Request) Result {
 // failed classifies an exchange that got no response. reqCtx is the
 // request's context, derived from the caller's ctx with the timeout.
 func failed(ctx, reqCtx context.Context, timeout time.Duration, err error) Result {
-	var ae *subscription.AddrError
-	switch {
-	case errors.As(err, &ae):
-		return Result{Outcome: Refused, Err: fmt.Errorf("refusing to connect to %s: %w", ae.Addr, ae)}
-	case ctx.Err() != nil:
-		return Result{Outcome: Retry, Err: fmt.Errorf("%w: %w", ErrCanceled, err)}
-	case reqCtx.Err() != nil:
-		return Result{Outcome: Retry, Err: fmt.Errorf("%w after %s: %w", ErrTimeout, timeout, err)}
-	case tlsFailure(err):
-		return Result{Outcome: Retry, Err: fmt.Errorf("sending webhook: TLS handshake error: %w", err)}
-	}
-	return Result{Outcome: Retry, Err: fmt.Errorf("sending webhook: %w", err)}
+	return noResponse(ctx, reqCtx, timeout, err, "", "sending webhook: ")
 }
 
-// tokenFailed classifies a token request that failed: a Retry, as any
-// failed attempt (the breaker counts it, the schedule backs off), with
-// an error that says the token endpoint failed, not the webhook
-// endpoint; Refused when the SSRF rules refused the token endpoint's
-// address.
+// tokenFailed classifies a token request that failed as failed does: a
+// Retry, as any failed attempt (the breaker counts it, the schedule backs
+// off), Refused when the SSRF rules refused the token endpoint's address;
+// the error says it was the token endpoint, not the webhook endpoint.
 func tokenFailed(ctx, reqCtx context.Context, timeout time.Duration, err error) Result {
+	return noResponse(ctx, reqCtx, timeout, err, "token endpoint: ", "token endpoint: ")
+}
+
+// noResponse is failed and tokenFailed: prefix starts the errors that
+// say why no answer came (refused, canceled, timed out), other the rest.
+func noResponse(ctx, reqCtx context.Context, timeout time.Duration, err error, prefix, other string) Result {
 	var ae *subscription.AddrError
 	switch {
 	case errors.As(err, &ae):
-		return Result{Outcome: Refused, Err: fmt.Errorf("token endpoint: refusing to connect to %s: %w", ae.Addr, ae)}
+		return Result{Outcome: Refused, Err: fmt.Errorf(prefix+"refusing to connect to %s: %w", ae.Addr, ae)}
 	case ctx.Err() != nil:
-		return Result{Outcome: Retry, Err: fmt.Errorf("%w: token endpoint: %w", ErrCanceled, err)}
+		return Result{Outcome: Retry, Err: fmt.Errorf("%w: "+prefix+"%w", ErrCanceled, err)}
 	case reqCtx.Err() != nil:
-		return Result{Outcome: Retry, Err: fmt.Errorf("token endpoint: %w after %s: %w", ErrTimeout, timeout, err)}
+		return Result{Outcome: Retry, Err: fmt.Errorf(prefix+"%w after %s: %w", ErrTimeout, timeout, err)}
+	case tlsFailure(err):
+		return Result{Outcome: Retry, Err: fmt.Errorf(other+"TLS handshake error: %w", err)}
 	}
-	return Result{Outcome: Retry, Err: fmt.Errorf("token endpoint: %w", err)}
+	return Result{Outcome: Retry, Err: fmt.Errorf(other+"%w", err)}
 }
 
 // classify maps a status to an Outcome.
