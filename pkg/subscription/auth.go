@@ -167,6 +167,8 @@ func (in Input) CheckAuth() error {
 	switch k := in.Auth.Kind; {
 	case k != AuthBasic && k != AuthOAuth2 && k != AuthMTLS:
 		return &catalog.FieldError{Field: "auth.kind", Message: fmt.Sprintf("%q is not a kind of auth: give basic, oauth2 or mtls, or leave it out", k)}
+	case len(kinds) == 0:
+		return &catalog.FieldError{Field: "auth.kind", Message: fmt.Sprintf("is %q but the auth sets no part; give auth.%s, or send {} to remove the auth", k, k)}
 	case len(kinds) == 1 && kinds[0] != k:
 		return &catalog.FieldError{Field: "auth.kind", Message: fmt.Sprintf("is %q but the auth sets %s; leave kind out or make them agree", k, kinds[0])}
 	}

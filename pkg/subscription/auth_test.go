@@ -169,4 +169,8 @@ func TestApplyAuthKeepsRedactedSecretsAndReplacesWhole(t *testing.T) {
 	if err := in.CheckAuth(); err == nil || !strings.Contains(err.Error(), "auth.kind") {
 		t.Fatalf("CheckAuth: %v", err)
 	}
+	in.Auth = &Auth{Kind: AuthBasic}
+	if err := in.CheckAuth(); err == nil || !strings.Contains(err.Error(), "sets no part") {
+		t.Fatalf("CheckAuth of a kind alone: %v", err)
+	}
 }

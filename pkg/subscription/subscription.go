@@ -2,8 +2,9 @@
 // JSON a client sends and receives, its conversion to and from the stored
 // form (event.Subscription, the Go form of schemas/subscription.avsc), the
 // validation rules (field-named errors, SSRF refusal of private targets,
-// header and policy limits), ids, and the Standard Webhooks signing
-// secrets with their rotation.
+// header and policy limits), ids, the Standard Webhooks signing secrets
+// with their rotation, and the endpoint authentication (basic, OAuth2
+// client credentials, mTLS) with its secrets redacted on read.
 //
 // The package does no I/O except the optional DNS lookup of a target host
 // through an injected Resolver.
