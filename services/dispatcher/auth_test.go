@@ -127,7 +127,30 @@ func TestOAuth2ThroughKafka(t *testing.T) {
 		a, ok := h.attemptSaying("sub_oauth", "token endpoint: ")
 		return ok && a.Outcome == event.OutcomeRetry
 	})
+	kafkatest.WaitFor(t, 30*time.Second, "a key's second failed token attempt", func() bool {
+		n := 0
+		for _, a := range h.attempts("sub_oauth") {
+			if a.EntityKey == "order:0" && strings.Contains(a.Error, "token endpoint: ") {
+				n++
+			}
+		}
+		return n >= 2
+	})
 	ts.Fail(false)
+	// Backed off on the schedule (1 s, jittered): no key retried at once.
+	last := map[string]time.Time{}
+	for _, a := range h.attempts("sub_oauth") {
+		if !strings.Contains(a.Error, "token endpoint: ") {
+			continue
+		}
+		if a.NextAttemptAt == nil || a.NextAttemptAt.Sub(a.StartedAt) < 500*time.Millisecond {
+			t.Fatalf("a failed token attempt not backed off: %+v", a)
+		}
+		if prev, ok := last[a.EntityKey]; ok && a.StartedAt.Sub(prev) < 500*time.Millisecond {
+			t.Fatalf("%s retried %s after its failed token attempt", a.EntityKey, a.StartedAt.Sub(prev))
+		}
+		last[a.EntityKey] = a.StartedAt
+	}
 	kafkatest.WaitFor(t, 60*time.Second, "the 50 after the token endpoint recovered", func() bool { return len(h.recv.delivered()) >= 650 })
 	want := map[string]int64{}
 	for i := range 25 {
