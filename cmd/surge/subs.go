@@ -121,6 +121,7 @@ type subFlags struct {
 	Description   string
 	AllowPrivate  bool
 	Disabled      bool
+	Auth          authFlags
 }
 
 func (f *subFlags) register(fs *pflag.FlagSet) {
@@ -135,12 +136,13 @@ func (f *subFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Description, "description", "", "free text for operators")
 	fs.BoolVar(&f.AllowPrivate, "allow-private", false, "allow a target on a private, loopback or link-local address")
 	fs.BoolVar(&f.Disabled, "disabled", false, "disable the subscription: its deliveries are held (update --disabled=false enables it)")
+	f.Auth.register(fs)
 }
 
 // body is the JSON of the flags given on the command line, and only
 // those: a create leaves the rest to the server's defaults, an update
 // (PATCH) changes only them.
-func (f *subFlags) body(fs *pflag.FlagSet) (map[string]any, error) {
+func (f *subFlags) body(fs *pflag.FlagSet, update bool) (map[string]any, error) {
 	b := map[string]any{}
 	set := func(flag, field string, v any) {
 		if fs.Changed(flag) {
@@ -173,6 +175,13 @@ func (f *subFlags) body(fs *pflag.FlagSet) (map[string]any, error) {
 	set("description", "description", f.Description)
 	set("allow-private", "allow_private", f.AllowPrivate)
 	set("disabled", "enabled", !f.Disabled)
+	auth, err := f.Auth.body(fs, update)
+	if err != nil {
+		return nil, err
+	}
+	if auth != nil {
+		b["auth"] = auth
+	}
 	return b, nil
 }
 
@@ -194,14 +203,17 @@ func newSubsCreateCommand(api subsAPI) *cobra.Command {
 		Use:   "create --url URL --event-type PATTERN [flags]",
 		Short: "Create a subscription and print its signing secret (shown once)",
 		Example: `  surge subs create --url https://erp.example.com/hooks --event-type 'order.*' \
-    --filter 'data.total > 100.0' --header 'X-Api-Key=abc' --retry-schedule 5s,30s,2m`,
+    --filter 'data.total > 100.0' --header 'X-Api-Key=abc' --retry-schedule 5s,30s,2m
+  surge subs create --url https://erp.example.com/hooks --event-type '*' \
+    --oauth2-token-url https://login.example.com/token --oauth2-client-id surge \
+    --oauth2-client-secret "$SECRET" --oauth2-scope orders.write`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := api.client(cmd)
 			if err != nil {
 				return err
 			}
-			body, err := f.body(cmd.Flags())
+			body, err := f.body(cmd.Flags(), false)
 			if err != nil {
 				return err
 			}
@@ -227,15 +239,18 @@ func newSubsUpdateCommand(api subsAPI) *cobra.Command {
 		Use:   "update ID [flags]",
 		Short: "Change the given fields of a subscription; the others stay as they are",
 		Example: `  surge subs update sub_2pQ4... --filter 'data.total > 50.0'
-  surge subs update sub_2pQ4... --disabled=false`,
+  surge subs update sub_2pQ4... --disabled=false
+  surge subs update sub_2pQ4... --client-cert surge.crt --client-key surge.key
+  surge subs update sub_2pQ4... --no-auth`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, err := f.body(cmd.Flags())
+			body, err := f.body(cmd.Flags(), true)
 			if err != nil {
 				return err
 			}
 			if len(body) == 0 {
-				return errors.New("nothing to update: give at least one of --url, --event-type, --filter, --header, --timeout, --rate-limit, --max-in-flight, --retry-schedule, --description, --allow-private, --disabled")
+				return errors.New("nothing to update: give at least one of --url, --event-type, --filter, --header, --timeout, --rate-limit, --max-in-flight, --retry-schedule, --description, --allow-private, --disabled, --" +
+					strings.Join(authFlagNames, ", --"))
 			}
 			return api.show(cmd, http.MethodPatch, subPath(args[0]), body, nil)
 		},

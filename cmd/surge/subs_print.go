@@ -54,6 +54,9 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 	row("MAX IN FLIGHT", orDefault(v.MaxInFlight == 0, fmt.Sprint(v.MaxInFlight), "default"))
 	row("RETRY SCHEDULE", orDefault(len(v.RetrySchedule) == 0, strings.Join(v.RetrySchedule, ", "), "default"))
 	row("ALLOW PRIVATE", yesNo(v.AllowPrivate))
+	if v.Auth != nil {
+		row("AUTH", authText(v.Auth))
+	}
 	if v.Description != "" {
 		row("DESCRIPTION", oneLine(v.Description, 200))
 	}

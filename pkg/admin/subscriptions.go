@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -53,7 +54,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := a.now()
 	s := subscription.NewSubscription(subscription.NewID(), in, now)
-	if err := a.validator.Validate(r.Context(), s); err != nil {
+	if err := errors.Join(in.CheckAuth(), a.validator.Validate(r.Context(), s)); err != nil {
 		return validationError(err, subscriptionDocRule)
 	}
 	secret, err := subscription.NewSecret(now)
@@ -89,12 +90,12 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 	next := subscription.Clone(cur)
 	in.Apply(&next, a.now())
 	v := a.validator
-	if next.URL == cur.URL && next.AllowPrivate == cur.AllowPrivate {
-		// The target did not change: check its IP literal, if any, but
-		// do not wait for DNS to pause or retune a subscription.
+	if next.URL == cur.URL && next.AllowPrivate == cur.AllowPrivate && tokenURL(next) == tokenURL(cur) {
+		// The targets did not change: check their IP literals, if any,
+		// but do not wait for DNS to pause or retune a subscription.
 		v.Resolver = resolverNoLookup{}
 	}
-	if err := v.Validate(r.Context(), next); err != nil {
+	if err := errors.Join(in.CheckAuth(), v.Validate(r.Context(), next)); err != nil {
 		return validationError(err, subscriptionDocRule)
 	}
 	c := a.change(r, zap.String(observe.KeySubscriptionID, id))
@@ -104,6 +105,15 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 	c.log.Info("subscription updated", zap.Bool("enabled", next.Enabled), zap.Bool("paused", next.Paused))
 	httpx.WriteJSON(w, http.StatusOK, subscription.NewView(next))
 	return nil
+}
+
+// tokenURL is the subscription's OAuth2 token URL, "" when it has none:
+// a second target the SSRF rules check.
+func tokenURL(s event.Subscription) string {
+	if s.Auth == nil || s.Auth.OAuth2 == nil {
+		return ""
+	}
+	return s.Auth.OAuth2.TokenURL
 }
 
 func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) error {

@@ -197,6 +197,9 @@ type Subscription struct {
 	// Signing secrets, newest first. During a rotation several are valid and
 	// each one signs every delivery.
 	Secrets []Secret
+	// How deliveries authenticate to the endpoint beyond the signature; null
+	// sends no credentials. Exactly one of its parts is set.
+	Auth *EndpointAuth
 	// Free text for operators.
 	Description string
 	// When the subscription was created.
@@ -215,6 +218,57 @@ type Secret struct {
 	CreatedAt time.Time
 	// When a rotated-out secret stops signing; null while it is current.
 	ExpiresAt *time.Time
+}
+
+// EndpointAuth is the Avro record dev.surge.v1.EndpointAuth (a field of another record).
+//
+// Endpoint credentials: exactly one of basic, oauth2 and mtls is set.
+type EndpointAuth struct {
+	// HTTP basic authentication: an Authorization header on every attempt.
+	Basic *BasicAuth
+	// OAuth2 client credentials: a bearer token fetched from the token URL.
+	OAuth2 *OAuth2ClientCredentials
+	// Mutual TLS: a client certificate presented to the endpoint.
+	MTLS *MutualTLS
+}
+
+// BasicAuth is the Avro record dev.surge.v1.BasicAuth (a field of another record).
+//
+// HTTP basic authentication credentials.
+type BasicAuth struct {
+	// The user name; it may not contain a colon.
+	Username string
+	// The password; secret, never returned by the admin API.
+	Password string
+}
+
+// OAuth2ClientCredentials is the Avro record dev.surge.v1.OAuth2ClientCredentials (a field of another record).
+//
+// An OAuth2 client-credentials grant (RFC 6749 section 4.4).
+type OAuth2ClientCredentials struct {
+	// The token endpoint, an https (or, with allow_private, http) URL.
+	TokenURL string
+	// The client id.
+	ClientID string
+	// The client secret; secret, never returned by the admin API.
+	ClientSecret string
+	// Scopes requested; empty requests none.
+	Scopes []string
+	// The audience parameter of the token request; empty sends none.
+	Audience string
+}
+
+// MutualTLS is the Avro record dev.surge.v1.MutualTLS (a field of another record).
+//
+// A client certificate and key, and the CAs to trust for the endpoint.
+type MutualTLS struct {
+	// The client certificate chain, PEM.
+	ClientCertPEM string
+	// The client private key, PEM; secret, never returned by the admin API.
+	ClientKeyPEM string
+	// CA certificates, PEM, to trust for the endpoint instead of the system
+	// roots; empty uses the system roots.
+	CAPEM string
 }
 
 // Delivery is the Avro record dev.surge.v1.Delivery (schemas/delivery.avsc).
@@ -596,6 +650,7 @@ func (x Subscription) Native() map[string]any {
 		"disabled_reason":  x.DisabledReason,
 		"allow_private":    x.AllowPrivate,
 		"secrets":          avrowire.RecordsNative(x.Secrets, avroNativeSecret),
+		"auth":             avroOptNativeEndpointAuth(x.Auth),
 		"description":      x.Description,
 		"created_at":       avrowire.TimeNative(x.CreatedAt),
 		"updated_at":       avrowire.TimeNative(x.UpdatedAt),
@@ -626,6 +681,10 @@ func SubscriptionFromNative(v any) (Subscription, error) {
 	for _, r8 := range r.Records("secrets") {
 		x.Secrets = append(x.Secrets, avroFromNativeSecret(r8))
 	}
+	if r9, ok := r.OptRecord("auth", "dev.surge.v1.EndpointAuth"); ok {
+		v := avroFromNativeEndpointAuth(r9)
+		x.Auth = &v
+	}
 	x.Description = r.Str("description", "")
 	x.CreatedAt = r.Time("created_at")
 	x.UpdatedAt = r.Time("updated_at")
@@ -638,7 +697,7 @@ func SubscriptionFromNative(v any) (Subscription, error) {
 // AppendSubscriptionAvro appends x in the Avro binary encoding of
 // schemas/subscription.avsc: the bytes goavro writes from x.Native().
 func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
-	dst = slices.Grow(dst, 15*avrowire.FieldLen+len(x.ID)+len(x.URL)+avrowire.StringsLen(x.EventTypes)+len(x.Filter)+avrowire.StringsLen(x.RetrySchedule)+len(x.DisabledReason)+len(x.Description))
+	dst = slices.Grow(dst, 16*avrowire.FieldLen+len(x.ID)+len(x.URL)+avrowire.StringsLen(x.EventTypes)+len(x.Filter)+avrowire.StringsLen(x.RetrySchedule)+len(x.DisabledReason)+len(x.Description))
 	dst = avrowire.AppendString(dst, x.ID)
 	dst = avrowire.AppendString(dst, x.URL)
 	dst = avrowire.AppendStrings(dst, x.EventTypes)
@@ -654,13 +713,43 @@ func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
 	dst = avrowire.AppendBoolean(dst, x.AllowPrivate)
 	if len(x.Secrets) > 0 {
 		dst = avrowire.AppendLong(dst, int64(len(x.Secrets)))
-		for _, v9 := range x.Secrets {
-			dst = avrowire.AppendString(dst, v9.Value)
-			dst = avrowire.AppendTime(dst, v9.CreatedAt)
-			dst = avrowire.AppendOptTime(dst, v9.ExpiresAt)
+		for _, v10 := range x.Secrets {
+			dst = avrowire.AppendString(dst, v10.Value)
+			dst = avrowire.AppendTime(dst, v10.CreatedAt)
+			dst = avrowire.AppendOptTime(dst, v10.ExpiresAt)
 		}
 	}
 	dst = append(dst, 0)
+	if x.Auth == nil {
+		dst = append(dst, 0)
+	} else {
+		dst = append(dst, 2)
+		if x.Auth.Basic == nil {
+			dst = append(dst, 0)
+		} else {
+			dst = append(dst, 2)
+			dst = avrowire.AppendString(dst, x.Auth.Basic.Username)
+			dst = avrowire.AppendString(dst, x.Auth.Basic.Password)
+		}
+		if x.Auth.OAuth2 == nil {
+			dst = append(dst, 0)
+		} else {
+			dst = append(dst, 2)
+			dst = avrowire.AppendString(dst, x.Auth.OAuth2.TokenURL)
+			dst = avrowire.AppendString(dst, x.Auth.OAuth2.ClientID)
+			dst = avrowire.AppendString(dst, x.Auth.OAuth2.ClientSecret)
+			dst = avrowire.AppendStrings(dst, x.Auth.OAuth2.Scopes)
+			dst = avrowire.AppendString(dst, x.Auth.OAuth2.Audience)
+		}
+		if x.Auth.MTLS == nil {
+			dst = append(dst, 0)
+		} else {
+			dst = append(dst, 2)
+			dst = avrowire.AppendString(dst, x.Auth.MTLS.ClientCertPEM)
+			dst = avrowire.AppendString(dst, x.Auth.MTLS.ClientKeyPEM)
+			dst = avrowire.AppendString(dst, x.Auth.MTLS.CAPEM)
+		}
+	}
 	dst = avrowire.AppendString(dst, x.Description)
 	dst = avrowire.AppendTime(dst, x.CreatedAt)
 	dst = avrowire.AppendTime(dst, x.UpdatedAt)
@@ -693,12 +782,38 @@ func SubscriptionFromAvro(b []byte) (Subscription, error) {
 			x.Secrets = slices.Grow(x.Secrets, n)
 		}
 		for range n {
-			var v10 Secret
-			v10.Value = r.Str("secrets.value")
-			v10.CreatedAt = r.Time("secrets.created_at")
-			v10.ExpiresAt = r.OptTime("secrets.expires_at")
-			x.Secrets = append(x.Secrets, v10)
+			var v11 Secret
+			v11.Value = r.Str("secrets.value")
+			v11.CreatedAt = r.Time("secrets.created_at")
+			v11.ExpiresAt = r.OptTime("secrets.expires_at")
+			x.Secrets = append(x.Secrets, v11)
 		}
+	}
+	if r.Branch("auth", 2) == 1 {
+		var v12 EndpointAuth
+		if r.Branch("auth.basic", 2) == 1 {
+			var v13 BasicAuth
+			v13.Username = r.Str("auth.basic.username")
+			v13.Password = r.Str("auth.basic.password")
+			v12.Basic = &v13
+		}
+		if r.Branch("auth.oauth2", 2) == 1 {
+			var v14 OAuth2ClientCredentials
+			v14.TokenURL = r.Str("auth.oauth2.token_url")
+			v14.ClientID = r.Str("auth.oauth2.client_id")
+			v14.ClientSecret = r.Str("auth.oauth2.client_secret")
+			v14.Scopes = r.Strings("auth.oauth2.scopes")
+			v14.Audience = r.Str("auth.oauth2.audience")
+			v12.OAuth2 = &v14
+		}
+		if r.Branch("auth.mtls", 2) == 1 {
+			var v15 MutualTLS
+			v15.ClientCertPEM = r.Str("auth.mtls.client_cert_pem")
+			v15.ClientKeyPEM = r.Str("auth.mtls.client_key_pem")
+			v15.CAPEM = r.Str("auth.mtls.ca_pem")
+			v12.MTLS = &v15
+		}
+		x.Auth = &v12
 	}
 	x.Description = r.Str("description")
 	x.CreatedAt = r.Time("created_at")
@@ -905,6 +1020,109 @@ func DeliveryAttemptFromAvro(b []byte) (DeliveryAttempt, error) {
 		return DeliveryAttempt{}, err
 	}
 	return x, nil
+}
+
+func avroNativeEndpointAuth(x EndpointAuth) map[string]any {
+	return map[string]any{
+		"basic":  avroOptNativeBasicAuth(x.Basic),
+		"oauth2": avroOptNativeOAuth2ClientCredentials(x.OAuth2),
+		"mtls":   avroOptNativeMutualTLS(x.MTLS),
+	}
+}
+
+func avroFromNativeEndpointAuth(r *avrowire.NativeReader) EndpointAuth {
+	var x EndpointAuth
+	if r16, ok := r.OptRecord("basic", "dev.surge.v1.BasicAuth"); ok {
+		v := avroFromNativeBasicAuth(r16)
+		x.Basic = &v
+	}
+	if r17, ok := r.OptRecord("oauth2", "dev.surge.v1.OAuth2ClientCredentials"); ok {
+		v := avroFromNativeOAuth2ClientCredentials(r17)
+		x.OAuth2 = &v
+	}
+	if r18, ok := r.OptRecord("mtls", "dev.surge.v1.MutualTLS"); ok {
+		v := avroFromNativeMutualTLS(r18)
+		x.MTLS = &v
+	}
+	return x
+}
+
+func avroOptNativeEndpointAuth(x *EndpointAuth) any {
+	if x == nil {
+		return nil
+	}
+	return goavro.Union("dev.surge.v1.EndpointAuth", avroNativeEndpointAuth(*x))
+}
+
+func avroNativeBasicAuth(x BasicAuth) map[string]any {
+	return map[string]any{
+		"username": x.Username,
+		"password": x.Password,
+	}
+}
+
+func avroFromNativeBasicAuth(r *avrowire.NativeReader) BasicAuth {
+	var x BasicAuth
+	x.Username = r.Str("username", "")
+	x.Password = r.Str("password", "")
+	return x
+}
+
+func avroOptNativeBasicAuth(x *BasicAuth) any {
+	if x == nil {
+		return nil
+	}
+	return goavro.Union("dev.surge.v1.BasicAuth", avroNativeBasicAuth(*x))
+}
+
+func avroNativeMutualTLS(x MutualTLS) map[string]any {
+	return map[string]any{
+		"client_cert_pem": x.ClientCertPEM,
+		"client_key_pem":  x.ClientKeyPEM,
+		"ca_pem":          x.CAPEM,
+	}
+}
+
+func avroFromNativeMutualTLS(r *avrowire.NativeReader) MutualTLS {
+	var x MutualTLS
+	x.ClientCertPEM = r.Str("client_cert_pem", "")
+	x.ClientKeyPEM = r.Str("client_key_pem", "")
+	x.CAPEM = r.Str("ca_pem", "")
+	return x
+}
+
+func avroOptNativeMutualTLS(x *MutualTLS) any {
+	if x == nil {
+		return nil
+	}
+	return goavro.Union("dev.surge.v1.MutualTLS", avroNativeMutualTLS(*x))
+}
+
+func avroNativeOAuth2ClientCredentials(x OAuth2ClientCredentials) map[string]any {
+	return map[string]any{
+		"token_url":     x.TokenURL,
+		"client_id":     x.ClientID,
+		"client_secret": x.ClientSecret,
+		"scopes":        avrowire.ScalarsNative(x.Scopes),
+		"audience":      x.Audience,
+	}
+}
+
+func avroFromNativeOAuth2ClientCredentials(r *avrowire.NativeReader) OAuth2ClientCredentials {
+	var x OAuth2ClientCredentials
+	x.TokenURL = r.Str("token_url", "")
+	x.ClientID = r.Str("client_id", "")
+	x.ClientSecret = r.Str("client_secret", "")
+	x.Scopes = r.Strings("scopes")
+	x.Audience = r.Str("audience", "")
+	return x
+}
+
+func avroOptNativeOAuth2ClientCredentials(x *OAuth2ClientCredentials) any {
+	if x == nil {
+		return nil
+	}
+	return goavro.Union("dev.surge.v1.OAuth2ClientCredentials", avroNativeOAuth2ClientCredentials(*x))
 }
 
 func avroNativeOrigin(x Origin) map[string]any {

@@ -2,8 +2,9 @@
 // JSON a client sends and receives, its conversion to and from the stored
 // form (event.Subscription, the Go form of schemas/subscription.avsc), the
 // validation rules (field-named errors, SSRF refusal of private targets,
-// header and policy limits), ids, and the Standard Webhooks signing
-// secrets with their rotation.
+// header and policy limits), ids, the Standard Webhooks signing secrets
+// with their rotation, and the endpoint authentication (basic, OAuth2
+// client credentials, mTLS) with its secrets redacted on read.
 //
 // The package does no I/O except the optional DNS lookup of a target host
 // through an injected Resolver.
@@ -49,6 +50,9 @@ type View struct {
 	// Secrets describes the signing secrets, newest first, without their
 	// values.
 	Secrets []SecretInfo `json:"secrets"`
+	// Auth is the endpoint authentication, its secrets Redacted; absent
+	// when the subscription has none.
+	Auth *Auth `json:"auth,omitempty"`
 	// Secret is the new signing secret, shown once: in the create and the
 	// rotate-secret responses only.
 	Secret string `json:"secret,omitempty"`
@@ -84,6 +88,7 @@ func NewView(s event.Subscription) View {
 		CreatedAt:      s.CreatedAt,
 		UpdatedAt:      s.UpdatedAt,
 		Secrets:        make([]SecretInfo, 0, len(s.Secrets)),
+		Auth:           NewAuthView(s.Auth),
 	}
 	// Clients iterate these; null would be a needless special case.
 	if v.EventTypes == nil {
@@ -124,6 +129,9 @@ type Input struct {
 	DisabledReason *string            `json:"disabled_reason"`
 	AllowPrivate   *bool              `json:"allow_private"`
 	Description    *string            `json:"description"`
+	// Auth replaces the endpoint authentication; {} removes it. A secret
+	// sent as Redacted keeps the stored one of the same kind.
+	Auth *Auth `json:"auth"`
 }
 
 // ReadOnlyFields are the fields of a View a client cannot set, and
@@ -175,6 +183,9 @@ func (in Input) Apply(s *event.Subscription, now time.Time) {
 	set(&s.DisabledReason, in.DisabledReason)
 	set(&s.AllowPrivate, in.AllowPrivate)
 	set(&s.Description, in.Description)
+	if in.Auth != nil {
+		s.Auth = storedAuth(in.Auth, s.Auth)
+	}
 	s.UpdatedAt = Timestamp(now)
 }
 
@@ -199,6 +210,7 @@ func Clone(s event.Subscription) event.Subscription {
 	s.EventTypes = slices.Clone(s.EventTypes)
 	s.Headers = cloneMap(s.Headers)
 	s.RetrySchedule = slices.Clone(s.RetrySchedule)
+	s.Auth = cloneAuth(s.Auth)
 	secrets := make([]event.Secret, len(s.Secrets))
 	for i, sec := range s.Secrets {
 		if sec.ExpiresAt != nil {

@@ -113,6 +113,7 @@ func (v Validator) Validate(ctx context.Context, s event.Subscription) error {
 	}
 
 	errs = append(errs, checkHeaders(s.Headers)...)
+	errs = append(errs, v.checkAuth(ctx, s)...)
 
 	if s.TimeoutMS != 0 && (s.TimeoutMS < MinTimeoutMS || s.TimeoutMS > MaxTimeoutMS) {
 		add("timeout_ms", "must be 0 (the dispatcher's default) or %d to %d, got %d", MinTimeoutMS, MaxTimeoutMS, s.TimeoutMS)

@@ -19,6 +19,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/oauth2"
+
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/subscription"
 )
@@ -131,6 +133,15 @@ type Request struct {
 	// AllowPrivate lets the target resolve to private, link-local and
 	// other non-public addresses (the subscription's allow_private).
 	AllowPrivate bool
+	// SubscriptionID names the subscription whose credentials (token,
+	// mTLS connections) the Sender caches for Auth.
+	SubscriptionID string
+	// Auth is the subscription's endpoint authentication; nil for none.
+	// Basic sets Authorization on every attempt; OAuth2 sends a bearer
+	// token, cached per subscription and config, fetched again once when
+	// the endpoint answers 401; MTLS presents a client certificate. The
+	// Sender must not be given the same pointer with other contents.
+	Auth *event.EndpointAuth
 }
 
 // Result is the answer to one attempt.
@@ -170,6 +181,7 @@ type Sender struct {
 	// allow_private request never share a pool: a pooled connection to a
 	// private address must not serve a request that does not allow it.
 	strict, private *http.Client
+	auth            authCache
 }
 
 // NewSender returns a Sender with cfg's zero fields set to the defaults.
@@ -200,6 +212,13 @@ func NewSender(cfg Config) *Sender {
 }
 
 func newClient(cfg Config, allowPrivate bool) *http.Client {
+	return newClientTLS(cfg, allowPrivate, &tls.Config{MinVersion: tls.VersionTLS12})
+}
+
+// newClientTLS is a client with its own connection pool, dialling under
+// the SSRF rules (allowPrivate as the request says), with tlsConfig for
+// https endpoints.
+func newClientTLS(cfg Config, allowPrivate bool, tlsConfig *tls.Config) *http.Client {
 	dialer := &net.Dialer{
 		KeepAlive: 30 * time.Second,
 		// Control runs on the socket of every address tried, after DNS
@@ -219,7 +238,7 @@ func newClient(cfg Config, allowPrivate bool) *http.Client {
 			MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
 			IdleConnTimeout:        cfg.IdleConnTimeout,
 			TLSHandshakeTimeout:    10 * time.Second,
-			TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+			TLSClientConfig:        tlsConfig,
 			MaxResponseHeaderBytes: maxResponseHeaderBytes,
 			// The body is kept for diagnosis as the endpoint sent it.
 			DisableCompression: true,
@@ -234,6 +253,15 @@ func newClient(cfg Config, allowPrivate bool) *http.Client {
 func (s *Sender) CloseIdleConnections() {
 	s.strict.CloseIdleConnections()
 	s.private.CloseIdleConnections()
+	s.closeAuthConnections()
+}
+
+// clientFor is the shared client of requests with allowPrivate.
+func (s *Sender) clientFor(allowPrivate bool) *http.Client {
+	if allowPrivate {
+		return s.private
+	}
+	return s.strict
 }
 
 // Send signs and POSTs one delivery and classifies the answer. It blocks
@@ -297,11 +325,38 @@ func (s *Sender) send(ctx context.Context, r Request) Result {
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set(HeaderSignature, sig)
 
-	client := s.strict
-	if r.AllowPrivate {
-		client = s.private
+	creds, err := s.credentials(r)
+	if err != nil {
+		return reject(err)
+	}
+	client := s.clientFor(r.AllowPrivate)
+	var tok *oauth2.Token
+	switch {
+	case creds == nil:
+	case creds.basic != nil:
+		setBasicAuth(req, creds.basic)
+	case creds.token != nil:
+		if tok, err = creds.token.token(reqCtx); err != nil {
+			return tokenFailed(ctx, reqCtx, timeout, err)
+		}
+		tok.SetAuthHeader(req)
+	case creds.client != nil:
+		client = creds.client
 	}
 	resp, err := client.Do(req)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && tok != nil {
+		// The endpoint refused the token (revoked, rotated, expired
+		// early): drop it, fetch one new token and try once more.
+		_, _ = readBody(resp.Body)
+		creds.token.invalidate(tok)
+		if tok, err = creds.token.token(reqCtx); err != nil {
+			return tokenFailed(ctx, reqCtx, timeout, err)
+		}
+		req = req.Clone(reqCtx)
+		req.Body = io.NopCloser(bytes.NewReader(r.Body))
+		tok.SetAuthHeader(req)
+		resp, err = client.Do(req)
+	}
 	if err != nil {
 		return failed(ctx, reqCtx, timeout, err)
 	}
@@ -331,16 +386,32 @@ func (s *Sender) send(ctx context.Context, r Request) Result {
 // failed classifies an exchange that got no response. reqCtx is the
 // request's context, derived from the caller's ctx with the timeout.
 func failed(ctx, reqCtx context.Context, timeout time.Duration, err error) Result {
+	return noResponse(ctx, reqCtx, timeout, err, "", "sending webhook: ")
+}
+
+// tokenFailed classifies a token request that failed as failed does: a
+// Retry, as any failed attempt (the breaker counts it, the schedule backs
+// off), Refused when the SSRF rules refused the token endpoint's address;
+// the error says it was the token endpoint, not the webhook endpoint.
+func tokenFailed(ctx, reqCtx context.Context, timeout time.Duration, err error) Result {
+	return noResponse(ctx, reqCtx, timeout, err, "token endpoint: ", "token endpoint: ")
+}
+
+// noResponse is failed and tokenFailed: prefix starts the errors that
+// say why no answer came (refused, canceled, timed out), other the rest.
+func noResponse(ctx, reqCtx context.Context, timeout time.Duration, err error, prefix, other string) Result {
 	var ae *subscription.AddrError
 	switch {
 	case errors.As(err, &ae):
-		return Result{Outcome: Refused, Err: fmt.Errorf("refusing to connect to %s: %w", ae.Addr, ae)}
+		return Result{Outcome: Refused, Err: fmt.Errorf(prefix+"refusing to connect to %s: %w", ae.Addr, ae)}
 	case ctx.Err() != nil:
-		return Result{Outcome: Retry, Err: fmt.Errorf("%w: %w", ErrCanceled, err)}
+		return Result{Outcome: Retry, Err: fmt.Errorf("%w: "+prefix+"%w", ErrCanceled, err)}
 	case reqCtx.Err() != nil:
-		return Result{Outcome: Retry, Err: fmt.Errorf("%w after %s: %w", ErrTimeout, timeout, err)}
+		return Result{Outcome: Retry, Err: fmt.Errorf(prefix+"%w after %s: %w", ErrTimeout, timeout, err)}
+	case tlsFailure(err):
+		return Result{Outcome: Retry, Err: fmt.Errorf(other+"TLS handshake error: %w", err)}
 	}
-	return Result{Outcome: Retry, Err: fmt.Errorf("sending webhook: %w", err)}
+	return Result{Outcome: Retry, Err: fmt.Errorf(other+"%w", err)}
 }
 
 // classify maps a status to an Outcome.

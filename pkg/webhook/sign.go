@@ -1,7 +1,10 @@
 // Package webhook owns the HTTP side of delivering a webhook: signing a
 // body the Standard Webhooks way (https://www.standardwebhooks.com),
 // POSTing it with a Sender that refuses private targets at dial time and
-// never follows redirects, classifying the answer into an Outcome, the
+// never follows redirects, authenticating it to the endpoint when the
+// subscription says so (basic auth, an OAuth2 client-credentials token
+// cached per subscription, an mTLS client certificate), classifying the
+// answer into an Outcome, the
 // retry Schedule, and the per-subscription Guard (circuit breaker, rate
 // limit, in-flight bound) the dispatcher holds for each endpoint.
 //

@@ -259,6 +259,10 @@ func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 		Headers:      sub.Headers,
 		Timeout:      time.Duration(sub.TimeoutMS) * time.Millisecond,
 		AllowPrivate: sub.AllowPrivate,
+		// The sender caches the credentials (an OAuth2 token, mTLS
+		// connections) per subscription and auth config.
+		SubscriptionID: sub.ID,
+		Auth:           sub.Auth,
 	})
 	<-s.inFlight
 	ks.setPhase(phaseDeciding)

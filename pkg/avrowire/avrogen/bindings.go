@@ -62,6 +62,11 @@ var bindings = []binding{
 			"EnrichedEntityRef.version":   {GoName: "EntityVersion", Lift: true},
 			"Delivery.body":               {Conv: "body"},
 			"DeliveryAttempt.duration_us": {GoName: "Duration", Conv: "micros"},
+			"EndpointAuth.oauth2":         {GoName: "OAuth2"},
+			"EndpointAuth.mtls":           {GoName: "MTLS"},
+			"MutualTLS.client_cert_pem":   {GoName: "ClientCertPEM"},
+			"MutualTLS.client_key_pem":    {GoName: "ClientKeyPEM"},
+			"MutualTLS.ca_pem":            {GoName: "CAPEM"},
 		},
 	},
 	{
