@@ -36,7 +36,8 @@ type opsBody struct {
 // surge.delivery.exhausted when a delivery used its last retry (naming the
 // delivery, the event and the last status) and
 // surge.endpoint.breaker_opened when an endpoint failed five times in a
-// row; and ingest refuses an event of a reserved type from a sender.
+// row; a subscription to "*" gets none of them; and ingest refuses an
+// event of a reserved type from a sender.
 func TestOperatorEventsReachAnOperatorsSubscription(t *testing.T) {
 	dir := t.TempDir()
 	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
@@ -48,6 +49,9 @@ func TestOperatorEventsReachAnOperatorsSubscription(t *testing.T) {
 
 	ops := webhooktest.NewReceiver(t)
 	subscribeAt(t, ops, stack.AdminURL, dir, "ops", "surge.*")
+	// A subscription to every commerce event does not get them.
+	all := webhooktest.NewReceiver(t)
+	subscribeAt(t, all, stack.AdminURL, dir, "all", "*")
 
 	target := webhooktest.NewReceiver(t)
 	target.Respond(func(a webhooktest.Arrival) (int, http.Header) {
@@ -114,6 +118,16 @@ func TestOperatorEventsReachAnOperatorsSubscription(t *testing.T) {
 	o := byType[opsevent.BreakerOpened]
 	if o.Entity.ID != broken || o.Data["subscription_id"] != broken || o.Data["until"] == nil || !strings.Contains(fmt.Sprint(o.Data["reason"]), "5 consecutive failed attempts") {
 		t.Errorf("surge.endpoint.breaker_opened: %+v", o)
+	}
+
+	for _, a := range all.Arrivals() {
+		var b opsBody
+		if err := json.Unmarshal(a.Body, &b); err == nil && opsevent.Reserved(b.Type) {
+			t.Errorf("a subscription to \"*\" got operator event %s", b.Type)
+		}
+	}
+	if all.Requests() < 4 {
+		t.Errorf("the subscription to \"*\" got %d requests, want the product and the three orders", all.Requests())
 	}
 
 	// Only Surge writes the reserved types.

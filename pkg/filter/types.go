@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/surgehq/surge/pkg/catalog"
 )
 
 // typeNameRE is the grammar of canonical event type names, the catalog's:
@@ -80,12 +82,15 @@ func CompileTypes(patterns []string) (*Types, error) {
 }
 
 // Match reports whether eventType matches one of the patterns. A nil
-// *Types matches nothing.
+// *Types matches nothing. "*" matches every type but Surge's operator
+// events (catalog.ReservedPrefix, "surge."): a subscription to every
+// commerce event does not start receiving them; it asks for them with
+// "surge.*" or their names.
 func (t *Types) Match(eventType string) bool {
 	if t == nil {
 		return false
 	}
-	if t.all {
+	if t.all && !strings.HasPrefix(eventType, catalog.ReservedPrefix) {
 		return true
 	}
 	if _, ok := t.exact[eventType]; ok {

@@ -66,6 +66,9 @@ func TestTypesMatch(t *testing.T) {
 		{"deep prefix", []string{"com.akeneo.pim.v1.product.*"},
 			[]string{"com.akeneo.pim.v1.product.deleted"},
 			[]string{"com.akeneo.pim.v1.category.deleted"}},
+		{"operator events only by name", []string{"*"}, []string{"surgery.booked"}, []string{"surge.endpoint.disabled", "surge.delivery.exhausted"}},
+		{"operator events", []string{"surge.*"}, []string{"surge.endpoint.disabled", "surge.delivery.exhausted"}, []string{"order.placed"}},
+		{"one operator event", []string{"*", "surge.endpoint.disabled"}, []string{"order.placed", "surge.endpoint.disabled"}, []string{"surge.delivery.exhausted"}},
 		{"none", nil, nil, []string{"order.placed", ""}},
 	}
 	for _, tt := range tests {
