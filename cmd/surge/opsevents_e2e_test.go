@@ -17,18 +17,6 @@ import (
 	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 )
 
-// opsBody is a delivered operator event, as fanout writes its body.
-type opsBody struct {
-	ID     string `json:"id"`
-	Type   string `json:"type"`
-	Source string `json:"source"`
-	Entity struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-	} `json:"entity"`
-	Data map[string]any `json:"data"`
-}
-
 // TestOperatorEventsReachAnOperatorsSubscription is issue 16's operator
 // events run on surge dev: an operators' subscription to "surge.*" gets,
 // signed like any delivery, surge.endpoint.disabled when an endpoint
@@ -79,10 +67,10 @@ func TestOperatorEventsReachAnOperatorsSubscription(t *testing.T) {
 		orderIDs = append(orderIDs, body["id"].(string))
 	}
 
-	byType := map[string]opsBody{}
+	byType := map[string]webhookBody{} // the first of each operator event type
 	kafkatest.WaitFor(t, 60*time.Second, "the three kinds of operator events at the operators' endpoint", func() bool {
 		for _, a := range ops.Arrivals() {
-			var b opsBody
+			var b webhookBody
 			if err := json.Unmarshal(a.Body, &b); err != nil {
 				t.Fatalf("operator event body %s: %v", a.Body, err)
 			}
@@ -121,7 +109,7 @@ func TestOperatorEventsReachAnOperatorsSubscription(t *testing.T) {
 	}
 
 	for _, a := range all.Arrivals() {
-		var b opsBody
+		var b webhookBody
 		if err := json.Unmarshal(a.Body, &b); err == nil && opsevent.Reserved(b.Type) {
 			t.Errorf("a subscription to \"*\" got operator event %s", b.Type)
 		}
