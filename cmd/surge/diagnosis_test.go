@@ -1,16 +1,26 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/topics"
 )
 
 // devDiagnosis is what a test that waited in vain on a surge dev stack
-// prints: /readyz, every Surge counter that moved (histogram buckets
-// and the Kafka client's byte counts left out) and `surge trace` of the event, so that a rare failure in CI
-// says which stage the event stopped at.
+// prints: /readyz, every Surge counter that moved (histogram buckets and
+// the Kafka client's byte counts left out), each stage's consumer group
+// (state, members and their partitions, lag) and `surge trace` of the
+// event, so that a rare failure in CI says which stage the event stopped
+// at and whether a group was stuck rebalancing.
 func devDiagnosis(t *testing.T, stack *devStack, eventID string) string {
 	t.Helper()
 	var b strings.Builder
@@ -23,10 +33,68 @@ func devDiagnosis(t *testing.T, stack *devStack, eventID string) string {
 		}
 		b.WriteString(line + "\n")
 	}
+	b.WriteString(groupDiagnosis(stack.KafkaAddr))
 	out, err := runCLI(t, "trace", eventID, "--brokers", stack.KafkaAddr, "--registry", stack.RegistryURL)
 	if err != nil {
 		b.WriteString("surge trace: " + err.Error() + "\n")
 	}
 	b.WriteString(out)
+	return b.String()
+}
+
+// groupDiagnosis describes the stages' consumer groups on the cluster at
+// brokers: state, each member's assigned partitions, and the lag.
+func groupDiagnosis(brokers string) string {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	if err != nil {
+		return "groups: " + err.Error() + "\n"
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var groups []string
+	for _, st := range topics.Pipeline() {
+		if st.Group != "" {
+			groups = append(groups, st.Group)
+		}
+	}
+	var b strings.Builder
+	described, err := adm.DescribeGroups(ctx, groups...)
+	if err != nil {
+		fmt.Fprintf(&b, "groups: %v\n", err)
+	}
+	for _, g := range described.Sorted() {
+		fmt.Fprintf(&b, "group %s: state %s, protocol %s, %d members", g.Group, g.State, g.Protocol, len(g.Members))
+		if g.Err != nil {
+			fmt.Fprintf(&b, ", error %v", g.Err)
+		}
+		b.WriteString("\n")
+		for _, m := range g.Members {
+			var parts []string
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, tp := range a.Topics {
+					parts = append(parts, fmt.Sprintf("%s%v", tp.Topic, tp.Partitions))
+				}
+			}
+			sort.Strings(parts)
+			fmt.Fprintf(&b, "  member %s (%s): %s\n", m.MemberID, m.ClientID, strings.Join(parts, " "))
+		}
+	}
+	lags, err := adm.Lag(ctx, groups...)
+	if err != nil {
+		fmt.Fprintf(&b, "lag: %v\n", err)
+	}
+	for _, g := range groups {
+		l, ok := lags[g]
+		if !ok {
+			continue
+		}
+		for _, tl := range l.Lag.Sorted() {
+			if tl.Lag != 0 {
+				fmt.Fprintf(&b, "lag %s %s/%d: %d (committed %d, end %d)\n", g, tl.Topic, tl.Partition, tl.Lag, tl.Commit.At, tl.End.Offset)
+			}
+		}
+	}
 	return b.String()
 }

@@ -10,22 +10,23 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/subscription"
 	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 )
 
 // deliveryOf waits for the webhook of event id at rc and returns its
-// body and headers.
-func deliveryOf(t *testing.T, rc *webhooktest.Receiver, id string) ([]byte, http.Header) {
+// body and headers; when it does not come, it prints where the event is
+// on stack (devDiagnosis).
+func deliveryOf(t *testing.T, stack *devStack, rc *webhooktest.Receiver, id string) ([]byte, http.Header) {
 	t.Helper()
-	var a webhooktest.Arrival
-	kafkatest.WaitFor(t, 30*time.Second, "the webhook of event "+id, func() bool {
-		var ok bool
-		a, ok = rc.OfEvent(id)
-		return ok
-	})
-	return a.Body, a.Header
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if a, ok := rc.OfEvent(id); ok {
+			return a.Body, a.Header
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 30s waiting for the webhook of event %s; where it is:\n%s", id, devDiagnosis(t, stack, id))
+		}
+	}
 }
 
 // TestSecretsStopSigningWhenRotatedAtOnceOrRevoked is issue 19's secrets
@@ -70,7 +71,7 @@ func TestSecretsStopSigningWhenRotatedAtOnceOrRevoked(t *testing.T) {
 		if status != http.StatusAccepted {
 			t.Fatalf("ingest answered %d: %v", status, out)
 		}
-		return deliveryOf(t, hooks, out["id"].(string))
+		return deliveryOf(t, stack, hooks, out["id"].(string))
 	}
 	signatures := func(h http.Header) int { return len(strings.Fields(h.Get("webhook-signature"))) }
 
