@@ -51,6 +51,7 @@ func startTestDev(t *testing.T, level zapcore.Level) (*devStack, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = stack.Close() })
+	waitConsuming(t, stack)
 	return stack, dir
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -97,4 +99,58 @@ func groupDiagnosis(brokers string) string {
 		}
 	}
 	return b.String()
+}
+
+// waitConsuming waits until every stage's consumer group on stack has all
+// its input partitions assigned (kadm describes it Stable with them), so a
+// test that then posts its first event measures what it claims, not a
+// slow first rebalance. A wait of more than 5 s is logged: twice under
+// make test-kafka's load the first event after a fresh surge dev was not
+// delivered within the test's wait, silently, and this is where the time
+// would show if a group join is what held it.
+func waitConsuming(t *testing.T, stack *devStack) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	want := map[string]int{} // group → input partitions
+	for _, st := range topics.Pipeline() {
+		if st.Group != "" {
+			want[st.Group] = len(st.Reads) * 3 // testDevConfig's partitions
+		}
+	}
+	start := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		described, err := adm.DescribeGroups(ctx, slices.Collect(maps.Keys(want))...)
+		cancel()
+		ready := err == nil
+		for g, n := range want {
+			d, ok := described[g]
+			assigned := 0
+			if ok {
+				for _, m := range d.Members {
+					if a, ok := m.Assigned.AsConsumer(); ok {
+						for _, tp := range a.Topics {
+							assigned += len(tp.Partitions)
+						}
+					}
+				}
+			}
+			ready = ready && ok && d.State == "Stable" && assigned == n
+		}
+		if ready {
+			break
+		}
+		if time.Since(start) > 90*time.Second {
+			t.Fatalf("the stages' groups are not all assigned after 90s:\n%s", groupDiagnosis(stack.KafkaAddr))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Logf("the stages' consumer groups took %s to be assigned after surge dev started", took)
+	}
 }
