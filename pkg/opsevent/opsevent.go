@@ -6,7 +6,7 @@
 // own subscriptions (to Slack, PagerDuty or n8n webhooks) signed, retried
 // and in order, and a data team sees them on the topics.
 //
-// Each is an event of a reserved type (Types; no catalog type may take
+// Each is an event of a reserved type (the constants below; no catalog type may take
 // the namespace, so ingest refuses them from senders) from source
 // "surge". An endpoint event is about the entity endpoint:<subscription
 // id>, so one endpoint's events keep their order; an exhausted delivery is
@@ -49,9 +49,6 @@ const (
 	// dead-lettered.
 	DeliveryExhausted = "surge.delivery.exhausted"
 )
-
-// Types lists every operator event type.
-var Types = []string{EndpointDisabled, BreakerOpened, BreakerClosed, DeliveryExhausted}
 
 // Reserved reports whether typ is in the operator events' namespace
 // (catalog.ReservedPrefix), which only Surge writes.
