@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
@@ -74,10 +75,8 @@ func groupDiagnosis(brokers string) string {
 		b.WriteString("\n")
 		for _, m := range g.Members {
 			var parts []string
-			if a, ok := m.Assigned.AsConsumer(); ok {
-				for _, tp := range a.Topics {
-					parts = append(parts, fmt.Sprintf("%s%v", tp.Topic, tp.Partitions))
-				}
+			for _, tp := range assignedTo(m) {
+				parts = append(parts, fmt.Sprintf("%s%v", tp.Topic, tp.Partitions))
 			}
 			sort.Strings(parts)
 			fmt.Fprintf(&b, "  member %s (%s): %s\n", m.MemberID, m.ClientID, strings.Join(parts, " "))
@@ -133,10 +132,8 @@ func waitConsuming(t *testing.T, stack *devStack) {
 			assigned := 0
 			if ok {
 				for _, m := range d.Members {
-					if a, ok := m.Assigned.AsConsumer(); ok {
-						for _, tp := range a.Topics {
-							assigned += len(tp.Partitions)
-						}
+					for _, tp := range assignedTo(m) {
+						assigned += len(tp.Partitions)
 					}
 				}
 			}
@@ -153,4 +150,13 @@ func waitConsuming(t *testing.T, stack *devStack) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Logf("the stages' consumer groups took %s to be assigned after surge dev started", took)
 	}
+}
+
+// assignedTo is the partitions a consumer group member was assigned, by
+// topic; none for a member that is not a consumer's.
+func assignedTo(m kadm.DescribedGroupMember) []kmsg.ConsumerMemberAssignmentTopic {
+	if a, ok := m.Assigned.AsConsumer(); ok {
+		return a.Topics
+	}
+	return nil
 }
