@@ -121,6 +121,7 @@ type subFlags struct {
 	Description   string
 	AllowPrivate  bool
 	Disabled      bool
+	AutoDisable   time.Duration
 	Auth          authFlags
 }
 
@@ -136,6 +137,7 @@ func (f *subFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Description, "description", "", "free text for operators")
 	fs.BoolVar(&f.AllowPrivate, "allow-private", false, "allow a target on a private, loopback or link-local address")
 	fs.BoolVar(&f.Disabled, "disabled", false, "disable the subscription: its deliveries are held (update --disabled=false enables it)")
+	fs.DurationVar(&f.AutoDisable, "auto-disable-after", 0, "disable the subscription when every attempt has failed for this long, 1s to 720h (0: never)")
 	f.Auth.register(fs)
 }
 
@@ -168,6 +170,12 @@ func (f *subFlags) body(fs *pflag.FlagSet, update bool) (map[string]any, error) 
 			return nil, fmt.Errorf("--timeout %s: give whole milliseconds", f.Timeout)
 		}
 		b["timeout_ms"] = f.Timeout.Milliseconds()
+	}
+	if fs.Changed("auto-disable-after") {
+		if f.AutoDisable%time.Millisecond != 0 {
+			return nil, fmt.Errorf("--auto-disable-after %s: give whole milliseconds", f.AutoDisable)
+		}
+		b["auto_disable_after_ms"] = f.AutoDisable.Milliseconds()
 	}
 	set("rate-limit", "rate_limit_per_s", f.RateLimit)
 	set("max-in-flight", "max_in_flight", f.MaxInFlight)
@@ -249,7 +257,7 @@ func newSubsUpdateCommand(api subsAPI) *cobra.Command {
 				return err
 			}
 			if len(body) == 0 {
-				return errors.New("nothing to update: give at least one of --url, --event-type, --filter, --header, --timeout, --rate-limit, --max-in-flight, --retry-schedule, --description, --allow-private, --disabled, --" +
+				return errors.New("nothing to update: give at least one of --url, --event-type, --filter, --header, --timeout, --rate-limit, --max-in-flight, --retry-schedule, --description, --allow-private, --disabled, --auto-disable-after, --" +
 					strings.Join(authFlagNames, ", --"))
 			}
 			return api.show(cmd, http.MethodPatch, subPath(args[0]), body, nil)

@@ -53,6 +53,7 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 	row("RATE LIMIT", orDefault(v.RateLimitPerS == 0, fmt.Sprintf("%g/s", v.RateLimitPerS), "unlimited"))
 	row("MAX IN FLIGHT", orDefault(v.MaxInFlight == 0, fmt.Sprint(v.MaxInFlight), "default"))
 	row("RETRY SCHEDULE", orDefault(len(v.RetrySchedule) == 0, strings.Join(v.RetrySchedule, ", "), "default"))
+	row("AUTO-DISABLE", orDefault(v.AutoDisableAfterMS == 0, "after "+(time.Duration(v.AutoDisableAfterMS)*time.Millisecond).String()+" of failures only", "never"))
 	row("ALLOW PRIVATE", yesNo(v.AllowPrivate))
 	if v.Auth != nil {
 		row("AUTH", authText(v.Auth))

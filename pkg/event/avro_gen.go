@@ -192,6 +192,12 @@ type Subscription struct {
 	Paused bool
 	// Why the subscription was disabled; empty while enabled.
 	DisabledReason string
+	// The auto-disable rule: when every attempt to the endpoint has failed with
+	// a retryable failure (no answer, a timeout, 5xx, 429) for this long,
+	// counted from the first failure after the last success, the dispatcher
+	// disables the subscription as it does after a 410 Gone. 0, the default,
+	// never disables it.
+	AutoDisableAfterMS int64
 	// True when the target may resolve to private or loopback addresses.
 	AllowPrivate bool
 	// Signing secrets, newest first. During a rotation several are valid and
@@ -636,24 +642,25 @@ func EnrichedEventFromAvro(b []byte) (EnrichedEvent, error) {
 // Native returns x in goavro's native form for schemas/subscription.avsc.
 func (x Subscription) Native() map[string]any {
 	return map[string]any{
-		"id":               x.ID,
-		"url":              x.URL,
-		"event_types":      avrowire.ScalarsNative(x.EventTypes),
-		"filter":           x.Filter,
-		"headers":          avrowire.ScalarMapNative(x.Headers),
-		"timeout_ms":       x.TimeoutMS,
-		"rate_limit_per_s": x.RateLimitPerS,
-		"max_in_flight":    x.MaxInFlight,
-		"retry_schedule":   avrowire.ScalarsNative(x.RetrySchedule),
-		"enabled":          x.Enabled,
-		"paused":           x.Paused,
-		"disabled_reason":  x.DisabledReason,
-		"allow_private":    x.AllowPrivate,
-		"secrets":          avrowire.RecordsNative(x.Secrets, avroNativeSecret),
-		"auth":             avroOptNativeEndpointAuth(x.Auth),
-		"description":      x.Description,
-		"created_at":       avrowire.TimeNative(x.CreatedAt),
-		"updated_at":       avrowire.TimeNative(x.UpdatedAt),
+		"id":                    x.ID,
+		"url":                   x.URL,
+		"event_types":           avrowire.ScalarsNative(x.EventTypes),
+		"filter":                x.Filter,
+		"headers":               avrowire.ScalarMapNative(x.Headers),
+		"timeout_ms":            x.TimeoutMS,
+		"rate_limit_per_s":      x.RateLimitPerS,
+		"max_in_flight":         x.MaxInFlight,
+		"retry_schedule":        avrowire.ScalarsNative(x.RetrySchedule),
+		"enabled":               x.Enabled,
+		"paused":                x.Paused,
+		"disabled_reason":       x.DisabledReason,
+		"auto_disable_after_ms": x.AutoDisableAfterMS,
+		"allow_private":         x.AllowPrivate,
+		"secrets":               avrowire.RecordsNative(x.Secrets, avroNativeSecret),
+		"auth":                  avroOptNativeEndpointAuth(x.Auth),
+		"description":           x.Description,
+		"created_at":            avrowire.TimeNative(x.CreatedAt),
+		"updated_at":            avrowire.TimeNative(x.UpdatedAt),
 	}
 }
 
@@ -677,6 +684,7 @@ func SubscriptionFromNative(v any) (Subscription, error) {
 	x.Enabled = r.Boolean("enabled", true)
 	x.Paused = r.Boolean("paused", false)
 	x.DisabledReason = r.Str("disabled_reason", "")
+	x.AutoDisableAfterMS = r.Long("auto_disable_after_ms", 0)
 	x.AllowPrivate = r.Boolean("allow_private", false)
 	for _, r8 := range r.Records("secrets") {
 		x.Secrets = append(x.Secrets, avroFromNativeSecret(r8))
@@ -697,7 +705,7 @@ func SubscriptionFromNative(v any) (Subscription, error) {
 // AppendSubscriptionAvro appends x in the Avro binary encoding of
 // schemas/subscription.avsc: the bytes goavro writes from x.Native().
 func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
-	dst = slices.Grow(dst, 16*avrowire.FieldLen+len(x.ID)+len(x.URL)+avrowire.StringsLen(x.EventTypes)+len(x.Filter)+avrowire.StringsLen(x.RetrySchedule)+len(x.DisabledReason)+len(x.Description))
+	dst = slices.Grow(dst, 17*avrowire.FieldLen+len(x.ID)+len(x.URL)+avrowire.StringsLen(x.EventTypes)+len(x.Filter)+avrowire.StringsLen(x.RetrySchedule)+len(x.DisabledReason)+len(x.Description))
 	dst = avrowire.AppendString(dst, x.ID)
 	dst = avrowire.AppendString(dst, x.URL)
 	dst = avrowire.AppendStrings(dst, x.EventTypes)
@@ -710,6 +718,7 @@ func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
 	dst = avrowire.AppendBoolean(dst, x.Enabled)
 	dst = avrowire.AppendBoolean(dst, x.Paused)
 	dst = avrowire.AppendString(dst, x.DisabledReason)
+	dst = avrowire.AppendLong(dst, x.AutoDisableAfterMS)
 	dst = avrowire.AppendBoolean(dst, x.AllowPrivate)
 	if len(x.Secrets) > 0 {
 		dst = avrowire.AppendLong(dst, int64(len(x.Secrets)))
@@ -774,6 +783,7 @@ func SubscriptionFromAvro(b []byte) (Subscription, error) {
 	x.Enabled = r.Boolean("enabled")
 	x.Paused = r.Boolean("paused")
 	x.DisabledReason = r.Str("disabled_reason")
+	x.AutoDisableAfterMS = r.Long("auto_disable_after_ms")
 	x.AllowPrivate = r.Boolean("allow_private")
 	for n := r.BlockCount("secrets", 3); n > 0; n = r.BlockCount("secrets", 3) {
 		if x.Secrets == nil {

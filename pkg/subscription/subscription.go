@@ -43,10 +43,12 @@ type View struct {
 	Enabled        bool              `json:"enabled"`
 	Paused         bool              `json:"paused"`
 	DisabledReason string            `json:"disabled_reason"`
-	AllowPrivate   bool              `json:"allow_private"`
-	Description    string            `json:"description"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
+	// AutoDisableAfterMS is the auto-disable rule; 0 is off.
+	AutoDisableAfterMS int64     `json:"auto_disable_after_ms"`
+	AllowPrivate       bool      `json:"allow_private"`
+	Description        string    `json:"description"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
 	// Secrets describes the signing secrets, newest first, without their
 	// values.
 	Secrets []SecretInfo `json:"secrets"`
@@ -71,24 +73,25 @@ type SecretInfo struct {
 // and no secret value. Slices and maps are copied.
 func NewView(s event.Subscription) View {
 	v := View{
-		ID:             s.ID,
-		URL:            s.URL,
-		EventTypes:     slices.Clone(s.EventTypes),
-		Filter:         s.Filter,
-		Headers:        cloneMap(s.Headers),
-		TimeoutMS:      s.TimeoutMS,
-		RateLimitPerS:  s.RateLimitPerS,
-		MaxInFlight:    s.MaxInFlight,
-		RetrySchedule:  slices.Clone(s.RetrySchedule),
-		Enabled:        s.Enabled,
-		Paused:         s.Paused,
-		DisabledReason: s.DisabledReason,
-		AllowPrivate:   s.AllowPrivate,
-		Description:    s.Description,
-		CreatedAt:      s.CreatedAt,
-		UpdatedAt:      s.UpdatedAt,
-		Secrets:        make([]SecretInfo, 0, len(s.Secrets)),
-		Auth:           NewAuthView(s.Auth),
+		ID:                 s.ID,
+		URL:                s.URL,
+		EventTypes:         slices.Clone(s.EventTypes),
+		Filter:             s.Filter,
+		Headers:            cloneMap(s.Headers),
+		TimeoutMS:          s.TimeoutMS,
+		RateLimitPerS:      s.RateLimitPerS,
+		MaxInFlight:        s.MaxInFlight,
+		RetrySchedule:      slices.Clone(s.RetrySchedule),
+		Enabled:            s.Enabled,
+		Paused:             s.Paused,
+		DisabledReason:     s.DisabledReason,
+		AutoDisableAfterMS: s.AutoDisableAfterMS,
+		AllowPrivate:       s.AllowPrivate,
+		Description:        s.Description,
+		CreatedAt:          s.CreatedAt,
+		UpdatedAt:          s.UpdatedAt,
+		Secrets:            make([]SecretInfo, 0, len(s.Secrets)),
+		Auth:               NewAuthView(s.Auth),
 	}
 	// Clients iterate these; null would be a needless special case.
 	if v.EventTypes == nil {
@@ -116,19 +119,20 @@ func NewView(s event.Subscription) View {
 // clear a field. id, secrets, created_at and updated_at are not part of it,
 // so a body naming them is refused as an unknown field.
 type Input struct {
-	URL            *string            `json:"url"`
-	EventTypes     *[]string          `json:"event_types"`
-	Filter         *string            `json:"filter"`
-	Headers        *map[string]string `json:"headers"`
-	TimeoutMS      *int32             `json:"timeout_ms"`
-	RateLimitPerS  *float64           `json:"rate_limit_per_s"`
-	MaxInFlight    *int32             `json:"max_in_flight"`
-	RetrySchedule  *[]string          `json:"retry_schedule"`
-	Enabled        *bool              `json:"enabled"`
-	Paused         *bool              `json:"paused"`
-	DisabledReason *string            `json:"disabled_reason"`
-	AllowPrivate   *bool              `json:"allow_private"`
-	Description    *string            `json:"description"`
+	URL                *string            `json:"url"`
+	EventTypes         *[]string          `json:"event_types"`
+	Filter             *string            `json:"filter"`
+	Headers            *map[string]string `json:"headers"`
+	TimeoutMS          *int32             `json:"timeout_ms"`
+	RateLimitPerS      *float64           `json:"rate_limit_per_s"`
+	MaxInFlight        *int32             `json:"max_in_flight"`
+	RetrySchedule      *[]string          `json:"retry_schedule"`
+	Enabled            *bool              `json:"enabled"`
+	Paused             *bool              `json:"paused"`
+	DisabledReason     *string            `json:"disabled_reason"`
+	AutoDisableAfterMS *int64             `json:"auto_disable_after_ms"`
+	AllowPrivate       *bool              `json:"allow_private"`
+	Description        *string            `json:"description"`
 	// Auth replaces the endpoint authentication; {} removes it. A secret
 	// sent as Redacted keeps the stored one of the same kind.
 	Auth *Auth `json:"auth"`
@@ -181,6 +185,7 @@ func (in Input) Apply(s *event.Subscription, now time.Time) {
 	set(&s.Enabled, in.Enabled)
 	set(&s.Paused, in.Paused)
 	set(&s.DisabledReason, in.DisabledReason)
+	set(&s.AutoDisableAfterMS, in.AutoDisableAfterMS)
 	set(&s.AllowPrivate, in.AllowPrivate)
 	set(&s.Description, in.Description)
 	if in.Auth != nil {

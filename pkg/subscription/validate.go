@@ -32,6 +32,9 @@ const (
 	MaxRetryWait         = 72 * time.Hour
 	MaxDescriptionBytes  = 1024
 	MaxDisabledReasonLen = 1024
+	// The auto-disable rule's bounds, in milliseconds.
+	MinAutoDisableAfterMS = int64(time.Second / time.Millisecond)
+	MaxAutoDisableAfterMS = int64(30 * 24 * time.Hour / time.Millisecond)
 )
 
 // ReservedHeaders are set by the dispatcher or the HTTP client on every
@@ -117,6 +120,9 @@ func (v Validator) Validate(ctx context.Context, s event.Subscription) error {
 
 	if s.TimeoutMS != 0 && (s.TimeoutMS < MinTimeoutMS || s.TimeoutMS > MaxTimeoutMS) {
 		add("timeout_ms", "must be 0 (the dispatcher's default) or %d to %d, got %d", MinTimeoutMS, MaxTimeoutMS, s.TimeoutMS)
+	}
+	if a := s.AutoDisableAfterMS; a != 0 && (a < MinAutoDisableAfterMS || a > MaxAutoDisableAfterMS) {
+		add("auto_disable_after_ms", "must be 0 (never) or %d (1s) to %d (30 days), got %d", MinAutoDisableAfterMS, MaxAutoDisableAfterMS, a)
 	}
 	if s.RateLimitPerS < 0 || math.IsNaN(s.RateLimitPerS) || math.IsInf(s.RateLimitPerS, 0) {
 		add("rate_limit_per_s", "must be 0 (unlimited) or a positive number, got %v", s.RateLimitPerS)

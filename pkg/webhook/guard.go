@@ -96,8 +96,11 @@ type Guard struct {
 	cfg      GuardConfig
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	openedAt atomic.Int64 // UnixNano of the last transition to open
-	limiter  *rate.Limiter
-	slots    slots
+	// failingSince is the UnixNano of the first retryable failure after
+	// the last success; 0 while the endpoint answers.
+	failingSince atomic.Int64
+	limiter      *rate.Limiter
+	slots        slots
 }
 
 // NewGuard returns the Guard of sub with a closed breaker and a full
@@ -196,8 +199,28 @@ func (g *Guard) Allow() (done func(Result), err error) {
 		if once.Swap(true) {
 			return
 		}
-		report(breakerVerdict(r))
+		verdict := breakerVerdict(r)
+		switch verdict {
+		case errFailure:
+			g.failingSince.CompareAndSwap(0, g.cfg.Now().UnixNano())
+		case nil:
+			g.failingSince.Store(0)
+		}
+		report(verdict)
 	}, nil
+}
+
+// FailingSince is when the endpoint's current run of retryable failures
+// began: the first Retry outcome reported to a done after the last
+// success (Delivered, Reject or Gone). It is zero while the endpoint
+// answers, and counts only the attempts of this Guard, so of this
+// process.
+func (g *Guard) FailingSince() time.Time {
+	ns := g.failingSince.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 func breakerVerdict(r Result) error {

@@ -432,3 +432,41 @@ func concat(parts ...[]webhook.Result) []webhook.Result {
 	}
 	return out
 }
+
+// TestFailingSince: the run of retryable failures starts at the first
+// Retry after a success and keeps that start through further failures;
+// an answer (a success, a reject, a 410) ends it; refused, canceled and
+// unmade attempts neither start nor end it.
+func TestFailingSince(t *testing.T) {
+	clock := newFakeClock()
+	g := webhook.NewGuard(event.Subscription{ID: "sub_1"}, webhook.GuardConfig{CoolDown: time.Hour, FailureThreshold: 1000, Now: clock.Now})
+	if !g.FailingSince().IsZero() {
+		t.Fatalf("a new guard is failing since %v", g.FailingSince())
+	}
+	attempt(t, g, webhook.Result{Outcome: webhook.Refused})
+	attempt(t, g, webhook.Result{Outcome: webhook.Retry, Err: webhook.ErrCanceled})
+	if !g.FailingSince().IsZero() {
+		t.Fatalf("failing since %v after only refused and canceled attempts", g.FailingSince())
+	}
+	start := clock.Now()
+	attempt(t, g, retry)
+	clock.Advance(time.Hour)
+	attempt(t, g, retry)
+	attempt(t, g, webhook.Result{})
+	attempt(t, g, webhook.Result{Outcome: webhook.Refused})
+	if got := g.FailingSince(); !got.Equal(start) {
+		t.Fatalf("failing since %v, want the first failure's %v", got, start)
+	}
+	for _, answer := range []webhook.Outcome{webhook.Delivered, webhook.Reject, webhook.Gone} {
+		attempt(t, g, retry)
+		attempt(t, g, webhook.Result{Outcome: answer})
+		if !g.FailingSince().IsZero() {
+			t.Errorf("still failing since %v after a %s", g.FailingSince(), answer)
+		}
+	}
+	clock.Advance(time.Minute)
+	attempt(t, g, retry)
+	if got := g.FailingSince(); !got.Equal(clock.Now()) {
+		t.Errorf("a new run of failures starts at %v, want %v", got, clock.Now())
+	}
+}

@@ -12,7 +12,8 @@ import (
 // The dispatcher's operator events (pkg/opsevent): what it tells an
 // operator's subscription about an endpoint or a delivery.
 
-// disabledEvent reports a subscription disabled after a 410 Gone.
+// disabledEvent reports a subscription disabled after a 410 Gone or by
+// its auto-disable rule; the reason says which.
 func (s *Service) disabledEvent(sub event.Subscription) {
 	s.ops.Emit(opsevent.EndpointDisabled, endpointOf(sub.ID), opsevent.Endpoint{SubscriptionID: sub.ID, URL: sub.URL, Reason: sub.DisabledReason})
 }

@@ -286,6 +286,14 @@ func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 		s.m.deliveries.WithLabelValues(sub.ID, "delivered").Inc()
 	case webhook.Retry:
 		markFailure(d, now, res)
+		if reason, ok := autoDisable(sub, g.FailingSince(), now); ok {
+			outcome = event.OutcomeHeld
+			ks.setPhase(phaseDisabling)
+			s.disable(sub, now, reason)
+			ks.setPhase(phaseDeciding)
+			st = s.hold(it, now, "auto-disabled: the endpoint only failed")
+			break
+		}
 		wait, ok := webhook.NextWait(s.schedule(sub), int(d.Attempts), res.RetryAfter, s.rand())
 		if !ok {
 			outcome = event.OutcomeDeadLettered
@@ -301,7 +309,7 @@ func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 		markFailure(d, now, res)
 		outcome = event.OutcomeHeld
 		ks.setPhase(phaseDisabling)
-		s.disable(sub, now)
+		s.disable(sub, now, "410 Gone from "+sub.URL+" at "+now.UTC().Format(time.RFC3339))
 		ks.setPhase(phaseDeciding)
 		st = s.hold(it, now, "410 Gone: subscription disabled")
 	default: // Reject, Refused
@@ -361,23 +369,37 @@ func (s *Service) held(sub string) bool {
 	return ok && (!v.Enabled || v.Paused)
 }
 
-// disable turns a subscription off after a 410 Gone: its deliveries are
-// held until an operator enables it again.
-func (s *Service) disable(sub event.Subscription, now time.Time) {
+// disable turns a subscription off, after a 410 Gone or by its
+// auto-disable rule, for reason: its deliveries are held until an
+// operator enables it again.
+func (s *Service) disable(sub event.Subscription, now time.Time, reason string) {
 	if !sub.Enabled {
 		return
 	}
 	sub.Enabled = false
-	sub.DisabledReason = "410 Gone from " + sub.URL + " at " + now.UTC().Format(time.RFC3339)
+	sub.DisabledReason = reason
 	sub.UpdatedAt = now.UTC().Truncate(time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.subs.Put(ctx, sub.ID, sub); err != nil {
-		s.log.Error("could not disable the subscription after 410 Gone; its deliveries are held only while this process runs", zap.String(observe.KeySubscriptionID, sub.ID), zap.Error(err))
+		s.log.Error("could not disable the subscription; its deliveries are held only while this process runs", zap.String(observe.KeySubscriptionID, sub.ID),
+			zap.String(observe.KeyReason, reason), zap.Error(err))
 		return
 	}
-	s.log.Warn("subscription disabled: the endpoint answered 410 Gone", zap.String(observe.KeySubscriptionID, sub.ID))
+	s.log.Warn("subscription disabled", zap.String(observe.KeySubscriptionID, sub.ID), zap.String(observe.KeyReason, reason))
 	s.disabledEvent(sub)
+}
+
+// autoDisable applies sub's auto-disable rule to an endpoint failing
+// since since (zero: not failing): when the rule is set and every attempt
+// has failed for at least as long, it returns the disabled_reason.
+func autoDisable(sub event.Subscription, since, now time.Time) (reason string, ok bool) {
+	rule := time.Duration(sub.AutoDisableAfterMS) * time.Millisecond
+	if rule <= 0 || since.IsZero() || now.Sub(since) < rule {
+		return "", false
+	}
+	return fmt.Sprintf("auto-disabled: every attempt to %s failed from %s to %s (auto_disable_after_ms %d)",
+		sub.URL, since.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), sub.AutoDisableAfterMS), true
 }
 
 // logAttempt writes the attempt to commerce.delivery-attempts (async).
