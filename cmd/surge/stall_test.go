@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -18,7 +20,9 @@ import (
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
+	"github.com/surgehq/surge/pkg/opsevent"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/webhook/webhooktest"
 )
 
 // TestStallIsNeverSilentInSurgeDev is issue 13 as an operator meets it.
@@ -60,7 +64,8 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 	}
 
 	core, logs := observer.New(zapcore.InfoLevel)
-	cfg := testDevConfig(t.TempDir())
+	dir := t.TempDir()
+	cfg := testDevConfig(dir)
 	cfg.Brokers = brokers
 	cfg.ReplicationFactor = 1
 	cfg.Stall.After = 2 * time.Second
@@ -85,6 +90,10 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 		return g
 	}
 	const stalled, resumed = "stage partition stalled: records wait to be processed and nothing has moved", "stage partition resumed after a stall"
+
+	// An operators' subscription to the stage's operator events.
+	ops := webhooktest.NewReceiver(t)
+	subscribeAt(t, ops, stack.AdminURL, dir, "ops", "surge.stage.*")
 
 	const n = 60
 	postOrders(t, stack.IngestURL, n, 30)
@@ -132,7 +141,8 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 		case p.Partition == 1 && (p.Stall == nil || p.Lag == 0 || p.Stall.Offset != 0 || p.Stall.Instance != "dev" ||
 			!strings.Contains(p.Stall.Reason, "rebuilding the state of partition 1")):
 			t.Errorf("partition 1 of enrich's lag: %+v %+v", p, p.Stall)
-		case p.Partition != 1 && (p.Stall != nil || p.Lag != 0):
+		case p.Partition != 1 && (p.Stall != nil || p.Lag > 1):
+			// (A lag of 1: the stall's own operator event, just written.)
 			t.Errorf("partition %d, which is not stalled: %+v %+v", p.Partition, p, p.Stall)
 		}
 	}
@@ -145,7 +155,7 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 		`(?m)^group surge-enrich \(the stage that reads this topic.*\): lag [1-9]\d*, stalled on 1 partition$`,
 		`(?m)^PARTITION\s+COMMITTED\s+LAG\s+STALLED$`,
 		`(?m)^1\s+\S+\s+[1-9]\d*\s+at offset 0 for \d+s \(since \S+ on dev\): rebuilding the state of partition 1`,
-		`(?m)^0\s+\d+\s+0\s+-$`,
+		`(?m)^0\s+\d+\s+[01]\s+-$`, // 1: the stall's operator event, just written
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("surge topics describe does not match %s", want)
@@ -181,6 +191,38 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 	enriched := (&kafkatest.Cluster{Brokers: brokers}).ReadCommitted(t, topics.EventsEnriched)
 	if len(enriched) < n {
 		t.Errorf("%d enriched events, want at least %d", len(enriched), n)
+	}
+
+	// The operators' endpoint heard of it: surge.stage.stalled, then
+	// surge.stage.recovered, about the partition, signed.
+	const stallKey = topics.GroupEnrich + "/" + topics.EventsRaw + "/1"
+	var got []webhookBody
+	kafkatest.WaitFor(t, 60*time.Second, "the stage's stalled and recovered operator events", func() bool {
+		got = got[:0]
+		for _, a := range ops.Arrivals() {
+			var b webhookBody
+			if err := json.Unmarshal(a.Body, &b); err != nil {
+				t.Fatalf("operator event body %s: %v", a.Body, err)
+			}
+			if b.Entity.Type == opsevent.EntityStage && b.Entity.ID == stallKey {
+				got = append(got, b)
+			}
+		}
+		return len(got) >= 2
+	})
+	ops.CheckSignatures(t)
+	if len(got) != 2 || got[0].Type != opsevent.StageStalled || got[1].Type != opsevent.StageRecovered {
+		t.Fatalf("operator events about %s: %+v, want stalled then recovered", stallKey, got)
+	}
+	for i, b := range got {
+		d := b.Data
+		if d["stage"] != "enrich" || d["topic"] != topics.EventsRaw || d["partition"] != 1.0 || d["offset"] != 0.0 || d["instance"] != "dev" ||
+			d["stall_after_ms"] != 2000.0 || !strings.Contains(fmt.Sprint(d["reason"]), "rebuilding the state of partition 1") {
+			t.Errorf("%s: data %v", b.Type, d)
+		}
+		if (i == 1) != (d["recovered_at"] != nil) {
+			t.Errorf("%s: recovered_at %v", b.Type, d["recovered_at"])
+		}
 	}
 }
 

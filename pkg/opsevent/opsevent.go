@@ -1,7 +1,8 @@
 // Package opsevent is Surge's operator events: what an operator must hear
-// about without reading logs (an endpoint disabled after a 410 Gone, its
-// circuit breaker opening or closing, a delivery dead-lettered after its
-// last retry), written as ordinary events into commerce.events.raw, so
+// about without reading logs (an endpoint disabled after a 410 Gone or by
+// its auto-disable rule, its circuit breaker opening or closing, a
+// delivery dead-lettered after its last retry, a stage's partition
+// stalling and moving again), written as ordinary events into commerce.events.raw, so
 // they pass enrich and fanout like any other and reach the operators'
 // own subscriptions (to Slack, PagerDuty or n8n webhooks) signed, retried
 // and in order, and a data team sees them on the topics.
@@ -48,6 +49,12 @@ const (
 	// DeliveryExhausted: a delivery used its last retry and was
 	// dead-lettered.
 	DeliveryExhausted = "surge.delivery.exhausted"
+	// StageStalled: a stage's input partition had records to process and
+	// made no progress for longer than the stage's --stall-after.
+	StageStalled = "surge.stage.stalled"
+	// StageRecovered: a stalled partition moved again (or its instance
+	// let go of it).
+	StageRecovered = "surge.stage.recovered"
 )
 
 // Reserved reports whether typ is in the operator events' namespace
@@ -61,6 +68,7 @@ const Source = "surge"
 const (
 	EntityEndpoint = "endpoint" // id: the subscription id
 	EntityDelivery = "delivery" // id: the delivery id (webhook-id)
+	EntityStage    = "stage"    // id: "<consumer group>/<topic>/<partition>", the key in commerce.stalls
 )
 
 // Endpoint is the body of the endpoint events.
@@ -86,6 +94,26 @@ type Exhausted struct {
 	LastError      string `json:"last_error"`
 	// DeadLetterTopic is where the delivery now is, for a replay.
 	DeadLetterTopic string `json:"dead_letter_topic"`
+}
+
+// Stall is the body of surge.stage.stalled and surge.stage.recovered:
+// the stall as commerce.stalls holds it, and when it ended.
+type Stall struct {
+	Stage     string `json:"stage"`
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Offset is the next offset the stage had to process when it
+	// stalled.
+	Offset       int64     `json:"offset"`
+	Reason       string    `json:"reason"`
+	Since        time.Time `json:"since"` // the last progress before the stall
+	DetectedAt   time.Time `json:"detected_at"`
+	StallAfterMS int64     `json:"stall_after_ms"`
+	Instance     string    `json:"instance"`
+	// RecoveredAt is when the partition moved again; null in
+	// surge.stage.stalled.
+	RecoveredAt *time.Time `json:"recovered_at"`
 }
 
 // Emitter writes operator events to commerce.events.raw.

@@ -10,7 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/opsevent"
 	"github.com/surgehq/surge/schemas"
 )
 
@@ -44,10 +46,17 @@ type StallReporter struct {
 	Client *kgo.Client // a plain (not transactional) client, open while the stage runs
 	Codec  *avroserde.Codec[Stall]
 	Log    *zap.Logger
+	// Ops, when set, also tells the operators' subscriptions:
+	// surge.stage.stalled when a stall starts, surge.stage.recovered when
+	// it ends.
+	Ops *opsevent.Emitter
 }
 
 // Report is a Watchdog's Report.
 func (r *StallReporter) Report(s Stall, stalled bool) {
+	if r.Ops != nil {
+		r.opsEvent(s, stalled)
+	}
 	rec := &kgo.Record{Topic: r.Codec.Topic(), Key: []byte(StallKey(s.Group, s.Topic, s.Partition))}
 	if stalled {
 		v, err := r.Codec.Encode(s)
@@ -65,4 +74,20 @@ func (r *StallReporter) Report(s Stall, stalled bool) {
 				zap.Bool("stalled", stalled), zap.Error(err))
 		}
 	})
+}
+
+// opsEvent writes the stall's operator event, about the entity
+// stage:<its commerce.stalls key>, so one partition's stall and recovery
+// keep their order.
+func (r *StallReporter) opsEvent(s Stall, stalled bool) {
+	typ, body := opsevent.StageStalled, opsevent.Stall{
+		Stage: s.Stage, Group: s.Group, Topic: s.Topic, Partition: s.Partition, Offset: s.Offset, Reason: s.Reason,
+		Since: s.Since.UTC(), DetectedAt: s.DetectedAt.UTC(), StallAfterMS: s.After.Milliseconds(), Instance: s.Instance,
+	}
+	if !stalled {
+		typ = opsevent.StageRecovered
+		at := r.Ops.Now().UTC().Truncate(time.Millisecond)
+		body.RecoveredAt = &at
+	}
+	r.Ops.Emit(typ, event.EntityRef{Type: opsevent.EntityStage, ID: StallKey(s.Group, s.Topic, s.Partition)}, body)
 }

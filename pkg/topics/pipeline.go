@@ -59,7 +59,7 @@ var (
 		Name:          StageEnrich,
 		Reads:         []string{EventsRaw},
 		Group:         GroupEnrich,
-		Writes:        []string{EventsEnriched, Entities, EventsDLQ},
+		Writes:        []string{EventsEnriched, Entities, EventsDLQ, EventsRaw}, // EventsRaw: operator events of its stalls (pkg/opsevent)
 		DLQ:           EventsDLQ,
 		Transactional: true,
 	}
@@ -67,7 +67,7 @@ var (
 		Name:          StageFanout,
 		Reads:         []string{EventsEnriched},
 		Group:         GroupFanout,
-		Writes:        []string{Deliveries, EventsDLQ},
+		Writes:        []string{Deliveries, EventsDLQ, EventsRaw}, // EventsRaw: operator events of its stalls
 		DLQ:           EventsDLQ,
 		Transactional: true,
 	}
@@ -75,7 +75,7 @@ var (
 		Name:   StageDispatcher,
 		Reads:  []string{Deliveries, DeliveriesRetry},
 		Group:  GroupDispatcher,
-		Writes: []string{DeliveriesRetry, DeliveriesDLQ, DeliveryAttempts, Backlog, EventsRaw}, // EventsRaw: operator events (pkg/opsevent)
+		Writes: []string{DeliveriesRetry, DeliveriesDLQ, DeliveryAttempts, Backlog, EventsRaw}, // EventsRaw: operator events
 		DLQ:    DeliveriesDLQ,
 	}
 )

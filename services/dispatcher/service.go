@@ -355,7 +355,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Sample:   s.progress,
 		Log:      log,
 		Metrics:  s.stageM,
-		Report:   (&stream.StallReporter{Client: admCl, Codec: stalls, Log: log}).Report,
+		Report:   (&stream.StallReporter{Client: admCl, Codec: stalls, Log: log, Ops: s.ops}).Report,
 	}
 	s.reporter = &backlog.Reporter{
 		Client:   admCl,

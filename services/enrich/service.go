@@ -40,6 +40,7 @@ import (
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/opsevent"
 	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
@@ -244,7 +245,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Now:                deps.Now,
 		State:              stageState{snapshots: s.state, metrics: s.m},
 		StallAfter:         cfg.Stall.After,
-		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
+		ReportStall: (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log,
+			Ops: &opsevent.Emitter{Client: s.admin, Codec: s.events, Log: log, Now: s.now}}).Report,
 	})
 	if err != nil {
 		s.Close()

@@ -38,6 +38,7 @@ import (
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/ktable"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/opsevent"
 	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
@@ -147,7 +148,8 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	s.enriched = avroserde.NewEnrichedEventCodec(reg, s.names.Name(topics.EventsEnriched))
 	s.deliveries = avroserde.NewDeliveryCodec(reg, s.names.Name(topics.Deliveries))
 	stalls := stream.NewStallCodec(reg, s.names.Name(topics.Stalls))
-	if err := avroserde.RegisterAll(ctx, s.enriched, s.deliveries, stalls); err != nil {
+	ops := &opsevent.Emitter{Client: s.admin, Codec: avroserde.NewEventCodec(reg, s.names.Name(topics.EventsRaw)), Log: log, Now: deps.Now}
+	if err := avroserde.RegisterAll(ctx, s.enriched, s.deliveries, stalls, ops.Codec); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -179,7 +181,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		Now:                deps.Now,
 		State:              stream.BatchEndFunc(func(committed bool) { s.router.flush(committed, s.m) }),
 		StallAfter:         cfg.Stall.After,
-		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log}).Report,
+		ReportStall:        (&stream.StallReporter{Client: s.admin, Codec: stalls, Log: log, Ops: ops}).Report,
 	})
 	if err != nil {
 		s.Close()
