@@ -28,6 +28,7 @@ type adminConfig struct {
 	Registry      config.Registry
 	AllowLoopback bool
 	SecretGrace   time.Duration
+	DLQAlertEvery int64
 	BodyDrain     httpx.Drain
 	config.Log    // gives the config its LogLevel
 }
@@ -39,13 +40,14 @@ func (c *adminConfig) Flags(fs *pflag.FlagSet) {
 	c.Registry.Flags(fs)
 	fs.BoolVar(&c.AllowLoopback, "allow-loopback", false, "let subscriptions target loopback addresses without allow_private (single-machine setups)")
 	fs.DurationVar(&c.SecretGrace, "secret-grace", 24*time.Hour, "how long a rotated-out subscription secret keeps signing")
+	dlqAlertFlag(fs, &c.DLQAlertEvery)
 	c.BodyDrain.Flags(fs)
 	c.Log.Flags(fs)
 }
 
 func (c *adminConfig) Validate() error {
 	errs := []error{config.ValidateAddr("admin-addr", c.Addr), c.Kafka.Validate(), c.Registry.Validate(), c.Log.Validate(),
-		config.ValidatePositive("secret-grace", c.SecretGrace), c.BodyDrain.Validate()}
+		config.ValidatePositive("secret-grace", c.SecretGrace), c.BodyDrain.Validate(), validateDLQAlert(c.DLQAlertEvery)}
 	if c.Token == "" {
 		errs = append(errs, errors.New("SURGE_ADMIN_TOKEN (--admin-token) is empty; the admin API needs a bearer token (e.g. openssl rand -hex 24)"))
 	} else if len(c.Token) < 16 {
@@ -66,7 +68,7 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		return err
 	}
 	defer stores.Close()
-	dlqs, err := newDLQService(c.Kafka, c.Registry.URL, stores.Subscriptions, log.Named("dlq"))
+	dlqs, err := newDLQService(c.Kafka, c.Registry.URL, stores.Subscriptions, c.DLQAlertEvery, log.Named("dlq"))
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,8 @@ type devConfig struct {
 	BodyDrain  httpx.Drain
 	config.Log // gives the config its LogLevel
 	Stall      config.Stall
+	// DLQAlertEvery is the admin API's --dlq-alert-every.
+	DLQAlertEvery int64
 }
 
 func (c *devConfig) Flags(fs *pflag.FlagSet) {
@@ -74,6 +76,7 @@ func (c *devConfig) Flags(fs *pflag.FlagSet) {
 	c.BodyDrain.Flags(fs)
 	c.Log.Flags(fs)
 	c.Stall.Flags(fs)
+	dlqAlertFlag(fs, &c.DLQAlertEvery)
 }
 
 func (c *devConfig) Validate() error {
@@ -85,6 +88,7 @@ func (c *devConfig) Validate() error {
 		c.Log.Validate(),
 		c.Stall.Validate(),
 		c.BodyDrain.Validate(),
+		validateDLQAlert(c.DLQAlertEvery),
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("SURGE_DATA_DIR (--data-dir) is empty"))
@@ -242,7 +246,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 
 	// The admin listener: the admin API, health and metrics.
-	if d.dlq, err = newDLQService(kafka, d.RegistryURL, d.stores.Subscriptions, log.Named("dlq")); err != nil {
+	if d.dlq, err = newDLQService(kafka, d.RegistryURL, d.stores.Subscriptions, c.DLQAlertEvery, log.Named("dlq")); err != nil {
 		return nil, err
 	}
 	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true, Cluster: devAsyncAPICluster(kafka, d.RegistryURL)}, admin.Deps{

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/dlq"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -37,6 +38,8 @@ func testDevConfig(dir string) devConfig {
 		Partitions:   3,
 		Log:          config.Log{Level: "warn"},
 		Stall:        config.Stall{After: config.DefaultStallAfter},
+		// As `surge dev` runs by default.
+		DLQAlertEvery: dlq.DefaultAlertEvery,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
@@ -100,7 +101,7 @@ func dlqRun(cmd *cobra.Command, o *dlqOptions, check func() error, fn func(ctx c
 
 // newDLQService is the DLQ service the admin API serves (surge dev and
 // surge admin), reading subscriptions from the process's table.
-func newDLQService(kafka config.Kafka, registryURL string, subs dlq.Subscriptions, log *zap.Logger) (*dlq.Service, error) {
+func newDLQService(kafka config.Kafka, registryURL string, subs dlq.Subscriptions, alertEvery int64, log *zap.Logger) (*dlq.Service, error) {
 	srCl, err := sr.NewClient(sr.URLs(registryURL))
 	if err != nil {
 		return nil, fmt.Errorf("creating registry client: %w", err)
@@ -116,7 +117,28 @@ func newDLQService(kafka config.Kafka, registryURL string, subs dlq.Subscription
 	if err != nil {
 		return nil, fmt.Errorf("starting the DLQ service: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := svc.Watch(ctx, alertEvery); err != nil {
+		svc.Close()
+		return nil, fmt.Errorf("watching the dead-letter topics: %w", err)
+	}
 	return svc, nil
+}
+
+// dlqAlertFlag registers --dlq-alert-every, the admin API's (and surge
+// dev's) surge.dlq.threshold_crossed mark, on fs.
+func dlqAlertFlag(fs *pflag.FlagSet, every *int64) {
+	fs.Int64Var(every, "dlq-alert-every", dlq.DefaultAlertEvery,
+		"write a surge.dlq.threshold_crossed operator event each time a dead-letter topic passes another multiple of this many dead letters (0: never)")
+}
+
+// validateDLQAlert checks --dlq-alert-every.
+func validateDLQAlert(every int64) error {
+	if every < 0 {
+		return fmt.Errorf("SURGE_DLQ_ALERT_EVERY (--dlq-alert-every) must be 0 (never) or more, got %d", every)
+	}
+	return nil
 }
 
 // lazySubscriptions opens the subscriptions table on first use: only a

@@ -24,11 +24,14 @@ import (
 // surge.delivery.exhausted when a delivery used its last retry (naming the
 // delivery, the event and the last status) and
 // surge.endpoint.breaker_opened when an endpoint failed five times in a
-// row; a subscription to "*" gets none of them; and ingest refuses an
+// row, and surge.dlq.threshold_crossed when the DLQ passed its first
+// dead letter (--dlq-alert-every 1); a subscription to "*" gets none of them; and ingest refuses an
 // event of a reserved type from a sender.
 func TestOperatorEventsReachAnOperatorsSubscription(t *testing.T) {
 	dir := t.TempDir()
-	stack, err := startDev(context.Background(), testDevConfig(dir), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	cfg := testDevConfig(dir)
+	cfg.DLQAlertEvery = 1 // every dead letter passes the mark
+	stack, err := startDev(context.Background(), cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +84,8 @@ func TestOperatorEventsReachAnOperatorsSubscription(t *testing.T) {
 		_, d := byType[opsevent.EndpointDisabled]
 		_, e := byType[opsevent.DeliveryExhausted]
 		_, o := byType[opsevent.BreakerOpened]
-		return d && e && o
+		_, q := byType[opsevent.DLQThresholdCrossed]
+		return d && e && o && q
 	})
 	ops.CheckSignatures(t)
 
@@ -106,6 +110,13 @@ func TestOperatorEventsReachAnOperatorsSubscription(t *testing.T) {
 	o := byType[opsevent.BreakerOpened]
 	if o.Entity.ID != broken || o.Data["subscription_id"] != broken || o.Data["until"] == nil || !strings.Contains(fmt.Sprint(o.Data["reason"]), "5 consecutive failed attempts") {
 		t.Errorf("surge.endpoint.breaker_opened: %+v", o)
+	}
+
+	q := byType[opsevent.DLQThresholdCrossed]
+	last, _ := q.Data["last"].(map[string]any)
+	if q.Entity.Type != opsevent.EntityDLQ || q.Entity.ID != "commerce.deliveries.dlq" || q.Data["topic"] != "commerce.deliveries.dlq" ||
+		q.Data["dead_letters"] != float64(1) || q.Data["every"] != float64(1) || last["stage"] != "dispatcher" || last["error_class"] != "exhausted" {
+		t.Errorf("surge.dlq.threshold_crossed: %+v", q)
 	}
 
 	for _, a := range all.Arrivals() {

@@ -2,7 +2,7 @@
 // about without reading logs (an endpoint disabled after a 410 Gone or by
 // its auto-disable rule, its circuit breaker opening or closing, a
 // delivery dead-lettered after its last retry, a stage's partition
-// stalling and moving again), written as ordinary events into commerce.events.raw, so
+// stalling and moving again, a dead-letter topic passing a threshold), written as ordinary events into commerce.events.raw, so
 // they pass enrich and fanout like any other and reach the operators'
 // own subscriptions (to Slack, PagerDuty or n8n webhooks) signed, retried
 // and in order, and a data team sees them on the topics.
@@ -55,6 +55,9 @@ const (
 	// StageRecovered: a stalled partition moved again (or its instance
 	// let go of it).
 	StageRecovered = "surge.stage.recovered"
+	// DLQThresholdCrossed: a dead-letter topic passed another multiple of
+	// the admin's --dlq-alert-every dead letters.
+	DLQThresholdCrossed = "surge.dlq.threshold_crossed"
 )
 
 // Reserved reports whether typ is in the operator events' namespace
@@ -69,6 +72,7 @@ const (
 	EntityEndpoint = "endpoint" // id: the subscription id
 	EntityDelivery = "delivery" // id: the delivery id (webhook-id)
 	EntityStage    = "stage"    // id: "<consumer group>/<topic>/<partition>", the key in commerce.stalls
+	EntityDLQ      = "dlq"      // id: the dead-letter topic's full name
 )
 
 // Endpoint is the body of the endpoint events.
@@ -114,6 +118,26 @@ type Stall struct {
 	// RecoveredAt is when the partition moved again; null in
 	// surge.stage.stalled.
 	RecoveredAt *time.Time `json:"recovered_at"`
+}
+
+// DLQThreshold is the body of surge.dlq.threshold_crossed.
+type DLQThreshold struct {
+	Topic string `json:"topic"`
+	// DeadLetters is how many the topic holds, counted from its first
+	// retained record; a multiple of Every when the event is written.
+	DeadLetters int64 `json:"dead_letters"`
+	Every       int64 `json:"every"`
+	// Last is the dead letter that passed the mark.
+	Last DeadLetter `json:"last"`
+}
+
+// DeadLetter names one dead letter and what its surge.dlq.* headers say.
+type DeadLetter struct {
+	Partition  int32  `json:"partition"`
+	Offset     int64  `json:"offset"`
+	Stage      string `json:"stage"`
+	ErrorClass string `json:"error_class"`
+	Error      string `json:"error"`
 }
 
 // Emitter writes operator events to commerce.events.raw.
