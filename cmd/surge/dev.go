@@ -143,19 +143,41 @@ type devStack struct {
 }
 
 // Ready reports whether events can flow end to end: every listener and
-// stage is up.
-func (d *devStack) Ready() bool {
+// stage is up and every stage owns input partitions.
+func (d *devStack) Ready() bool { return d.running() && d.unassigned() == "" }
+
+// running reports whether every listener and stage is up.
+func (d *devStack) running() bool {
 	return d.ready.Ready() && d.ingest != nil && d.ingest.Ready() && d.enrich != nil && d.enrich.Ready() &&
 		d.fanout != nil && d.fanout.Ready() &&
 		d.dispatcher != nil && d.dispatcher.Ready()
+}
+
+// unassigned names the first stage that owns none of its input
+// partitions, "" when each owns some. Each stage is its group's only
+// member here, so until its group's first assignment (and during a
+// rebalance) no event passes it.
+func (d *devStack) unassigned() string {
+	for _, st := range []struct {
+		name  string
+		owned func() int
+	}{{"enrich", d.enrich.Owned}, {"fanout", d.fanout.Owned}, {"dispatcher", d.dispatcher.Owned}} {
+		if st.owned() == 0 {
+			return st.name
+		}
+	}
+	return ""
 }
 
 // readiness is what /readyz answers on the ingest and admin listeners:
 // nil once events can flow end to end and no stage has a stalled
 // partition; otherwise why not, naming every stalled partition.
 func (d *devStack) readiness() error {
-	if !d.Ready() {
+	if !d.running() {
 		return observe.ErrNotReady
+	}
+	if st := d.unassigned(); st != "" {
+		return fmt.Errorf("%s owns no partitions yet (its consumer group is assigning them)", st)
 	}
 	return errors.Join(d.enrich.Readiness(), d.fanout.Readiness(), d.dispatcher.Readiness())
 }
@@ -302,8 +324,16 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	d.runStage(runCtx, "dispatcher", d.dispatcher.Run)
 
 	d.ready.Set(true)
-	// Ready once every stage has started consuming.
+	// Ready once every stage consumes and its group has given it its
+	// partitions. A group that takes longer (with --brokers, other members
+	// may hold every partition) is said, not waited for.
+	assignBy := time.Now().Add(devAssignWait)
 	for !d.Ready() {
+		if d.running() && time.Now().After(assignBy) {
+			log.Warn("a stage owns no partitions yet: its consumer group is still rebalancing, or other members hold them all; /readyz answers 503 until it has some",
+				zap.String(observe.KeyStage, d.unassigned()), zap.Duration(observe.KeyTook, devAssignWait))
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -312,6 +342,10 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	return d, nil
 }
+
+// devAssignWait bounds how long startDev waits for the stages' groups to
+// assign their partitions.
+const devAssignWait = time.Minute
 
 // startCluster starts the embedded Kafka cluster on --kafka-addr, its data
 // kept in <data-dir>/kafka. After a stop that was not clean it first closes

@@ -14,17 +14,21 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/dlq"
+	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -56,6 +60,51 @@ func startTestDev(t *testing.T, level zapcore.Level) (*devStack, string) {
 	t.Cleanup(func() { _ = stack.Close() })
 	waitConsuming(t, stack)
 	return stack, dir
+}
+
+// TestDevIsReadyOnceEveryStageOwnsItsPartitions: startDev returns, and
+// /readyz answers 200, only once enrich, fanout and the dispatcher each
+// own their input partitions (here all 3 of each, as their groups' only
+// members) and the broker describes every group Stable with them, so the
+// first event after `surge dev` says ready waits for no rebalance. The
+// cluster holds enrich's first SyncGroup answer for 1.5 s: a slow first
+// assignment, as a loaded machine sees it.
+func TestDevIsReadyOnceEveryStageOwnsItsPartitions(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	var held atomic.Bool
+	cluster.ControlKey(kmsg.SyncGroup.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if req.(*kmsg.SyncGroupRequest).Group == topics.GroupEnrich && !held.Swap(true) {
+			cluster.SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
+		}
+		return nil, nil, false
+	})
+	cfg := testDevConfig(t.TempDir())
+	cfg.Brokers = cluster.ListenAddrs()
+	stack, err := startDev(context.Background(), cfg, zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stack.Close()
+	if !held.Load() {
+		t.Error("enrich's SyncGroup was not held")
+	}
+	for name, owned := range map[string]int{"enrich": stack.enrich.Owned(), "fanout": stack.fanout.Owned(), "dispatcher": stack.dispatcher.Owned()} {
+		if owned != 3 {
+			t.Errorf("%s owns %d partitions when surge dev is ready, want 3", name, owned)
+		}
+	}
+	if !stagesAssigned(t, stack) {
+		t.Errorf("surge dev is ready before the broker has every stage's group assigned:\n%s", groupDiagnosis(stack.KafkaAddr))
+	}
+	for _, u := range []string{stack.IngestURL, stack.AdminURL} {
+		if code, body := kafkatest.MustGet(t, u+"/readyz"); code != http.StatusOK {
+			t.Errorf("%s/readyz: %d %q", u, code, body)
+		}
+	}
 }
 
 // jsonRequest is a request to url with body of the given content type.

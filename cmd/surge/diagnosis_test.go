@@ -103,45 +103,16 @@ func groupDiagnosis(brokers string) string {
 // waitConsuming waits until every stage's consumer group on stack has all
 // its input partitions assigned (kadm describes it Stable with them), so a
 // test that then posts its first event measures what it claims, not a
-// slow first rebalance. A wait of more than 5 s is logged: twice under
-// make test-kafka's load the first event after a fresh surge dev was not
-// delivered within the test's wait, silently, and this is where the time
-// would show if a group join is what held it.
+// slow first rebalance. startDev itself waits for the stages to own
+// partitions; the broker's view can lag it by a moment. A wait of more
+// than 5 s is logged: twice under make test-kafka's load the first event
+// after a fresh surge dev was not delivered within the test's wait,
+// silently, and this is where the time would show if a group join is what
+// held it.
 func waitConsuming(t *testing.T, stack *devStack) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	want := map[string]int{} // group → input partitions
-	for _, st := range topics.Pipeline() {
-		if st.Group != "" {
-			want[st.Group] = len(st.Reads) * 3 // testDevConfig's partitions
-		}
-	}
 	start := time.Now()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		described, err := adm.DescribeGroups(ctx, slices.Collect(maps.Keys(want))...)
-		cancel()
-		ready := err == nil
-		for g, n := range want {
-			d, ok := described[g]
-			assigned := 0
-			if ok {
-				for _, m := range d.Members {
-					for _, tp := range assignedTo(m) {
-						assigned += len(tp.Partitions)
-					}
-				}
-			}
-			ready = ready && ok && d.State == "Stable" && assigned == n
-		}
-		if ready {
-			break
-		}
+	for !stagesAssigned(t, stack) {
 		if time.Since(start) > 90*time.Second {
 			t.Fatalf("the stages' groups are not all assigned after 90s:\n%s", groupDiagnosis(stack.KafkaAddr))
 		}
@@ -150,6 +121,43 @@ func waitConsuming(t *testing.T, stack *devStack) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Logf("the stages' consumer groups took %s to be assigned after surge dev started", took)
 	}
+}
+
+// stagesAssigned reports whether the broker describes every stage's
+// consumer group on stack Stable with all its input partitions assigned
+// (testDevConfig's 3 per topic).
+func stagesAssigned(t *testing.T, stack *devStack) bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	want := map[string]int{} // group → input partitions
+	for _, st := range topics.Pipeline() {
+		if st.Group != "" {
+			want[st.Group] = len(st.Reads) * 3
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	described, err := kadm.NewClient(cl).DescribeGroups(ctx, slices.Collect(maps.Keys(want))...)
+	if err != nil {
+		return false
+	}
+	for g, n := range want {
+		d, ok := described[g]
+		assigned := 0
+		for _, m := range d.Members {
+			for _, tp := range assignedTo(m) {
+				assigned += len(tp.Partitions)
+			}
+		}
+		if !ok || d.State != "Stable" || assigned != n {
+			return false
+		}
+	}
+	return true
 }
 
 // assignedTo is the partitions a consumer group member was assigned, by

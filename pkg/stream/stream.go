@@ -145,7 +145,8 @@ type Stage struct {
 
 	progress *progressTable
 	watchdog atomic.Pointer[Watchdog]
-	routes   *Routes // with CheckKeys
+	owned    atomic.Int32 // partitions of Input assigned to this instance now
+	routes   *Routes      // with CheckKeys
 }
 
 // Stalled is nil while no input partition of the stage is stalled, and a
@@ -385,6 +386,11 @@ func (s *Stage) recordProgress(polled map[int32][2]int64, res batchResult, commi
 	}
 }
 
+// Owned is how many partitions of its input the stage's group has
+// assigned to this instance now: 0 before its first assignment, during an
+// eager rebalance, and when the group has more members than partitions.
+func (s *Stage) Owned() int { return int(s.owned.Load()) }
+
 // partitionHooks turns State's Assigned and Revoked into client options, and
 // keeps the progress table to the partitions this instance owns.
 func (s *Stage) partitionHooks() []kgo.Opt {
@@ -394,6 +400,7 @@ func (s *Stage) partitionHooks() []kgo.Opt {
 		// A rebalance is how a consumer hears that its topic gained
 		// partitions: read the count again before the next check.
 		s.routes.Forget()
+		s.owned.Add(int32(len(ps)))
 		s.progress.assigned(ps)
 		if s.State != nil && len(ps) > 0 {
 			s.State.Assigned(ps)
@@ -401,6 +408,7 @@ func (s *Stage) partitionHooks() []kgo.Opt {
 	}
 	revoked := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 		ps := pick(m)
+		s.owned.Add(-int32(len(ps)))
 		s.progress.revoked(ps)
 		if s.State != nil && len(ps) > 0 {
 			s.State.Revoked(ps)

@@ -389,6 +389,14 @@ func checkPartitions(ctx context.Context, adm *kadm.Client, main, retry string) 
 // Ready reports whether the dispatcher is consuming.
 func (s *Service) Ready() bool { return s.ready.Ready() }
 
+// Owned is how many partitions (of the main and retry topics, one lane
+// each) the dispatcher's group has assigned to this instance now.
+func (s *Service) Owned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.lanes)
+}
+
 // Readiness is what /readyz answers: nil while the dispatcher consumes
 // and no input partition is stalled; otherwise why not (a
 // *stream.StalledError names each stalled partition with its reason). A

@@ -280,6 +280,10 @@ func (s *Service) Run(ctx context.Context) error { return s.ready.While(ctx, s.s
 // Ready reports whether the service is consuming.
 func (s *Service) Ready() bool { return s.ready.Ready() }
 
+// Owned is how many input partitions the stage owns now (stream.Stage's
+// Owned).
+func (s *Service) Owned() int { return s.stage.Owned() }
+
 // Readiness is what /readyz answers: nil while the service consumes and
 // no input partition is stalled; otherwise why not (a *stream.StalledError
 // names each stalled partition with its reason).
