@@ -104,6 +104,7 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		{name: "create auth null part", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://hooks.example.com/","event_types":["*"],"auth":{"basic":null}}`, status: 400, request: reqInvalid},
 		{name: "create v1a", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://hooks.example.com/","event_types":["*"],"signature_scheme":"v1a"}`, status: 201},
 		{name: "create unknown scheme", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://hooks.example.com/","event_types":["*"],"signature_scheme":"v2"}`, status: 400, request: reqInvalid},
+		{name: "create empty scheme", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://hooks.example.com/","event_types":["*"],"signature_scheme":""}`, status: 400, request: reqInvalid},
 		{name: "create bad filter", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://hooks.example.com/","event_types":["*"],"filter":"type =="}`, status: 422},
 		{name: "create null body", method: "POST", path: "/v1/subscriptions", body: `null`, status: 400, request: reqInvalid},
 		{name: "create null field", method: "POST", path: "/v1/subscriptions", body: `{"url":"https://hooks.example.com/","event_types":["*"],"filter":null}`, status: 400, request: reqInvalid},

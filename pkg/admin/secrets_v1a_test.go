@@ -99,6 +99,10 @@ func TestV1aSubscriptionShowsPublicKeysOnly(t *testing.T) {
 	e.do("PATCH", "/v1/subscriptions/"+id, `{"signature_scheme":"v1"}`).wantError(t, 422, "invalid", "signature_scheme", "chosen at creation")
 	e.do("POST", "/v1/subscriptions", `{"url":"https://hooks.example.com/","event_types":["*"],"signature_scheme":"ed25519"}`).
 		wantError(t, 400, "invalid", "signature_scheme", "v1a")
+	e.do("PATCH", "/v1/subscriptions/"+id, `{"signature_scheme":""}`).wantError(t, 400, "invalid", "signature_scheme", "leave it out")
+	if r := e.do("PATCH", "/v1/subscriptions/"+id, `{"signature_scheme":"v1a","description":"same scheme"}`); r.status != 200 {
+		t.Fatalf("a PATCH repeating the scheme: %d %s", r.status, r.body)
+	}
 	if s, _ := e.subs.Get(id); s.SignatureScheme != "v1a" {
 		t.Fatalf("a refused patch changed the scheme to %q", s.SignatureScheme)
 	}

@@ -55,7 +55,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := a.now()
 	s := subscription.NewSubscription(subscription.NewID(), in, now)
-	if err := errors.Join(in.CheckAuth(), a.validator.Validate(r.Context(), s)); err != nil {
+	if err := errors.Join(in.CheckScheme(), in.CheckAuth(), a.validator.Validate(r.Context(), s)); err != nil {
 		return validationError(err, subscriptionDocRule)
 	}
 	secret, err := subscription.NewSecretFor(subscription.SchemeOf(s), now)
@@ -89,18 +89,18 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 	}
 	next := subscription.Clone(cur)
 	in.Apply(&next, a.now())
-	if subscription.SchemeOf(next) != subscription.SchemeOf(cur) {
-		return unprocessable("signature_scheme", fmt.Sprintf("is %q, chosen at creation; a subscription keeps its signature scheme: create a new subscription to sign with %q",
-			subscription.SchemeOf(cur), subscription.SchemeOf(next)))
-	}
 	v := a.validator
 	if next.URL == cur.URL && next.AllowPrivate == cur.AllowPrivate && tokenURL(next) == tokenURL(cur) {
 		// The targets did not change: check their IP literals, if any,
 		// but do not wait for DNS to pause or retune a subscription.
 		v.Resolver = resolverNoLookup{}
 	}
-	if err := errors.Join(in.CheckAuth(), v.Validate(r.Context(), next)); err != nil {
+	if err := errors.Join(in.CheckScheme(), in.CheckAuth(), v.Validate(r.Context(), next)); err != nil {
 		return validationError(err, subscriptionDocRule)
+	}
+	if subscription.SchemeOf(next) != subscription.SchemeOf(cur) {
+		return unprocessable("signature_scheme", fmt.Sprintf("is %q, chosen at creation; a subscription keeps its signature scheme: create a new subscription to sign with %q",
+			subscription.SchemeOf(cur), subscription.SchemeOf(next)))
 	}
 	c := a.change(r, zap.String(observe.KeySubscriptionID, id))
 	if err := put(c, a.deps.Subscriptions, id, next, "subscription not stored", "the change"); err != nil {

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/surgehq/surge/pkg/catalog"
 	"github.com/surgehq/surge/pkg/event"
 )
 
@@ -43,6 +45,18 @@ func SchemeOf(s event.Subscription) string {
 		return SchemeV1
 	}
 	return s.SignatureScheme
+}
+
+// CheckScheme checks the scheme a body names, which Validate cannot tell
+// apart from none in the stored form: "" is not a scheme (leave the field
+// out for the default). The error is a *catalog.FieldError on
+// "signature_scheme", or nil.
+func (in Input) CheckScheme() error {
+	if in.SignatureScheme == nil || slices.Contains(Schemes, *in.SignatureScheme) {
+		return nil
+	}
+	return &catalog.FieldError{Field: "signature_scheme", Message: fmt.Sprintf("%q is not a signature scheme: give %q or %q, or leave it out for %q",
+		*in.SignatureScheme, SchemeV1, SchemeV1a, SchemeV1)}
 }
 
 // NewSecretFor makes a new current secret of the scheme from crypto/rand:

@@ -219,3 +219,15 @@ func TestValidateSignatureScheme(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckScheme(t *testing.T) {
+	for body, wantErr := range map[string]bool{
+		`{}`: false, `{"signature_scheme":"v1"}`: false, `{"signature_scheme":"v1a"}`: false,
+		`{"signature_scheme":""}`: true, `{"signature_scheme":"v1A"}`: true, `{"signature_scheme":"hmac"}`: true,
+	} {
+		err := decodeInput(t, body).CheckScheme()
+		if (err != nil) != wantErr || err != nil && !strings.Contains(err.Error(), "signature_scheme") {
+			t.Errorf("%s: %v, want error %v on signature_scheme", body, err, wantErr)
+		}
+	}
+}
