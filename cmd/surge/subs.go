@@ -413,8 +413,8 @@ first attempt or retry, is signed with it from the dispatcher's next
 refresh of its subscriptions table on (within about a second). FINGERPRINT
 is the one surge subs get lists (sha256: and 12 hex digits: the start of
 the SHA-256 of the whole secret text, or of a v1a key's whpk_ public key).
-The current secret cannot be
-revoked: rotate-secret --grace 0s replaces it at once.`,
+The current secret cannot be revoked: rotate-secret --grace 0s replaces it
+at once.`,
 		Example: `  surge subs get sub_2pQ4...
   surge subs revoke-secret sub_2pQ4... sha256:96ad2ccd8146`,
 		Args: cobra.ExactArgs(2),
