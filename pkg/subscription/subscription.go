@@ -3,7 +3,8 @@
 // form (event.Subscription, the Go form of schemas/subscription.avsc), the
 // validation rules (field-named errors, SSRF refusal of private targets,
 // header and policy limits), ids, the Standard Webhooks signing secrets
-// with their rotation, and the endpoint authentication (basic, OAuth2
+// (v1 whsec_ HMAC secrets, v1a whsk_ Ed25519 keys with their whpk_ public
+// keys) with their rotation, and the endpoint authentication (basic, OAuth2
 // client credentials, mTLS) with its secrets redacted on read.
 //
 // The package does no I/O except the optional DNS lookup of a target host
