@@ -122,6 +122,7 @@ type subFlags struct {
 	AllowPrivate  bool
 	Disabled      bool
 	AutoDisable   time.Duration
+	Signature     string
 	Auth          authFlags
 }
 
@@ -139,6 +140,12 @@ func (f *subFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.Disabled, "disabled", false, "disable the subscription: its deliveries are held (update --disabled=false enables it)")
 	fs.DurationVar(&f.AutoDisable, "auto-disable-after", 0, "disable the subscription when every attempt has failed for this long, 1s to 720h (0: never)")
 	f.Auth.register(fs)
+}
+
+// registerSignature adds --signature, which only a create takes: a
+// subscription keeps the scheme it was created with.
+func (f *subFlags) registerSignature(fs *pflag.FlagSet) {
+	fs.StringVar(&f.Signature, "signature", subscription.SchemeV1, `signature scheme: "v1" (HMAC-SHA256, a whsec_ secret the receiver shares) or "v1a" (Ed25519: the receiver verifies with a whpk_ public key)`)
 }
 
 // body is the JSON of the flags given on the command line, and only
@@ -183,6 +190,7 @@ func (f *subFlags) body(fs *pflag.FlagSet, update bool) (map[string]any, error) 
 	set("description", "description", f.Description)
 	set("allow-private", "allow_private", f.AllowPrivate)
 	set("disabled", "enabled", !f.Disabled)
+	set("signature", "signature_scheme", f.Signature) // create only
 	auth, err := f.Auth.body(fs, update)
 	if err != nil {
 		return nil, err
@@ -209,9 +217,10 @@ func newSubsCreateCommand(api subsAPI) *cobra.Command {
 	var f subFlags
 	cmd := &cobra.Command{
 		Use:   "create --url URL --event-type PATTERN [flags]",
-		Short: "Create a subscription and print its signing secret (shown once)",
+		Short: "Create a subscription and print its signing secret (shown once), or with --signature v1a its public key",
 		Example: `  surge subs create --url https://erp.example.com/hooks --event-type 'order.*' \
     --filter 'data.total > 100.0' --header 'X-Api-Key=abc' --retry-schedule 5s,30s,2m
+  surge subs create --url https://erp.example.com/hooks --event-type '*' --signature v1a
   surge subs create --url https://erp.example.com/hooks --event-type '*' \
     --oauth2-token-url https://login.example.com/token --oauth2-client-id surge \
     --oauth2-client-secret "$SECRET" --oauth2-scope orders.write`,
@@ -230,12 +239,18 @@ func newSubsCreateCommand(api subsAPI) *cobra.Command {
 				return err
 			}
 			return printSub(cmd.OutOrStdout(), api.o, raw, func(w io.Writer, v subscription.View) {
+				if v.PublicKey != "" {
+					fmt.Fprintf(w, "\nPublic key: %s\n", v.PublicKey)
+					fmt.Fprintln(w, "Receivers verify the v1a signatures with it alone; the signing key never leaves Surge. `surge subs get` shows it again.")
+					return
+				}
 				fmt.Fprintf(w, "\nSigning secret: %s\n", v.Secret)
 				fmt.Fprintf(w, "Store it now: it will not be shown again. `surge subs rotate-secret %s` makes a new one.\n", v.ID)
 			})
 		},
 	}
 	f.register(cmd.Flags())
+	f.registerSignature(cmd.Flags())
 	_ = cmd.MarkFlagRequired("url")
 	_ = cmd.MarkFlagRequired("event-type")
 	return cmd
@@ -359,7 +374,8 @@ func newSubsRotateCommand(api subsAPI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate-secret ID [--grace DURATION]",
 		Short: "Make a new signing secret; the previous ones keep signing for a grace period (--grace 0s: not at all)",
-		Long: `Make a new signing secret, shown once. The secrets it replaces keep signing
+		Long: `Make a new signing secret, shown once (a v1a subscription's new key is
+never shown: its public key is). The secrets it replaces keep signing
 next to it for --grace (the admin API's default, 24h, when not given), so
 receivers can switch without rejecting a delivery; --grace 0s stops them at
 once (a leaked secret). At most ` + fmt.Sprint(subscription.MaxPreviousSecrets) + ` previous secrets sign; the oldest drops first.`,
@@ -376,8 +392,13 @@ once (a leaked secret). At most ` + fmt.Sprint(subscription.MaxPreviousSecrets) 
 				body = map[string]any{"grace": grace.String()}
 			}
 			return api.show(cmd, http.MethodPost, subPath(args[0])+"/rotate-secret", body, func(w io.Writer, v subscription.View) {
-				fmt.Fprintf(w, "\nNew signing secret: %s\n", v.Secret)
-				fmt.Fprintln(w, "Store it now: it will not be shown again.")
+				if v.PublicKey != "" {
+					fmt.Fprintf(w, "\nNew public key: %s\n", v.PublicKey)
+					fmt.Fprintln(w, "Give it to the receivers: they verify the new key's v1a signatures with it.")
+				} else {
+					fmt.Fprintf(w, "\nNew signing secret: %s\n", v.Secret)
+					fmt.Fprintln(w, "Store it now: it will not be shown again.")
+				}
 				switch {
 				case len(v.Secrets) == 1:
 					fmt.Fprintln(w, "No previous secret signs any more: deliveries carry the new secret's signature only.")
@@ -399,8 +420,9 @@ func newSubsRevokeCommand(api subsAPI) *cobra.Command {
 first attempt or retry, is signed with it from the dispatcher's next
 refresh of its subscriptions table on (within about a second). FINGERPRINT
 is the one surge subs get lists (sha256: and 12 hex digits: the start of
-the SHA-256 of the whole secret text). The current secret cannot be
-revoked: rotate-secret --grace 0s replaces it at once.`,
+the SHA-256 of the whole secret text, or of a v1a key's whpk_ public key).
+The current secret cannot be revoked: rotate-secret --grace 0s replaces it
+at once.`,
 		Example: `  surge subs get sub_2pQ4...
   surge subs revoke-secret sub_2pQ4... sha256:96ad2ccd8146`,
 		Args: cobra.ExactArgs(2),

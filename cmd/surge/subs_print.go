@@ -55,6 +55,7 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 	row("RETRY SCHEDULE", orDefault(len(v.RetrySchedule) == 0, strings.Join(v.RetrySchedule, ", "), "default"))
 	row("AUTO-DISABLE", orDefault(v.AutoDisableAfterMS == 0, "after "+(time.Duration(v.AutoDisableAfterMS)*time.Millisecond).String()+" of failures only", "never"))
 	row("ALLOW PRIVATE", yesNo(v.AllowPrivate))
+	row("SIGNATURE", signatureText(v.SignatureScheme))
 	if v.Auth != nil {
 		row("AUTH", authText(v.Auth))
 	}
@@ -71,6 +72,9 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 			desc += ", signs until " + s.ExpiresAt.Format(time.RFC3339)
 		}
 		row(label, desc)
+		if s.PublicKey != "" {
+			row("", "  public key "+s.PublicKey)
+		}
 	}
 	row("CREATED", v.CreatedAt.Format(time.RFC3339))
 	row("UPDATED", v.UpdatedAt.Format(time.RFC3339))
@@ -80,7 +84,7 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if extra != nil && v.Secret != "" {
+	if extra != nil && (v.Secret != "" || v.PublicKey != "") {
 		extra(out, v)
 	}
 	return nil
@@ -107,6 +111,17 @@ func backlogRows(row func(k, v string), b backlog.Summary) {
 		row(label, fmt.Sprintf("%s: %d in memory, %d in the retry topic, %.1f/s, reported %s", in.Instance, in.InMemory, in.InRetryTopic,
 			in.DeliveriesPerSecond, in.ReportedAt.Format(time.RFC3339)))
 	}
+}
+
+// signatureText names a signature scheme for people.
+func signatureText(scheme string) string {
+	switch scheme {
+	case subscription.SchemeV1a:
+		return "v1a (Ed25519; receivers verify with the public keys below)"
+	case subscription.SchemeV1, "":
+		return "v1 (HMAC-SHA256, shared secret)"
+	}
+	return scheme
 }
 
 func state(v subscription.View) string {

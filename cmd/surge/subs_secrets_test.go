@@ -58,3 +58,46 @@ func TestSubsRotateWithGraceAndRevoke(t *testing.T) {
 		t.Fatalf("a negative grace: %v", err)
 	}
 }
+
+// TestSubsV1aPrintsPublicKeys: `create --signature v1a` stores an Ed25519
+// key and prints its public key, never the key; get lists the scheme and
+// the public keys; rotate-secret prints the new public key; update has no
+// --signature, and a scheme the API does not know is refused naming it.
+func TestSubsV1aPrintsPublicKeys(t *testing.T) {
+	e := newSubsEnv(t)
+	out := e.mustRun("create", "--url", "https://erp.example.com/a", "--event-type", "*", "--signature", "v1a")
+	id := subIDRE.FindString(out)
+	s := e.stored(id)
+	if s.SignatureScheme != subscription.SchemeV1a || len(s.Secrets) != 1 || !subscription.IsSigningKey(s.Secrets[0].Value) {
+		t.Fatalf("stored scheme %q with %d secrets; want v1a with one whsk_ key", s.SignatureScheme, len(s.Secrets))
+	}
+	pub0, _ := subscription.PublicKeyOf(s.Secrets[0].Value)
+	if !strings.Contains(out, "Public key: "+pub0) || strings.Contains(out, "whsk_") || strings.Contains(out, "Signing secret") {
+		t.Fatalf("create --signature v1a printed:\n%s", out)
+	}
+
+	out = e.mustRun("rotate-secret", id)
+	s = e.stored(id)
+	pub1, _ := subscription.PublicKeyOf(s.Secrets[0].Value)
+	if !strings.Contains(out, "New public key: "+pub1) || strings.Contains(out, "whsk_") {
+		t.Fatalf("rotate-secret of a v1a subscription printed:\n%s", out)
+	}
+	out = e.mustRun("get", id)
+	for _, want := range []string{"v1a (Ed25519", "public key " + pub0, "public key " + pub1, subscription.Fingerprint(pub0)} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("get does not show %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "whsk_") {
+		t.Fatalf("get shows a signing key:\n%s", out)
+	}
+	if _, _, err := e.run("update", id, "--signature", "v1"); err == nil || !strings.Contains(err.Error(), "unknown flag: --signature") {
+		t.Fatalf("update --signature: %v; want an unknown flag", err)
+	}
+	if _, _, err := e.run("create", "--url", "https://erp.example.com/a", "--event-type", "*", "--signature", "v2"); err == nil || !strings.Contains(err.Error(), "(field signature_scheme)") {
+		t.Fatalf("create --signature v2: %v", err)
+	}
+	if v1 := e.mustRun("get", subIDRE.FindString(e.mustRun("create", "--url", "https://erp.example.com/b", "--event-type", "*"))); !strings.Contains(v1, "v1 (HMAC-SHA256") {
+		t.Fatalf("a create without --signature is not v1:\n%s", v1)
+	}
+}

@@ -141,6 +141,8 @@ func FuzzAdminSubscriptions(f *testing.F) {
 		`{"filter":"data.total >","headers":{"Host":"x"}}`,
 		`{"url":"https://erp.example.com/in","event_types":["order.*"],"retry_schedule":["5s"],"timeout_ms":100}`,
 		`{"description":null,"enabled":true}`,
+		`{"url":"https://hooks.example.com/","event_types":["*"],"signature_scheme":"v1a"}`,
+		`{"signature_scheme":"v1a"}`,
 		`[]`,
 	} {
 		f.Add([]byte(s), uint8(0), false)
@@ -169,8 +171,12 @@ func FuzzAdminSubscriptions(f *testing.F) {
 				}
 				return
 			}
-			if got := r.json(t); !strings.HasPrefix(got["secret"].(string), "whsec_") {
-				t.Fatalf("a created subscription without its secret: %s", r.body)
+			got := r.json(t)
+			secret, _ := got["secret"].(string)
+			pub, _ := got["public_key"].(string)
+			if got["signature_scheme"] == "v1a" != (pub != "") || !strings.HasPrefix(secret+pub, "whsec_") && !strings.HasPrefix(secret+pub, "whpk_") ||
+				strings.Contains(string(r.body), "whsk_") {
+				t.Fatalf("a created subscription without its secret or public key (or with a signing key): %s", r.body)
 			}
 		}
 		id := r.json(t)["id"].(string)
@@ -184,6 +190,7 @@ func FuzzAdminSubscriptions(f *testing.F) {
 		got := a.do(t, http.MethodGet, "/v1/subscriptions/"+url.PathEscape(id), "", nil)
 		want := r.json(t)
 		delete(want, "secret")
+		delete(want, "public_key")
 		if got.status != 200 || !reflect.DeepEqual(got.json(t), want) {
 			t.Fatalf("GET answers %d %s after the write answered %s", got.status, got.body, r.body)
 		}

@@ -70,10 +70,11 @@ func unprocessable(field, msg string) error {
 }
 
 // subscriptionDocRule: event type patterns, their count and uniqueness,
-// max_in_flight and rate_limit_per_s are stated whole in the document.
+// max_in_flight, rate_limit_per_s and signature_scheme are stated whole in
+// the document.
 func subscriptionDocRule(field string) bool {
 	return field == "event_types" || strings.HasPrefix(field, "event_types[") ||
-		field == "max_in_flight" || field == "rate_limit_per_s"
+		field == "max_in_flight" || field == "rate_limit_per_s" || field == "signature_scheme"
 }
 
 // sourceDocRule: the id and the signature scheme (tolerance_s has a rule

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -54,10 +55,10 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := a.now()
 	s := subscription.NewSubscription(subscription.NewID(), in, now)
-	if err := errors.Join(in.CheckAuth(), a.validator.Validate(r.Context(), s)); err != nil {
+	if err := errors.Join(in.CheckScheme(), in.CheckAuth(), a.validator.Validate(r.Context(), s)); err != nil {
 		return validationError(err, subscriptionDocRule)
 	}
-	secret, err := subscription.NewSecret(now)
+	secret, err := subscription.NewSecretFor(subscription.SchemeOf(s), now)
 	if err != nil {
 		return err
 	}
@@ -67,9 +68,8 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 	if err := put(c, a.deps.Subscriptions, s.ID, s, "subscription not stored", "the subscription"); err != nil {
 		return err
 	}
-	c.log.Info("subscription created")
-	v := subscription.NewView(s)
-	v.Secret = secret.Value
+	c.log.Info("subscription created", zap.String("scheme", subscription.SchemeOf(s)))
+	v := withNewSecret(subscription.NewView(s), secret)
 	w.Header().Set("Location", "/v1/subscriptions/"+s.ID)
 	httpx.WriteJSON(w, http.StatusCreated, v)
 	return nil
@@ -95,8 +95,12 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 		// but do not wait for DNS to pause or retune a subscription.
 		v.Resolver = resolverNoLookup{}
 	}
-	if err := errors.Join(in.CheckAuth(), v.Validate(r.Context(), next)); err != nil {
+	if err := errors.Join(in.CheckScheme(), in.CheckAuth(), v.Validate(r.Context(), next)); err != nil {
 		return validationError(err, subscriptionDocRule)
+	}
+	if subscription.SchemeOf(next) != subscription.SchemeOf(cur) {
+		return unprocessable("signature_scheme", fmt.Sprintf("is %q, chosen at creation; a subscription keeps its signature scheme: create a new subscription to sign with %q",
+			subscription.SchemeOf(cur), subscription.SchemeOf(next)))
 	}
 	c := a.change(r, zap.String(observe.KeySubscriptionID, id))
 	if err := put(c, a.deps.Subscriptions, id, next, "subscription not stored", "the change"); err != nil {
@@ -134,7 +138,7 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := a.now()
-	secret, err := subscription.NewSecret(now)
+	secret, err := subscription.NewSecretFor(subscription.SchemeOf(cur), now)
 	if err != nil {
 		return err
 	}
@@ -145,8 +149,18 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	}
 	c.log.Info("subscription secret rotated", zap.String("fingerprint", subscription.Fingerprint(secret.Value)),
 		zap.Duration("grace", grace), zap.Int("signing_keys", len(next.Secrets)))
-	v := subscription.NewView(next)
-	v.Secret = secret.Value
-	httpx.WriteJSON(w, http.StatusOK, v)
+	httpx.WriteJSON(w, http.StatusOK, withNewSecret(subscription.NewView(next), secret))
 	return nil
+}
+
+// withNewSecret is v answering a create or a rotation that made secret: a
+// v1 secret is shown, this once; of a v1a signing key only the public key
+// is (the receiver needs nothing else, and the key never leaves Surge).
+func withNewSecret(v subscription.View, secret event.Secret) subscription.View {
+	if pub, ok := subscription.PublicKeyOf(secret.Value); ok {
+		v.PublicKey = pub
+		return v
+	}
+	v.Secret = secret.Value
+	return v
 }

@@ -203,6 +203,11 @@ type Subscription struct {
 	// Signing secrets, newest first. During a rotation several are valid and
 	// each one signs every delivery.
 	Secrets []Secret
+	// How deliveries are signed (Standard Webhooks): 'v1', HMAC-SHA256 with
+	// whsec_ secrets, or 'v1a', Ed25519 with whsk_ signing keys whose whpk_
+	// public keys receivers verify with. Chosen at creation; new secrets of a
+	// rotation are of this scheme.
+	SignatureScheme string
 	// How deliveries authenticate to the endpoint beyond the signature; null
 	// sends no credentials. Exactly one of its parts is set.
 	Auth *EndpointAuth
@@ -657,6 +662,7 @@ func (x Subscription) Native() map[string]any {
 		"auto_disable_after_ms": x.AutoDisableAfterMS,
 		"allow_private":         x.AllowPrivate,
 		"secrets":               avrowire.RecordsNative(x.Secrets, avroNativeSecret),
+		"signature_scheme":      x.SignatureScheme,
 		"auth":                  avroOptNativeEndpointAuth(x.Auth),
 		"description":           x.Description,
 		"created_at":            avrowire.TimeNative(x.CreatedAt),
@@ -689,6 +695,7 @@ func SubscriptionFromNative(v any) (Subscription, error) {
 	for _, r8 := range r.Records("secrets") {
 		x.Secrets = append(x.Secrets, avroFromNativeSecret(r8))
 	}
+	x.SignatureScheme = r.Str("signature_scheme", "v1")
 	if r9, ok := r.OptRecord("auth", "dev.surge.v1.EndpointAuth"); ok {
 		v := avroFromNativeEndpointAuth(r9)
 		x.Auth = &v
@@ -705,7 +712,7 @@ func SubscriptionFromNative(v any) (Subscription, error) {
 // AppendSubscriptionAvro appends x in the Avro binary encoding of
 // schemas/subscription.avsc: the bytes goavro writes from x.Native().
 func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
-	dst = slices.Grow(dst, 17*avrowire.FieldLen+len(x.ID)+len(x.URL)+avrowire.StringsLen(x.EventTypes)+len(x.Filter)+avrowire.StringsLen(x.RetrySchedule)+len(x.DisabledReason)+len(x.Description))
+	dst = slices.Grow(dst, 18*avrowire.FieldLen+len(x.ID)+len(x.URL)+avrowire.StringsLen(x.EventTypes)+len(x.Filter)+avrowire.StringsLen(x.RetrySchedule)+len(x.DisabledReason)+len(x.SignatureScheme)+len(x.Description))
 	dst = avrowire.AppendString(dst, x.ID)
 	dst = avrowire.AppendString(dst, x.URL)
 	dst = avrowire.AppendStrings(dst, x.EventTypes)
@@ -729,6 +736,7 @@ func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
 		}
 	}
 	dst = append(dst, 0)
+	dst = avrowire.AppendString(dst, x.SignatureScheme)
 	if x.Auth == nil {
 		dst = append(dst, 0)
 	} else {
@@ -799,6 +807,7 @@ func SubscriptionFromAvro(b []byte) (Subscription, error) {
 			x.Secrets = append(x.Secrets, v11)
 		}
 	}
+	x.SignatureScheme = r.Str("signature_scheme")
 	if r.Branch("auth", 2) == 1 {
 		var v12 EndpointAuth
 		if r.Branch("auth.basic", 2) == 1 {

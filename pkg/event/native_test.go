@@ -279,11 +279,11 @@ func TestFromNativeTolerant(t *testing.T) {
 			Want: event.EnrichedEvent{ID: "e1", Entity: event.EntityRef{Type: "order", ID: "1"}},
 		},
 		{
-			Name: "subscription written before enabled existed",
+			Name: "subscription written before enabled and signature_scheme existed",
 			Got: avrotest.ResultOf(event.SubscriptionFromNative(map[string]any{
 				"id": "s1", "url": "https://x.example", "timeout_ms": int64(2000), "rate_limit_per_s": int32(5),
 			})),
-			Want: event.Subscription{ID: "s1", URL: "https://x.example", TimeoutMS: 2000, RateLimitPerS: 5, Enabled: true},
+			Want: event.Subscription{ID: "s1", URL: "https://x.example", TimeoutMS: 2000, RateLimitPerS: 5, Enabled: true, SignatureScheme: "v1"},
 		},
 		{
 			Name: "delivery with int counters promoted",

@@ -34,6 +34,8 @@ func FuzzSubscriptionBody(f *testing.F) {
 		`{"url":"https://hooks.example.com/surge","event_types":["order.*","product.updated"],"filter":"type == \"order.placed\" && data.total > 100.0",
 		  "headers":{"X-Api-Key":"k1"},"timeout_ms":5000,"rate_limit_per_s":10,"max_in_flight":4,"retry_schedule":["5s","30s","2m"],"description":"ERP orders"}`,
 		`{"url":"http://127.0.0.1:9000/hook","event_types":["*"]}`,
+		`{"url":"http://127.0.0.1:9000/hook","event_types":["*"],"signature_scheme":"v1a"}`,
+		`{"url":"https://hooks.example.com/","event_types":["*"],"signature_scheme":"ed25519"}`,
 		`{"url":"http://10.0.0.1/","event_types":["*"],"allow_private":true,"enabled":false,"disabled_reason":"maintenance"}`,
 		`{"url":"https://user:pw@hooks.example.com/","event_types":["order.*"]}`,
 		`{"url":"https://hooks.example.com:70000/","event_types":["order..*"],"headers":{"Content-Type":"x","X-A":"a\r\nb"}}`,

@@ -184,9 +184,14 @@ func ValidFingerprint(fp string) bool {
 
 // Fingerprint identifies a secret without revealing it: "sha256:" and the
 // first 12 hex digits of the SHA-256 of the whole secret text
-// ("whsec_..."). A holder of the secret can compute it to check which one
-// they have; it cannot be turned back into the secret.
+// ("whsec_..."), or, for a v1a signing key, of its public key's text
+// ("whpk_..."), which is what a receiver holds. A holder of the secret or
+// public key can compute it to check which one they have; it cannot be
+// turned back into the secret.
 func Fingerprint(secret string) string {
+	if pub, ok := PublicKeyOf(secret); ok {
+		secret = pub
+	}
 	sum := sha256.Sum256([]byte(secret))
 	return "sha256:" + hex.EncodeToString(sum[:6])
 }

@@ -3,7 +3,8 @@
 // form (event.Subscription, the Go form of schemas/subscription.avsc), the
 // validation rules (field-named errors, SSRF refusal of private targets,
 // header and policy limits), ids, the Standard Webhooks signing secrets
-// with their rotation, and the endpoint authentication (basic, OAuth2
+// (v1 whsec_ HMAC secrets, v1a whsk_ Ed25519 keys with their whpk_ public
+// keys) with their rotation, and the endpoint authentication (basic, OAuth2
 // client credentials, mTLS) with its secrets redacted on read.
 //
 // The package does no I/O except the optional DNS lookup of a target host
@@ -49,15 +50,21 @@ type View struct {
 	Description        string    `json:"description"`
 	CreatedAt          time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
+	// SignatureScheme is how deliveries are signed: SchemeV1 or SchemeV1a.
+	SignatureScheme string `json:"signature_scheme"`
 	// Secrets describes the signing secrets, newest first, without their
-	// values.
+	// values (a v1a key with its public key).
 	Secrets []SecretInfo `json:"secrets"`
 	// Auth is the endpoint authentication, its secrets Redacted; absent
 	// when the subscription has none.
 	Auth *Auth `json:"auth,omitempty"`
-	// Secret is the new signing secret, shown once: in the create and the
-	// rotate-secret responses only.
+	// Secret is the new v1 signing secret, shown once: in the create and
+	// the rotate-secret responses only. A v1a signing key is never shown.
 	Secret string `json:"secret,omitempty"`
+	// PublicKey is the new v1a key's whpk_ public key, in the create and
+	// the rotate-secret responses of a v1a subscription (Secrets lists it
+	// too, at any time).
+	PublicKey string `json:"public_key,omitempty"`
 }
 
 // SecretInfo is what the API shows of a signing secret.
@@ -67,6 +74,9 @@ type SecretInfo struct {
 	Fingerprint string     `json:"fingerprint"`
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	// PublicKey is a v1a signing key's whpk_ public key, which verifies
+	// the deliveries it signs; absent for a v1 secret.
+	PublicKey string `json:"public_key,omitempty"`
 }
 
 // NewView is the API form of a stored subscription, with secret metadata
@@ -92,6 +102,7 @@ func NewView(s event.Subscription) View {
 		UpdatedAt:          s.UpdatedAt,
 		Secrets:            make([]SecretInfo, 0, len(s.Secrets)),
 		Auth:               NewAuthView(s.Auth),
+		SignatureScheme:    SchemeOf(s),
 	}
 	// Clients iterate these; null would be a needless special case.
 	if v.EventTypes == nil {
@@ -105,6 +116,7 @@ func NewView(s event.Subscription) View {
 	}
 	for _, sec := range s.Secrets {
 		info := SecretInfo{Fingerprint: Fingerprint(sec.Value), CreatedAt: sec.CreatedAt}
+		info.PublicKey, _ = PublicKeyOf(sec.Value)
 		if sec.ExpiresAt != nil {
 			t := *sec.ExpiresAt
 			info.ExpiresAt = &t
@@ -136,11 +148,14 @@ type Input struct {
 	// Auth replaces the endpoint authentication; {} removes it. A secret
 	// sent as Redacted keeps the stored one of the same kind.
 	Auth *Auth `json:"auth"`
+	// SignatureScheme is SchemeV1 (the default) or SchemeV1a, chosen at
+	// creation: a PATCH may only repeat the stored one.
+	SignatureScheme *string `json:"signature_scheme"`
 }
 
 // ReadOnlyFields are the fields of a View a client cannot set, and
 // "backlog", which GET /v1/subscriptions/{id} adds (pkg/admin).
-var ReadOnlyFields = []string{"id", "secret", "secrets", "created_at", "updated_at", "backlog"}
+var ReadOnlyFields = []string{"id", "secret", "public_key", "secrets", "created_at", "updated_at", "backlog"}
 
 // IsReadOnly reports whether the JSON field name is one of ReadOnlyFields.
 func IsReadOnly(field string) bool { return slices.Contains(ReadOnlyFields, field) }
@@ -159,10 +174,11 @@ func (in Input) Missing() []string {
 
 // NewSubscription builds the stored form of a new subscription from a
 // create body: id and timestamps set, enabled unless the body says
-// otherwise, no secrets yet (see NewSecret). Validate it before storing.
+// otherwise, signed by SchemeV1 unless it names another, no secrets yet
+// (see NewSecretFor). Validate it before storing.
 func NewSubscription(id string, in Input, now time.Time) event.Subscription {
 	now = Timestamp(now)
-	s := event.Subscription{ID: id, Enabled: true, CreatedAt: now}
+	s := event.Subscription{ID: id, Enabled: true, SignatureScheme: SchemeV1, CreatedAt: now}
 	in.Apply(&s, now)
 	return s
 }
@@ -188,6 +204,7 @@ func (in Input) Apply(s *event.Subscription, now time.Time) {
 	set(&s.AutoDisableAfterMS, in.AutoDisableAfterMS)
 	set(&s.AllowPrivate, in.AllowPrivate)
 	set(&s.Description, in.Description)
+	set(&s.SignatureScheme, in.SignatureScheme)
 	if in.Auth != nil {
 		s.Auth = storedAuth(in.Auth, s.Auth)
 	}

@@ -150,6 +150,9 @@ func (v Validator) Validate(ctx context.Context, s event.Subscription) error {
 	if n := len(s.DisabledReason); n > MaxDisabledReasonLen {
 		add("disabled_reason", "is %d bytes; at most %d are allowed", n, MaxDisabledReasonLen)
 	}
+	if !slices.Contains(Schemes, SchemeOf(s)) {
+		add("signature_scheme", "%q is not a signature scheme: give %q (HMAC-SHA256, whsec_ secrets) or %q (Ed25519, verified with a whpk_ public key)", s.SignatureScheme, SchemeV1, SchemeV1a)
+	}
 	return errors.Join(errs...)
 }
 

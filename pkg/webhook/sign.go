@@ -1,5 +1,6 @@
 // Package webhook owns the HTTP side of delivering a webhook: signing a
-// body the Standard Webhooks way (https://www.standardwebhooks.com),
+// body the Standard Webhooks way (https://www.standardwebhooks.com; v1
+// HMAC-SHA256 or v1a Ed25519, by the key),
 // POSTing it with a Sender that refuses private targets at dial time and
 // never follows redirects, authenticating it to the endpoint when the
 // subscription says so (basic auth, an OAuth2 client-credentials token
@@ -14,6 +15,7 @@
 package webhook
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -43,21 +45,49 @@ const (
 var ErrNoSecret = errors.New("no active signing secret")
 
 // Sign returns the webhook-signature header value for one delivery: one
-// "v1,<base64 HMAC-SHA256>" entry per secret, in the order given,
-// separated by spaces. Each HMAC is keyed with the base64-decoded part of
-// a "whsec_<base64>" secret (the prefix is optional) and covers
-// id + "." + Unix seconds of ts + "." + body.
+// entry per secret, in the order given, separated by spaces, each over the
+// signed content id + "." + Unix seconds of ts + "." + body:
 //
-// During a rotation every active secret signs (see subscription.Active),
-// so a receiver holding any one of them can verify the delivery. The
-// error names the secret by position and fingerprint, never by value.
+//   - a "whsk_<base64>" signing key (the v1a scheme) gives
+//     "v1a,<base64 Ed25519 signature>", which its whpk_ public key
+//     verifies;
+//   - any other secret gives "v1,<base64 HMAC-SHA256>", keyed with the
+//     base64-decoded part of a "whsec_<base64>" secret (the prefix is
+//     optional).
+//
+// The scheme of each entry is its key's, told by the prefix as Standard
+// Webhooks advises. During a rotation every active secret signs (see
+// subscription.Active), so a receiver holding any one of them (or its
+// public key) can verify the delivery. The error names the secret by
+// position and fingerprint, never by value.
 func Sign(id string, ts time.Time, body []byte, secrets []string) (string, error) {
 	if len(secrets) == 0 {
 		return "", fmt.Errorf("signing webhook: %w", ErrNoSecret)
 	}
 	enc := base64.StdEncoding
-	out := make([]byte, 0, len(secrets)*(4+enc.EncodedLen(sha256.Size)))
+	out := make([]byte, 0, signatureLen(secrets))
+	var content *[]byte // id.timestamp.body in one buffer, for Ed25519
+	defer func() {
+		if content != nil {
+			putContent(content)
+		}
+	}()
 	for i, s := range secrets {
+		if i > 0 {
+			out = append(out, ' ')
+		}
+		if subscription.IsSigningKey(s) {
+			key, err := signingKey(s)
+			if err != nil {
+				return "", fmt.Errorf("signing webhook: key %d (%s) is not %s<base64 Ed25519 private key>", i, subscription.Fingerprint(s), subscription.SigningKeyPrefix)
+			}
+			if content == nil {
+				content = signedContent(id, ts, body)
+			}
+			out = append(out, "v1a,"...)
+			out = enc.AppendEncode(out, ed25519.Sign(key, *content))
+			continue
+		}
 		pool, err := macPool(s)
 		if err != nil {
 			return "", fmt.Errorf("signing webhook: secret %d (%s) is not %s<base64>", i, subscription.Fingerprint(s), subscription.SecretPrefix)
@@ -71,14 +101,24 @@ func Sign(id string, ts time.Time, body []byte, secrets []string) (string, error
 		head = strconv.AppendInt(head, ts.Unix(), 10)
 		m.h.Write(append(head, '.'))
 		m.h.Write(body)
-		if i > 0 {
-			out = append(out, ' ')
-		}
 		out = append(out, "v1,"...)
 		out = enc.AppendEncode(out, m.h.Sum(m.scratch[:0]))
 		pool.Put(m)
 	}
 	return string(out), nil
+}
+
+// signatureLen is the length of Sign's header value for secrets.
+func signatureLen(secrets []string) int {
+	n := len(secrets) - 1 // the spaces
+	for _, s := range secrets {
+		if subscription.IsSigningKey(s) {
+			n += len("v1a,") + base64.StdEncoding.EncodedLen(ed25519.SignatureSize)
+		} else {
+			n += len("v1,") + base64.StdEncoding.EncodedLen(sha256.Size)
+		}
+	}
+	return n
 }
 
 // mac is a keyed HMAC-SHA256 with scratch space for the signed head and
