@@ -62,10 +62,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // FetchSizing are the consumer options of a stage whose polls should hold
@@ -127,6 +129,13 @@ type Stage struct {
 	// waiting for slow I/O is not asked again in a hot loop; default
 	// 100ms.
 	DeferBackoff time.Duration
+
+	// Tracer, when set (tracing is on: tracing.Provider.Tracer), starts
+	// a "process" span for each input record, a child of the trace
+	// context its headers carry, and the typed layer writes that span's
+	// context on the record's outputs. Nil starts no span: the outputs
+	// carry the input's trace context unchanged.
+	Tracer trace.Tracer
 
 	// State, when set, is told which input partitions this instance
 	// owns and how each batch ended (PartitionState).
@@ -480,7 +489,14 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 				if bctx.Err() != nil {
 					return
 				}
-				outs, err := handle(bctx, in)
+				hctx, span := bctx, trace.Span(nil)
+				if s.Tracer != nil {
+					hctx, span = tracing.StartProcess(bctx, s.Tracer, s.Name, s.Group, in)
+				}
+				outs, err := handle(hctx, in)
+				if span != nil {
+					endProcess(span, err)
+				}
 				if err != nil && errors.Is(err, ErrDefer) {
 					log.Debug("deferring record", zap.Int32(observe.KeyPartition, in.Partition), zap.Int64(observe.KeyOffset, in.Offset), zap.Error(err))
 					s.Metrics.Deferred.WithLabelValues(s.Name).Inc()
