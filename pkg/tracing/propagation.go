@@ -24,7 +24,8 @@ func FromRecord(ctx context.Context, headers []kgo.RecordHeader) context.Context
 	if !HasContext(headers) {
 		return ctx
 	}
-	return propagator.Extract(ctx, recordCarrier{headers: &headers})
+	h := headers // a parameter given to the carrier would escape on every call
+	return propagator.Extract(ctx, recordCarrier{headers: &h})
 }
 
 // HasContext reports whether headers hold a traceparent.
@@ -44,8 +45,14 @@ func AppendContext(ctx context.Context, headers []kgo.RecordHeader) []kgo.Record
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return headers
 	}
-	propagator.Inject(ctx, recordCarrier{headers: &headers})
-	return headers
+	h, n := headers, len(headers) // a parameter given to the carrier would escape on every call
+	propagator.Inject(ctx, recordCarrier{headers: &h})
+	// The propagator writes tracestate first; records carry traceparent
+	// first, as the header table lists them.
+	if len(h) == n+2 && h[n].Key == topics.HeaderTraceState {
+		h[n], h[n+1] = h[n+1], h[n]
+	}
+	return h
 }
 
 // IsTraceHeader reports whether a record header named key is one of the
