@@ -180,6 +180,11 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProduceTimeout)
 	defer cancel()
+	defer func() { // also when a later event fails before the write
+		for _, span := range spans {
+			span.End()
+		}
+	}()
 
 	for i := range evs {
 		ev := &evs[i]
@@ -244,11 +249,6 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 		}
 		recs = append(recs, rec)
 	}
-	defer func() {
-		for _, span := range spans {
-			span.End()
-		}
-	}()
 	s.m.duplicates.Add(float64(dups))
 	if len(recs) == 0 {
 		return ids, dups, nil
