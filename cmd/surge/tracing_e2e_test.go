@@ -23,7 +23,8 @@ import (
 // a traceparent gives, in that trace, ingest's server and send spans,
 // enrich's and fanout's process spans and one client span per delivery
 // attempt, each the child of the one before, with the semantic
-// conventions' attributes; the endpoint sees each attempt's traceparent
+// conventions' attributes, and each stage's transaction span links to its
+// record's span; the endpoint sees each attempt's traceparent
 // and the record on commerce.events.enriched carries enrich's. Two
 // events of a batch each get a trace of their own linked to the request's
 // span, and a CloudEvent's own traceparent attribute wins over the
@@ -80,6 +81,23 @@ func TestOneEventIsOneTraceAcrossThePipeline(t *testing.T) {
 		}
 		if _, ok := s.Attrs["messaging.destination.partition.id"].(string); !ok {
 			t.Errorf("%s: messaging.destination.partition.id %v", s.Name, s.Attrs["messaging.destination.partition.id"])
+		}
+	}
+
+	// Each stage's transaction is a span of its own, linked to the
+	// record's process span.
+	for _, proc := range []otlptest.Span{enrich, fanout} {
+		topic := proc.Attrs["messaging.destination.name"]
+		found := false
+		for _, s := range otlp.Spans() {
+			if s.Name == fmt.Sprint("commit ", topic) && s.ParentID == "" && s.Attrs["messaging.operation.type"] == "settle" {
+				for _, l := range s.Links {
+					found = found || l == (otlptest.Link{TraceID: traceID, SpanID: proc.SpanID})
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no commit %s span linked to %s's span %s", topic, proc.Service, proc.SpanID)
 		}
 	}
 

@@ -313,7 +313,11 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
 		start := time.Now()
-		res := s.processBatch(ctx, sess, fetches, log)
+		var txn trace.Span // the transaction's span, when tracing
+		if s.Tracer != nil {
+			_, txn = tracing.StartCommit(ctx, s.Tracer, s.Name, s.Group, s.Input, fetches.NumRecords())
+		}
+		res := s.processBatch(ctx, sess, fetches, log, txn)
 		commit := kgo.TryCommit
 		if res.err != nil {
 			commit = kgo.TryAbort
@@ -325,6 +329,9 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 		}
 		batchErr := res.err
 		committed, err := sess.End(ctx, commit)
+		if txn != nil {
+			endCommit(txn, committed, errors.Join(batchErr, err))
+		}
 		if !committed && commit == kgo.TryCommit && len(res.deferred) > 0 {
 			// The abort rewound to what SetOffsets called committed;
 			// rewind the deferred partitions to the start of this batch.
@@ -428,8 +435,9 @@ type batchResult struct {
 }
 
 // processBatch handles one poll: a goroutine per partition, records in
-// order, outputs produced into the open transaction.
-func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, log *zap.Logger) batchResult {
+// order, outputs produced into the open transaction. With tracing, each
+// record's process span is linked to txn, the transaction's span.
+func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, log *zap.Logger, txn trace.Span) batchResult {
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -492,6 +500,7 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 				hctx, span := bctx, trace.Span(nil)
 				if s.Tracer != nil {
 					hctx, span = tracing.StartProcess(bctx, s.Tracer, s.Name, s.Group, in)
+					txn.AddLink(trace.Link{SpanContext: span.SpanContext()})
 				}
 				outs, err := handle(hctx, in)
 				if span != nil {

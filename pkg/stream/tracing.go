@@ -6,6 +6,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // endProcess ends a record's process span with how its handler ended: a
@@ -23,6 +25,16 @@ func endProcess(span trace.Span, err error) {
 			class = perm.Class
 		}
 		span.SetAttributes(semconv.ErrorTypeKey.String(class))
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// endCommit ends a transaction's span: committed or not, and why not.
+func endCommit(span trace.Span, committed bool, err error) {
+	span.SetAttributes(tracing.AttrCommitted.Bool(committed))
+	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeOther)
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()

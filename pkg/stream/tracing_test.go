@@ -24,7 +24,8 @@ import (
 // each input gets a CONSUMER "process" span, a child of the traceparent
 // its record carries (or a new trace's root without one), with the Kafka
 // messaging attributes; its output carries that span's context, not the
-// input's; a dead-lettered input's span is an error of its class.
+// input's; a dead-lettered input's span is an error of its class; each
+// transaction's span is a root linked to its records' spans.
 func TestTracedStageContinuesEachRecordsTrace(t *testing.T) {
 	brokers := newCluster(t)
 	const (
@@ -67,8 +68,30 @@ func TestTracedStageContinuesEachRecordsTrace(t *testing.T) {
 	})
 
 	spans := map[string]tracetest.SpanStub{} // by the input's key
+	var commits []tracetest.SpanStub
 	for _, s := range exp.GetSpans() {
+		if s.Name == "commit "+inTopic {
+			commits = append(commits, s)
+			continue
+		}
 		spans[attrOf(s.Attributes, "messaging.kafka.message.key")] = s
+	}
+	// The transactions' spans are roots linked to the records' spans, not
+	// their parents.
+	linked := map[trace.SpanID]bool{}
+	for _, c := range commits {
+		if c.Parent.IsValid() || c.SpanKind != trace.SpanKindClient || attrOf(c.Attributes, "messaging.operation.type") != "settle" ||
+			attrOf(c.Attributes, "messaging.consumer.group.name") != prefix+"g" || attrOf(c.Attributes, "messaging.batch.message_count") == "" {
+			t.Errorf("transaction span %q: parent %v kind %v attributes %v", c.Name, c.Parent, c.SpanKind, c.Attributes)
+		}
+		for _, l := range c.Links {
+			linked[l.SpanContext.SpanID()] = true
+		}
+	}
+	for key, s := range spans {
+		if !linked[s.SpanContext.SpanID()] {
+			t.Errorf("%s: its process span is linked to no transaction span (%d of them)", key, len(commits))
+		}
 	}
 	for key, want := range map[string]struct {
 		parent string

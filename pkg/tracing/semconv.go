@@ -21,6 +21,9 @@ const (
 	AttrSubscriptionID = attribute.Key("surge.subscription_id")
 	AttrDeliveryID     = attribute.Key("surge.delivery_id")
 	AttrOutcome        = attribute.Key("surge.delivery.outcome")
+	// AttrCommitted says whether a stage's transaction committed (an
+	// abort by a rebalance is no error).
+	AttrCommitted = attribute.Key("surge.transaction.committed")
 )
 
 // StartProcess starts the CONSUMER span of a stage processing one record
@@ -40,6 +43,25 @@ func StartProcess(ctx context.Context, t trace.Tracer, stage, group string, rec 
 		semconv.MessagingConsumerGroupName(group),
 		semconv.MessagingKafkaMessageKey(string(rec.Key)),
 		semconv.MessagingMessageBodySize(len(rec.Value)),
+		AttrStage.String(stage),
+	))
+}
+
+// StartCommit starts the CLIENT span of a stage's Kafka transaction over
+// one poll of records from topic: "commit <topic>", a root of its own
+// with messaging.operation.type=settle. The records' process spans are
+// not its children (each continues its own event's trace): the caller
+// links each of them to it (AddLink), so one batch of thousands of
+// records is no trace of thousands of spans under one parent. The SDK
+// keeps the first 128 links (OTEL_SPAN_LINK_COUNT_LIMIT).
+func StartCommit(ctx context.Context, t trace.Tracer, stage, group, topic string, records int) (context.Context, trace.Span) {
+	return t.Start(ctx, "commit "+topic, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		semconv.MessagingSystemKafka,
+		semconv.MessagingOperationTypeSettle,
+		semconv.MessagingOperationName("commit"),
+		semconv.MessagingDestinationName(topic),
+		semconv.MessagingConsumerGroupName(group),
+		semconv.MessagingBatchMessageCount(records),
 		AttrStage.String(stage),
 	))
 }
