@@ -6,7 +6,7 @@ MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS     := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
 
-.PHONY: all build run test test-short test-kafka test-kafka-faults test-interop test-api-contract test-asyncapi fuzz lint fmt bench deps clean
+.PHONY: all build run test test-short test-kafka test-kafka-faults test-interop test-api-contract test-asyncapi fuzz lint fmt bench bench-tracing deps clean
 
 all: lint test
 
@@ -102,6 +102,10 @@ fmt:
 ## bench: the Go benchmarks (see docs/benchmarks.md for the load-generator runs)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-tracing: surge load --verify on surge dev with tracing off, at 1 % and at 100 % (docs/benchmarks.md)
+bench-tracing:
+	scripts/bench/tracing.sh
 
 clean:
 	rm -rf $(BIN)

@@ -31,6 +31,7 @@ import (
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/tracing"
 	"github.com/surgehq/surge/services/dispatcher"
 	"github.com/surgehq/surge/services/enrich"
 	"github.com/surgehq/surge/services/fanout"
@@ -131,8 +132,9 @@ type devStack struct {
 	dispatcher *dispatcher.Service
 	adminToken string
 
-	stores *store.All   // subscriptions, sources, event types
-	dlq    *dlq.Service // the admin API's /v1/dlq
+	stores *store.All          // subscriptions, sources, event types
+	dlq    *dlq.Service        // the admin API's /v1/dlq
+	traces []*tracing.Provider // each service's tracing, from OTEL_*; nil ones are off
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
@@ -296,8 +298,19 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	// Each service runs with its own defaults, changed only where
 	// devOverrides says.
 	svc := newDevServices(c, kafka, d.RegistryURL, ingestLn.Addr().String())
+	// Each service traces as it would alone (service.name surge-<name>
+	// unless OTEL_SERVICE_NAME sets one), when an OTLP endpoint is set.
+	traces := map[string]*tracing.Provider{}
+	for _, name := range []string{"ingest", enrich.StageName, fanout.StageName, dispatcher.StageName} {
+		tp, err := tracing.FromEnv(ctx, "surge-"+name)
+		if err != nil {
+			return nil, err
+		}
+		traces[name] = tp
+		d.traces = append(d.traces, tp)
+	}
 	if d.ingest, err = ingest.New(ctx, svc.Ingest, log.Named("ingest"), ingest.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog,
-		Aliases: store.AliasLookup{Table: d.stores.Aliases}}); err != nil {
+		Aliases: store.AliasLookup{Table: d.stores.Aliases}, Tracing: traces["ingest"]}); err != nil {
 		return nil, fmt.Errorf("starting ingest: %w", err)
 	}
 	ingestMux := http.NewServeMux()
@@ -306,19 +319,19 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	serve("ingest", ingestLn, httpx.DrainUnread(ingestMux, c.BodyDrain))
 
 	// Enrich: raw → enriched, exactly once, with entity snapshots.
-	if d.enrich, err = enrich.New(ctx, svc.Enrich, log.Named("enrich"), enrich.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog}); err != nil {
+	if d.enrich, err = enrich.New(ctx, svc.Enrich, log.Named("enrich"), enrich.Deps{Metrics: reg, Sources: d.stores.Sources, Catalog: d.stores.Catalog, Tracing: traces[enrich.StageName]}); err != nil {
 		return nil, fmt.Errorf("starting enrich: %w", err)
 	}
 	d.runStage(runCtx, "enrich", d.enrich.Run)
 
 	// Fanout: enriched events → one delivery per matching subscription.
-	if d.fanout, err = fanout.New(ctx, svc.Fanout, log.Named("fanout"), fanout.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions}); err != nil {
+	if d.fanout, err = fanout.New(ctx, svc.Fanout, log.Named("fanout"), fanout.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions, Tracing: traces[fanout.StageName]}); err != nil {
 		return nil, fmt.Errorf("starting fanout: %w", err)
 	}
 	d.runStage(runCtx, "fanout", d.fanout.Run)
 
 	// Dispatcher: deliveries → signed webhooks, to loopback endpoints too.
-	if d.dispatcher, err = dispatcher.New(ctx, svc.Dispatcher, log.Named("dispatcher"), dispatcher.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions}); err != nil {
+	if d.dispatcher, err = dispatcher.New(ctx, svc.Dispatcher, log.Named("dispatcher"), dispatcher.Deps{Metrics: reg, Subscriptions: d.stores.Subscriptions, Tracing: traces[dispatcher.StageName]}); err != nil {
 		return nil, fmt.Errorf("starting the dispatcher: %w", err)
 	}
 	d.runStage(runCtx, "dispatcher", d.dispatcher.Run)
@@ -417,6 +430,13 @@ func (d *devStack) Close() error {
 	closeStarted(d.enrich)
 	closeStarted(d.ingest)
 	closeStarted(d.registry)
+	// The spans the services left are exported, within bounds; spans
+	// are lost, never events.
+	tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	for _, tp := range d.traces {
+		_ = tp.Shutdown(tctx)
+	}
+	cancel()
 	if d.cluster != nil {
 		if err := d.cluster.Close(); err != nil {
 			d.log.Error("recording the embedded cluster's clean stop", zap.Error(err))

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // fakeStage is ready while Run runs and counts Close calls.
@@ -36,8 +37,8 @@ func (f *fakeStage) Run(ctx context.Context) error {
 func TestServeMountsReadinessAndCloses(t *testing.T) {
 	svc := &fakeStage{}
 	var registered prometheus.Registerer
-	err := Serve(context.Background(), func(reg prometheus.Registerer) (*fakeStage, error) {
-		registered = reg
+	err := Serve(context.Background(), "test", func(deps Deps) (*fakeStage, error) {
+		registered = deps.Metrics
 		return svc, nil
 	}, func(_ context.Context, got *fakeStage, mux *http.ServeMux) error {
 		if got != svc || registered == nil {
@@ -58,7 +59,7 @@ func TestServeMountsReadinessAndCloses(t *testing.T) {
 	}
 
 	failed := errors.New("connecting")
-	err = Serve(context.Background(), func(prometheus.Registerer) (*fakeStage, error) { return nil, failed },
+	err = Serve(context.Background(), "test", func(Deps) (*fakeStage, error) { return nil, failed },
 		func(context.Context, *fakeStage, *http.ServeMux) error {
 			t.Error("serve called after the constructor failed")
 			return nil
@@ -75,7 +76,7 @@ func TestRunStageRunsAndCloses(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- RunStage(ctx, zap.New(core), Standalone{Name: "enrich", MetricsAddr: "127.0.0.1:0", InstanceID: "i1"},
-			func(prometheus.Registerer) (*fakeStage, error) { return svc, nil })
+			func(Deps) (*fakeStage, error) { return svc, nil })
 	}()
 	<-svc.running
 	if err := svc.Readiness(); err != nil {
@@ -102,7 +103,7 @@ func TestRunStageWithATakenAddress(t *testing.T) {
 	defer taken.Close()
 	svc := &fakeStage{running: make(chan struct{})}
 	err = RunStage(context.Background(), zap.NewNop(), Standalone{Name: "fanout", MetricsAddr: taken.Addr().String()},
-		func(prometheus.Registerer) (*fakeStage, error) { return svc, nil })
+		func(Deps) (*fakeStage, error) { return svc, nil })
 	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) || svc.closed != 1 {
 		t.Fatalf("RunStage on a taken address: %v, closed %d times", err, svc.closed)
 	}
@@ -110,5 +111,31 @@ func TestRunStageWithATakenAddress(t *testing.T) {
 	case <-svc.running:
 		t.Fatal("the stage ran without its listener")
 	default:
+	}
+}
+
+func TestServeTracesOnlyWithAnEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name, endpoint string
+		wantOn         bool
+	}{
+		{"no endpoint", "", false},
+		{"an endpoint", "http://127.0.0.1:1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tc.endpoint)
+			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+			var got *tracing.Provider
+			err := Serve(context.Background(), "test", func(deps Deps) (*fakeStage, error) {
+				got = deps.Tracing
+				return &fakeStage{}, nil
+			}, func(context.Context, *fakeStage, *http.ServeMux) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if on := got != nil; on != tc.wantOn {
+				t.Errorf("tracing on: %v, want %v", on, tc.wantOn)
+			}
+		})
 	}
 }

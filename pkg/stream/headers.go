@@ -8,6 +8,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // deadLetter builds the DLQ record for in: same key, value and headers,
@@ -62,19 +63,23 @@ func Header(r *kgo.Record, key string) string {
 }
 
 // CarryHeaders returns the headers every stage copies from an input to its
-// outputs: the event id and the correlation id, in the input's order. A
-// typed handler's outputs get them from the typed layer (Carry).
+// outputs: the event id, the correlation id and the trace context
+// (traceparent, tracestate), in the input's order. A typed handler's
+// outputs get them from the typed layer (Carry), which writes the stage's
+// own span's context instead when the stage traces.
 func CarryHeaders(in *kgo.Record) []kgo.RecordHeader {
 	var out []kgo.RecordHeader
 	for _, h := range in.Headers {
-		if carried(h.Key) {
+		if carried(h.Key, false) {
 			out = append(out, h)
 		}
 	}
 	return out
 }
 
-// carried reports whether a header named key is one CarryHeaders copies.
-func carried(key string) bool {
-	return key == topics.HeaderEventID || key == topics.HeaderCorrelationID
+// carried reports whether a header named key is copied from an input to
+// its outputs: the ids always, the trace context unless the output gets
+// its own (traced).
+func carried(key string, traced bool) bool {
+	return key == topics.HeaderEventID || key == topics.HeaderCorrelationID || (!traced && tracing.IsTraceHeader(key))
 }

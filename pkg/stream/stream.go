@@ -62,10 +62,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // FetchSizing are the consumer options of a stage whose polls should hold
@@ -127,6 +129,13 @@ type Stage struct {
 	// waiting for slow I/O is not asked again in a hot loop; default
 	// 100ms.
 	DeferBackoff time.Duration
+
+	// Tracer, when set (tracing is on: tracing.Provider.Tracer), starts
+	// a "process" span for each input record, a child of the trace
+	// context its headers carry, and the typed layer writes that span's
+	// context on the record's outputs. Nil starts no span: the outputs
+	// carry the input's trace context unchanged.
+	Tracer trace.Tracer
 
 	// State, when set, is told which input partitions this instance
 	// owns and how each batch ended (PartitionState).
@@ -305,7 +314,11 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
 		start := time.Now()
-		res := s.processBatch(ctx, sess, fetches, log)
+		var txn trace.Span // the transaction's span, when tracing
+		if s.Tracer != nil {
+			_, txn = tracing.StartCommit(ctx, s.Tracer, s.Name, s.Group, s.Input, fetches.NumRecords())
+		}
+		res := s.processBatch(ctx, sess, fetches, log, txn)
 		commit := kgo.TryCommit
 		if res.err != nil {
 			commit = kgo.TryAbort
@@ -317,6 +330,9 @@ func (s *Stage) session(ctx context.Context, log *zap.Logger) error {
 		}
 		batchErr := res.err
 		committed, err := sess.End(ctx, commit)
+		if txn != nil {
+			endCommit(txn, committed, errors.Join(batchErr, err))
+		}
 		if !committed && commit == kgo.TryCommit && len(res.deferred) > 0 {
 			// The abort rewound to what SetOffsets called committed;
 			// rewind the deferred partitions to the start of this batch.
@@ -427,8 +443,9 @@ type batchResult struct {
 }
 
 // processBatch handles one poll: a goroutine per partition, records in
-// order, outputs produced into the open transaction.
-func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, log *zap.Logger) batchResult {
+// order, outputs produced into the open transaction. With tracing, each
+// record's process span is linked to txn, the transaction's span.
+func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, log *zap.Logger, txn trace.Span) batchResult {
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -488,7 +505,15 @@ func (s *Stage) processBatch(ctx context.Context, sess *kgo.GroupTransactSession
 				if bctx.Err() != nil {
 					return
 				}
-				outs, err := handle(bctx, in)
+				hctx, span := bctx, trace.Span(nil)
+				if s.Tracer != nil {
+					hctx, span = tracing.StartProcess(bctx, s.Tracer, s.Name, s.Group, in)
+					txn.AddLink(trace.Link{SpanContext: span.SpanContext()})
+				}
+				outs, err := handle(hctx, in)
+				if span != nil {
+					endProcess(span, err)
+				}
 				if err != nil && errors.Is(err, ErrDefer) {
 					log.Debug("deferring record", zap.Int32(observe.KeyPartition, in.Partition), zap.Int64(observe.KeyOffset, in.Offset), zap.Error(err))
 					s.Metrics.Deferred.WithLabelValues(s.Name).Inc()

@@ -4,8 +4,10 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // Input is one input record handed to a typed handler (Typed) with its
@@ -33,14 +35,15 @@ type Output struct {
 
 // Carry is an output that continues its input's event (enrich's enriched
 // event and snapshot, fanout's deliveries): its headers are the input's
-// event id and correlation id headers (CarryHeaders), then r's own.
+// event id and correlation id headers, its trace context (the stage's
+// span's when the stage traces, the input's otherwise), then r's own.
 func Carry(r *kgo.Record) Output { return Output{record: r} }
 
 // Derive is an output that is a new event, eventID, made from the input
 // event causedBy (an inventory.reserved enrich writes for an
 // order.placed): its headers are its own event id, the input's
-// correlation id when it has one, causedBy as the causation id, then r's
-// own.
+// correlation id when it has one, causedBy as the causation id, its
+// trace context as for Carry, then r's own.
 func Derive(r *kgo.Record, eventID, causedBy string) Output {
 	return Output{record: r, derived: true, eventID: eventID, causedBy: causedBy}
 }
@@ -70,7 +73,7 @@ func Typed[T any](what string, decode func(ctx context.Context, value []byte) (T
 		}
 		recs := make([]*kgo.Record, len(outs))
 		for i, o := range outs {
-			o.record.Headers = o.headers(in)
+			o.record.Headers = o.headers(ctx, in)
 			recs[i] = o.record
 		}
 		return recs, nil
@@ -78,32 +81,49 @@ func Typed[T any](what string, decode func(ctx context.Context, value []byte) (T
 }
 
 // headers are o's record's headers as produced from in: what it takes
-// from in, then its own.
-func (o Output) headers(in *kgo.Record) []kgo.RecordHeader {
+// from in, then its own. ctx is the handler's: when the runtime traces the
+// input (Stage.Tracer), its span's context is the output's trace context;
+// otherwise the input's traceparent and tracestate are copied unchanged.
+func (o Output) headers(ctx context.Context, in *kgo.Record) []kgo.RecordHeader {
 	own := o.record.Headers
+	traced := trace.SpanContextFromContext(ctx).IsValid()
 	if o.derived {
-		h := make([]kgo.RecordHeader, 0, 3+len(own))
+		h := make([]kgo.RecordHeader, 0, 5+len(own))
 		h = append(h, kgo.RecordHeader{Key: topics.HeaderEventID, Value: []byte(o.eventID)})
 		if c := firstHeader(in, topics.HeaderCorrelationID); len(c.Value) > 0 {
 			h = append(h, c)
 		}
 		h = append(h, kgo.RecordHeader{Key: topics.HeaderCausationID, Value: []byte(o.causedBy)})
+		if traced {
+			h = tracing.AppendContext(ctx, h)
+		} else {
+			for _, x := range in.Headers {
+				if tracing.IsTraceHeader(x.Key) {
+					h = append(h, x)
+				}
+			}
+		}
 		return append(h, own...)
 	}
 	n := 0
 	for _, h := range in.Headers {
-		if carried(h.Key) {
+		if carried(h.Key, traced) {
 			n++
 		}
 	}
-	if n == 0 {
+	if traced {
+		n += 2
+	} else if n == 0 {
 		return own
 	}
 	h := make([]kgo.RecordHeader, 0, n+len(own))
 	for _, x := range in.Headers {
-		if carried(x.Key) {
+		if carried(x.Key, traced) {
 			h = append(h, x)
 		}
+	}
+	if traced {
+		h = tracing.AppendContext(ctx, h)
 	}
 	return append(h, own...)
 }

@@ -70,10 +70,19 @@ func TestTypedPutsTheInputsHeadersOnItsOutputs(t *testing.T) {
 	}{
 		{
 			name:  "event and correlation ids",
-			in:    []kgo.RecordHeader{header(topics.HeaderEventID, "ev1"), header("traceparent", "00-ab"), header(topics.HeaderCorrelationID, "c1"), header(topics.HeaderSource, "shop")},
+			in:    []kgo.RecordHeader{header(topics.HeaderEventID, "ev1"), header("x-other", "00-ab"), header(topics.HeaderCorrelationID, "c1"), header(topics.HeaderSource, "shop")},
 			carry: []string{"surge.event-id=ev1", "surge.correlation-id=c1", "x=1"},
 			bare:  []string{"surge.event-id=ev1", "surge.correlation-id=c1"},
 			derive: []string{"surge.event-id=ev2", "surge.correlation-id=c1", "surge.causation-id=ev1",
+				"surge.event-type=inventory.reserved", "surge.source=surge"},
+		},
+		{
+			name: "the trace context, copied as it is when the stage does not trace",
+			in: []kgo.RecordHeader{header(topics.HeaderEventID, "ev1"), header(topics.HeaderTraceParent, "00-ab"),
+				header(topics.HeaderCorrelationID, "c1"), header(topics.HeaderTraceState, "k=v")},
+			carry: []string{"surge.event-id=ev1", "traceparent=00-ab", "surge.correlation-id=c1", "tracestate=k=v", "x=1"},
+			bare:  []string{"surge.event-id=ev1", "traceparent=00-ab", "surge.correlation-id=c1", "tracestate=k=v"},
+			derive: []string{"surge.event-id=ev2", "surge.correlation-id=c1", "surge.causation-id=ev1", "traceparent=00-ab", "tracestate=k=v",
 				"surge.event-type=inventory.reserved", "surge.source=surge"},
 		},
 		{

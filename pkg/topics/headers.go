@@ -15,6 +15,8 @@ var Headers = []Header{
 	{HeaderEventID, "The event's id (a KSUID). Every stage copies it from its input to the outputs that continue the event; a record that is a new event made from another has its own."},
 	{HeaderCorrelationID, "The correlation id the sender gave (the X-Correlation-Id request header) or, without one, the event's own id; copied to every record made from the event."},
 	{HeaderCausationID, "On a record that is a new event made from another (an inventory.reserved enrich writes for an order.placed, an inventory.changed for a stock.updated): the id of the event it was made from."},
+	{HeaderTraceParent, "The W3C trace context (Trace Context specification) of the span that wrote the record, so a consumer continues the event's trace: ingest takes it from the request's traceparent header or the CloudEvent's traceparent attribute, or starts a trace when tracing is on; each stage writes its own span's context, and copies its input's unchanged when tracing is off. Absent when neither the sender nor Surge traces the event."},
+	{HeaderTraceState, "The W3C tracestate that goes with traceparent, when the trace has one."},
 	{HeaderEventType, "The event type, e.g. order.placed."},
 	{HeaderSource, "The id of the source (sender) the event came from."},
 	{HeaderSubscriptionID, "The subscription a delivery is for."},
@@ -50,6 +52,7 @@ var (
 	deadLettered = []string{HeaderDLQTopic, HeaderDLQPartition, HeaderDLQOffset, HeaderDLQStage, HeaderDLQErrorClass,
 		HeaderDLQError, HeaderDLQAttempts, HeaderDLQFirstFailure, HeaderDLQLastFailure}
 	replayed = []string{HeaderReplayID, HeaderReplayCount}
+	traced   = []string{HeaderTraceParent, HeaderTraceState}
 )
 
 // join is the header sets one after the other, in a new slice.

@@ -77,6 +77,11 @@ const (
 	HeaderOriginOffset   = "surge.origin-offset"
 	HeaderRetryFinished  = "surge.retry.finished"
 
+	// W3C trace context (pkg/tracing): the names the Trace Context
+	// specification fixes, so any OpenTelemetry consumer reads them.
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
+
 	// Dead-letter headers, added to the original record's headers. Every
 	// one starts with HeaderDLQPrefix.
 	HeaderDLQPrefix       = "surge.dlq."
@@ -129,7 +134,7 @@ const DefaultDedupWindow = 24 * time.Hour
 // bounds how long idempotency records are kept.
 func Layouts(dedupWindow time.Duration) []Layout {
 	dedupRetention := (dedupWindow + time.Hour).Milliseconds()
-	ids := []string{HeaderEventID, HeaderCorrelationID, HeaderCausationID}
+	ids := join([]string{HeaderEventID, HeaderCorrelationID, HeaderCausationID}, traced)
 	event := join(ids, []string{HeaderEventType, HeaderSource}, replayed)
 	delivery := join(ids, []string{HeaderSubscriptionID, HeaderEventType}, replayed)
 	return []Layout{

@@ -23,6 +23,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/subscription"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // Outcome is what the answer to one delivery attempt means for the
@@ -324,6 +325,9 @@ func (s *Sender) send(ctx context.Context, r Request) Result {
 	req.Header.Set(HeaderID, r.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set(HeaderSignature, sig)
+	// The attempt's trace context (the dispatcher's span, or the event's
+	// context when tracing is off), over any custom header of that name.
+	tracing.ToHTTP(ctx, req.Header)
 
 	creds, err := s.credentials(r)
 	if err != nil {

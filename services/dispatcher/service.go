@@ -52,6 +52,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
@@ -66,6 +67,7 @@ import (
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/tracing"
 	"github.com/surgehq/surge/pkg/webhook"
 )
 
@@ -233,6 +235,8 @@ type Deps struct {
 	// with other components (a 410 Gone disables a subscription through
 	// it); by default the dispatcher opens its own.
 	Subscriptions *ktable.Table[event.Subscription]
+	// Tracing is the service's tracing (pkg/tracing); nil is off.
+	Tracing *tracing.Provider
 }
 
 // Service is a running dispatcher.
@@ -259,6 +263,7 @@ type Service struct {
 	stageM   *stream.Metrics // the runtime's: dead letters, misrouted records, stalls
 	routes   *stream.Routes  // the main topic's partition count, for key checks
 	sender   *webhook.Sender
+	tracer   trace.Tracer // nil: tracing off
 	inFlight chan struct{}
 	m        *metrics
 
@@ -306,6 +311,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		failed:        make(chan error, 1),
 		budget:        newBudget(cfg.MaxLoadedPerKey, cfg.MaxLoadedPerSubscription, cfg.MaxLoaded, cfg.MaxWaiting),
 	}
+	s.tracer = deps.Tracing.Tracer()
 	s.sender = webhook.NewSender(webhook.Config{DefaultTimeout: cfg.DefaultTimeout, AllowLoopback: cfg.AllowLoopback, Now: deps.Now})
 
 	admCl, err := kafkax.Open(ctx, cfg.Kafka, log, topics.DefaultDedupWindow)
@@ -416,5 +422,7 @@ func (s *Service) Close() {
 // /readyz and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
-		func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) })
+		func(d service.Deps) (*Service, error) {
+			return New(ctx, cfg, log, Deps{Metrics: d.Metrics, Tracing: d.Tracing})
+		})
 }

@@ -251,7 +251,8 @@ func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 	s.inFlight <- struct{}{}
 	ks.setPhase(phaseRequest)
 	started := s.now()
-	res := s.sender.Send(l.ctx, webhook.Request{
+	actx, endSpan := s.traceAttempt(l.ctx, it, sub)
+	res := s.sender.Send(actx, webhook.Request{
 		URL:          sub.URL,
 		ID:           d.ID,
 		Body:         d.Body,
@@ -265,6 +266,7 @@ func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 		Auth:           sub.Auth,
 	})
 	<-s.inFlight
+	endSpan(res)
 	ks.setPhase(phaseDeciding)
 	done(res)
 	if l.ctx.Err() != nil {

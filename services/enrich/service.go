@@ -45,6 +45,7 @@ import (
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // StageName names the stage in logs, metrics and the surge.dlq.stage
@@ -138,6 +139,8 @@ type Deps struct {
 	Metrics    prometheus.Registerer
 	Now        func() time.Time
 	HTTPClient *http.Client
+	// Tracing is the service's tracing (pkg/tracing); nil is off.
+	Tracing *tracing.Provider
 }
 
 // Service is a ready-to-run enrich stage.
@@ -242,6 +245,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		ClientOpts:         kafkax.ClientOpts(cfg.Kafka, log, stream.FetchSizing()...),
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
+		Tracer:             deps.Tracing.Tracer(),
 		Now:                deps.Now,
 		State:              stageState{snapshots: s.state, metrics: s.m},
 		StallAfter:         cfg.Stall.After,
@@ -304,7 +308,9 @@ func (s *Service) Close() {
 // and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
-		func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) })
+		func(d service.Deps) (*Service, error) {
+			return New(ctx, cfg, log, Deps{Metrics: d.Metrics, Tracing: d.Tracing})
+		})
 }
 
 // loadSourcesFile reads a JSON list of sources; "" gives the default

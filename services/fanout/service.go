@@ -43,6 +43,7 @@ import (
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // StageName names the stage in logs, metrics and the surge.dlq.stage
@@ -94,6 +95,8 @@ type Deps struct {
 	// Subscriptions, when set, is a subscriptions table shared with other
 	// components of the process; by default fanout opens its own.
 	Subscriptions *ktable.Table[event.Subscription]
+	// Tracing is the service's tracing (pkg/tracing); nil is off.
+	Tracing *tracing.Provider
 }
 
 // Service is a running fanout stage.
@@ -178,6 +181,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		ClientOpts:         kafkax.ClientOpts(cfg.Kafka, log, stream.FetchSizing()...),
 		Log:                log,
 		Metrics:            stream.NewMetrics(deps.Metrics),
+		Tracer:             deps.Tracing.Tracer(),
 		Now:                deps.Now,
 		State:              stream.BatchEndFunc(func(committed bool) { s.router.flush(committed, s.m) }),
 		StallAfter:         cfg.Stall.After,
@@ -222,5 +226,7 @@ func (s *Service) Close() {
 // and /metrics on cfg.MetricsAddr, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	return service.RunStage(ctx, log, service.Standalone{Name: StageName, MetricsAddr: cfg.MetricsAddr, InstanceID: cfg.InstanceID},
-		func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) })
+		func(d service.Deps) (*Service, error) {
+			return New(ctx, cfg, log, Deps{Metrics: d.Metrics, Tracing: d.Tracing})
+		})
 }

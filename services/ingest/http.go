@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/ksuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/catalog"
@@ -56,6 +57,9 @@ type accepted struct {
 
 func (s *Service) handle(endpoint string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		var status int
+		r, endSpan := s.traceRequest(r)
+		defer func() { endSpan(status) }()
 		status, err := s.serve(w, r, endpoint)
 		if err != nil {
 			var he *httpx.Error
@@ -130,7 +134,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, endpoint string)
 		s.m.inFlight.Sub(float64(len(evs)))
 	}()
 
-	ids, dups, err := s.accept(r.Context(), evs, r.Header.Get(headerCorrelationID), now)
+	ids, dups, err := s.accept(r.Context(), evs, r.Header.Get(headerCorrelationID), now, isBatch(body))
 	if err != nil {
 		return 0, err
 	}
@@ -149,11 +153,14 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, endpoint string)
 
 // accept mints ids, resolves idempotency keys and writes the new events,
 // returning the id of every event in request order.
-func (s *Service) accept(ctx context.Context, evs []event.Event, correlation string, now time.Time) ([]string, int, error) {
+// Each event's record carries its trace context (traceEvent); the spans
+// of the records end when the write does.
+func (s *Service) accept(ctx context.Context, evs []event.Event, correlation string, now time.Time, batch bool) ([]string, int, error) {
 	ids := make([]string, len(evs))
 	var (
 		claimed []string // dedup keys this request holds
 		recs    = make([]*kgo.Record, 0, 2*len(evs))
+		spans   []trace.Span // the records' send spans, when tracing is on
 		dups    int
 		mine    = map[string]string{} // keys claimed by this request → event id
 	)
@@ -173,6 +180,11 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProduceTimeout)
 	defer cancel()
+	defer func() { // also when a later event fails before the write
+		for _, span := range spans {
+			span.End()
+		}
+	}()
 
 	for i := range evs {
 		ev := &evs[i]
@@ -221,7 +233,7 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 		if err != nil {
 			return nil, 0, err
 		}
-		recs = append(recs, &kgo.Record{
+		rec := &kgo.Record{
 			Topic: s.names.Name(topics.EventsRaw),
 			Key:   []byte(ev.Entity.Key()),
 			Value: val,
@@ -231,7 +243,11 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 				{Key: topics.HeaderEventType, Value: []byte(ev.Type)},
 				{Key: topics.HeaderSource, Value: []byte(ev.Source)},
 			},
-		})
+		}
+		if span := s.traceEvent(ctx, ev, rec, batch); span != nil {
+			spans = append(spans, span)
+		}
+		recs = append(recs, rec)
 	}
 	s.m.duplicates.Add(float64(dups))
 	if len(recs) == 0 {
@@ -239,6 +255,7 @@ func (s *Service) accept(ctx context.Context, evs []event.Event, correlation str
 	}
 	settled = true // from here Write settles the claims
 	if err := s.writer.Write(ctx, recs, settle); err != nil {
+		failSpans(spans, err)
 		if errors.Is(err, errUndecided) {
 			s.log.Warn("events not acknowledged in time; they may still be written", zap.Int("events", len(evs)-dups), zap.Error(err))
 			return nil, 0, unavailable("Kafka did not acknowledge the events in time; they may still be written: " +

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"golang.org/x/sync/semaphore"
 
@@ -40,6 +41,7 @@ import (
 	"github.com/surgehq/surge/pkg/service"
 	"github.com/surgehq/surge/pkg/store"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/tracing"
 )
 
 // Config is the ingest service's configuration.
@@ -110,6 +112,8 @@ type Deps struct {
 	Aliases Aliases
 	Metrics prometheus.Registerer
 	Now     func() time.Time
+	// Tracing is the service's tracing (pkg/tracing); nil is off.
+	Tracing *tracing.Provider
 }
 
 // Service is a running ingest: HTTP handler, idempotency index and
@@ -123,6 +127,7 @@ type Service struct {
 	validator *DataValidator
 	now       func() time.Time
 	names     topics.Namer
+	tracer    trace.Tracer // nil: tracing off
 
 	events *avroserde.Codec[event.Event]
 	dedups *avroserde.Codec[IdempotencyRecord]
@@ -155,6 +160,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 		sources:   deps.Sources,
 		catalog:   deps.Catalog,
 		aliases:   deps.Aliases,
+		tracer:    deps.Tracing.Tracer(),
 		validator: NewDataValidator(),
 		now:       deps.Now,
 		names:     topics.Namer{Prefix: cfg.Kafka.TopicPrefix},
@@ -247,8 +253,10 @@ func (s *Service) Close() {
 // Run is the standalone ingest process: the service plus its HTTP listener
 // with /healthz, /readyz and /metrics, until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
-	newService := func(reg prometheus.Registerer) (*Service, error) { return New(ctx, cfg, log, Deps{Metrics: reg}) }
-	return service.Serve(ctx, newService, func(ctx context.Context, svc *Service, mux *http.ServeMux) error {
+	newService := func(d service.Deps) (*Service, error) {
+		return New(ctx, cfg, log, Deps{Metrics: d.Metrics, Tracing: d.Tracing})
+	}
+	return service.Serve(ctx, "ingest", newService, func(ctx context.Context, svc *Service, mux *http.ServeMux) error {
 		svc.Mount(mux)
 		log.Info("ingest listening", zap.String(observe.KeyAddr, cfg.Addr))
 		return httpx.ListenAndServe(ctx, cfg.Addr, httpx.DrainUnread(mux, cfg.BodyDrain))
