@@ -28,6 +28,7 @@ import (
 	"github.com/surgehq/surge/pkg/dlq"
 	"github.com/surgehq/surge/pkg/embedded"
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/inspect"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
@@ -129,6 +130,8 @@ type devStack struct {
 
 	stores *store.All   // subscriptions, sources, event types
 	dlq    *dlq.Service // the admin API's /v1/dlq
+	// inspector reads the admin API's stage lag, attempts and lanes.
+	inspector *inspect.Inspector
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
@@ -245,6 +248,9 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	if d.dlq, err = newDLQService(kafka, d.RegistryURL, d.stores.Subscriptions, log.Named("dlq")); err != nil {
 		return nil, err
 	}
+	if d.inspector, err = newInspector(kafka, d.RegistryURL, log.Named("inspect")); err != nil {
+		return nil, err
+	}
 	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true, Cluster: devAsyncAPICluster(kafka, d.RegistryURL)}, admin.Deps{
 		Subscriptions: d.stores.Subscriptions,
 		Sources:       d.stores.SourceTable(),
@@ -254,6 +260,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		DLQ:           d.dlq,
 		Aliases:       d.stores.Aliases,
 		Backlog:       d.stores.Backlog,
+		Inspector:     d.inspector,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
@@ -372,6 +379,7 @@ func (d *devStack) Close() error {
 	}
 	d.servers.Wait()
 	closeStarted(d.dlq) // background replays commit their position
+	closeStarted(d.inspector)
 	d.stages.Wait()
 	closeStarted(d.dispatcher)
 	closeStarted(d.fanout)
