@@ -93,6 +93,9 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 	}
 	mux := http.NewServeMux()
 	api.Mount(mux)
+	if err := mountConsole(mux, c.Token); err != nil {
+		return err
+	}
 	observe.Mount(mux, func() error { return nil }, observe.NewRegistry())
 	log.Info("admin API listening", zap.String(observe.KeyAddr, c.Addr))
 	return httpx.ListenAndServe(ctx, c.Addr, httpx.DrainUnread(mux, c.BodyDrain))

@@ -267,6 +267,9 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	}
 	adminMux := http.NewServeMux()
 	api.Mount(adminMux)
+	if err := mountConsole(adminMux, d.adminToken); err != nil {
+		return nil, err
+	}
 	observe.Mount(adminMux, d.readiness, reg)
 	if c.Pprof {
 		adminMux.HandleFunc("/debug/pprof/", pprof.Index)
