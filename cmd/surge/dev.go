@@ -369,9 +369,10 @@ func (d *devStack) printAddrs(w io.Writer) {
 	fmt.Fprintf(w, `surge dev is ready
   ingest    %s   (POST /v1/events)
   admin     %s   (bearer token in the data dir's admin-token file)
+  console   %s/console/   (log in with that token)
   registry  %s
   kafka     %s
-`, d.IngestURL, d.AdminURL, d.RegistryURL, d.KafkaAddr)
+`, d.IngestURL, d.AdminURL, d.AdminURL, d.RegistryURL, d.KafkaAddr)
 }
 
 // Close stops everything in reverse order of start, within bounds.
