@@ -72,9 +72,9 @@ func (a *API) stageLag(r *http.Request) (any, error) { return a.stageLagOf(r.Con
 
 func (a *API) subscriptionAttempts(r *http.Request) (any, error) {
 	limit := 0
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > inspect.MaxAttempts {
+	if vs, ok := r.URL.Query()["limit"]; ok { // given, even empty or twice: it must be one number
+		n, err := strconv.Atoi(vs[0])
+		if len(vs) != 1 || err != nil || n < 1 || n > inspect.MaxAttempts {
 			return nil, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "limit",
 				Message: "must be a number from 1 to " + strconv.Itoa(inspect.MaxAttempts)}
 		}
