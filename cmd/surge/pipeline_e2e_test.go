@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/kafkatest"
+	"github.com/surgehq/surge/pkg/webhook"
 )
 
 // getJSON sends an authenticated GET to the admin API and decodes a 200
@@ -85,7 +86,8 @@ type (
 // next attempt; its lanes show order:P parked, with its next attempt and
 // the two later deliveries of the key waiting behind it, and not order:OK;
 // each stage's lag is listed per partition and drains to 0 upstream of
-// the dispatcher. Every route refuses a missing or wrong token.
+// the dispatcher; after five failures in a row the subscription's backlog
+// says its breaker is open. Every route refuses a missing or wrong token.
 func TestPipelineRoutesThroughKafka(t *testing.T) {
 	stack, dir := startTestDev(t, zap.ErrorLevel)
 	token := adminToken(t, dir)
@@ -96,7 +98,7 @@ func TestPipelineRoutesThroughKafka(t *testing.T) {
 			Entity struct{ ID string } `json:"entity"`
 		}
 		_ = json.NewDecoder(r.Body).Decode(&b)
-		if b.Entity.ID == "P" {
+		if strings.HasPrefix(b.Entity.ID, "P") {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprint(w, failBody)
@@ -129,8 +131,10 @@ func TestPipelineRoutesThroughKafka(t *testing.T) {
 	if l.EntityKey != "order:P" || lanes.ParkedKeys != 1 || lanes.Deliveries != 3 || l.Head.LastStatus != 503 || l.Head.Attempts != 1 {
 		t.Errorf("lanes: %+v", lanes)
 	}
-	if l.ParkedSince == nil || l.NextAttemptAt == nil || l.NextAttemptAt.Sub(*l.ParkedSince) < 9*time.Minute {
-		t.Errorf("lane order:P: parked since %v, next attempt %v; want the next 10m after the failure", l.ParkedSince, l.NextAttemptAt)
+	// The schedule's 10m, varied by webhook.Jitter either way.
+	lo, hi := time.Duration(float64(10*time.Minute)*(1-webhook.Jitter))-time.Second, time.Duration(float64(10*time.Minute)*(1+webhook.Jitter))+time.Second
+	if l.ParkedSince == nil || l.NextAttemptAt == nil || l.NextAttemptAt.Sub(*l.ParkedSince) < lo || l.NextAttemptAt.Sub(*l.ParkedSince) > hi {
+		t.Errorf("lane order:P: parked since %v, next attempt %v; want the next 10m ±%.0f%% after the failure", l.ParkedSince, l.NextAttemptAt, 100*webhook.Jitter)
 	}
 
 	var attempts attemptsAnswer
@@ -153,6 +157,21 @@ func TestPipelineRoutesThroughKafka(t *testing.T) {
 	if !saw503 || !saw200 {
 		t.Errorf("attempts: want order:P's 503 and order:OK's delivered 200, got %+v", attempts.Attempts)
 	}
+	// Five more keys failing (order:OK's success came between): five
+	// failures in a row open the endpoint's breaker, which the dispatcher
+	// reports with the backlog.
+	for i := 1; i <= 5; i++ {
+		post(fmt.Sprintf("P%d", i), 1)
+	}
+	kafkatest.WaitFor(t, 30*time.Second, "the breaker reported open", func() bool {
+		var s struct {
+			Backlog struct {
+				Breaker string `json:"breaker"`
+			} `json:"backlog"`
+		}
+		return getJSON(t, stack.AdminURL, token, "/v1/subscriptions/"+sub, &s) == 200 && s.Backlog.Breaker == "open"
+	})
+
 	var limited attemptsAnswer
 	if getJSON(t, stack.AdminURL, token, "/v1/subscriptions/"+sub+"/attempts?limit=1", &limited); len(limited.Attempts) != 1 {
 		t.Errorf("attempts?limit=1 gave %d", len(limited.Attempts))

@@ -30,6 +30,7 @@ type subscriptionView struct {
 		InRetryTopic        int64      `json:"in_retry_topic"`
 		Oldest              *time.Time `json:"oldest"`
 		DeliveriesPerSecond float64    `json:"deliveries_per_second"`
+		Breaker             string     `json:"breaker"`
 	} `json:"backlog"`
 	// Secret is set only in the answer to a create or a rotation.
 	Secret string `json:"secret"`
