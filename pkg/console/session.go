@@ -16,6 +16,9 @@ const CookieName = "surge_console"
 // CSRFField is the form field every state-changing form carries.
 const CSRFField = "csrf"
 
+// maxFormBytes bounds a form's body (a filter is at most 4 KiB).
+const maxFormBytes = 64 << 10
+
 // session is a logged-in browser: its id (the cookie's value) and the
 // CSRF token its forms carry.
 type session struct {
@@ -41,6 +44,7 @@ func (c *Console) authenticated(h pageFunc) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue(CSRFField)), []byte(s.csrf)) != 1 {
 				http.Error(w, "the form's CSRF token is missing or wrong; reload the page", http.StatusForbidden)
 				return

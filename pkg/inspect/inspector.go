@@ -80,8 +80,8 @@ func (in *Inspector) StageLag(ctx context.Context) (*StageLagReport, error) {
 	parts := PartitionsOf(meta)
 	type read struct{ stage, topic, group string }
 	var reads []read
-	readers := map[string][]string{}
-	read1 := map[string][]int32{}
+	readers := map[string][]string{}  // topic → the stage groups reading it
+	readParts := map[string][]int32{} // the partitions of the topics read
 	for _, st := range topics.Pipeline() {
 		for _, base := range st.Reads {
 			t, g := in.cfg.Names.Name(base), in.cfg.Names.Name(st.Group)
@@ -90,14 +90,14 @@ func (in *Inspector) StageLag(ctx context.Context) (*StageLagReport, error) {
 			}
 			reads = append(reads, read{st.Name, t, g})
 			readers[t] = append(readers[t], g)
-			read1[t] = parts[t]
+			readParts[t] = parts[t]
 		}
 	}
 	groups := []string{}
 	for _, r := range reads {
 		groups = append(groups, r.group)
 	}
-	off, err := ReadOffsets(ctx, in.adm, read1, groups, false)
+	off, err := ReadOffsets(ctx, in.adm, readParts, groups, false)
 	if err != nil {
 		return nil, err
 	}
