@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,23 @@ func TestPipelineRoutesThroughKafka(t *testing.T) {
 		}
 		return getJSON(t, stack.AdminURL, token, "/v1/subscriptions/"+sub, &s) == 200 && s.Backlog.Breaker == "open"
 	})
+	var list struct {
+		Subscriptions []struct {
+			ID      string `json:"id"`
+			Backlog struct {
+				Breaker string `json:"breaker"`
+			} `json:"backlog"`
+		} `json:"subscriptions"`
+	}
+	if getJSON(t, stack.AdminURL, token, "/v1/subscriptions", &list); len(list.Subscriptions) != 1 || list.Subscriptions[0].Backlog.Breaker != "open" {
+		t.Errorf("the list's backlog: %+v, want the breaker open", list)
+	}
+	// The console's overview names the endpoint.
+	c := &consoleClient{t: t, base: stack.AdminURL}
+	c.do("POST", "/console/login", url.Values{"token": {token}})
+	if _, _, over := c.do("GET", "/console/", nil); !strings.Contains(over, `<ul id="breaker-open"><li><a href="/console/subscriptions/`+sub+`">`) {
+		t.Errorf("the overview does not list %s with its breaker open:\n%s", sub, tailOf(over, 1500))
+	}
 
 	var limited attemptsAnswer
 	if getJSON(t, stack.AdminURL, token, "/v1/subscriptions/"+sub+"/attempts?limit=1", &limited); len(limited.Attempts) != 1 {

@@ -22,6 +22,10 @@ type overviewData struct {
 	DLQ        []dlqStats
 	DLQError   string
 	StalledAny bool
+	// BreakerOpen are the subscriptions whose endpoint's breaker an
+	// instance has open; Waiting and InRetryTopic sum every backlog.
+	BreakerOpen           []subscriptionView
+	Waiting, InRetryTopic int64
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ session) error {
@@ -42,6 +46,13 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ session) er
 		d.Subs = len(subs.Subscriptions)
 		for _, s := range subs.Subscriptions {
 			d.States[s.State()]++
+			if b := s.Backlog; b != nil {
+				d.Waiting += b.InMemory + b.InRetryTopic
+				d.InRetryTopic += b.InRetryTopic
+				if b.Breaker == "open" {
+					d.BreakerOpen = append(d.BreakerOpen, s)
+				}
+			}
 		}
 	}
 	for _, t := range dlqTopics {
