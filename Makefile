@@ -6,7 +6,7 @@ MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS     := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
 
-.PHONY: all build run test test-short test-kafka test-kafka-faults test-interop test-api-contract test-asyncapi fuzz lint fmt bench bench-tracing deps clean
+.PHONY: all build run test test-short test-kafka test-kafka-faults test-interop test-api-contract test-asyncapi test-console fuzz lint fmt bench bench-tracing deps clean
 
 all: lint test
 
@@ -78,6 +78,14 @@ fuzz:
 ## (tests/api-contract/hooks.py); 70-95 s (scripts/schemathesis.sh)
 test-api-contract:
 	GO=$(GO) scripts/schemathesis.sh
+
+## test-console: the operator console in Debian's headless chromium with
+## playwright-core (pinned in tests/console/package-lock.json): log in, a bad
+## filter's error at its position, a subscription created, a parked key and
+## an escaped <script> answer on its page, the overview; screenshots into
+## docs/console/ (scripts/console.sh)
+test-console:
+	GO=$(GO) scripts/console.sh
 
 ## test-asyncapi: docs/asyncapi.json, the AsyncAPI 3 document of the topics
 ## (generated from pkg/topics and schemas/; make test fails when it is

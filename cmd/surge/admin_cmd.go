@@ -73,6 +73,11 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		return err
 	}
 	defer dlqs.Close()
+	in, err := newInspector(c.Kafka, c.Registry.URL, log.Named("inspect"))
+	if err != nil {
+		return err
+	}
+	defer in.Close()
 	api, err := admin.New(admin.Config{Token: c.Token, AllowLoopback: c.AllowLoopback, SecretGrace: c.SecretGrace,
 		Cluster: asyncAPICluster("kafka", "the Kafka cluster this admin API runs on", c.Kafka, c.Registry.URL)}, admin.Deps{
 		Subscriptions: stores.Subscriptions,
@@ -83,12 +88,16 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		DLQ:           dlqs,
 		Aliases:       stores.Aliases,
 		Backlog:       stores.Backlog,
+		Inspector:     in,
 	})
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	api.Mount(mux)
+	if err := mountConsole(mux, c.Token); err != nil {
+		return err
+	}
 	observe.Mount(mux, func() error { return nil }, observe.NewRegistry())
 	log.Info("admin API listening", zap.String(observe.KeyAddr, c.Addr))
 	return httpx.ListenAndServe(ctx, c.Addr, httpx.DrainUnread(mux, c.BodyDrain))

@@ -28,6 +28,7 @@ import (
 	"github.com/surgehq/surge/pkg/dlq"
 	"github.com/surgehq/surge/pkg/embedded"
 	"github.com/surgehq/surge/pkg/httpx"
+	"github.com/surgehq/surge/pkg/inspect"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
@@ -135,6 +136,8 @@ type devStack struct {
 	stores *store.All          // subscriptions, sources, event types
 	dlq    *dlq.Service        // the admin API's /v1/dlq
 	traces []*tracing.Provider // each service's tracing, from OTEL_*; nil ones are off
+	// inspector reads the admin API's stage lag, attempts and lanes.
+	inspector *inspect.Inspector
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
@@ -273,6 +276,9 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	if d.dlq, err = newDLQService(kafka, d.RegistryURL, d.stores.Subscriptions, c.DLQAlertEvery, log.Named("dlq")); err != nil {
 		return nil, err
 	}
+	if d.inspector, err = newInspector(kafka, d.RegistryURL, log.Named("inspect")); err != nil {
+		return nil, err
+	}
 	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true, Cluster: devAsyncAPICluster(kafka, d.RegistryURL)}, admin.Deps{
 		Subscriptions: d.stores.Subscriptions,
 		Sources:       d.stores.SourceTable(),
@@ -282,12 +288,16 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		DLQ:           d.dlq,
 		Aliases:       d.stores.Aliases,
 		Backlog:       d.stores.Backlog,
+		Inspector:     d.inspector,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
 	}
 	adminMux := http.NewServeMux()
 	api.Mount(adminMux)
+	if err := mountConsole(adminMux, d.adminToken); err != nil {
+		return nil, err
+	}
 	observe.Mount(adminMux, d.readiness, reg)
 	if c.Pprof {
 		adminMux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -410,9 +420,10 @@ func (d *devStack) printAddrs(w io.Writer) {
 	fmt.Fprintf(w, `surge dev is ready
   ingest    %s   (POST /v1/events)
   admin     %s   (bearer token in the data dir's admin-token file)
+  console   %s/console/   (log in with that token)
   registry  %s
   kafka     %s
-`, d.IngestURL, d.AdminURL, d.RegistryURL, d.KafkaAddr)
+`, d.IngestURL, d.AdminURL, d.AdminURL, d.RegistryURL, d.KafkaAddr)
 }
 
 // Close stops everything in reverse order of start, within bounds.
@@ -423,6 +434,7 @@ func (d *devStack) Close() error {
 	}
 	d.servers.Wait()
 	closeStarted(d.dlq) // background replays commit their position
+	closeStarted(d.inspector)
 	d.stages.Wait()
 	closeStarted(d.dispatcher)
 	closeStarted(d.fanout)

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/surgehq/surge/pkg/config"
+	"github.com/surgehq/surge/pkg/inspect"
 	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/opsevent"
@@ -84,7 +85,7 @@ func TestStallIsNeverSilentInSurgeDev(t *testing.T) {
 	cli := func(args ...string) []string {
 		return append(args, "--brokers", strings.Join(brokers, ","), "--registry", stack.RegistryURL)
 	}
-	enrichLag := func() groupLag {
+	enrichLag := func() inspect.GroupLag {
 		list := topicsJSON[struct{ Topics []topicSummary }](t, cli("topics", "list")...).Topics
 		g, _ := findGroup(findTopic(t, list, topics.EventsRaw).Groups, topics.GroupEnrich)
 		return g

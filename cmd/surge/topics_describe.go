@@ -9,19 +9,21 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/surgehq/surge/pkg/inspect"
 )
 
 // topicDescription is `surge topics describe`.
 type topicDescription struct {
-	Name              string            `json:"name"`
-	Surge             bool              `json:"surge"`
-	ReplicationFactor int               `json:"replication_factor"`
-	SizeBytes         *int64            `json:"size_bytes"`
-	Partitions        []partitionDesc   `json:"partitions"`
-	Groups            []groupLag        `json:"groups"`
-	Configs           map[string]string `json:"configs"` // set on the topic, not defaults
-	SizeError         string            `json:"size_error,omitempty"`
-	StallsError       string            `json:"stalls_error,omitempty"` // why no lag could be marked stalled
+	Name              string             `json:"name"`
+	Surge             bool               `json:"surge"`
+	ReplicationFactor int                `json:"replication_factor"`
+	SizeBytes         *int64             `json:"size_bytes"`
+	Partitions        []partitionDesc    `json:"partitions"`
+	Groups            []inspect.GroupLag `json:"groups"`
+	Configs           map[string]string  `json:"configs"` // set on the topic, not defaults
+	SizeError         string             `json:"size_error,omitempty"`
+	StallsError       string             `json:"stalls_error,omitempty"` // why no lag could be marked stalled
 }
 
 type partitionDesc struct {
@@ -36,7 +38,7 @@ type partitionDesc struct {
 }
 
 func (v *topicsView) describe(topic string) topicDescription {
-	d := topicDescription{Name: topic, Surge: v.isSurge(topic), SizeBytes: v.topicSize(topic), Configs: map[string]string{}, Groups: []groupLag{}}
+	d := topicDescription{Name: topic, Surge: v.isSurge(topic), SizeBytes: v.topicSize(topic), Configs: map[string]string{}, Groups: []inspect.GroupLag{}}
 	if v.sizeErr != nil {
 		d.SizeError = v.sizeErr.Error()
 	}
@@ -48,7 +50,7 @@ func (v *topicsView) describe(topic string) topicDescription {
 		d.ReplicationFactor = max(d.ReplicationFactor, len(pd.Replicas))
 		d.Partitions = append(d.Partitions, partitionDesc{
 			Partition: p, Leader: pd.Leader, Replicas: int32sOrEmpty(pd.Replicas), ISR: int32sOrEmpty(pd.ISR),
-			Start: v.offset(v.starts, topic, p), End: v.offset(v.ends, topic, p), StableEnd: v.offset(v.stable, topic, p),
+			Start: v.offset(v.Starts, topic, p), End: v.offset(v.ends, topic, p), StableEnd: v.offset(v.Stable, topic, p),
 			SizeBytes: v.partitionSize(topic, p),
 		})
 	}
@@ -174,7 +176,7 @@ func (d topicDescription) print(out io.Writer) error {
 
 // stallText is a stalled partition's STALLED column: since when, at which
 // offset, by which instance, and why.
-func stallText(s *stallMark, now time.Time) string {
+func stallText(s *inspect.StallMark, now time.Time) string {
 	who := ""
 	if s.Instance != "" {
 		who = " on " + s.Instance

@@ -6,27 +6,28 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/surgehq/surge/pkg/inspect"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
 // topicSummary is one line of `surge topics list`.
 type topicSummary struct {
-	Name              string     `json:"name"`
-	Surge             bool       `json:"surge"`  // named by Surge (with the prefix)
-	Exists            bool       `json:"exists"` // false: a Surge topic not created yet
-	Partitions        int        `json:"partitions"`
-	ReplicationFactor int        `json:"replication_factor"`
-	CleanupPolicy     string     `json:"cleanup_policy,omitempty"`
-	SizeBytes         *int64     `json:"size_bytes"` // null: the brokers did not say
-	EndOffsets        int64      `json:"end_offsets"`
-	Groups            []groupLag `json:"groups"`
+	Name              string             `json:"name"`
+	Surge             bool               `json:"surge"`  // named by Surge (with the prefix)
+	Exists            bool               `json:"exists"` // false: a Surge topic not created yet
+	Partitions        int                `json:"partitions"`
+	ReplicationFactor int                `json:"replication_factor"`
+	CleanupPolicy     string             `json:"cleanup_policy,omitempty"`
+	SizeBytes         *int64             `json:"size_bytes"` // null: the brokers did not say
+	EndOffsets        int64              `json:"end_offsets"`
+	Groups            []inspect.GroupLag `json:"groups"`
 }
 
 // summaries are Surge's topics in pipeline order, then the others by name.
 func (v *topicsView) summaries() []topicSummary {
 	var out []topicSummary
 	add := func(name string) {
-		s := topicSummary{Name: name, Surge: v.isSurge(name), Exists: v.exists(name), Groups: []groupLag{}}
+		s := topicSummary{Name: name, Surge: v.isSurge(name), Exists: v.exists(name), Groups: []inspect.GroupLag{}}
 		if !s.Exists {
 			if name != topics.Schemas { // an external registry may keep it elsewhere
 				out = append(out, s)

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/surgehq/surge/pkg/inspect"
 	"github.com/surgehq/surge/pkg/kafkatest"
 	"github.com/surgehq/surge/pkg/topics"
 )
@@ -45,13 +46,13 @@ func findTopic(t *testing.T, list []topicSummary, name string) topicSummary {
 	return topicSummary{}
 }
 
-func findGroup(gs []groupLag, name string) (groupLag, bool) {
+func findGroup(gs []inspect.GroupLag, name string) (inspect.GroupLag, bool) {
 	for _, g := range gs {
 		if g.Group == name {
 			return g, true
 		}
 	}
-	return groupLag{}, false
+	return inspect.GroupLag{}, false
 }
 
 // TestTopicsListAndDescribe runs surge dev with a paused subscription, so

@@ -12,7 +12,8 @@ import (
 
 	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/config"
-	"github.com/surgehq/surge/pkg/stream"
+	"github.com/surgehq/surge/pkg/inspect"
+	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -23,19 +24,15 @@ type topicsView struct {
 	only    string                   // describe: the one topic
 	surge   []string                 // Surge topic names in pipeline order, with the prefix
 	meta    kadm.TopicDetails        // existing topics
-	starts  kadm.ListedOffsets       // log start offsets
 	ends    kadm.ListedOffsets       // log end offsets
-	stable  kadm.ListedOffsets       // last stable offsets: read_committed's end
 	sizes   kadm.DescribedAllLogDirs // nil: the brokers did not say
 	sizeErr error
 	configs map[string][]kadm.Config
-	groups  map[string]kadm.OffsetResponses // group → committed offsets
-	states  map[string]string               // group → state, if listed
-	members map[string]int                  // group → members, describe only
-	probed  map[string]map[int32]probe      // small gaps read record by record
-	// stalls are the stages' stall reports by stream.StallKey;
-	// stallErr says why they could not be read (then none is marked).
-	stalls   map[string]stream.Stall
+	// Offsets are the start, stable and committed offsets the lags are
+	// computed from, with the groups' states, members (describe only) and
+	// the stages' stall reports; stallErr says why the stalls could not be
+	// read (then none is marked).
+	*inspect.Offsets
 	stallErr error
 	// backlog is every subscription's backlog in the dispatchers, from
 	// their fresh reports, by subscription id; backlogErr says why it
@@ -49,7 +46,7 @@ type topicsView struct {
 // reports.
 func inspectTopics(ctx context.Context, adm *kadm.Client, kafka config.Kafka, registryURL, only string) (*topicsView, error) {
 	prefix := kafka.TopicPrefix
-	v := &topicsView{names: topics.Namer{Prefix: prefix}, groups: map[string]kadm.OffsetResponses{}, states: map[string]string{}, members: map[string]int{}}
+	v := &topicsView{names: topics.Namer{Prefix: prefix}, Offsets: &inspect.Offsets{}}
 	for _, l := range topics.Layouts(24 * time.Hour) {
 		v.surge = append(v.surge, v.names.Name(l.Name))
 	}
@@ -79,24 +76,22 @@ func inspectTopics(ctx context.Context, adm *kadm.Client, kafka config.Kafka, re
 		return v, nil
 	}
 
-	list := func(what string, fn func(context.Context, ...string) (kadm.ListedOffsets, error)) (kadm.ListedOffsets, error) {
-		o, err := fn(ctx, names...)
-		if err == nil {
-			err = o.Error()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing %s offsets: %w", what, err)
-		}
-		return o, nil
+	parts := map[string][]int32{}
+	for _, n := range names {
+		parts[n] = v.partitions(n)
 	}
-	if v.starts, err = list("start", adm.ListStartOffsets); err != nil {
+	var stageGroups []string
+	for _, g := range stageReaders {
+		stageGroups = append(stageGroups, prefix+g)
+	}
+	if v.Offsets, err = inspect.ReadOffsets(ctx, adm, parts, stageGroups, true); err != nil {
 		return nil, err
 	}
-	if v.ends, err = list("end", adm.ListEndOffsets); err != nil {
-		return nil, err
+	if v.ends, err = adm.ListEndOffsets(ctx, names...); err == nil {
+		err = v.ends.Error()
 	}
-	if v.stable, err = list("stable", adm.ListCommittedOffsets); err != nil {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("listing end offsets: %w", err)
 	}
 
 	// Sizes are a nicety: a broker that does not answer DescribeLogDirs
@@ -124,34 +119,20 @@ func inspectTopics(ctx context.Context, adm *kadm.Client, kafka config.Kafka, re
 		}
 	}
 
-	listed, err := adm.ListGroups(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing consumer groups: %w", err)
+	readers := map[string][]string{}
+	for _, n := range names {
+		readers[n] = v.readers(n)
 	}
-	groups := listed.Groups()
-	for _, g := range listed {
-		v.states[g.Group] = g.State
-	}
-	for _, g := range stageReaders {
-		if g = prefix + g; !slices.Contains(groups, g) {
-			groups = append(groups, g)
-		}
-	}
-	for g, r := range adm.FetchManyOffsets(ctx, groups...) {
-		if r.Err == nil {
-			v.groups[g] = r.Fetched
-		}
-	}
-	v.probeGaps(ctx, kafka)
+	v.Probe(ctx, kafkax.ClientOpts(kafka, nil), readers)
 	// Like sizes, stall marks are read on a best-effort basis: without the
 	// registry the lags still show, with a line saying the marks are n/a.
-	v.stalls, v.stallErr = readStalls(ctx, kafka, registryURL, v.exists(v.names.Name(topics.Stalls)))
+	v.Stalls, v.stallErr = readStalls(ctx, kafka, registryURL, v.exists(v.names.Name(topics.Stalls)))
 	v.backlog, v.backlogErr = readBacklog(ctx, kafka, registryURL, v.exists(v.names.Name(topics.Backlog)), time.Now())
 	if only != "" {
 		if described, err := adm.DescribeGroups(ctx, v.readers(only)...); err == nil {
 			for _, d := range described {
 				if d.Err == nil {
-					v.members[d.Group] = len(d.Members)
+					v.Members[d.Group] = len(d.Members)
 				}
 			}
 		}
@@ -188,7 +169,7 @@ func (v *topicsView) stage(topic string) string {
 // first, then every group with a committed offset on it, by name.
 func (v *topicsView) readers(topic string) []string {
 	var out []string
-	for g, offs := range v.groups {
+	for g, offs := range v.Committed {
 		if _, ok := offs[topic]; ok && g != v.stage(topic) {
 			out = append(out, g)
 		}
@@ -202,19 +183,11 @@ func (v *topicsView) readers(topic string) []string {
 
 // partitions of topic, sorted.
 func (v *topicsView) partitions(topic string) []int32 {
-	var ps []int32
-	for p := range v.meta[topic].Partitions {
-		ps = append(ps, p)
-	}
-	slices.Sort(ps)
-	return ps
+	return inspect.PartitionsOf(kadm.TopicDetails{topic: v.meta[topic]})[topic]
 }
 
 func (v *topicsView) offset(o kadm.ListedOffsets, topic string, p int32) int64 {
-	if l, ok := o.Lookup(topic, p); ok && l.Err == nil {
-		return l.Offset
-	}
-	return 0
+	return inspect.Offset(o, topic, p)
 }
 
 // partitionSize is the leader replica's size of one partition, nil if

@@ -1,7 +1,8 @@
 // Package admin is Surge's admin HTTP API: subscriptions (create, list,
 // get, partial update, delete, secret rotation and revocation), sources and
-// their entity aliases, event types and the dead-letter topics (stats,
-// records, replays; pkg/dlq), behind a
+// their entity aliases, event types, the dead-letter topics (stats,
+// records, replays; pkg/dlq) and what the pipeline left in Kafka (stage
+// lag, a subscription's recent attempts and parked keys; pkg/inspect), behind a
 // bearer token, with the JSON errors of pkg/httpx and an OpenAPI 3
 // document of itself at /v1/openapi.json.
 //
@@ -105,6 +106,9 @@ type Deps struct {
 	// pkg/backlog), which GET /v1/subscriptions/{id} sums into its
 	// read-only "backlog"; nil leaves that field out.
 	Backlog BacklogReports
+	// Inspector reads stage lag, attempts and lanes from Kafka (pkg/inspect);
+	// nil answers those routes with 503.
+	Inspector Inspector
 }
 
 // BacklogReports is the table of the dispatchers' backlog reports

@@ -58,7 +58,8 @@ type env struct {
 	resolver admintest.Resolver
 	dlq      *fakeDLQ // dlq_test.go
 	aliases  *admintest.Store[catalog.EntityAlias]
-	backlog  *fakeBacklog // backlog_test.go
+	backlog  *fakeBacklog   // backlog_test.go
+	inspect  *fakeInspector // pipeline_test.go
 }
 
 // testHosts is what the test DNS answers; each env gets its own copy.
@@ -82,6 +83,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		resolver: admintest.Resolver{},
 		dlq:      newFakeDLQ(),
 		aliases:  admintest.NewStore[catalog.EntityAlias](),
+		inspect:  newFakeInspector(),
 	}
 	e.backlog = &fakeBacklog{e: e}
 	for h, ips := range testHosts {
@@ -101,6 +103,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		DLQ:           e.dlq,
 		Aliases:       e.aliases,
 		Backlog:       e.backlog,
+		Inspector:     e.inspect,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -818,7 +821,8 @@ func TestRoutesAreTheDocumentedOnes(t *testing.T) {
 		"GET /v1/asyncapi.json", "GET /v1/dlq/records/{partition}/{offset}", "GET /v1/dlq/replays", "GET /v1/dlq/replays/{id}", "GET /v1/dlq/stats",
 		"GET /v1/event-types", "GET /v1/openapi.json", "GET /v1/sources", "GET /v1/sources/{id}",
 		"GET /v1/sources/{id}/aliases", "GET /v1/sources/{id}/aliases/{entity_type}/{sender_id}",
-		"GET /v1/subscriptions", "GET /v1/subscriptions/{id}",
+		"GET /v1/stages/lag",
+		"GET /v1/subscriptions", "GET /v1/subscriptions/{id}", "GET /v1/subscriptions/{id}/attempts", "GET /v1/subscriptions/{id}/lanes",
 		"PATCH /v1/subscriptions/{id}",
 		"POST /v1/dlq/replays", "POST /v1/dlq/replays/{id}/resume", "POST /v1/dlq/replays/{id}/stop",
 		"POST /v1/sources/{id}/aliases",

@@ -31,7 +31,7 @@ func (f *fakeBacklog) List() []backlog.Report {
 	var out []backlog.Report
 	for _, s := range f.e.subs.List() {
 		out = append(out, backlog.Report{Subscription: s.ID, Instance: "dispatcher-1", InMemory: 3, InRetryTopic: 40,
-			Oldest: now.Add(-time.Minute), PerSecond: 2.5, ReportedAt: now, Every: 5 * time.Second})
+			Oldest: now.Add(-time.Minute), PerSecond: 2.5, ReportedAt: now, Every: 5 * time.Second, Breaker: "open"})
 	}
 	return out
 }

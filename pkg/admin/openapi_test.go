@@ -81,6 +81,8 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 	}
 	dlqFail := func(e *env) { e.dlq.Fail(errors.New("kafka unavailable")) }
 	dlqHeal := func(e *env) { e.dlq.Fail(nil) }
+	pipeFail := func(e *env) { e.inspect.Fail(errors.New("kafka unavailable")) }
+	pipeHeal := func(e *env) { e.inspect.Fail(nil) }
 	big := strings.Repeat("x", maxBody)
 	bigSub := `{"url":"https://hooks.example.com/","event_types":["*"],"description":"` + big + `"}`
 	bigSource := `{"allow_unsigned":true,"loaders":{"order":{"url":"https://shop.example/{id}","headers":{"X-Big":"` + big + `"}}}}`
@@ -120,6 +122,24 @@ func TestOpenAPIDocumentMatchesHandlers(t *testing.T) {
 		{name: "get", method: "GET", path: "/v1/subscriptions/{sub}", status: 200},
 		{name: "get without token", method: "GET", path: "/v1/subscriptions/{sub}", noAuth: true, status: 401, request: reqInvalid},
 		{name: "get unknown", method: "GET", path: "/v1/subscriptions/sub_nope", status: 404},
+
+		// The pipeline as Kafka shows it (pipeline_test.go's fake).
+		{name: "stage lag", method: "GET", path: "/v1/stages/lag", status: 200},
+		{name: "stage lag without token", method: "GET", path: "/v1/stages/lag", noAuth: true, status: 401, request: reqInvalid},
+		{name: "stage lag kafka down", method: "GET", path: "/v1/stages/lag", before: pipeFail, status: 503},
+		{name: "attempts", method: "GET", path: "/v1/subscriptions/{sub}/attempts", before: pipeHeal, status: 200},
+		{name: "attempts limited", method: "GET", path: "/v1/subscriptions/{sub}/attempts?limit=1", status: 200},
+		{name: "attempts bad limit", method: "GET", path: "/v1/subscriptions/{sub}/attempts?limit=0", status: 400, request: reqInvalid},
+		{name: "attempts empty limits", method: "GET", path: "/v1/subscriptions/{sub}/attempts?limit=&limit=", status: 400, request: reqEither}, // kin-openapi reads the first, empty, value as absent; Schemathesis sends it as a wrong array
+		{name: "attempts unknown", method: "GET", path: "/v1/subscriptions/sub_nope/attempts", status: 404},
+		{name: "attempts without token", method: "GET", path: "/v1/subscriptions/{sub}/attempts", noAuth: true, status: 401, request: reqInvalid},
+		{name: "attempts kafka down", method: "GET", path: "/v1/subscriptions/{sub}/attempts", before: pipeFail, status: 503},
+		{name: "lanes", method: "GET", path: "/v1/subscriptions/{sub}/lanes", before: pipeHeal, status: 200},
+		{name: "lanes unknown", method: "GET", path: "/v1/subscriptions/sub_nope/lanes", status: 404},
+		{name: "lanes without token", method: "GET", path: "/v1/subscriptions/{sub}/lanes", noAuth: true, status: 401, request: reqInvalid},
+		{name: "lanes kafka down", method: "GET", path: "/v1/subscriptions/{sub}/lanes", before: pipeFail, status: 503},
+		{name: "stage lag after", method: "GET", path: "/v1/stages/lag", before: pipeHeal, status: 200},
+
 		{name: "pause", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"paused":true}`, status: 200},
 		{name: "patch several", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"paused":false,"enabled":false,"disabled_reason":"maintenance","retry_schedule":["1m"],"headers":{}}`, status: 200},
 		{name: "patch redacted auth without stored", method: "PATCH", path: "/v1/subscriptions/{sub}", body: `{"auth":{"basic":{"username":"u","password":"[redacted]"}}}`, status: 422},

@@ -16,18 +16,41 @@ import (
 
 // subscriptionList is the body of GET /v1/subscriptions.
 type subscriptionList struct {
-	Subscriptions []subscription.View `json:"subscriptions"`
+	Subscriptions []subscriptionWithBacklog `json:"subscriptions"`
 }
 
+// listSubscriptions answers every subscription, each with its backlog,
+// summed from the reports once for the whole list.
 func (a *API) listSubscriptions(*http.Request) (any, error) {
-	return subscriptionList{Subscriptions: listOf(a.deps.Subscriptions.List(), subscription.NewView)}, nil
+	var sums map[string]backlog.Summary
+	if a.deps.Backlog != nil {
+		sums = backlog.Summarize(a.deps.Backlog.List(), a.now())
+	}
+	return subscriptionList{Subscriptions: listOf(a.deps.Subscriptions.List(), func(s event.Subscription) subscriptionWithBacklog {
+		return a.withBacklog(s, sums)
+	})}, nil
 }
 
-// subscriptionWithBacklog is the body of GET /v1/subscriptions/{id}: the
+// subscriptionWithBacklog is a subscription as GET answers it: the
 // subscription and, read-only, what waits for it in the dispatchers.
 type subscriptionWithBacklog struct {
 	subscription.View
 	Backlog *backlog.Summary `json:"backlog,omitempty"`
+}
+
+// withBacklog is s with its summary from sums (nil when the API has no
+// backlog reports); a subscription with nothing waiting gets "none".
+func (a *API) withBacklog(s event.Subscription, sums map[string]backlog.Summary) subscriptionWithBacklog {
+	out := subscriptionWithBacklog{View: subscription.NewView(s)}
+	if a.deps.Backlog != nil {
+		b, ok := sums[s.ID]
+		if !ok {
+			b = backlog.Summary{Instances: []backlog.Instance{}}
+		}
+		b.Subscription = "" // the subscription's own id, said above
+		out.Backlog = &b
+	}
+	return out
 }
 
 func (a *API) getSubscription(r *http.Request) (any, error) {

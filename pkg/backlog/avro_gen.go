@@ -43,6 +43,10 @@ type Report struct {
 	// The instance's --backlog-every, in milliseconds: readers judge the report
 	// stale after four of them.
 	Every time.Duration
+	// The state of the subscription's endpoint circuit breaker in this instance:
+	// 'closed', 'half-open' or 'open'; empty when the instance has made no
+	// attempt for it yet.
+	Breaker string
 }
 
 // Native returns x in goavro's native form for schemas/backlog.avsc.
@@ -56,6 +60,7 @@ func (x Report) Native() map[string]any {
 		"finished_per_second": x.PerSecond,
 		"reported_at":         avrowire.TimeNative(x.ReportedAt),
 		"report_every_ms":     x.Every.Milliseconds(),
+		"breaker":             x.Breaker,
 	}
 }
 
@@ -75,6 +80,7 @@ func ReportFromNative(v any) (Report, error) {
 	x.PerSecond = r.Double("finished_per_second", 0)
 	x.ReportedAt = r.Time("reported_at")
 	x.Every = time.Duration(r.Long("report_every_ms", 0)) * time.Millisecond
+	x.Breaker = r.Str("breaker", "")
 	if err := r.Err(); err != nil {
 		return Report{}, err
 	}
@@ -84,7 +90,7 @@ func ReportFromNative(v any) (Report, error) {
 // AppendReportAvro appends x in the Avro binary encoding of
 // schemas/backlog.avsc: the bytes goavro writes from x.Native().
 func AppendReportAvro(dst []byte, x Report) []byte {
-	dst = slices.Grow(dst, 8*avrowire.FieldLen+len(x.Subscription)+len(x.Instance))
+	dst = slices.Grow(dst, 9*avrowire.FieldLen+len(x.Subscription)+len(x.Instance)+len(x.Breaker))
 	dst = avrowire.AppendString(dst, x.Subscription)
 	dst = avrowire.AppendString(dst, x.Instance)
 	dst = avrowire.AppendLong(dst, x.InMemory)
@@ -97,6 +103,7 @@ func AppendReportAvro(dst []byte, x Report) []byte {
 	dst = avrowire.AppendDouble(dst, x.PerSecond)
 	dst = avrowire.AppendTime(dst, x.ReportedAt)
 	dst = avrowire.AppendLong(dst, x.Every.Milliseconds())
+	dst = avrowire.AppendString(dst, x.Breaker)
 	return dst
 }
 
@@ -116,6 +123,7 @@ func ReportFromAvro(b []byte) (Report, error) {
 	x.PerSecond = r.Double("finished_per_second")
 	x.ReportedAt = r.Time("reported_at")
 	x.Every = time.Duration(r.Long("report_every_ms")) * time.Millisecond
+	x.Breaker = r.Str("breaker")
 	if err := r.End(); err != nil {
 		return Report{}, err
 	}

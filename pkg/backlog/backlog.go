@@ -93,7 +93,11 @@ type Summary struct {
 	Oldest              *time.Time `json:"oldest,omitempty"`
 	OldestAgeSeconds    *float64   `json:"oldest_age_seconds,omitempty"`
 	DeliveriesPerSecond float64    `json:"deliveries_per_second"`
-	Instances           []Instance `json:"instances"`
+	// Breaker is the endpoint's circuit breaker as the instances report it:
+	// "open" when one has it open, else "half-open" when one is probing,
+	// else "closed"; absent when none has tried the endpoint yet.
+	Breaker   string     `json:"breaker,omitempty"`
+	Instances []Instance `json:"instances"`
 }
 
 // Instance is one instance's share of a Summary.
@@ -103,6 +107,7 @@ type Instance struct {
 	InRetryTopic        int64      `json:"in_retry_topic"`
 	Oldest              *time.Time `json:"oldest,omitempty"`
 	DeliveriesPerSecond float64    `json:"deliveries_per_second"`
+	Breaker             string     `json:"breaker,omitempty"`
 	ReportedAt          time.Time  `json:"reported_at"`
 }
 
@@ -155,7 +160,10 @@ func Summarize(reports []Report, now time.Time) map[string]Summary {
 		s.InRetryTopic += r.InRetryTopic
 		s.DeliveriesPerSecond += r.PerSecond
 		in := Instance{Instance: r.Instance, InMemory: r.InMemory, InRetryTopic: r.InRetryTopic,
-			DeliveriesPerSecond: r.PerSecond, ReportedAt: r.ReportedAt.UTC()}
+			DeliveriesPerSecond: r.PerSecond, Breaker: r.Breaker, ReportedAt: r.ReportedAt.UTC()}
+		if breakerRank[r.Breaker] > breakerRank[s.Breaker] {
+			s.Breaker = r.Breaker
+		}
 		if !r.Oldest.IsZero() {
 			o := r.Oldest.UTC()
 			in.Oldest = &o
@@ -176,6 +184,9 @@ func Summarize(reports []Report, now time.Time) map[string]Summary {
 	}
 	return out
 }
+
+// breakerRank orders the breaker states a Summary takes the worst of.
+var breakerRank = map[string]int{"closed": 1, "half-open": 2, "open": 3}
 
 // Of is subscription's Summary at now: "none" (no instances) when no fresh
 // report counts anything.

@@ -23,6 +23,11 @@ func sample(sub string, mem, retry int64, oldest time.Time, rate float64) backlo
 	return backlog.Report{Subscription: sub, InMemory: mem, InRetryTopic: retry, Oldest: oldest, PerSecond: rate}
 }
 
+func withBreaker(r backlog.Report, state string) backlog.Report {
+	r.Breaker = state
+	return r
+}
+
 // changesText is what a tick writes, one "sub=mem+retry" or "sub=tombstone"
 // per change, sorted.
 func changesText(cs []backlog.Change) string {
@@ -55,6 +60,7 @@ func TestChanged(t *testing.T) {
 		{"rate within a tenth", sample("s", 10, 20, t0, 10.9), false},
 		{"rate more than a tenth", sample("s", 10, 20, t0, 11.2), true},
 		{"rate to zero", sample("s", 10, 20, t0, 0), true},
+		{"breaker opened", withBreaker(base, "open"), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := backlog.Changed(base, c.in, every); got != c.want {
@@ -67,12 +73,12 @@ func TestChanged(t *testing.T) {
 func TestFreshAndSummarize(t *testing.T) {
 	now := t0.Add(time.Minute)
 	reports := []backlog.Report{
-		{Subscription: "a", Instance: "d1", InMemory: 5, InRetryTopic: 100, Oldest: t0, PerSecond: 2, ReportedAt: now.Add(-time.Second), Every: every},
-		{Subscription: "a", Instance: "d2", InMemory: 7, Oldest: t0.Add(-10 * time.Second), PerSecond: 3, ReportedAt: now.Add(-backlog.StaleAfter(every)), Every: every},
+		{Subscription: "a", Instance: "d1", InMemory: 5, InRetryTopic: 100, Oldest: t0, PerSecond: 2, ReportedAt: now.Add(-time.Second), Every: every, Breaker: "closed"},
+		{Subscription: "a", Instance: "d2", InMemory: 7, Oldest: t0.Add(-10 * time.Second), PerSecond: 3, ReportedAt: now.Add(-backlog.StaleAfter(every)), Every: every, Breaker: "open"},
 		// A killed instance's last report: past four intervals.
 		{Subscription: "a", Instance: "d0", InMemory: 1000, ReportedAt: now.Add(-backlog.StaleAfter(every) - time.Millisecond), Every: every},
 		{Subscription: "b", Instance: "d1", InMemory: 0, InRetryTopic: 0, ReportedAt: now, Every: every},
-		{Subscription: "c", Instance: "d1", InRetryTopic: 3, ReportedAt: now, Every: every},
+		{Subscription: "c", Instance: "d1", InRetryTopic: 3, ReportedAt: now, Every: every, Breaker: "half-open"},
 	}
 	got := backlog.Summarize(reports, now)
 	if _, ok := got["b"]; ok {
@@ -82,6 +88,9 @@ func TestFreshAndSummarize(t *testing.T) {
 	if a.InMemory != 12 || a.InRetryTopic != 100 || a.DeliveriesPerSecond != 5 || len(a.Instances) != 2 ||
 		a.Instances[0].Instance != "d1" || a.Instances[1].Instance != "d2" {
 		t.Errorf("a = %+v, want d1 and d2 summed, d0's stale report left out", a)
+	}
+	if a.Breaker != "open" || a.Instances[0].Breaker != "closed" || got["c"].Breaker != "half-open" {
+		t.Errorf("breakers: a %q (d1 %q), c %q; want a open because d2 has it open, c half-open", a.Breaker, a.Instances[0].Breaker, got["c"].Breaker)
 	}
 	if a.Oldest == nil || !a.Oldest.Equal(t0.Add(-10*time.Second)) || a.OldestAgeSeconds == nil || *a.OldestAgeSeconds != 70 {
 		t.Errorf("a's oldest = %v, age %v; want the earliest, 70 s old", a.Oldest, a.OldestAgeSeconds)

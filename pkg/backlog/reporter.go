@@ -112,7 +112,7 @@ func (r *Reporter) Changes(current []Report, now time.Time) []Change {
 // (its age is counted by the reader, so a small shift says nothing), or a
 // rate more than a tenth apart.
 func Changed(a, b Report, every time.Duration) bool {
-	if a.InMemory != b.InMemory || a.InRetryTopic != b.InRetryTopic || a.Oldest.IsZero() != b.Oldest.IsZero() {
+	if a.InMemory != b.InMemory || a.InRetryTopic != b.InRetryTopic || a.Oldest.IsZero() != b.Oldest.IsZero() || a.Breaker != b.Breaker {
 		return true
 	}
 	if d := a.Oldest.Sub(b.Oldest); d >= every || -d >= every {

@@ -182,10 +182,10 @@ func (s *Service) skipResumed(l *lane, src source, offset int64) bool {
 	if src == fromRetry {
 		t, r = l.retry, l.retryResume
 	}
-	if r == nil || offset >= r.end {
+	if r == nil || offset >= r.End {
 		return false
 	}
-	if r.skip(offset) {
+	if r.Skip(offset) {
 		t.read(offset)
 		t.finish(offset)
 		if src == fromRetry && !l.loaded && l.retry.next >= l.loadEnd {

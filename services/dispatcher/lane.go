@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/position"
 	"github.com/surgehq/surge/pkg/stream"
 )
 
@@ -206,7 +207,7 @@ type lane struct {
 	loadEnd  int64       // that end offset
 	loadFrom int64       // the group's committed offset on the retry partition at assignment
 	// Where the previous owner's commits left off (nil: nothing to skip).
-	mainResume, retryResume *resume
+	mainResume, retryResume *position.Resume
 	// mainStart is where reading the main partition began at assignment:
 	// every main record before it was finished. A retry delivery whose
 	// origin is at or past it waits until the main partition has been

@@ -12,6 +12,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/position"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
@@ -68,7 +69,7 @@ func (s *Service) assigned(ctx context.Context, cl *kgo.Client, m map[string][]i
 type assignedPositions struct {
 	retryEnds, retryCommitted   map[int32]int64
 	mainCommitted, mainLogStart map[int32]int64
-	resumes                     map[string]map[int32]*resume // by topic
+	resumes                     map[string]map[int32]*position.Resume // by topic
 }
 
 // mainStart is where reading main partition p begins: its committed
@@ -96,7 +97,7 @@ func (s *Service) positions(ctx context.Context, adm *kadm.Client) assignedPosit
 	a := assignedPositions{
 		retryEnds: map[int32]int64{}, retryCommitted: map[int32]int64{},
 		mainCommitted: map[int32]int64{}, mainLogStart: map[int32]int64{},
-		resumes: map[string]map[int32]*resume{s.mainTopic: {}, s.retryTopic: {}},
+		resumes: map[string]map[int32]*position.Resume{s.mainTopic: {}, s.retryTopic: {}},
 	}
 	listCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -125,7 +126,7 @@ func (s *Service) positions(ctx context.Context, adm *kadm.Client) assignedPosit
 			} else {
 				a.mainCommitted[o.Partition] = o.At
 			}
-			r, err := decodePosition(o.At, o.Metadata)
+			r, err := position.Decode(o.At, o.Metadata)
 			if err != nil {
 				s.log.Warn("the committed position has unreadable metadata; resuming from the offset alone",
 					zap.String(observe.KeyTopic, o.Topic), zap.Int32(observe.KeyPartition, o.Partition), zap.Error(err))

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/surgehq/surge/pkg/position"
 )
 
 // A resume never skips an unfinished record, and skips every finished one
@@ -44,10 +46,10 @@ func TestPositionRoundTrip(t *testing.T) {
 			}
 			commit, _ := tr.commit()
 			meta := encodePosition(tr)
-			if len(meta) > maxPositionBytes {
-				t.Fatalf("metadata is %d bytes, over %d", len(meta), maxPositionBytes)
+			if len(meta) > position.MaxBytes {
+				t.Fatalf("metadata is %d bytes, over %d", len(meta), position.MaxBytes)
 			}
-			res, err := decodePosition(commit, meta)
+			res, err := position.Decode(commit, meta)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,9 +58,9 @@ func TestPositionRoundTrip(t *testing.T) {
 				switch {
 				case r < commit:
 					continue
-				case res.skip(r) && !finished[r]:
+				case res.Skip(r) && !finished[r]:
 					t.Fatalf("offset %d is unfinished but would be skipped (meta %q)", r, truncate(meta, 80))
-				case res.skip(r):
+				case res.Skip(r):
 					skipped++
 				case finished[r]:
 					repeated++
@@ -88,11 +90,11 @@ func TestPositionNothingPastTheOffset(t *testing.T) {
 
 func TestDecodePositionRefusesGarbage(t *testing.T) {
 	for _, m := range []string{"x", "r2:5:1", "r1:0:1", "r1:3:1,2,3,4", "r1:5:a"} {
-		if _, err := decodePosition(10, m); err == nil || !strings.Contains(err.Error(), "commit metadata") {
-			t.Errorf("decodePosition(%q) = %v, want an error", m, err)
+		if _, err := position.Decode(10, m); err == nil || !strings.Contains(err.Error(), "commit metadata") {
+			t.Errorf("position.Decode(%q) = %v, want an error", m, err)
 		}
 	}
-	if r, err := decodePosition(10, ""); err != nil || r.skip(11) {
+	if r, err := position.Decode(10, ""); err != nil || r.Skip(11) {
 		t.Fatalf("empty metadata: %v %v", r, err)
 	}
 }

@@ -43,9 +43,22 @@ func (s *Service) backlogReports() []backlog.Report {
 	subs := s.backlog()
 	out := make([]backlog.Report, len(subs))
 	for i, b := range subs {
-		out[i] = backlog.Report{Subscription: b.sub, InMemory: int64(b.loaded), InRetryTopic: int64(b.outside), Oldest: b.oldest, PerSecond: b.rate}
+		out[i] = backlog.Report{Subscription: b.sub, InMemory: int64(b.loaded), InRetryTopic: int64(b.outside), Oldest: b.oldest, PerSecond: b.rate,
+			Breaker: s.breakerOf(b.sub)}
 	}
 	return out
+}
+
+// breakerOf is the state of sub's endpoint breaker here; "" before its
+// first attempt.
+func (s *Service) breakerOf(sub string) string {
+	s.mu.Lock()
+	g := s.guards[sub]
+	s.mu.Unlock()
+	if g == nil {
+		return ""
+	}
+	return string(g.State())
 }
 
 func (s *Service) parkedKeys() float64 {

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# console.sh — the operator console in headless Chromium (make test-console).
+#
+#   scripts/console.sh
+#
+# It installs Debian's chromium when /usr/bin/chromium is missing (apt-get,
+# as root), installs tests/console/package-lock.json (playwright-core,
+# pinned) with `npm ci` when node_modules does not match it, builds
+# bin/surge, starts `surge dev` on free loopback ports with a temporary data
+# directory, waits for /readyz, and runs tests/console/console.test.mjs with
+# node's test runner. The test writes its screenshots into docs/console/
+# (docs/console.md shows them). surge dev is stopped with SIGTERM and must
+# exit 0. Its log is kept when the run fails.
+set -euo pipefail
+
+readonly PROG=console.sh
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO_ROOT
+readonly SUITE=$REPO_ROOT/tests/console
+readonly BIN=$REPO_ROOT/bin
+READY_TIMEOUT=${CONSOLE_READY_TIMEOUT:-90} # seconds for surge dev to answer /readyz
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+GO=${GO:-go}
+PYTHON=${PYTHON:-python3}
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ $READY_TIMEOUT =~ ^[0-9]+$ ]] || die "CONSOLE_READY_TIMEOUT must be a whole number, got $READY_TIMEOUT"
+command -v node >/dev/null 2>&1 || die "node is required (Node.js 20+)"
+command -v npm >/dev/null 2>&1 || die "npm is required"
+command -v curl >/dev/null 2>&1 || die "curl is required"
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON is required (to find free ports)"
+cd "$REPO_ROOT"
+# shellcheck source=lib/python-env.sh
+. "$REPO_ROOT/scripts/lib/python-env.sh"
+
+if [[ ! -x $CHROMIUM ]]; then
+  [[ $(id -u) == 0 ]] || die "$CHROMIUM is missing; install Debian's chromium (apt-get install chromium) or set CHROMIUM"
+  log "installing Debian's chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+log "$("$CHROMIUM" --version 2>/dev/null || echo "chromium at $CHROMIUM")"
+
+# npm ci again only when the lockfile changed since the last install.
+stamp=$SUITE/node_modules/.surge-lock.sha256
+want=$(sha256sum "$SUITE/package-lock.json" | cut -d' ' -f1)
+if [[ ! -f $stamp || $(<"$stamp") != "$want" ]]; then
+  log "npm ci in tests/console"
+  (cd "$SUITE" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+fi
+
+log "building bin/surge"
+mkdir -p "$BIN"
+"$GO" build -o "$BIN/surge" ./cmd/surge || die "go build ./cmd/surge failed"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/surge-console.XXXXXX")
+dev_pid=""
+dev_rc=0
+stop_dev() {
+  local deadline
+  [[ -n $dev_pid ]] || return 0
+  kill -TERM "$dev_pid" 2>/dev/null || true
+  deadline=$((SECONDS + 20))
+  while kill -0 "$dev_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+  if kill -0 "$dev_pid" 2>/dev/null; then
+    log "surge dev (pid $dev_pid) did not stop within 20s; killing it"
+    kill -KILL "$dev_pid" 2>/dev/null || true
+  fi
+  dev_rc=0
+  wait "$dev_pid" 2>/dev/null || dev_rc=$?
+  dev_pid=""
+}
+# shellcheck disable=SC2317  # runs from the EXIT trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_dev
+  if ((rc != 0)); then
+    [[ -f $WORK/surge-dev.log ]] && { log "---- last lines of surge-dev.log ----"; tail -n 25 "$WORK/surge-dev.log" >&2; }
+    log "kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mapfile -t ports < <(free_ports 4)
+ingest=127.0.0.1:${ports[0]} admin=127.0.0.1:${ports[1]} kafka=127.0.0.1:${ports[2]} registry=127.0.0.1:${ports[3]}
+"$BIN/surge" dev --data-dir "$WORK/data" \
+  --ingest-addr "$ingest" --admin-addr "$admin" --kafka-addr "$kafka" --registry-addr "$registry" \
+  </dev/null >"$WORK/surge-dev.log" 2>&1 &
+dev_pid=$!
+deadline=$((SECONDS + READY_TIMEOUT))
+until curl -fsS -o /dev/null --max-time 2 "http://$admin/readyz" 2>/dev/null; do
+  kill -0 "$dev_pid" 2>/dev/null || die "surge dev exited before it was ready (log: $WORK/surge-dev.log)"
+  ((SECONDS < deadline)) || die "surge dev not ready at http://$admin/readyz within ${READY_TIMEOUT}s"
+  sleep 0.25
+done
+log "surge dev is up: console at http://$admin/console/"
+
+rc=0
+SURGE_CONSOLE_ADMIN_URL=http://$admin SURGE_CONSOLE_INGEST_URL=http://$ingest \
+  SURGE_CONSOLE_TOKEN_FILE=$WORK/data/admin-token SURGE_CONSOLE_SCREENSHOTS=$REPO_ROOT/docs/console CHROMIUM=$CHROMIUM \
+  node --test --test-concurrency=1 "$SUITE/console.test.mjs" || rc=$?
+stop_dev
+if ((rc == 0 && dev_rc != 0)); then
+  log "FAIL: surge dev exited with status $dev_rc on SIGTERM"
+  rc=1
+fi
+exit "$rc"
