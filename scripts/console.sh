@@ -34,6 +34,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON is required (to find free p
 cd "$REPO_ROOT"
 # shellcheck source=lib/python-env.sh
 . "$REPO_ROOT/scripts/lib/python-env.sh"
+# shellcheck source=lib/dev.sh
+. "$REPO_ROOT/scripts/lib/dev.sh"
 
 if [[ ! -x $CHROMIUM ]]; then
   [[ $(id -u) == 0 ]] || die "$CHROMIUM is missing; install Debian's chromium (apt-get install chromium) or set CHROMIUM"
@@ -57,22 +59,6 @@ mkdir -p "$BIN"
 "$GO" build -o "$BIN/surge" ./cmd/surge || die "go build ./cmd/surge failed"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/surge-console.XXXXXX")
-dev_pid=""
-dev_rc=0
-stop_dev() {
-  local deadline
-  [[ -n $dev_pid ]] || return 0
-  kill -TERM "$dev_pid" 2>/dev/null || true
-  deadline=$((SECONDS + 20))
-  while kill -0 "$dev_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-  if kill -0 "$dev_pid" 2>/dev/null; then
-    log "surge dev (pid $dev_pid) did not stop within 20s; killing it"
-    kill -KILL "$dev_pid" 2>/dev/null || true
-  fi
-  dev_rc=0
-  wait "$dev_pid" 2>/dev/null || dev_rc=$?
-  dev_pid=""
-}
 # shellcheck disable=SC2317  # runs from the EXIT trap
 cleanup() {
   local rc=$?
@@ -89,18 +75,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mapfile -t ports < <(free_ports 4)
-ingest=127.0.0.1:${ports[0]} admin=127.0.0.1:${ports[1]} kafka=127.0.0.1:${ports[2]} registry=127.0.0.1:${ports[3]}
-"$BIN/surge" dev --data-dir "$WORK/data" \
-  --ingest-addr "$ingest" --admin-addr "$admin" --kafka-addr "$kafka" --registry-addr "$registry" \
-  </dev/null >"$WORK/surge-dev.log" 2>&1 &
-dev_pid=$!
-deadline=$((SECONDS + READY_TIMEOUT))
-until curl -fsS -o /dev/null --max-time 2 "http://$admin/readyz" 2>/dev/null; do
-  kill -0 "$dev_pid" 2>/dev/null || die "surge dev exited before it was ready (log: $WORK/surge-dev.log)"
-  ((SECONDS < deadline)) || die "surge dev not ready at http://$admin/readyz within ${READY_TIMEOUT}s"
-  sleep 0.25
-done
+start_dev "$WORK"
 log "surge dev is up: console at http://$admin/console/"
 
 rc=0

@@ -64,31 +64,14 @@ cd "$REPO_ROOT"
 
 # shellcheck source=lib/python-env.sh
 . "$REPO_ROOT/scripts/lib/python-env.sh"
+# shellcheck source=lib/dev.sh
+. "$REPO_ROOT/scripts/lib/dev.sh"
 
 # ---------------------------------------------------------------------------
 # surge dev, one log in $WORK, stopped on exit.
 # ---------------------------------------------------------------------------
 
 WORK=""
-dev_pid=""
-dev_rc=""
-
-# stop_dev: SIGTERM, wait up to 20 s, then SIGKILL; sets dev_rc.
-stop_dev() {
-  local deadline
-  [[ -n $dev_pid ]] || return 0
-  kill -TERM "$dev_pid" 2>/dev/null || true
-  deadline=$((SECONDS + 20))
-  while kill -0 "$dev_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-  if kill -0 "$dev_pid" 2>/dev/null; then
-    log "surge dev (pid $dev_pid) did not stop within 20s; killing it"
-    kill -KILL "$dev_pid" 2>/dev/null || true
-  fi
-  dev_rc=0
-  wait "$dev_pid" 2>/dev/null || dev_rc=$?
-  log "stopped surge dev (exit status $dev_rc)"
-  dev_pid=""
-}
 
 # shellcheck disable=SC2317  # runs from the EXIT trap
 cleanup() {
@@ -122,19 +105,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/surge-api-contract.XXXXXX")
 
-mapfile -t ports < <(free_ports 4)
-ingest=127.0.0.1:${ports[0]} admin=127.0.0.1:${ports[1]} kafka=127.0.0.1:${ports[2]} registry=127.0.0.1:${ports[3]}
-"$BIN/surge" dev --data-dir "$WORK/data" \
-  --ingest-addr "$ingest" --admin-addr "$admin" --kafka-addr "$kafka" --registry-addr "$registry" \
-  </dev/null >"$WORK/surge-dev.log" 2>&1 &
-dev_pid=$!
-log "started surge dev (pid $dev_pid, data dir $WORK/data)"
-deadline=$((SECONDS + READY_TIMEOUT))
-until curl -fsS -o /dev/null --max-time 2 "http://$admin/readyz" 2>/dev/null; do
-  kill -0 "$dev_pid" 2>/dev/null || die "surge dev exited before it was ready (log: $WORK/surge-dev.log)"
-  ((SECONDS < deadline)) || die "surge dev not ready at http://$admin/readyz within ${READY_TIMEOUT}s"
-  sleep 0.25
-done
+start_dev "$WORK"
 token=$(<"$WORK/data/admin-token")
 log "surge dev is up after $((SECONDS - started_at))s: admin API at http://$admin"
 

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# python-env.sh — sourced by scripts/interop.sh and scripts/schemathesis.sh:
+# python-env.sh — sourced by scripts/interop.sh, scripts/schemathesis.sh and scripts/console.sh:
 # a venv with pinned requirements, and free loopback ports. The caller
 # defines log and die and sets PYTHON.
 
