@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
@@ -75,21 +74,21 @@ func dlqRun(cmd *cobra.Command, o *dlqOptions, check func() error, fn func(ctx c
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srCl, err := sr.NewClient(sr.URLs(o.Registry.URL))
+	reg, err := avroserde.Connect(o.Registry.URL)
 	if err != nil {
-		return fmt.Errorf("creating registry client: %w", err)
+		return err
 	}
 	subs := lazySubscriptions{open: func(ctx context.Context) (dlq.Subscriptions, error) {
 		return store.Subscriptions(ctx, store.Options{
 			Names: topics.Namer{Prefix: o.Kafka.TopicPrefix}, ClientOpts: kafkax.ClientOpts(o.Kafka, nil),
-			Registry: avroserde.NewRegistry(srCl), Log: zap.NewNop(),
+			Registry: reg, Log: zap.NewNop(),
 		}, nil)
 	}, state: &lazyState{}}
 	defer subs.close()
 	svc, err := dlq.New(dlq.Config{
 		Names:         topics.Namer{Prefix: o.Kafka.TopicPrefix},
 		ClientOpts:    kafkax.ClientOpts(o.Kafka, nil),
-		Registry:      avroserde.NewRegistry(srCl),
+		Registry:      reg,
 		Subscriptions: subs,
 	})
 	if err != nil {
@@ -102,14 +101,14 @@ func dlqRun(cmd *cobra.Command, o *dlqOptions, check func() error, fn func(ctx c
 // newDLQService is the DLQ service the admin API serves (surge dev and
 // surge admin), reading subscriptions from the process's table.
 func newDLQService(kafka config.Kafka, registryURL string, subs dlq.Subscriptions, alertEvery int64, log *zap.Logger) (*dlq.Service, error) {
-	srCl, err := sr.NewClient(sr.URLs(registryURL))
+	reg, err := avroserde.Connect(registryURL)
 	if err != nil {
-		return nil, fmt.Errorf("creating registry client: %w", err)
+		return nil, err
 	}
 	svc, err := dlq.New(dlq.Config{
 		Names:             topics.Namer{Prefix: kafka.TopicPrefix},
 		ClientOpts:        kafkax.ClientOpts(kafka, log),
-		Registry:          avroserde.NewRegistry(srCl),
+		Registry:          reg,
 		Subscriptions:     subs,
 		Log:               log,
 		ReplicationFactor: kafka.ReplicationFactor,
