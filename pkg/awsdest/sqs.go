@@ -65,14 +65,14 @@ func (c *client) sendSQS(ctx, reqCtx context.Context, timeout time.Duration, r R
 
 // FIFOID is s as a FIFO queue's MessageGroupId or MessageDeduplicationId
 // takes it: s itself when it is at most 128 characters of printable ASCII
-// (what SQS allows), else "sha256:" and the first 120 hex digits of its
-// SHA-256, the same for the same s.
+// (what SQS allows), else "sha256:" and the hex SHA-256 of s, the same
+// for the same s.
 func FIFOID(s string) string {
 	if s != "" && len(s) <= maxFIFOIDLength && !strings.ContainsFunc(s, func(r rune) bool { return r < '!' || r > '~' }) {
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))
-	return "sha256:" + hex.EncodeToString(sum[:])[:maxFIFOIDLength-len("sha256:")-1]
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func stringAttribute(v string) types.MessageAttributeValue {
