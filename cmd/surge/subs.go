@@ -122,6 +122,7 @@ type subFlags struct {
 	AllowPrivate  bool
 	Disabled      bool
 	Auth          authFlags
+	Destination   destinationFlags
 }
 
 func (f *subFlags) register(fs *pflag.FlagSet) {
@@ -137,6 +138,7 @@ func (f *subFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.AllowPrivate, "allow-private", false, "allow a target on a private, loopback or link-local address")
 	fs.BoolVar(&f.Disabled, "disabled", false, "disable the subscription: its deliveries are held (update --disabled=false enables it)")
 	f.Auth.register(fs)
+	f.Destination.register(fs)
 }
 
 // body is the JSON of the flags given on the command line, and only
@@ -182,6 +184,13 @@ func (f *subFlags) body(fs *pflag.FlagSet, update bool) (map[string]any, error) 
 	if auth != nil {
 		b["auth"] = auth
 	}
+	dest, err := f.Destination.body(fs)
+	if err != nil {
+		return nil, err
+	}
+	if dest != nil {
+		b["destination"] = dest
+	}
 	return b, nil
 }
 
@@ -200,13 +209,17 @@ func trimmedList(items []string) []string {
 func newSubsCreateCommand(api subsAPI) *cobra.Command {
 	var f subFlags
 	cmd := &cobra.Command{
-		Use:   "create --url URL --event-type PATTERN [flags]",
+		Use:   "create (--url URL | --destination sqs|eventbridge ...) --event-type PATTERN [flags]",
 		Short: "Create a subscription and print its signing secret (shown once)",
 		Example: `  surge subs create --url https://erp.example.com/hooks --event-type 'order.*' \
     --filter 'data.total > 100.0' --header 'X-Api-Key=abc' --retry-schedule 5s,30s,2m
   surge subs create --url https://erp.example.com/hooks --event-type '*' \
     --oauth2-token-url https://login.example.com/token --oauth2-client-id surge \
-    --oauth2-client-secret "$SECRET" --oauth2-scope orders.write`,
+    --oauth2-client-secret "$SECRET" --oauth2-scope orders.write
+  surge subs create --event-type 'order.*' --destination sqs \
+    --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo
+  surge subs create --event-type '*' --destination eventbridge --event-bus shop \
+    --event-source shop.surge --aws-role-arn arn:aws:iam::123456789012:role/surge-events`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := api.client(cmd)
@@ -228,7 +241,8 @@ func newSubsCreateCommand(api subsAPI) *cobra.Command {
 		},
 	}
 	f.register(cmd.Flags())
-	_ = cmd.MarkFlagRequired("url")
+	// --url is required unless --destination names an AWS one; the
+	// admin API says so.
 	_ = cmd.MarkFlagRequired("event-type")
 	return cmd
 }
@@ -250,7 +264,7 @@ func newSubsUpdateCommand(api subsAPI) *cobra.Command {
 			}
 			if len(body) == 0 {
 				return errors.New("nothing to update: give at least one of --url, --event-type, --filter, --header, --timeout, --rate-limit, --max-in-flight, --retry-schedule, --description, --allow-private, --disabled, --" +
-					strings.Join(authFlagNames, ", --"))
+					strings.Join(append(authFlagNames, destinationFlagNames...), ", --"))
 			}
 			return api.show(cmd, http.MethodPatch, subPath(args[0]), body, nil)
 		},
