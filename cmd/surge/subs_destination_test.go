@@ -15,8 +15,8 @@ func TestSubsDestinationFlags(t *testing.T) {
 		"--aws-role-arn", "arn:aws:iam::123456789012:role/surge-writer")
 	id := subIDRE.FindString(out)
 	s := e.stored(id)
-	if s.URL != "" || s.Destination == nil || s.Destination.Sqs == nil || s.Destination.Sqs.QueueURL != queue ||
-		s.Destination.Sqs.RoleArn != "arn:aws:iam::123456789012:role/surge-writer" || s.Destination.Eventbridge != nil {
+	if s.URL != "" || s.Destination == nil || s.Destination.SQS == nil || s.Destination.SQS.QueueURL != queue ||
+		s.Destination.SQS.RoleARN != "arn:aws:iam::123456789012:role/surge-writer" || s.Destination.EventBridge != nil {
 		t.Fatalf("stored %+v / %+v", s, s.Destination)
 	}
 	if !strings.Contains(out, "sqs "+queue) || !strings.Contains(out, "role arn:aws:iam::123456789012:role/surge-writer") {
@@ -25,8 +25,8 @@ func TestSubsDestinationFlags(t *testing.T) {
 
 	e.mustRun("update", id, "--destination", "eventbridge", "--event-bus", "shop", "--event-source", "shop.surge", "--aws-region", "eu-west-1")
 	s = e.stored(id)
-	if s.Destination == nil || s.Destination.Sqs != nil || s.Destination.Eventbridge == nil ||
-		s.Destination.Eventbridge.EventBus != "shop" || s.Destination.Eventbridge.Source != "shop.surge" || s.Destination.Eventbridge.Region != "eu-west-1" {
+	if s.Destination == nil || s.Destination.SQS != nil || s.Destination.EventBridge == nil ||
+		s.Destination.EventBridge.EventBus != "shop" || s.Destination.EventBridge.Source != "shop.surge" || s.Destination.EventBridge.Region != "eu-west-1" {
 		t.Fatalf("after update: %+v", s.Destination)
 	}
 	if out := e.mustRun("get", id); !strings.Contains(out, "eventbridge bus shop, source shop.surge, region eu-west-1") {

@@ -121,9 +121,9 @@ func tokenURL(s event.Subscription) string {
 func endpointURL(s event.Subscription) string {
 	switch d := s.Destination; subscription.DestinationKind(d) {
 	case subscription.DestinationSQS:
-		return d.Sqs.EndpointURL
+		return d.SQS.EndpointURL
 	case subscription.DestinationEventBridge:
-		return d.Eventbridge.EndpointURL
+		return d.EventBridge.EndpointURL
 	}
 	return ""
 }

@@ -37,14 +37,14 @@ func accessOf(r Request) access {
 	a := access{kind: subscription.DestinationKind(r.Destination), allowPrivate: r.AllowPrivate}
 	switch d := r.Destination; a.kind {
 	case subscription.DestinationSQS:
-		a.region, a.roleARN, a.endpoint = d.Sqs.Region, d.Sqs.RoleArn, d.Sqs.EndpointURL
+		a.region, a.roleARN, a.endpoint = d.SQS.Region, d.SQS.RoleARN, d.SQS.EndpointURL
 		if a.region == "" {
-			a.region = regionOf(d.Sqs.QueueURL)
+			a.region = regionOf(d.SQS.QueueURL)
 		}
 	case subscription.DestinationEventBridge:
-		a.region, a.roleARN, a.endpoint = d.Eventbridge.Region, d.Eventbridge.RoleArn, d.Eventbridge.EndpointURL
+		a.region, a.roleARN, a.endpoint = d.EventBridge.Region, d.EventBridge.RoleARN, d.EventBridge.EndpointURL
 		if a.region == "" {
-			a.region = regionOf(d.Eventbridge.EventBus)
+			a.region = regionOf(d.EventBridge.EventBus)
 		}
 	}
 	return a

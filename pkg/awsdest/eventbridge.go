@@ -17,7 +17,7 @@ import (
 // body, Time the event's time, Resources the entity key. A failed entry
 // in a successful answer is classified by its own error code.
 func (c *client) putEvent(ctx, reqCtx context.Context, timeout time.Duration, r Request) webhook.Result {
-	b := r.Destination.Eventbridge
+	b := r.Destination.EventBridge
 	source := b.Source
 	if source == "" {
 		source = subscription.DefaultEventBridgeSource

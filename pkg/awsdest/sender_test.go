@@ -79,12 +79,12 @@ func testSender() *Sender {
 func sqsRequest(queueURL, endpoint string) Request {
 	return Request{SubscriptionID: "sub_1", ID: "msg_1", EventType: "order.placed", EntityKey: "order:1",
 		Body:        []byte(`{"id":"e1","type":"order.placed","time":"2026-12-03T10:00:00Z"}`),
-		Destination: &event.Destination{Sqs: &event.SQSDestination{QueueURL: queueURL, EndpointURL: endpoint}}}
+		Destination: &event.Destination{SQS: &event.SQSDestination{QueueURL: queueURL, EndpointURL: endpoint}}}
 }
 
 func ebRequest(endpoint string) Request {
 	r := sqsRequest("", endpoint)
-	r.Destination = &event.Destination{Eventbridge: &event.EventBridgeDestination{EventBus: "shop", Source: "shop.surge", EndpointURL: endpoint}}
+	r.Destination = &event.Destination{EventBridge: &event.EventBridgeDestination{EventBus: "shop", Source: "shop.surge", EndpointURL: endpoint}}
 	return r
 }
 

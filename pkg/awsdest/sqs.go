@@ -33,7 +33,7 @@ func IsFIFO(queueURL string) bool { return strings.HasSuffix(queueURL, ".fifo") 
 
 // sendSQS sends r as one SQS message.
 func (c *client) sendSQS(ctx, reqCtx context.Context, timeout time.Duration, r Request) webhook.Result {
-	q := r.Destination.Sqs
+	q := r.Destination.SQS
 	in := &sqs.SendMessageInput{
 		QueueUrl:    aws.String(q.QueueURL),
 		MessageBody: aws.String(string(r.Body)),

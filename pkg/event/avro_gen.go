@@ -280,9 +280,9 @@ type MutualTLS struct {
 // A destination other than HTTP: exactly one of sqs and eventbridge is set.
 type Destination struct {
 	// An Amazon SQS queue, standard or FIFO: one SendMessage per delivery.
-	Sqs *SQSDestination
+	SQS *SQSDestination
 	// An Amazon EventBridge event bus: one PutEvents entry per delivery.
-	Eventbridge *EventBridgeDestination
+	EventBridge *EventBridgeDestination
 }
 
 // SQSDestination is the Avro record dev.surge.v1.SQSDestination (a field of another record).
@@ -297,7 +297,7 @@ type SQSDestination struct {
 	Region string
 	// An IAM role to assume (STS AssumeRole) with the dispatcher's credentials;
 	// empty uses those credentials.
-	RoleArn string
+	RoleARN string
 	// An endpoint to call instead of AWS's (an emulator, a proxy); empty calls
 	// AWS.
 	EndpointURL string
@@ -318,7 +318,7 @@ type EventBridgeDestination struct {
 	Region string
 	// An IAM role to assume (STS AssumeRole) with the dispatcher's credentials;
 	// empty uses those credentials.
-	RoleArn string
+	RoleARN string
 	// An endpoint to call instead of AWS's (an emulator, a proxy); empty calls
 	// AWS.
 	EndpointURL string
@@ -812,24 +812,24 @@ func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
 		dst = append(dst, 0)
 	} else {
 		dst = append(dst, 2)
-		if x.Destination.Sqs == nil {
+		if x.Destination.SQS == nil {
 			dst = append(dst, 0)
 		} else {
 			dst = append(dst, 2)
-			dst = avrowire.AppendString(dst, x.Destination.Sqs.QueueURL)
-			dst = avrowire.AppendString(dst, x.Destination.Sqs.Region)
-			dst = avrowire.AppendString(dst, x.Destination.Sqs.RoleArn)
-			dst = avrowire.AppendString(dst, x.Destination.Sqs.EndpointURL)
+			dst = avrowire.AppendString(dst, x.Destination.SQS.QueueURL)
+			dst = avrowire.AppendString(dst, x.Destination.SQS.Region)
+			dst = avrowire.AppendString(dst, x.Destination.SQS.RoleARN)
+			dst = avrowire.AppendString(dst, x.Destination.SQS.EndpointURL)
 		}
-		if x.Destination.Eventbridge == nil {
+		if x.Destination.EventBridge == nil {
 			dst = append(dst, 0)
 		} else {
 			dst = append(dst, 2)
-			dst = avrowire.AppendString(dst, x.Destination.Eventbridge.EventBus)
-			dst = avrowire.AppendString(dst, x.Destination.Eventbridge.Source)
-			dst = avrowire.AppendString(dst, x.Destination.Eventbridge.Region)
-			dst = avrowire.AppendString(dst, x.Destination.Eventbridge.RoleArn)
-			dst = avrowire.AppendString(dst, x.Destination.Eventbridge.EndpointURL)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.EventBus)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.Source)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.Region)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.RoleARN)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.EndpointURL)
 		}
 	}
 	dst = avrowire.AppendString(dst, x.Description)
@@ -903,18 +903,18 @@ func SubscriptionFromAvro(b []byte) (Subscription, error) {
 			var v18 SQSDestination
 			v18.QueueURL = r.Str("destination.sqs.queue_url")
 			v18.Region = r.Str("destination.sqs.region")
-			v18.RoleArn = r.Str("destination.sqs.role_arn")
+			v18.RoleARN = r.Str("destination.sqs.role_arn")
 			v18.EndpointURL = r.Str("destination.sqs.endpoint_url")
-			v17.Sqs = &v18
+			v17.SQS = &v18
 		}
 		if r.Branch("destination.eventbridge", 2) == 1 {
 			var v19 EventBridgeDestination
 			v19.EventBus = r.Str("destination.eventbridge.event_bus")
 			v19.Source = r.Str("destination.eventbridge.source")
 			v19.Region = r.Str("destination.eventbridge.region")
-			v19.RoleArn = r.Str("destination.eventbridge.role_arn")
+			v19.RoleARN = r.Str("destination.eventbridge.role_arn")
 			v19.EndpointURL = r.Str("destination.eventbridge.endpoint_url")
-			v17.Eventbridge = &v19
+			v17.EventBridge = &v19
 		}
 		x.Destination = &v17
 	}
@@ -1127,8 +1127,8 @@ func DeliveryAttemptFromAvro(b []byte) (DeliveryAttempt, error) {
 
 func avroNativeDestination(x Destination) map[string]any {
 	return map[string]any{
-		"sqs":         avroOptNativeSQSDestination(x.Sqs),
-		"eventbridge": avroOptNativeEventBridgeDestination(x.Eventbridge),
+		"sqs":         avroOptNativeSQSDestination(x.SQS),
+		"eventbridge": avroOptNativeEventBridgeDestination(x.EventBridge),
 	}
 }
 
@@ -1136,11 +1136,11 @@ func avroFromNativeDestination(r *avrowire.NativeReader) Destination {
 	var x Destination
 	if r20, ok := r.OptRecord("sqs", "dev.surge.v1.SQSDestination"); ok {
 		v := avroFromNativeSQSDestination(r20)
-		x.Sqs = &v
+		x.SQS = &v
 	}
 	if r21, ok := r.OptRecord("eventbridge", "dev.surge.v1.EventBridgeDestination"); ok {
 		v := avroFromNativeEventBridgeDestination(r21)
-		x.Eventbridge = &v
+		x.EventBridge = &v
 	}
 	return x
 }
@@ -1210,7 +1210,7 @@ func avroNativeEventBridgeDestination(x EventBridgeDestination) map[string]any {
 		"event_bus":    x.EventBus,
 		"source":       x.Source,
 		"region":       x.Region,
-		"role_arn":     x.RoleArn,
+		"role_arn":     x.RoleARN,
 		"endpoint_url": x.EndpointURL,
 	}
 }
@@ -1220,7 +1220,7 @@ func avroFromNativeEventBridgeDestination(r *avrowire.NativeReader) EventBridgeD
 	x.EventBus = r.Str("event_bus", "")
 	x.Source = r.Str("source", "")
 	x.Region = r.Str("region", "")
-	x.RoleArn = r.Str("role_arn", "")
+	x.RoleARN = r.Str("role_arn", "")
 	x.EndpointURL = r.Str("endpoint_url", "")
 	return x
 }
@@ -1313,7 +1313,7 @@ func avroNativeSQSDestination(x SQSDestination) map[string]any {
 	return map[string]any{
 		"queue_url":    x.QueueURL,
 		"region":       x.Region,
-		"role_arn":     x.RoleArn,
+		"role_arn":     x.RoleARN,
 		"endpoint_url": x.EndpointURL,
 	}
 }
@@ -1322,7 +1322,7 @@ func avroFromNativeSQSDestination(r *avrowire.NativeReader) SQSDestination {
 	var x SQSDestination
 	x.QueueURL = r.Str("queue_url", "")
 	x.Region = r.Str("region", "")
-	x.RoleArn = r.Str("role_arn", "")
+	x.RoleARN = r.Str("role_arn", "")
 	x.EndpointURL = r.Str("endpoint_url", "")
 	return x
 }

@@ -71,9 +71,9 @@ func DestinationKind(d *event.Destination) string {
 	switch {
 	case d == nil:
 		return DestinationHTTP
-	case d.Sqs != nil:
+	case d.SQS != nil:
 		return DestinationSQS
-	case d.Eventbridge != nil:
+	case d.EventBridge != nil:
 		return DestinationEventBridge
 	}
 	return DestinationHTTP
@@ -85,9 +85,9 @@ func DestinationKind(d *event.Destination) string {
 func Target(s event.Subscription) string {
 	switch d := s.Destination; DestinationKind(d) {
 	case DestinationSQS:
-		return d.Sqs.QueueURL
+		return d.SQS.QueueURL
 	case DestinationEventBridge:
-		return "eventbridge:" + d.Eventbridge.EventBus
+		return "eventbridge:" + d.EventBridge.EventBus
 	}
 	return s.URL
 }
@@ -98,13 +98,13 @@ func Target(s event.Subscription) string {
 func NewDestinationView(d *event.Destination) *Destination {
 	switch DestinationKind(d) {
 	case DestinationSQS:
-		q := d.Sqs
+		q := d.SQS
 		return &Destination{Kind: DestinationSQS, SQS: &SQSDestination{QueueURL: q.QueueURL,
-			AWSAccess: AWSAccess{Region: q.Region, RoleARN: q.RoleArn, EndpointURL: q.EndpointURL}}}
+			AWSAccess: AWSAccess{Region: q.Region, RoleARN: q.RoleARN, EndpointURL: q.EndpointURL}}}
 	case DestinationEventBridge:
-		b := d.Eventbridge
+		b := d.EventBridge
 		return &Destination{Kind: DestinationEventBridge, EventBridge: &EventBridgeDestination{EventBus: b.EventBus, Source: b.Source,
-			AWSAccess: AWSAccess{Region: b.Region, RoleARN: b.RoleArn, EndpointURL: b.EndpointURL}}}
+			AWSAccess: AWSAccess{Region: b.Region, RoleARN: b.RoleARN, EndpointURL: b.EndpointURL}}}
 	}
 	return nil
 }
@@ -117,10 +117,10 @@ func storedDestination(in *Destination) *event.Destination {
 	}
 	out := &event.Destination{}
 	if q := in.SQS; q != nil {
-		out.Sqs = &event.SQSDestination{QueueURL: q.QueueURL, Region: q.Region, RoleArn: q.RoleARN, EndpointURL: q.EndpointURL}
+		out.SQS = &event.SQSDestination{QueueURL: q.QueueURL, Region: q.Region, RoleARN: q.RoleARN, EndpointURL: q.EndpointURL}
 	}
 	if b := in.EventBridge; b != nil {
-		out.Eventbridge = &event.EventBridgeDestination{EventBus: b.EventBus, Source: b.Source, Region: b.Region, RoleArn: b.RoleARN, EndpointURL: b.EndpointURL}
+		out.EventBridge = &event.EventBridgeDestination{EventBus: b.EventBus, Source: b.Source, Region: b.Region, RoleARN: b.RoleARN, EndpointURL: b.EndpointURL}
 	}
 	return out
 }
@@ -131,13 +131,13 @@ func cloneDestination(d *event.Destination) *event.Destination {
 		return nil
 	}
 	out := &event.Destination{}
-	if d.Sqs != nil {
-		q := *d.Sqs
-		out.Sqs = &q
+	if d.SQS != nil {
+		q := *d.SQS
+		out.SQS = &q
 	}
-	if d.Eventbridge != nil {
-		b := *d.Eventbridge
-		out.Eventbridge = &b
+	if d.EventBridge != nil {
+		b := *d.EventBridge
+		out.EventBridge = &b
 	}
 	return out
 }
@@ -191,10 +191,10 @@ func (v Validator) checkDestination(ctx context.Context, s event.Subscription) [
 	add := func(field, format string, args ...any) {
 		errs = append(errs, &catalog.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	if d == nil || d.Sqs == nil && d.Eventbridge == nil {
+	if d == nil || d.SQS == nil && d.EventBridge == nil {
 		return nil
 	}
-	if d.Sqs != nil && d.Eventbridge != nil {
+	if d.SQS != nil && d.EventBridge != nil {
 		add("destination", "sets sqs and eventbridge; set exactly one")
 		return errs
 	}
@@ -210,14 +210,14 @@ func (v Validator) checkDestination(ctx context.Context, s event.Subscription) [
 	}
 	var access AWSAccess
 	prefix := "destination." + kind
-	if q := d.Sqs; q != nil {
-		access = AWSAccess{Region: q.Region, RoleARN: q.RoleArn, EndpointURL: q.EndpointURL}
+	if q := d.SQS; q != nil {
+		access = AWSAccess{Region: q.Region, RoleARN: q.RoleARN, EndpointURL: q.EndpointURL}
 		if err := checkQueueURL(q.QueueURL); err != nil {
 			add(prefix+".queue_url", "%s", err.Error())
 		}
 	}
-	if b := d.Eventbridge; b != nil {
-		access = AWSAccess{Region: b.Region, RoleARN: b.RoleArn, EndpointURL: b.EndpointURL}
+	if b := d.EventBridge; b != nil {
+		access = AWSAccess{Region: b.Region, RoleARN: b.RoleARN, EndpointURL: b.EndpointURL}
 		switch {
 		case b.EventBus == "":
 			add(prefix+".event_bus", "is required: the event bus name (\"default\" is the account's default bus) or ARN")

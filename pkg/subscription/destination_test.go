@@ -17,9 +17,9 @@ func awsSub(d *event.Destination) event.Subscription {
 	return s
 }
 
-func sqsDest(q event.SQSDestination) *event.Destination { return &event.Destination{Sqs: &q} }
+func sqsDest(q event.SQSDestination) *event.Destination { return &event.Destination{SQS: &q} }
 func ebDest(b event.EventBridgeDestination) *event.Destination {
-	return &event.Destination{Eventbridge: &b}
+	return &event.Destination{EventBridge: &b}
 }
 
 const testQueue = "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo"
@@ -32,20 +32,20 @@ func TestValidateDestination(t *testing.T) {
 	}{
 		{"sqs", awsSub(sqsDest(event.SQSDestination{QueueURL: testQueue})), ""},
 		{"sqs with everything", awsSub(sqsDest(event.SQSDestination{QueueURL: testQueue, Region: "eu-west-1",
-			RoleArn: "arn:aws:iam::123456789012:role/surge-writer", EndpointURL: "https://hooks.example.com"})), ""},
+			RoleARN: "arn:aws:iam::123456789012:role/surge-writer", EndpointURL: "https://hooks.example.com"})), ""},
 		{"eventbridge", awsSub(ebDest(event.EventBridgeDestination{EventBus: "default"})), ""},
 		{"eventbridge arn", awsSub(ebDest(event.EventBridgeDestination{EventBus: "arn:aws:events:us-east-1:123456789012:event-bus/shop", Source: "shop.orders"})), ""},
 		{"no queue url", awsSub(sqsDest(event.SQSDestination{})), "destination.sqs.queue_url"},
 		{"queue url without name", awsSub(sqsDest(event.SQSDestination{QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012"})), "destination.sqs.queue_url"},
 		{"queue url not http", awsSub(sqsDest(event.SQSDestination{QueueURL: "sqs://x/1/q"})), "destination.sqs.queue_url"},
 		{"bad region", awsSub(sqsDest(event.SQSDestination{QueueURL: testQueue, Region: "Mars"})), "destination.sqs.region"},
-		{"bad role", awsSub(sqsDest(event.SQSDestination{QueueURL: testQueue, RoleArn: "surge-writer"})), "destination.sqs.role_arn"},
+		{"bad role", awsSub(sqsDest(event.SQSDestination{QueueURL: testQueue, RoleARN: "surge-writer"})), "destination.sqs.role_arn"},
 		{"endpoint private", awsSub(sqsDest(event.SQSDestination{QueueURL: testQueue, EndpointURL: "http://internal.example.com:4566"})), "destination.sqs.endpoint_url"},
 		{"endpoint metadata", awsSub(ebDest(event.EventBridgeDestination{EventBus: "b", EndpointURL: "http://169.254.169.254"})), "destination.eventbridge.endpoint_url"},
 		{"no bus", awsSub(ebDest(event.EventBridgeDestination{})), "destination.eventbridge.event_bus"},
 		{"bad bus", awsSub(ebDest(event.EventBridgeDestination{EventBus: "my bus"})), "destination.eventbridge.event_bus"},
 		{"aws source", awsSub(ebDest(event.EventBridgeDestination{EventBus: "b", Source: "aws.orders"})), "destination.eventbridge.source"},
-		{"both", awsSub(&event.Destination{Sqs: &event.SQSDestination{QueueURL: testQueue}, Eventbridge: &event.EventBridgeDestination{EventBus: "b"}}), "destination"},
+		{"both", awsSub(&event.Destination{SQS: &event.SQSDestination{QueueURL: testQueue}, EventBridge: &event.EventBridgeDestination{EventBus: "b"}}), "destination"},
 		{"url too", func() event.Subscription {
 			s := awsSub(ebDest(event.EventBridgeDestination{EventBus: "b"}))
 			s.URL = "https://hooks.example.com"
@@ -91,7 +91,7 @@ func TestDestinationThroughTheAPIForm(t *testing.T) {
 		t.Fatalf("missing %v, check %v", m, in.CheckDestination())
 	}
 	s := NewSubscription("sub_1", in, time.Unix(0, 0))
-	if s.Destination == nil || s.Destination.Sqs == nil || s.Destination.Sqs.QueueURL != testQueue || s.Destination.Sqs.RoleArn == "" {
+	if s.Destination == nil || s.Destination.SQS == nil || s.Destination.SQS.QueueURL != testQueue || s.Destination.SQS.RoleARN == "" {
 		t.Fatalf("stored %+v", s.Destination)
 	}
 	v := NewView(s)
@@ -99,8 +99,8 @@ func TestDestinationThroughTheAPIForm(t *testing.T) {
 		t.Fatalf("view %+v", v.Destination)
 	}
 	c := Clone(s)
-	c.Destination.Sqs.QueueURL = "changed"
-	if s.Destination.Sqs.QueueURL != testQueue {
+	c.Destination.SQS.QueueURL = "changed"
+	if s.Destination.SQS.QueueURL != testQueue {
 		t.Fatal("Clone shares the destination")
 	}
 	var back Input
