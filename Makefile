@@ -59,7 +59,8 @@ test-kafka-faults:
 ## moto in server mode, pinned in tests/aws/requirements.txt, started on a
 ## loopback port by scripts/moto.sh): 2,000 events to a FIFO queue and to
 ## a bus whose rule feeds a queue, a throttled call retried, a missing
-## queue dead-lettered and replayed; about 6 minutes. make test skips them.
+## queue dead-lettered and replayed; about 2 minutes on an idle machine
+## (the 2,000-event runs are held to 40 deliveries/s). make test skips them.
 AWS_TESTS ?= ^(TestSQS|TestEventBridge)
 test-aws:
 	@url=$$(scripts/moto.sh start) || exit 1; \

@@ -24,12 +24,13 @@ import (
 // test reads what arrived with the AWS SDK. `make test-aws` runs them.
 
 // subscribeDestination creates a subscription for every event type with
-// the destination (its JSON), a short retry schedule and the rate limit
-// (0 for none), and returns its id.
+// the destination (its JSON), a short retry schedule, the rate limit (0
+// for none) and a 30 s timeout (moto on a busy machine can take seconds
+// to answer), and returns its id.
 func subscribeDestination(t *testing.T, stack *devStack, dir, destination string, ratePerS int) string {
 	t.Helper()
 	out := adminCall(t, stack.AdminURL, adminToken(t, dir), "POST", "/v1/subscriptions",
-		fmt.Sprintf(`{"event_types":["*"],"destination":%s,"retry_schedule":["1s","1s","2s"],"rate_limit_per_s":%d}`, destination, ratePerS))
+		fmt.Sprintf(`{"event_types":["*"],"destination":%s,"retry_schedule":["1s","1s","2s"],"rate_limit_per_s":%d,"timeout_ms":30000}`, destination, ratePerS))
 	if d, _ := out["destination"].(map[string]any); d == nil || d["kind"] == "" {
 		t.Fatalf("the created subscription shows no destination: %v", out)
 	}
