@@ -99,6 +99,9 @@ func printRecord(out io.Writer, r *dlq.Record) {
 	if dl.HTTPStatus != "" {
 		fmt.Fprintf(w, "HTTP status\t%s\n", dl.HTTPStatus)
 	}
+	if dl.AWSErrorCode != "" {
+		fmt.Fprintf(w, "AWS error code\t%s\n", dl.AWSErrorCode)
+	}
 	fmt.Fprintf(w, "attempts\t%s\n", dl.Attempts)
 	fmt.Fprintf(w, "first failure\t%s\n", dl.FirstFailure)
 	fmt.Fprintf(w, "last failure\t%s\n", dl.LastFailure)

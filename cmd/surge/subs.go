@@ -124,6 +124,7 @@ type subFlags struct {
 	AutoDisable   time.Duration
 	Signature     string
 	Auth          authFlags
+	Destination   destinationFlags
 }
 
 func (f *subFlags) register(fs *pflag.FlagSet) {
@@ -140,6 +141,7 @@ func (f *subFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.Disabled, "disabled", false, "disable the subscription: its deliveries are held (update --disabled=false enables it)")
 	fs.DurationVar(&f.AutoDisable, "auto-disable-after", 0, "disable the subscription when every attempt has failed for this long, 1s to 720h (0: never)")
 	f.Auth.register(fs)
+	f.Destination.register(fs)
 }
 
 // registerSignature adds --signature, which only a create takes: a
@@ -198,6 +200,13 @@ func (f *subFlags) body(fs *pflag.FlagSet, update bool) (map[string]any, error) 
 	if auth != nil {
 		b["auth"] = auth
 	}
+	dest, err := f.Destination.body(fs)
+	if err != nil {
+		return nil, err
+	}
+	if dest != nil {
+		b["destination"] = dest
+	}
 	return b, nil
 }
 
@@ -216,14 +225,18 @@ func trimmedList(items []string) []string {
 func newSubsCreateCommand(api subsAPI) *cobra.Command {
 	var f subFlags
 	cmd := &cobra.Command{
-		Use:   "create --url URL --event-type PATTERN [flags]",
+		Use:   "create (--url URL | --destination sqs|eventbridge ...) --event-type PATTERN [flags]",
 		Short: "Create a subscription and print its signing secret (shown once), or with --signature v1a its public key",
 		Example: `  surge subs create --url https://erp.example.com/hooks --event-type 'order.*' \
     --filter 'data.total > 100.0' --header 'X-Api-Key=abc' --retry-schedule 5s,30s,2m
   surge subs create --url https://erp.example.com/hooks --event-type '*' --signature v1a
   surge subs create --url https://erp.example.com/hooks --event-type '*' \
     --oauth2-token-url https://login.example.com/token --oauth2-client-id surge \
-    --oauth2-client-secret "$SECRET" --oauth2-scope orders.write`,
+    --oauth2-client-secret "$SECRET" --oauth2-scope orders.write
+  surge subs create --event-type 'order.*' --destination sqs \
+    --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo
+  surge subs create --event-type '*' --destination eventbridge --event-bus shop \
+    --event-source shop.surge --aws-role-arn arn:aws:iam::123456789012:role/surge-events`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := api.client(cmd)
@@ -251,7 +264,8 @@ func newSubsCreateCommand(api subsAPI) *cobra.Command {
 	}
 	f.register(cmd.Flags())
 	f.registerSignature(cmd.Flags())
-	_ = cmd.MarkFlagRequired("url")
+	// --url is required unless --destination names an AWS one; the
+	// admin API says so.
 	_ = cmd.MarkFlagRequired("event-type")
 	return cmd
 }
@@ -273,7 +287,7 @@ func newSubsUpdateCommand(api subsAPI) *cobra.Command {
 			}
 			if len(body) == 0 {
 				return errors.New("nothing to update: give at least one of --url, --event-type, --filter, --header, --timeout, --rate-limit, --max-in-flight, --retry-schedule, --description, --allow-private, --disabled, --auto-disable-after, --" +
-					strings.Join(authFlagNames, ", --"))
+					strings.Join(append(authFlagNames, destinationFlagNames...), ", --"))
 			}
 			return api.show(cmd, http.MethodPatch, subPath(args[0]), body, nil)
 		},

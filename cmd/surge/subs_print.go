@@ -40,7 +40,10 @@ func printSub(out io.Writer, o *subsOptions, raw []byte, extra func(io.Writer, s
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("ID", v.ID)
 	row("STATE", state(v))
-	row("URL", v.URL)
+	row("DESTINATION", destinationText(v.Destination))
+	if v.URL != "" {
+		row("URL", v.URL)
+	}
 	row("EVENT TYPES", strings.Join(v.EventTypes, ", "))
 	row("FILTER", orDefault(v.Filter == "", oneLine(v.Filter, 200), "(none: every event of the types)"))
 	names := make([]string, 0, len(v.Headers))

@@ -265,7 +265,10 @@ func TestSubsAPIErrorsNameTheField(t *testing.T) {
 		{[]string{"create", "--url", "https://erp.example.com/", "--event-type", "*", "--retry-schedule", "5s,forever"},
 			regexp.MustCompile(`\(field retry_schedule\[1\]\)$`)},
 		{[]string{"get", "sub_nope"}, regexp.MustCompile(`"sub_nope" does not exist`)},
-		{[]string{"create", "--event-type", "*"}, regexp.MustCompile(`required flag.*url`)},
+		{[]string{"create", "--event-type", "*"}, regexp.MustCompile(`is required \(field url\)$`)},
+		{[]string{"create", "--event-type", "*", "--queue-url", "https://sqs.us-east-1.amazonaws.com/1/q"}, regexp.MustCompile(`need --destination sqs`)},
+		{[]string{"create", "--event-type", "*", "--destination", "sqs"}, regexp.MustCompile(`\(field destination.sqs.queue_url\)$`)},
+		{[]string{"create", "--event-type", "*", "--destination", "kafka"}, regexp.MustCompile(`give http, sqs or eventbridge`)},
 	} {
 		_, _, err := e.run(tt.args...)
 		if err == nil || !tt.want.MatchString(err.Error()) {

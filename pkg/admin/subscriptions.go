@@ -78,7 +78,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := a.now()
 	s := subscription.NewSubscription(subscription.NewID(), in, now)
-	if err := errors.Join(in.CheckScheme(), in.CheckAuth(), a.validator.Validate(r.Context(), s)); err != nil {
+	if err := errors.Join(in.CheckScheme(), in.CheckAuth(), in.CheckDestination(), a.validator.Validate(r.Context(), s)); err != nil {
 		return validationError(err, subscriptionDocRule)
 	}
 	secret, err := subscription.NewSecretFor(subscription.SchemeOf(s), now)
@@ -113,12 +113,12 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) error {
 	next := subscription.Clone(cur)
 	in.Apply(&next, a.now())
 	v := a.validator
-	if next.URL == cur.URL && next.AllowPrivate == cur.AllowPrivate && tokenURL(next) == tokenURL(cur) {
+	if next.URL == cur.URL && next.AllowPrivate == cur.AllowPrivate && tokenURL(next) == tokenURL(cur) && endpointURL(next) == endpointURL(cur) {
 		// The targets did not change: check their IP literals, if any,
 		// but do not wait for DNS to pause or retune a subscription.
 		v.Resolver = resolverNoLookup{}
 	}
-	if err := errors.Join(in.CheckScheme(), in.CheckAuth(), v.Validate(r.Context(), next)); err != nil {
+	if err := errors.Join(in.CheckScheme(), in.CheckAuth(), in.CheckDestination(), v.Validate(r.Context(), next)); err != nil {
 		return validationError(err, subscriptionDocRule)
 	}
 	if subscription.SchemeOf(next) != subscription.SchemeOf(cur) {
@@ -141,6 +141,18 @@ func tokenURL(s event.Subscription) string {
 		return ""
 	}
 	return s.Auth.OAuth2.TokenURL
+}
+
+// endpointURL is the endpoint override of the subscription's AWS
+// destination, "" when it has none: another target the SSRF rules check.
+func endpointURL(s event.Subscription) string {
+	switch d := s.Destination; subscription.DestinationKind(d) {
+	case subscription.DestinationSQS:
+		return d.SQS.EndpointURL
+	case subscription.DestinationEventBridge:
+		return d.EventBridge.EndpointURL
+	}
+	return ""
 }
 
 func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) error {

@@ -44,6 +44,7 @@ type DeadLetter struct {
 	Error         string `json:"error"`
 	Attempts      string `json:"attempts"`
 	HTTPStatus    string `json:"http_status,omitempty"`
+	AWSErrorCode  string `json:"aws_error_code,omitempty"`
 	FromTopic     string `json:"from_topic"`
 	FromPartition string `json:"from_partition"`
 	FromOffset    string `json:"from_offset"`
@@ -160,6 +161,7 @@ func (s *Service) view(ctx context.Context, kind Kind, r *kgo.Record) (*Record, 
 			Error:         header(r, topics.HeaderDLQError),
 			Attempts:      header(r, topics.HeaderDLQAttempts),
 			HTTPStatus:    header(r, topics.HeaderDLQHTTPStatus),
+			AWSErrorCode:  header(r, topics.HeaderDLQAWSErrorCode),
 			FromTopic:     header(r, topics.HeaderDLQTopic),
 			FromPartition: header(r, topics.HeaderDLQPartition),
 			FromOffset:    header(r, topics.HeaderDLQOffset),

@@ -161,8 +161,9 @@ type Warning struct {
 
 // Subscription is the Avro record dev.surge.v1.Subscription (schemas/subscription.avsc).
 //
-// Routes matching events to one HTTP endpoint. Lives in the compacted topic
-// commerce.subscriptions keyed by id; a tombstone deletes it.
+// Routes matching events to one HTTP endpoint, SQS queue or EventBridge bus.
+// Lives in the compacted topic commerce.subscriptions keyed by id; a
+// tombstone deletes it.
 type Subscription struct {
 	// Subscription id, the record key.
 	ID string
@@ -211,6 +212,9 @@ type Subscription struct {
 	// How deliveries authenticate to the endpoint beyond the signature; null
 	// sends no credentials. Exactly one of its parts is set.
 	Auth *EndpointAuth
+	// Where deliveries go; null is an HTTP POST to url. At most one of its parts
+	// is set.
+	Destination *Destination
 	// Free text for operators.
 	Description string
 	// When the subscription was created.
@@ -280,6 +284,55 @@ type MutualTLS struct {
 	// CA certificates, PEM, to trust for the endpoint instead of the system
 	// roots; empty uses the system roots.
 	CAPEM string
+}
+
+// Destination is the Avro record dev.surge.v1.Destination (a field of another record).
+//
+// A destination other than HTTP: exactly one of sqs and eventbridge is set.
+type Destination struct {
+	// An Amazon SQS queue, standard or FIFO: one SendMessage per delivery.
+	SQS *SQSDestination
+	// An Amazon EventBridge event bus: one PutEvents entry per delivery.
+	EventBridge *EventBridgeDestination
+}
+
+// SQSDestination is the Avro record dev.surge.v1.SQSDestination (a field of another record).
+//
+// An SQS queue. On a FIFO queue (its URL ends in .fifo) the message group is
+// the entity key and the deduplication id the webhook-id.
+type SQSDestination struct {
+	// The queue URL, https://sqs.<region>.amazonaws.com/<account>/<name>.
+	QueueURL string
+	// The AWS region; empty takes it from the queue URL or the standard AWS
+	// configuration.
+	Region string
+	// An IAM role to assume (STS AssumeRole) with the dispatcher's credentials;
+	// empty uses those credentials.
+	RoleARN string
+	// An endpoint to call instead of AWS's (an emulator, a proxy); empty calls
+	// AWS.
+	EndpointURL string
+}
+
+// EventBridgeDestination is the Avro record dev.surge.v1.EventBridgeDestination (a field of another record).
+//
+// An event bus. The entry's Source is source, its DetailType the event type,
+// its Detail the webhook body, its Time the event time and its Resources the
+// entity key.
+type EventBridgeDestination struct {
+	// The event bus name or ARN.
+	EventBus string
+	// The entries' Source; empty sends 'surge'.
+	Source string
+	// The AWS region; empty takes it from the bus ARN or the standard AWS
+	// configuration.
+	Region string
+	// An IAM role to assume (STS AssumeRole) with the dispatcher's credentials;
+	// empty uses those credentials.
+	RoleARN string
+	// An endpoint to call instead of AWS's (an emulator, a proxy); empty calls
+	// AWS.
+	EndpointURL string
 }
 
 // Delivery is the Avro record dev.surge.v1.Delivery (schemas/delivery.avsc).
@@ -664,6 +717,7 @@ func (x Subscription) Native() map[string]any {
 		"secrets":               avrowire.RecordsNative(x.Secrets, avroNativeSecret),
 		"signature_scheme":      x.SignatureScheme,
 		"auth":                  avroOptNativeEndpointAuth(x.Auth),
+		"destination":           avroOptNativeDestination(x.Destination),
 		"description":           x.Description,
 		"created_at":            avrowire.TimeNative(x.CreatedAt),
 		"updated_at":            avrowire.TimeNative(x.UpdatedAt),
@@ -700,6 +754,10 @@ func SubscriptionFromNative(v any) (Subscription, error) {
 		v := avroFromNativeEndpointAuth(r9)
 		x.Auth = &v
 	}
+	if r10, ok := r.OptRecord("destination", "dev.surge.v1.Destination"); ok {
+		v := avroFromNativeDestination(r10)
+		x.Destination = &v
+	}
 	x.Description = r.Str("description", "")
 	x.CreatedAt = r.Time("created_at")
 	x.UpdatedAt = r.Time("updated_at")
@@ -712,7 +770,7 @@ func SubscriptionFromNative(v any) (Subscription, error) {
 // AppendSubscriptionAvro appends x in the Avro binary encoding of
 // schemas/subscription.avsc: the bytes goavro writes from x.Native().
 func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
-	dst = slices.Grow(dst, 18*avrowire.FieldLen+len(x.ID)+len(x.URL)+avrowire.StringsLen(x.EventTypes)+len(x.Filter)+avrowire.StringsLen(x.RetrySchedule)+len(x.DisabledReason)+len(x.SignatureScheme)+len(x.Description))
+	dst = slices.Grow(dst, 19*avrowire.FieldLen+len(x.ID)+len(x.URL)+avrowire.StringsLen(x.EventTypes)+len(x.Filter)+avrowire.StringsLen(x.RetrySchedule)+len(x.DisabledReason)+len(x.SignatureScheme)+len(x.Description))
 	dst = avrowire.AppendString(dst, x.ID)
 	dst = avrowire.AppendString(dst, x.URL)
 	dst = avrowire.AppendStrings(dst, x.EventTypes)
@@ -729,10 +787,10 @@ func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
 	dst = avrowire.AppendBoolean(dst, x.AllowPrivate)
 	if len(x.Secrets) > 0 {
 		dst = avrowire.AppendLong(dst, int64(len(x.Secrets)))
-		for _, v10 := range x.Secrets {
-			dst = avrowire.AppendString(dst, v10.Value)
-			dst = avrowire.AppendTime(dst, v10.CreatedAt)
-			dst = avrowire.AppendOptTime(dst, v10.ExpiresAt)
+		for _, v11 := range x.Secrets {
+			dst = avrowire.AppendString(dst, v11.Value)
+			dst = avrowire.AppendTime(dst, v11.CreatedAt)
+			dst = avrowire.AppendOptTime(dst, v11.ExpiresAt)
 		}
 	}
 	dst = append(dst, 0)
@@ -765,6 +823,30 @@ func AppendSubscriptionAvro(dst []byte, x Subscription) []byte {
 			dst = avrowire.AppendString(dst, x.Auth.MTLS.ClientCertPEM)
 			dst = avrowire.AppendString(dst, x.Auth.MTLS.ClientKeyPEM)
 			dst = avrowire.AppendString(dst, x.Auth.MTLS.CAPEM)
+		}
+	}
+	if x.Destination == nil {
+		dst = append(dst, 0)
+	} else {
+		dst = append(dst, 2)
+		if x.Destination.SQS == nil {
+			dst = append(dst, 0)
+		} else {
+			dst = append(dst, 2)
+			dst = avrowire.AppendString(dst, x.Destination.SQS.QueueURL)
+			dst = avrowire.AppendString(dst, x.Destination.SQS.Region)
+			dst = avrowire.AppendString(dst, x.Destination.SQS.RoleARN)
+			dst = avrowire.AppendString(dst, x.Destination.SQS.EndpointURL)
+		}
+		if x.Destination.EventBridge == nil {
+			dst = append(dst, 0)
+		} else {
+			dst = append(dst, 2)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.EventBus)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.Source)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.Region)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.RoleARN)
+			dst = avrowire.AppendString(dst, x.Destination.EventBridge.EndpointURL)
 		}
 	}
 	dst = avrowire.AppendString(dst, x.Description)
@@ -800,39 +882,60 @@ func SubscriptionFromAvro(b []byte) (Subscription, error) {
 			x.Secrets = slices.Grow(x.Secrets, n)
 		}
 		for range n {
-			var v11 Secret
-			v11.Value = r.Str("secrets.value")
-			v11.CreatedAt = r.Time("secrets.created_at")
-			v11.ExpiresAt = r.OptTime("secrets.expires_at")
-			x.Secrets = append(x.Secrets, v11)
+			var v12 Secret
+			v12.Value = r.Str("secrets.value")
+			v12.CreatedAt = r.Time("secrets.created_at")
+			v12.ExpiresAt = r.OptTime("secrets.expires_at")
+			x.Secrets = append(x.Secrets, v12)
 		}
 	}
 	x.SignatureScheme = r.Str("signature_scheme")
 	if r.Branch("auth", 2) == 1 {
-		var v12 EndpointAuth
+		var v13 EndpointAuth
 		if r.Branch("auth.basic", 2) == 1 {
-			var v13 BasicAuth
-			v13.Username = r.Str("auth.basic.username")
-			v13.Password = r.Str("auth.basic.password")
-			v12.Basic = &v13
+			var v14 BasicAuth
+			v14.Username = r.Str("auth.basic.username")
+			v14.Password = r.Str("auth.basic.password")
+			v13.Basic = &v14
 		}
 		if r.Branch("auth.oauth2", 2) == 1 {
-			var v14 OAuth2ClientCredentials
-			v14.TokenURL = r.Str("auth.oauth2.token_url")
-			v14.ClientID = r.Str("auth.oauth2.client_id")
-			v14.ClientSecret = r.Str("auth.oauth2.client_secret")
-			v14.Scopes = r.Strings("auth.oauth2.scopes")
-			v14.Audience = r.Str("auth.oauth2.audience")
-			v12.OAuth2 = &v14
+			var v15 OAuth2ClientCredentials
+			v15.TokenURL = r.Str("auth.oauth2.token_url")
+			v15.ClientID = r.Str("auth.oauth2.client_id")
+			v15.ClientSecret = r.Str("auth.oauth2.client_secret")
+			v15.Scopes = r.Strings("auth.oauth2.scopes")
+			v15.Audience = r.Str("auth.oauth2.audience")
+			v13.OAuth2 = &v15
 		}
 		if r.Branch("auth.mtls", 2) == 1 {
-			var v15 MutualTLS
-			v15.ClientCertPEM = r.Str("auth.mtls.client_cert_pem")
-			v15.ClientKeyPEM = r.Str("auth.mtls.client_key_pem")
-			v15.CAPEM = r.Str("auth.mtls.ca_pem")
-			v12.MTLS = &v15
+			var v16 MutualTLS
+			v16.ClientCertPEM = r.Str("auth.mtls.client_cert_pem")
+			v16.ClientKeyPEM = r.Str("auth.mtls.client_key_pem")
+			v16.CAPEM = r.Str("auth.mtls.ca_pem")
+			v13.MTLS = &v16
 		}
-		x.Auth = &v12
+		x.Auth = &v13
+	}
+	if r.Branch("destination", 2) == 1 {
+		var v17 Destination
+		if r.Branch("destination.sqs", 2) == 1 {
+			var v18 SQSDestination
+			v18.QueueURL = r.Str("destination.sqs.queue_url")
+			v18.Region = r.Str("destination.sqs.region")
+			v18.RoleARN = r.Str("destination.sqs.role_arn")
+			v18.EndpointURL = r.Str("destination.sqs.endpoint_url")
+			v17.SQS = &v18
+		}
+		if r.Branch("destination.eventbridge", 2) == 1 {
+			var v19 EventBridgeDestination
+			v19.EventBus = r.Str("destination.eventbridge.event_bus")
+			v19.Source = r.Str("destination.eventbridge.source")
+			v19.Region = r.Str("destination.eventbridge.region")
+			v19.RoleARN = r.Str("destination.eventbridge.role_arn")
+			v19.EndpointURL = r.Str("destination.eventbridge.endpoint_url")
+			v17.EventBridge = &v19
+		}
+		x.Destination = &v17
 	}
 	x.Description = r.Str("description")
 	x.CreatedAt = r.Time("created_at")
@@ -1041,6 +1144,33 @@ func DeliveryAttemptFromAvro(b []byte) (DeliveryAttempt, error) {
 	return x, nil
 }
 
+func avroNativeDestination(x Destination) map[string]any {
+	return map[string]any{
+		"sqs":         avroOptNativeSQSDestination(x.SQS),
+		"eventbridge": avroOptNativeEventBridgeDestination(x.EventBridge),
+	}
+}
+
+func avroFromNativeDestination(r *avrowire.NativeReader) Destination {
+	var x Destination
+	if r20, ok := r.OptRecord("sqs", "dev.surge.v1.SQSDestination"); ok {
+		v := avroFromNativeSQSDestination(r20)
+		x.SQS = &v
+	}
+	if r21, ok := r.OptRecord("eventbridge", "dev.surge.v1.EventBridgeDestination"); ok {
+		v := avroFromNativeEventBridgeDestination(r21)
+		x.EventBridge = &v
+	}
+	return x
+}
+
+func avroOptNativeDestination(x *Destination) any {
+	if x == nil {
+		return nil
+	}
+	return goavro.Union("dev.surge.v1.Destination", avroNativeDestination(*x))
+}
+
 func avroNativeEndpointAuth(x EndpointAuth) map[string]any {
 	return map[string]any{
 		"basic":  avroOptNativeBasicAuth(x.Basic),
@@ -1051,16 +1181,16 @@ func avroNativeEndpointAuth(x EndpointAuth) map[string]any {
 
 func avroFromNativeEndpointAuth(r *avrowire.NativeReader) EndpointAuth {
 	var x EndpointAuth
-	if r16, ok := r.OptRecord("basic", "dev.surge.v1.BasicAuth"); ok {
-		v := avroFromNativeBasicAuth(r16)
+	if r22, ok := r.OptRecord("basic", "dev.surge.v1.BasicAuth"); ok {
+		v := avroFromNativeBasicAuth(r22)
 		x.Basic = &v
 	}
-	if r17, ok := r.OptRecord("oauth2", "dev.surge.v1.OAuth2ClientCredentials"); ok {
-		v := avroFromNativeOAuth2ClientCredentials(r17)
+	if r23, ok := r.OptRecord("oauth2", "dev.surge.v1.OAuth2ClientCredentials"); ok {
+		v := avroFromNativeOAuth2ClientCredentials(r23)
 		x.OAuth2 = &v
 	}
-	if r18, ok := r.OptRecord("mtls", "dev.surge.v1.MutualTLS"); ok {
-		v := avroFromNativeMutualTLS(r18)
+	if r24, ok := r.OptRecord("mtls", "dev.surge.v1.MutualTLS"); ok {
+		v := avroFromNativeMutualTLS(r24)
 		x.MTLS = &v
 	}
 	return x
@@ -1092,6 +1222,33 @@ func avroOptNativeBasicAuth(x *BasicAuth) any {
 		return nil
 	}
 	return goavro.Union("dev.surge.v1.BasicAuth", avroNativeBasicAuth(*x))
+}
+
+func avroNativeEventBridgeDestination(x EventBridgeDestination) map[string]any {
+	return map[string]any{
+		"event_bus":    x.EventBus,
+		"source":       x.Source,
+		"region":       x.Region,
+		"role_arn":     x.RoleARN,
+		"endpoint_url": x.EndpointURL,
+	}
+}
+
+func avroFromNativeEventBridgeDestination(r *avrowire.NativeReader) EventBridgeDestination {
+	var x EventBridgeDestination
+	x.EventBus = r.Str("event_bus", "")
+	x.Source = r.Str("source", "")
+	x.Region = r.Str("region", "")
+	x.RoleARN = r.Str("role_arn", "")
+	x.EndpointURL = r.Str("endpoint_url", "")
+	return x
+}
+
+func avroOptNativeEventBridgeDestination(x *EventBridgeDestination) any {
+	if x == nil {
+		return nil
+	}
+	return goavro.Union("dev.surge.v1.EventBridgeDestination", avroNativeEventBridgeDestination(*x))
 }
 
 func avroNativeMutualTLS(x MutualTLS) map[string]any {
@@ -1169,6 +1326,31 @@ func avroOptNativeOrigin(x Origin) any {
 		return nil
 	}
 	return goavro.Union("dev.surge.v1.Origin", avroNativeOrigin(x))
+}
+
+func avroNativeSQSDestination(x SQSDestination) map[string]any {
+	return map[string]any{
+		"queue_url":    x.QueueURL,
+		"region":       x.Region,
+		"role_arn":     x.RoleARN,
+		"endpoint_url": x.EndpointURL,
+	}
+}
+
+func avroFromNativeSQSDestination(r *avrowire.NativeReader) SQSDestination {
+	var x SQSDestination
+	x.QueueURL = r.Str("queue_url", "")
+	x.Region = r.Str("region", "")
+	x.RoleARN = r.Str("role_arn", "")
+	x.EndpointURL = r.Str("endpoint_url", "")
+	return x
+}
+
+func avroOptNativeSQSDestination(x *SQSDestination) any {
+	if x == nil {
+		return nil
+	}
+	return goavro.Union("dev.surge.v1.SQSDestination", avroNativeSQSDestination(*x))
 }
 
 func avroNativeSecret(x Secret) map[string]any {

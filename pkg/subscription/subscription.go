@@ -4,8 +4,9 @@
 // validation rules (field-named errors, SSRF refusal of private targets,
 // header and policy limits), ids, the Standard Webhooks signing secrets
 // (v1 whsec_ HMAC secrets, v1a whsk_ Ed25519 keys with their whpk_ public
-// keys) with their rotation, and the endpoint authentication (basic, OAuth2
-// client credentials, mTLS) with its secrets redacted on read.
+// keys) with their rotation, the endpoint authentication (basic, OAuth2
+// client credentials, mTLS) with its secrets redacted on read, and the
+// destination kind (HTTP, an SQS queue, an EventBridge bus).
 //
 // The package does no I/O except the optional DNS lookup of a target host
 // through an injected Resolver.
@@ -58,6 +59,9 @@ type View struct {
 	// Auth is the endpoint authentication, its secrets Redacted; absent
 	// when the subscription has none.
 	Auth *Auth `json:"auth,omitempty"`
+	// Destination is where deliveries go when not an HTTP POST to URL;
+	// absent for HTTP.
+	Destination *Destination `json:"destination,omitempty"`
 	// Secret is the new v1 signing secret, shown once: in the create and
 	// the rotate-secret responses only. A v1a signing key is never shown.
 	Secret string `json:"secret,omitempty"`
@@ -103,6 +107,7 @@ func NewView(s event.Subscription) View {
 		Secrets:            make([]SecretInfo, 0, len(s.Secrets)),
 		Auth:               NewAuthView(s.Auth),
 		SignatureScheme:    SchemeOf(s),
+		Destination:        NewDestinationView(s.Destination),
 	}
 	// Clients iterate these; null would be a needless special case.
 	if v.EventTypes == nil {
@@ -151,6 +156,9 @@ type Input struct {
 	// SignatureScheme is SchemeV1 (the default) or SchemeV1a, chosen at
 	// creation: a PATCH may only repeat the stored one.
 	SignatureScheme *string `json:"signature_scheme"`
+	// Destination replaces where deliveries go; {} or {"kind":"http"} is
+	// an HTTP POST to url again.
+	Destination *Destination `json:"destination"`
 }
 
 // ReadOnlyFields are the fields of a View a client cannot set, and
@@ -160,10 +168,12 @@ var ReadOnlyFields = []string{"id", "secret", "public_key", "secrets", "created_
 // IsReadOnly reports whether the JSON field name is one of ReadOnlyFields.
 func IsReadOnly(field string) bool { return slices.Contains(ReadOnlyFields, field) }
 
-// Missing lists the fields a create requires that in does not set.
+// Missing lists the fields a create requires that in does not set: url
+// unless the destination is SQS or EventBridge, and event_types.
 func (in Input) Missing() []string {
 	var out []string
-	if in.URL == nil {
+	aws := in.Destination != nil && (in.Destination.SQS != nil || in.Destination.EventBridge != nil)
+	if in.URL == nil && !aws {
 		out = append(out, "url")
 	}
 	if in.EventTypes == nil {
@@ -208,6 +218,9 @@ func (in Input) Apply(s *event.Subscription, now time.Time) {
 	if in.Auth != nil {
 		s.Auth = storedAuth(in.Auth, s.Auth)
 	}
+	if in.Destination != nil {
+		s.Destination = storedDestination(in.Destination)
+	}
 	s.UpdatedAt = Timestamp(now)
 }
 
@@ -233,6 +246,7 @@ func Clone(s event.Subscription) event.Subscription {
 	s.Headers = cloneMap(s.Headers)
 	s.RetrySchedule = slices.Clone(s.RetrySchedule)
 	s.Auth = cloneAuth(s.Auth)
+	s.Destination = cloneDestination(s.Destination)
 	secrets := make([]event.Secret, len(s.Secrets))
 	for i, sec := range s.Secrets {
 		if sec.ExpiresAt != nil {

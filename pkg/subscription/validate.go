@@ -80,9 +80,12 @@ func (v Validator) Validate(ctx context.Context, s event.Subscription) error {
 		errs = append(errs, &catalog.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 
-	if err := v.checkURL(ctx, s.URL, s.AllowPrivate); err != nil {
-		add("url", "%s", err.Error())
+	if DestinationKind(s.Destination) == DestinationHTTP {
+		if err := v.checkURL(ctx, s.URL, s.AllowPrivate); err != nil {
+			add("url", "%s", err.Error())
+		}
 	}
+	errs = append(errs, v.checkDestination(ctx, s)...)
 
 	switch n := len(s.EventTypes); {
 	case n == 0:

@@ -32,6 +32,7 @@ var Headers = []Header{
 	{HeaderDLQFirstFailure, "Dead letters: the first failure's time (RFC 3339)."},
 	{HeaderDLQLastFailure, "Dead letters: the last failure's time (RFC 3339)."},
 	{HeaderDLQHTTPStatus, "Dead deliveries: the last HTTP status the endpoint answered, when it answered."},
+	{HeaderDLQAWSErrorCode, "Dead deliveries to an SQS or EventBridge destination: the AWS error code of the last attempt (e.g. QueueDoesNotExist, AccessDeniedException), when AWS gave one."},
 	{HeaderReplayID, "On a record written by a DLQ replay: the replay's id."},
 	{HeaderReplayCount, "On a record written by a DLQ replay: how many times the record has been replayed."},
 }

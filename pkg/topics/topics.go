@@ -95,6 +95,7 @@ const (
 	HeaderDLQFirstFailure = "surge.dlq.first-failure"
 	HeaderDLQLastFailure  = "surge.dlq.last-failure"
 	HeaderDLQHTTPStatus   = "surge.dlq.http-status"
+	HeaderDLQAWSErrorCode = "surge.dlq.aws-error-code"
 
 	HeaderReplayID    = "__surge.replay.id"
 	HeaderReplayCount = "__surge.replay.count"
@@ -147,7 +148,7 @@ func Layouts(dedupWindow time.Duration) []Layout {
 		{Name: EventTypes, Partition: PartitionsOne, Configs: compacted, Schema: schemas.EventType, Key: "<event type name>"},
 		{Name: Deliveries, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>", Headers: delivery},
 		{Name: DeliveriesRetry, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>", Headers: join(delivery, []string{HeaderOriginOffset, HeaderRetryFinished})},
-		{Name: DeliveriesDLQ, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>", Headers: join(delivery, deadLettered, []string{HeaderDLQHTTPStatus})},
+		{Name: DeliveriesDLQ, Schema: schemas.Delivery, Key: "<subscription id>/<entity type>:<entity id>", Headers: join(delivery, deadLettered, []string{HeaderDLQHTTPStatus, HeaderDLQAWSErrorCode})},
 		{Name: DeliveryAttempts, Schema: schemas.DeliveryAttempt, Key: "<delivery id> (the webhook-id)", Headers: delivery},
 		{Name: Replays, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Replay, Key: "<replay id>"},
 		{Name: Stalls, Partition: PartitionsOne, Configs: compacted, Schema: schemas.Stall, Key: "<consumer group>/<topic>/<partition>"},

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/surgehq/surge/pkg/awsdest"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/stream"
@@ -19,7 +20,7 @@ import (
 
 // Dead-letter classes of the dispatcher (surge.dlq.error-class).
 const (
-	ClassRejected            = "rejected"             // a 4xx other than 408/410/425/429, or a 3xx
+	ClassRejected            = "rejected"             // a 4xx other than 408/410/425/429, a 3xx, or an AWS error that can never succeed
 	ClassRefused             = "refused"              // the target resolved to an address the SSRF rules refuse
 	ClassExhausted           = stream.ClassExhausted  // the retry schedule ran out
 	ClassSubscriptionDeleted = "subscription_deleted" // the subscription no longer exists
@@ -47,6 +48,9 @@ func (s *Service) deadLetter(l *lane, it *item, class string, cause error, now t
 	h := stream.DeadLetterHeaders(it.rec, StageName, class, cause, max(int(d.Attempts), 1), first, last)
 	if d.LastStatus != 0 {
 		h = append(h, kgo.RecordHeader{Key: topics.HeaderDLQHTTPStatus, Value: []byte(strconv.Itoa(int(d.LastStatus)))})
+	}
+	if code := awsdest.ErrorCode(cause); code != "" {
+		h = append(h, kgo.RecordHeader{Key: topics.HeaderDLQAWSErrorCode, Value: []byte(code)})
 	}
 	rec := kafkax.WithPartition(&kgo.Record{Topic: s.dlqTopic, Key: it.rec.Key, Value: v, Headers: h}, l.p)
 	if err := l.client.ProduceSync(context.Background(), rec).FirstErr(); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/opsevent"
+	"github.com/surgehq/surge/pkg/subscription"
 	"github.com/surgehq/surge/pkg/webhook"
 )
 
@@ -15,7 +16,7 @@ import (
 // disabledEvent reports a subscription disabled after a 410 Gone or by
 // its auto-disable rule; the reason says which.
 func (s *Service) disabledEvent(sub event.Subscription) {
-	s.ops.Emit(opsevent.EndpointDisabled, endpointOf(sub.ID), opsevent.Endpoint{SubscriptionID: sub.ID, URL: sub.URL, Reason: sub.DisabledReason})
+	s.ops.Emit(opsevent.EndpointDisabled, endpointOf(sub.ID), opsevent.Endpoint{SubscriptionID: sub.ID, URL: subscription.Target(sub), Reason: sub.DisabledReason})
 }
 
 // exhaustedEvent reports a delivery dead-lettered after its last retry,
@@ -41,10 +42,10 @@ func (s *Service) breakerChanged(subID string, from, to webhook.BreakerState) {
 	switch {
 	case from == webhook.Closed && to == webhook.Open:
 		until := s.now().Add(s.cfg.BreakerCoolDown).UTC().Truncate(time.Millisecond)
-		s.ops.Emit(opsevent.BreakerOpened, endpointOf(subID), opsevent.Endpoint{SubscriptionID: subID, URL: sub.URL,
+		s.ops.Emit(opsevent.BreakerOpened, endpointOf(subID), opsevent.Endpoint{SubscriptionID: subID, URL: subscription.Target(sub),
 			Reason: fmt.Sprintf("%d consecutive failed attempts", s.cfg.BreakerFailures), Until: &until})
 	case to == webhook.Closed:
-		s.ops.Emit(opsevent.BreakerClosed, endpointOf(subID), opsevent.Endpoint{SubscriptionID: subID, URL: sub.URL, Reason: "a probe after the cool-down succeeded"})
+		s.ops.Emit(opsevent.BreakerClosed, endpointOf(subID), opsevent.Endpoint{SubscriptionID: subID, URL: subscription.Target(sub), Reason: "a probe after the cool-down succeeded"})
 	}
 }
 

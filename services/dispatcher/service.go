@@ -1,5 +1,6 @@
 // Package dispatcher is Surge's last stage: it delivers commerce.deliveries
-// to HTTP endpoints as Standard Webhooks, in order per (subscription,
+// to HTTP endpoints as Standard Webhooks (or to SQS queues and EventBridge
+// buses, pkg/awsdest), in order per (subscription,
 // entity key), with retries, a circuit breaker, rate limits, a dead-letter
 // topic and an attempt log — and a failing key never holds up the others.
 //
@@ -33,7 +34,7 @@
 // intake.go (taking input records into lanes), queue.go (a key's queue and
 // when its head may go), work.go (working a key: attempts, waits,
 // parking), readback.go (the loader's records handed back, refreshes),
-// deadletter.go, endpoints.go (guards and schedules), report.go (backlog,
+// send.go (one attempt to HTTP or AWS), deadletter.go, endpoints.go (guards and schedules), report.go (backlog,
 // stall samples); lane.go, budget.go, loader.go, offsets.go, position.go
 // and metrics.go hold what their names say.
 package dispatcher
@@ -56,6 +57,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/surgehq/surge/pkg/avroserde"
+	"github.com/surgehq/surge/pkg/awsdest"
 	"github.com/surgehq/surge/pkg/backlog"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/event"
@@ -264,6 +266,7 @@ type Service struct {
 	routes   *stream.Routes  // the main topic's partition count, for key checks
 	sender   *webhook.Sender
 	tracer   trace.Tracer // nil: tracing off
+	aws      *awsdest.Sender
 	inFlight chan struct{}
 	m        *metrics
 
@@ -313,6 +316,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, deps Deps) (*Service,
 	}
 	s.tracer = deps.Tracing.Tracer()
 	s.sender = webhook.NewSender(webhook.Config{DefaultTimeout: cfg.DefaultTimeout, AllowLoopback: cfg.AllowLoopback, Now: deps.Now})
+	s.aws = awsdest.NewSender(awsdest.Config{DefaultTimeout: cfg.DefaultTimeout, AllowLoopback: cfg.AllowLoopback})
 
 	admCl, err := kafkax.Open(ctx, cfg.Kafka, log, topics.DefaultDedupWindow)
 	if err != nil {
@@ -415,6 +419,7 @@ func (s *Service) Close() {
 		s.subs.Close()
 	}
 	s.sender.CloseIdleConnections()
+	s.aws.CloseIdleConnections()
 	s.admin.Close()
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/observe"
+	"github.com/surgehq/surge/pkg/subscription"
 	"github.com/surgehq/surge/pkg/topics"
 	"github.com/surgehq/surge/pkg/webhook"
 )
@@ -199,7 +200,7 @@ func carry(r *kgo.Record) []kgo.RecordHeader {
 }
 
 // attempt decides what to do with a key's head and, when it is due, makes
-// one HTTP attempt. It tells the stall watchdog what it waits for through
+// one attempt (an HTTP request or an AWS call, send.go). It tells the stall watchdog what it waits for through
 // ks's phase.
 func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 	now := s.now()
@@ -252,19 +253,7 @@ func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 	ks.setPhase(phaseRequest)
 	started := s.now()
 	actx, endSpan := s.traceAttempt(l.ctx, it, sub)
-	res := s.sender.Send(actx, webhook.Request{
-		URL:          sub.URL,
-		ID:           d.ID,
-		Body:         d.Body,
-		Secrets:      sub.Secrets,
-		Headers:      sub.Headers,
-		Timeout:      time.Duration(sub.TimeoutMS) * time.Millisecond,
-		AllowPrivate: sub.AllowPrivate,
-		// The sender caches the credentials (an OAuth2 token, mTLS
-		// connections) per subscription and auth config.
-		SubscriptionID: sub.ID,
-		Auth:           sub.Auth,
-	})
+	res := s.send(actx, sub, d)
 	<-s.inFlight
 	endSpan(res)
 	ks.setPhase(phaseDeciding)
@@ -324,7 +313,7 @@ func (s *Service) attempt(l *lane, ks *keyState, it *item) step {
 		deadLetter(class, res.Err, now)
 		st = step{kind: stepDone}
 	}
-	s.logAttempt(l, it, sub.URL, started, res, outcome, next)
+	s.logAttempt(l, it, subscription.Target(sub), started, res, outcome, next)
 	return st
 }
 
@@ -401,7 +390,7 @@ func autoDisable(sub event.Subscription, since, now time.Time) (reason string, o
 		return "", false
 	}
 	return fmt.Sprintf("auto-disabled: every attempt to %s failed from %s to %s (auto_disable_after_ms %d)",
-		sub.URL, since.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), sub.AutoDisableAfterMS), true
+		subscription.Target(sub), since.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), sub.AutoDisableAfterMS), true
 }
 
 // logAttempt writes the attempt to commerce.delivery-attempts (async).
