@@ -228,6 +228,27 @@ func TestConsoleThroughKafka(t *testing.T) {
 		t.Errorf("after delete: GET %d, want 404", got)
 	}
 
+	// A v1a subscription made on the form: its public key is shown, its
+	// signing key never; the page names the scheme and lists the key.
+	status, _, body = c.do("POST", "/console/subscriptions", url.Values{"csrf": {csrf}, "url": {rc.URL + "/v1a"},
+		"event_types": {"product.*"}, "signature_scheme": {"v1a"}})
+	publicKey := regexp.MustCompile(`whpk_[A-Za-z0-9+/]{43}=`).FindString(html.UnescapeString(body))
+	v1a := regexp.MustCompile(`sub_[A-Za-z0-9]+`).FindString(body)
+	if status != http.StatusCreated || publicKey == "" || v1a == "" || strings.Contains(body, "whsk_") {
+		t.Fatalf("create v1a: %d %s", status, tailOf(body, 800))
+	}
+	if _, _, page := c.do("GET", "/console/subscriptions/"+v1a, nil); !strings.Contains(page, "v1a (Ed25519") ||
+		!strings.Contains(html.UnescapeString(page), publicKey) || strings.Contains(page, "whsk_") {
+		t.Errorf("the v1a subscription's page:\n%s", tailOf(page, 2000))
+	}
+	// An SQS subscription (made through the API) is listed by its queue.
+	const queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo"
+	adminCall(t, stack.AdminURL, token, "POST", "/v1/subscriptions",
+		`{"event_types":["product.*"],"destination":{"sqs":{"queue_url":"`+queue+`","region":"eu-west-1"}}}`)
+	if _, _, list := c.do("GET", "/console/subscriptions", nil); !strings.Contains(list, "<code>"+queue+"</code>") {
+		t.Errorf("the list does not name the SQS subscription's queue:\n%s", tailOf(list, 2000))
+	}
+
 	session := c.cookie
 	if status, loc, _ := c.do("POST", "/console/logout", url.Values{"csrf": {csrf}}); status != http.StatusSeeOther || loc != "/console/login" || c.cookie != "" {
 		t.Errorf("logout: %d to %q, cookie left %q", status, loc, c.cookie)

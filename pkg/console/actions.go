@@ -15,6 +15,7 @@ type createForm struct {
 	EventTypes    string // comma separated
 	Filter        string
 	RetrySchedule string // comma separated Go durations
+	Signature     string // "v1" or "v1a"; empty is the API's default, v1
 	Error         string
 	Field         string
 	// Line and Column are where a filter does not compile (1-based), and
@@ -40,8 +41,11 @@ func splitList(s string) []string {
 
 func (c *Console) createSubscription(w http.ResponseWriter, r *http.Request, _ session) error {
 	f := createForm{URL: strings.TrimSpace(r.PostFormValue("url")), EventTypes: r.PostFormValue("event_types"),
-		Filter: r.PostFormValue("filter"), RetrySchedule: r.PostFormValue("retry_schedule")}
+		Filter: r.PostFormValue("filter"), RetrySchedule: r.PostFormValue("retry_schedule"), Signature: r.PostFormValue("signature_scheme")}
 	in := map[string]any{"url": f.URL, "event_types": splitList(f.EventTypes)}
+	if f.Signature != "" {
+		in["signature_scheme"] = f.Signature
+	}
 	if f.Filter != "" {
 		in["filter"] = f.Filter
 	}
