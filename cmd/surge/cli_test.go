@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,6 +32,21 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 	var out bytes.Buffer
 	err := execCLI(ctx, &out, &out, args...)
 	return out.String(), err
+}
+
+// stackCLI runs the surge command line against the surge dev whose admin
+// API is at adminURL and whose data directory (its admin token) is dir,
+// and returns what it printed; a command that fails fails the test.
+func stackCLI(t *testing.T, adminURL, dir string) func(args ...string) string {
+	adminAddr := strings.TrimPrefix(adminURL, "http://")
+	return func(args ...string) string {
+		t.Helper()
+		out, err := runCLI(t, append(args, "--admin-addr", adminAddr, "--data-dir", dir)...)
+		if err != nil {
+			t.Fatalf("surge %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
 }
 
 // runSurge runs the command line in process, with a deadline of its own,

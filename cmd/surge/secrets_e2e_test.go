@@ -39,15 +39,7 @@ func deliveryOf(t *testing.T, stack *devStack, rc *webhooktest.Receiver, id stri
 //     the next delivery is signed by the newest alone.
 func TestSecretsStopSigningWhenRotatedAtOnceOrRevoked(t *testing.T) {
 	stack, dir := startTestDev(t, zap.WarnLevel)
-	adminAddr := strings.TrimPrefix(stack.AdminURL, "http://")
-	cli := func(args ...string) string {
-		t.Helper()
-		out, err := runCLI(t, append(args, "--admin-addr", adminAddr, "--data-dir", dir)...)
-		if err != nil {
-			t.Fatalf("surge %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	cli := stackCLI(t, stack.AdminURL, dir)
 	secretOf := func(out string) string {
 		t.Helper()
 		var v subscription.View

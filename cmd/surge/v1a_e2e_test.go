@@ -102,15 +102,7 @@ func TestV1aDeliveriesVerifyWithThePublicKeyAlone(t *testing.T) {
 	t.Cleanup(func() { _ = stack.Close() })
 	waitConsuming(t, stack)
 
-	adminAddr := strings.TrimPrefix(stack.AdminURL, "http://")
-	cli := func(args ...string) string {
-		t.Helper()
-		out, err := runCLI(t, append(args, "--admin-addr", adminAddr, "--data-dir", dir)...)
-		if err != nil {
-			t.Fatalf("surge %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	cli := stackCLI(t, stack.AdminURL, dir)
 	publicKeyOf := func(out string) string {
 		t.Helper()
 		var v struct {
