@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -89,13 +87,7 @@ func guardedClient(allowPrivate, allowLoopback bool) *http.Client {
 	dialer := &net.Dialer{
 		Timeout:   10 * time.Second,
 		KeepAlive: 30 * time.Second,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("checking address %q: %w", address, err)
-			}
-			return subscription.CheckAddr(ap.Addr(), allowPrivate, allowLoopback)
-		},
+		Control:   subscription.DialControl(allowPrivate, allowLoopback),
 	}
 	return &http.Client{
 		Transport: &http.Transport{

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 )
 
 // Class is the kind of address range an IP address is in, as far as the
@@ -83,6 +84,20 @@ func (e *AddrError) Error() string {
 		hint += " (surge dev allows loopback targets without it)"
 	}
 	return what + ": webhook targets in loopback, private, link-local, CGNAT, multicast and unspecified ranges are refused to prevent server-side request forgery (SSRF); " + hint
+}
+
+// DialControl is a net.Dialer's Control that applies CheckAddr to every
+// address dialled: it runs on each socket after DNS and before connect,
+// so the address checked is the one connected to (DNS rebinding is
+// caught).
+func DialControl(allowPrivate, allowLoopback bool) func(network, address string, c syscall.RawConn) error {
+	return func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("checking address %q: %w", address, err)
+		}
+		return CheckAddr(ap.Addr(), allowPrivate, allowLoopback)
+	}
 }
 
 // CheckAddr applies the SSRF rules to one target address: a public address

@@ -9,13 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -222,15 +220,7 @@ func newClient(cfg Config, allowPrivate bool) *http.Client {
 func newClientTLS(cfg Config, allowPrivate bool, tlsConfig *tls.Config) *http.Client {
 	dialer := &net.Dialer{
 		KeepAlive: 30 * time.Second,
-		// Control runs on the socket of every address tried, after DNS
-		// and before connect: the address checked is the one dialled.
-		Control: func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("checking address %q: %w", address, err)
-			}
-			return subscription.CheckAddr(ap.Addr(), allowPrivate, cfg.AllowLoopback)
-		},
+		Control:   subscription.DialControl(allowPrivate, cfg.AllowLoopback),
 	}
 	return &http.Client{
 		Transport: &http.Transport{
