@@ -153,7 +153,14 @@ func TestAcceptedEventIsDurableAndDecodesWithAStockDeserializer(t *testing.T) {
 	if len(id) != 27 {
 		t.Fatalf("id %q is not a ksuid", id)
 	}
-	recs := h.rawRecords()
+	// The 202 came after the transaction's commit; a read_committed
+	// reader sees the record once the commit markers are written, which
+	// Kafka's coordinator does after it answers EndTxn.
+	var recs []*kgo.Record
+	kafkatest.WaitFor(t, 10*time.Second, "the accepted event on the raw topic", func() bool {
+		recs = h.rawRecords()
+		return len(recs) > 0
+	})
 	if len(recs) != 1 {
 		t.Fatalf("%d records on the raw topic, want 1", len(recs))
 	}
