@@ -26,27 +26,12 @@ const (
 )
 
 func TestSignV1aGolden(t *testing.T) {
-	tests := []struct {
-		name    string
-		secrets []string
-		want    string
-	}{
+	checkSignatures(t, []signCase{
 		{"one key", []string{goldenKey1}, goldenSigA1},
 		{"the seed form of the key", []string{goldenSeed1}, goldenSigA1},
 		{"rotation signs with each, in order", []string{goldenKey2, goldenKey1}, goldenSigA2 + " " + goldenSigA1},
 		{"a v1 secret and a v1a key, each by its scheme", []string{goldenKey1, goldenSecret1}, goldenSigA1 + " " + goldenSig1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := webhook.Sign(goldenID, goldenTime.Add(999*time.Millisecond), []byte(goldenBody), tt.secrets)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("Sign = %q, want %q", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 // TestSignV1aVerifiesWithThePublicKey signs random deliveries with new
