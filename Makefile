@@ -6,7 +6,7 @@ MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS     := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
 
-.PHONY: all build run test test-short test-kafka test-kafka-faults test-aws test-interop test-api-contract test-asyncapi test-console fuzz lint fmt bench bench-tracing deps clean
+.PHONY: all build run test test-short test-kafka test-kafka-faults test-aws test-interop test-api-contract test-asyncapi test-console fuzz lint fmt bench bench-tracing bench-console deps clean
 
 all: lint test
 
@@ -99,6 +99,11 @@ test-api-contract:
 ## docs/console/ (scripts/console.sh)
 test-console:
 	GO=$(GO) scripts/console.sh
+
+## bench-console: BenchmarkConsolePages (1,000 subscriptions, 100,000
+## attempts) with the page times headless Chromium measures (docs/console.md)
+bench-console:
+	GO=$(GO) scripts/console.sh --bench
 
 ## test-asyncapi: docs/asyncapi.json, the AsyncAPI 3 document of the topics
 ## (generated from pkg/topics and schemas/; make test fails when it is

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # console.sh — the operator console in headless Chromium (make test-console).
 #
-#   scripts/console.sh
+#   scripts/console.sh           the browser test
+#   scripts/console.sh --bench   BenchmarkConsolePages with the browser's timings
 #
 # It installs Debian's chromium when /usr/bin/chromium is missing (apt-get,
 # as root), installs tests/console/package-lock.json (playwright-core,
@@ -10,7 +11,10 @@
 # directory, waits for /readyz, and runs tests/console/console.test.mjs with
 # node's test runner. The test writes its screenshots into docs/console/
 # (docs/console.md shows them). surge dev is stopped with SIGTERM and must
-# exit 0. Its log is kept when the run fails.
+# exit 0. Its log is kept when the run fails. --bench installs the same and
+# runs `go test -bench ConsolePages` (1,000 subscriptions, 100,000 attempts)
+# with SURGE_CONSOLE_BROWSER=1, so tests/console/timings.mjs measures the
+# pages in Chromium too (make bench-console).
 set -euo pipefail
 
 readonly PROG=console.sh
@@ -26,6 +30,7 @@ PYTHON=${PYTHON:-python3}
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+[[ $# == 0 || ($# == 1 && $1 == --bench) ]] || die "usage: console.sh [--bench]"
 [[ $READY_TIMEOUT =~ ^[0-9]+$ ]] || die "CONSOLE_READY_TIMEOUT must be a whole number, got $READY_TIMEOUT"
 command -v node >/dev/null 2>&1 || die "node is required (Node.js 20+)"
 command -v npm >/dev/null 2>&1 || die "npm is required"
@@ -54,6 +59,11 @@ if [[ ! -f $stamp || $(<"$stamp") != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 
+if [[ ${1:-} == --bench ]]; then
+  log "BenchmarkConsolePages with the browser's timings"
+  cd "$REPO_ROOT/cmd/surge"
+  SURGE_CONSOLE_BROWSER=1 CHROMIUM=$CHROMIUM exec "$GO" test -run '^$' -bench ConsolePages -benchtime "${CONSOLE_BENCHTIME:-5x}" -timeout 20m .
+fi
 log "building bin/surge"
 mkdir -p "$BIN"
 "$GO" build -o "$BIN/surge" ./cmd/surge || die "go build ./cmd/surge failed"

@@ -144,6 +144,7 @@ func BenchmarkConsolePages(b *testing.B) {
 		b.ReportMetric(float64(size)/1024, p.name+"_KiB")
 	}
 	b.StopTimer()
+	browserTimings(b, stack.AdminURL, token, pages)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
