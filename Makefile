@@ -6,7 +6,7 @@ MODULES  := $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS     := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 12m
 
-.PHONY: all build run test test-short test-kafka test-kafka-faults test-aws test-interop test-api-contract test-asyncapi test-console fuzz lint fmt bench bench-tracing bench-console deps clean
+.PHONY: all build run test test-short test-kafka test-kafka-faults test-aws test-interop test-api-contract test-asyncapi test-console fuzz lint fmt bench bench-tracing bench-singles bench-console deps clean
 
 all: lint test
 
@@ -99,6 +99,11 @@ test-api-contract:
 ## docs/console/ (scripts/console.sh)
 test-console:
 	GO=$(GO) scripts/console.sh
+
+## bench-singles: single-event traffic end to end through surge dev next to
+## the bare chain (scripts/bench/barechain), alternated, and the ratio (issue 18)
+bench-singles:
+	GO=$(GO) scripts/bench/singles.sh
 
 ## bench-console: BenchmarkConsolePages (1,000 subscriptions, 100,000
 ## attempts) with the page times headless Chromium measures (docs/console.md)
