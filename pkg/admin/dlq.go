@@ -21,6 +21,8 @@ import (
 type DLQ interface {
 	Stats(ctx context.Context, topic string, tick func(dlq.Progress)) (*dlq.Stats, error)
 	Record(ctx context.Context, topic string, partition int32, offset int64) (*dlq.Record, error)
+	// Records lists a page of dead letters.
+	Records(ctx context.Context, b dlq.Browse) (*dlq.Page, error)
 	// Plan is the dry run of a replay.
 	Plan(ctx context.Context, sel dlq.Selection, each func(dlq.Planned), tick func(dlq.Progress)) (*dlq.Plan, error)
 	// Start plans a replay and runs it in the background.

@@ -94,6 +94,30 @@ func (f *fakeDLQ) Record(_ context.Context, topic string, partition int32, offse
 	}, nil
 }
 
+// Records lists the one dead letter at 0/7, as pkg/dlq does: the topic
+// has partitions 0 and 1.
+func (f *fakeDLQ) Records(ctx context.Context, b dlq.Browse) (*dlq.Page, error) {
+	if err := f.failing(); err != nil {
+		return nil, err
+	}
+	full, err := checkTopic(b.Topic)
+	if err != nil {
+		return nil, err
+	}
+	if b.Partition != nil && *b.Partition > 1 {
+		return nil, &dlq.InvalidError{Field: "partition", Message: fmt.Sprintf("%s has no partition %d (it has 2)", full, *b.Partition)}
+	}
+	pg := &dlq.Page{Topic: full, Records: []*dlq.Record{}}
+	if (b.Partition == nil || *b.Partition == 0) && (b.FromOffset == nil || *b.FromOffset <= 7) {
+		rec, err := f.Record(ctx, full, 0, 7)
+		if err != nil {
+			return nil, err
+		}
+		pg.Records = append(pg.Records, rec)
+	}
+	return pg, nil
+}
+
 // plan answers like pkg/dlq: a bad filter is invalid, deliveries of
 // sub_gone are refused.
 func (f *fakeDLQ) plan(sel dlq.Selection, each func(dlq.Planned)) (*dlq.Plan, error) {

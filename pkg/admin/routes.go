@@ -47,6 +47,7 @@ func (a *API) operations() []operation {
 		{"PUT /v1/event-types/{type}", a.putEventType},
 		{"GET /v1/dlq/stats", okJSON(a.dlqStats)},
 		{"GET /v1/dlq/records/{partition}/{offset}", okJSON(a.dlqRecord)},
+		{"GET /v1/dlq/records", okJSON(a.dlqRecords)},
 		{"GET /v1/dlq/replays", okJSON(a.listReplays)},
 		{"POST /v1/dlq/replays", a.createReplay},
 		{"GET /v1/dlq/replays/{id}", okJSON(a.getReplay)},

@@ -151,8 +151,23 @@ func (s *Service) FindEvent(ctx context.Context, topic, id string, tick func(Pro
 	return out, nil
 }
 
-// view builds the Record of r.
+// view builds the Record of r, with a delivery's attempts.
 func (s *Service) view(ctx context.Context, kind Kind, r *kgo.Record) (*Record, error) {
+	v, d, err := s.describe(ctx, kind, r)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		if v.Attempts, err = s.attemptsOf(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// describe builds the Record of r without its attempts, and returns the
+// delivery it holds (nil for an event or a value that does not decode).
+func (s *Service) describe(ctx context.Context, kind Kind, r *kgo.Record) (*Record, *event.Delivery, error) {
 	v := &Record{
 		RecordMeta: kafkax.MetaOf(r),
 		DeadLetter: DeadLetter{
@@ -176,7 +191,7 @@ func (s *Service) view(ctx context.Context, kind Kind, r *kgo.Record) (*Record, 
 	if err != nil {
 		var perm error
 		if terr := transient(err, &perm); terr != nil {
-			return nil, terr
+			return nil, nil, terr
 		}
 		v.Value = json.RawMessage("null")
 		v.ValueError = err.Error()
@@ -185,71 +200,20 @@ func (s *Service) view(ctx context.Context, kind Kind, r *kgo.Record) (*Record, 
 		v.Value = js
 	}
 	v.ReplaysTo, _ = s.target(kind, r)
-	if kind == KindDeliveries {
-		l, err := s.decode(ctx, kind, r)
-		if err != nil {
-			return nil, err
-		}
-		if l.delivery != nil {
-			if v.Attempts, err = s.attemptsOf(ctx, l.delivery); err != nil {
-				return nil, err
-			}
-		}
+	if kind != KindDeliveries {
+		return v, nil, nil
 	}
-	return v, nil
+	l, err := s.decode(ctx, kind, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, l.delivery, nil
 }
 
-// attemptsOf reads d's attempts from commerce.delivery-attempts. The
-// topic is keyed by delivery id, so only the partition the key hashes to
-// is read, from a minute before the delivery was created.
+// attemptsOf reads d's attempts from commerce.delivery-attempts.
 func (s *Service) attemptsOf(ctx context.Context, d *event.Delivery) ([]Attempt, error) {
-	topic := s.cfg.Names.Name(topics.DeliveryAttempts)
-	spans, err := s.bounds(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	if len(spans) == 0 {
-		return nil, nil
-	}
-	p := int32(kgo.StickyKeyPartitioner(nil).ForTopic(topic).Partition(&kgo.Record{Key: []byte(d.ID)}, len(spans)))
-	sp, ok := spans[p]
-	if !ok || sp.end <= sp.from {
-		return nil, nil
-	}
-	if !d.CreatedAt.IsZero() {
-		after, err := s.adm.ListOffsetsAfterMilli(ctx, d.CreatedAt.Add(-time.Minute).UnixMilli(), topic)
-		if err == nil && after.Error() == nil {
-			if o, ok := after.Lookup(topic, p); ok && o.Offset > sp.from && o.Offset <= sp.end {
-				sp.from = o.Offset
-			}
-		}
-	}
-	var out []Attempt
-	err = s.scan(ctx, topic, map[int32]span{p: sp}, func(r *kgo.Record) error {
-		if r.Attrs.IsControl() || string(r.Key) != d.ID {
-			return nil
-		}
-		a, err := s.attempts.Decode(ctx, r.Value)
-		if err != nil {
-			var perm error
-			return transient(err, &perm) // an undecodable attempt is left out
-		}
-		if a.DeliveryID != d.ID {
-			return nil
-		}
-		out = append(out, Attempt{
-			Attempt:    a.Attempt,
-			StartedAt:  a.StartedAt.UTC(),
-			DurationMS: float64(a.Duration.Microseconds()) / 1000,
-			Status:     a.StatusCode,
-			Outcome:    a.Outcome,
-			Error:      a.Error,
-			URL:        a.URL,
-			ReplayID:   header(r, topics.HeaderReplayID),
-		})
-		return nil
-	}, nil)
-	return out, err
+	all, err := s.attemptsOfMany(ctx, []*event.Delivery{d})
+	return all[d.ID], err
 }
 
 // target is the topic a replay writes r to: commerce.deliveries for a
