@@ -120,6 +120,14 @@ func (c *Console) Mount(mux *http.ServeMux) {
 		"GET /console/subscriptions/{id}/delete":         c.confirmDelete,
 		"POST /console/subscriptions/{id}/delete":        c.deleteSubscription,
 		"POST /console/subscriptions/{id}/rotate-secret": c.rotateSecret,
+		"GET /console/dlq":                               c.dlqPage,
+		"GET /console/dlq/replay":                        c.replayWizard,
+		"POST /console/dlq/replay":                       c.planReplay,
+		"GET /console/dlq/replays":                       c.replays,
+		"POST /console/dlq/replays":                      c.startReplay,
+		"GET /console/dlq/replays/{id}":                  c.replayDetail,
+		"POST /console/dlq/replays/{id}/stop":            c.stopReplay,
+		"POST /console/dlq/replays/{id}/resume":          c.resumeReplay,
 	} {
 		mux.Handle(route, c.headers(c.authenticated(h)))
 	}
