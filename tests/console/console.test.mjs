@@ -22,7 +22,10 @@ const shots = process.env.SURGE_CONSOLE_SCREENSHOTS || "docs/console";
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const failBody = '<script>window.__pwned = true</script> upstream down';
 
-// A receiver on loopback: 503 with an HTML body for order:P, 200 otherwise.
+// A receiver on loopback: 503 with an HTML body for order:P, 400 for
+// order:X while refuseX is set (so those are dead-lettered, and the replay
+// finds them accepted), 200 otherwise. got counts answers by "id status".
+const receiverState = { refuseX: true, got: new Map() };
 function startReceiver() {
   return new Promise((resolve) => {
     const srv = http.createServer((req, res) => {
@@ -31,13 +34,18 @@ function startReceiver() {
       req.on("end", () => {
         let id = "";
         try { id = JSON.parse(body).entity.id; } catch { /* not a delivery */ }
-        if (id === "P") {
+        let status = 200;
+        if (id === "P") status = 503;
+        else if (id === "X" && receiverState.refuseX) status = 400;
+        const k = `${id} ${status}`;
+        receiverState.got.set(k, (receiverState.got.get(k) || 0) + 1);
+        if (status === 503) {
           res.writeHead(503, { "content-type": "text/html" });
           res.end(failBody);
           return;
         }
-        res.writeHead(200);
-        res.end("ok");
+        res.writeHead(status);
+        res.end(status === 400 ? "no such order" : "ok");
       });
     });
     srv.listen(0, "127.0.0.1", () => resolve(srv));
@@ -134,6 +142,7 @@ test("the console in Chromium", { timeout: 240_000 }, async (t) => {
   await postEvent("OK", 1);
   await postEvent("P", 2);
   await postEvent("P", 3);
+  for (const n of [1, 2, 3]) await postEvent("X", n);
   const detailURL = `${admin}/console/subscriptions/${subID}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -156,6 +165,58 @@ test("the console in Chromium", { timeout: 240_000 }, async (t) => {
   assert.deepEqual(dialogs, []);
   assert.ok(!(await page.content()).includes(secret), "the detail page does not show the secret");
   await page.screenshot({ path: `${shots}/subscription.png`, fullPage: true });
+
+  // Dead letters: order:X's three 400s, counted by status.
+  const dlqURL = `${admin}/console/dlq?topic=commerce.deliveries.dlq`;
+  const dlqDeadline = Date.now() + 60_000;
+  for (;;) {
+    await page.goto(dlqURL);
+    if (/^3 dead letters/.test((await page.locator("#dlq-total .status").textContent()).trim())) break;
+    assert.ok(Date.now() < dlqDeadline, "order:X's three 400s dead-lettered within 60 s");
+    await page.waitForTimeout(500);
+  }
+  const by400 = page.locator("#by-status tbody tr", { hasText: "400" });
+  assert.equal(await by400.locator("td").nth(1).textContent(), "3", "three dead letters answered 400");
+  assert.equal(await page.locator("#by-subscription tbody tr", { hasText: subID }).locator("td").nth(1).textContent(), "3");
+  const recordRows = page.locator("#records > tbody > tr");
+  assert.equal(await recordRows.count(), 3, "the three records are listed");
+  // A delivery's key is its subscription and entity: its lane.
+  assert.equal((await recordRows.first().locator("td").nth(2).textContent()).trim(), `${subID}/order:X`);
+  await recordRows.first().locator("summary").click();
+  assert.match(await recordRows.first().locator("dl.headers").textContent(), /surge\.dlq\.http-status\s*400/);
+  await page.screenshot({ path: `${shots}/dlq.png`, fullPage: true });
+
+  // The replay wizard: the dry run counts what the page listed; the replay
+  // at 5/s reaches 100 % and the receiver now takes order:X.
+  await page.click("#topic-form >> text=Replay…");
+  await page.waitForURL(/\/console\/dlq\/replay\?/);
+  await page.fill("#subscription", subID);
+  await page.fill("#rate", "5");
+  await page.click("#wizard button[type=submit]");
+  const planned = (await page.locator("#plan-count strong").textContent()).trim();
+  assert.equal(planned, "3 records", "the dry run selects the three dead letters");
+  assert.equal(await page.locator("#plan-records tbody tr").count(), 3);
+  assert.deepEqual([...new Set(await page.locator("#plan-records tbody tr td:nth-child(3)").allTextContents())], [`${subID}/order:X`]);
+  await page.screenshot({ path: `${shots}/replay-plan.png`, fullPage: true });
+  receiverState.refuseX = false;
+  await page.click("#start button[type=submit]");
+  await page.waitForURL(/\/console\/dlq\/replays\/[^/]+$/);
+  const replayURL = page.url();
+  const replayDeadline = Date.now() + 60_000;
+  for (;;) {
+    const pct = (await page.locator("#replay-percent").textContent()).trim();
+    if (pct === "100 %") break;
+    assert.ok(Date.now() < replayDeadline, `the replay reaches 100 % within 60 s (at ${pct})`);
+    await page.waitForTimeout(500);
+    await page.goto(replayURL);
+  }
+  assert.equal((await page.locator("#replay-count").textContent()).trim(), "3 of 3");
+  await page.screenshot({ path: `${shots}/replay.png`, fullPage: true });
+  const acceptedDeadline = Date.now() + 60_000;
+  while ((receiverState.got.get("X 200") || 0) < 3) {
+    assert.ok(Date.now() < acceptedDeadline, `the replayed order:X deliveries reach the receiver (${JSON.stringify([...receiverState.got])})`);
+    await page.waitForTimeout(250);
+  }
 
   // The overview: every stage's lag, the subscriptions by state.
   await page.goto(`${admin}/console/`);
