@@ -26,6 +26,9 @@ type overviewData struct {
 	// instance has open; Waiting and InRetryTopic sum every backlog.
 	BreakerOpen           []subscriptionView
 	Waiting, InRetryTopic int64
+	// Rates are the per-minute figures and the failing endpoints
+	// (rates.go).
+	Rates ratesData
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ session) error {
@@ -55,6 +58,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ session) er
 			}
 		}
 	}
+	d.Rates = c.rates(r.Context(), d.Lag, subs.Subscriptions)
 	for _, t := range dlqTopics {
 		var st dlqStats
 		if err := c.call(r.Context(), http.MethodGet, "/v1/dlq/stats?topic="+t, nil, &st); err != nil {
