@@ -108,3 +108,19 @@ func deref(f *float64) any {
 	}
 	return *f
 }
+
+// TestAggregateAttemptsPercentilesOfManyAttempts takes enough attempts
+// that p50, p99 and the slowest differ: 200 attempts of 1 to 200 ms,
+// logged in shuffled order.
+func TestAggregateAttemptsPercentilesOfManyAttempts(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var samples []attemptSample
+	for i := range 200 {
+		ms := float64((i*37)%200 + 1) // 37 and 200 are coprime: every value once
+		samples = append(samples, attemptSample{subscription: "sub_a", outcome: event.OutcomeDelivered, durationMS: ms, at: now.Add(-time.Second)})
+	}
+	a := aggregateAttempts(samples, now.Add(-time.Minute), now).Subscriptions[0]
+	if *a.P50MS != 100 || *a.P99MS != 198 {
+		t.Errorf("1..200 ms: p50 %v p99 %v, want 100 and 198", *a.P50MS, *a.P99MS)
+	}
+}
