@@ -28,12 +28,17 @@ type rateFigure struct {
 	Error     string
 }
 
+// maxFailing is how many failing endpoints the overview lists.
+const maxFailing = 20
+
 // ratesData is the overview's per-minute figures and failing endpoints.
 type ratesData struct {
 	Accepted, Delivered, DeadLettered rateFigure
 	// Failing are the subscriptions with a failed attempt in the stats
-	// window, the lowest success rate first.
+	// window, the lowest success rate first, at most maxFailing of them;
+	// FailingMore counts the rest.
 	Failing     []failingView
+	FailingMore int
 	StatsWindow string
 	StatsError  string
 }
@@ -108,6 +113,9 @@ func (c *Console) rates(ctx context.Context, lag *inspect.StageLagReport, subs [
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
+	if len(d.Failing) > maxFailing {
+		d.Failing, d.FailingMore = d.Failing[:maxFailing], len(d.Failing)-maxFailing
+	}
 	return d
 }
 
