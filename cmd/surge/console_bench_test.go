@@ -25,12 +25,12 @@ import (
 // BenchmarkConsolePages is issue 15's figures: surge dev in process with
 // 1,000 subscriptions and 100,000 attempts on commerce.delivery-attempts
 // (100 per subscription, 200-byte bodies), then the console's overview,
-// subscriptions list and one subscription's page (its attempts and lanes
-// read from Kafka) served b.N times each, reported as ms per page (server
-// time: the request on loopback, rendering included), and the process's
-// heap after a GC (the embedded cluster's copy of the topics included, as
-// surge dev keeps them in memory). Run it once: -bench ConsolePages
-// -benchtime 5x.
+// subscriptions list, one subscription's page (its attempts and lanes
+// read from Kafka) and the topics page served b.N times each, reported as
+// ms per page (server time: the request on loopback, rendering included),
+// and the process's heap after a GC (the embedded cluster's copy of the
+// topics included, as surge dev keeps them in memory). Run it once:
+// -bench ConsolePages -benchtime 5x.
 func BenchmarkConsolePages(b *testing.B) {
 	const subs, attemptsPerSub = 1000, 100
 	dir := b.TempDir()
@@ -129,6 +129,7 @@ func BenchmarkConsolePages(b *testing.B) {
 		{"overview", "/console/"},
 		{"subscriptions", "/console/subscriptions"},
 		{"subscription", "/console/subscriptions/" + ids[0]},
+		{"topics", "/console/topics"},
 	}
 	for _, p := range pages {
 		get(p.path) // warm

@@ -19,7 +19,6 @@ import (
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/kafkax"
-	"github.com/surgehq/surge/pkg/topics"
 )
 
 // topicsOptions are the flags every `surge topics` command shares.
@@ -118,9 +117,9 @@ SURGE_BROKERS, SURGE_REGISTRY, SURGE_TOPIC_PREFIX and SURGE_TIMEOUT.`,
 					return err
 				}
 				if o.JSON {
-					doc := map[string]any{"topics": v.summaries()}
-					if v.stallErr != nil {
-						doc["stalls_error"] = v.stallErr.Error()
+					doc := map[string]any{"topics": v.Summaries()}
+					if v.StallErr != nil {
+						doc["stalls_error"] = v.StallErr.Error()
 					}
 					doc["backlog"] = v.backlog
 					if v.backlogErr != nil {
@@ -151,11 +150,11 @@ TOPIC is the full name, or a Surge topic's name without --topic-prefix.`,
 				if err != nil {
 					return err
 				}
-				d := v.describe(v.only)
+				d := v.Describe(v.Only)
 				if o.JSON {
 					return printTopicsJSON(out, d)
 				}
-				return d.print(out)
+				return printDescription(out, d)
 			})
 		},
 	}
@@ -168,15 +167,3 @@ func printTopicsJSON(out io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-// stageReaders names the stage consumer group that reads each Surge topic,
-// from the pipeline table.
-var stageReaders = func() map[string]string {
-	m := map[string]string{}
-	for _, st := range topics.Pipeline() {
-		for _, t := range st.Reads {
-			m[t] = st.Group
-		}
-	}
-	return m
-}()

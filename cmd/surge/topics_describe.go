@@ -8,71 +8,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/surgehq/surge/pkg/inspect"
 )
 
 // topicDescription is `surge topics describe`.
-type topicDescription struct {
-	Name              string             `json:"name"`
-	Surge             bool               `json:"surge"`
-	ReplicationFactor int                `json:"replication_factor"`
-	SizeBytes         *int64             `json:"size_bytes"`
-	Partitions        []partitionDesc    `json:"partitions"`
-	Groups            []inspect.GroupLag `json:"groups"`
-	Configs           map[string]string  `json:"configs"` // set on the topic, not defaults
-	SizeError         string             `json:"size_error,omitempty"`
-	StallsError       string             `json:"stalls_error,omitempty"` // why no lag could be marked stalled
-}
+type topicDescription = inspect.TopicDescription
 
-type partitionDesc struct {
-	Partition int32   `json:"partition"`
-	Leader    int32   `json:"leader"`
-	Replicas  []int32 `json:"replicas"`
-	ISR       []int32 `json:"isr"`
-	Start     int64   `json:"start"`
-	End       int64   `json:"end"`
-	StableEnd int64   `json:"stable_end"` // read_committed's end; below End while a transaction is open
-	SizeBytes *int64  `json:"size_bytes"`
-}
-
-func (v *topicsView) describe(topic string) topicDescription {
-	d := topicDescription{Name: topic, Surge: v.isSurge(topic), SizeBytes: v.topicSize(topic), Configs: map[string]string{}, Groups: []inspect.GroupLag{}}
-	if v.sizeErr != nil {
-		d.SizeError = v.sizeErr.Error()
-	}
-	if v.stallErr != nil {
-		d.StallsError = v.stallErr.Error()
-	}
-	for _, p := range v.partitions(topic) {
-		pd := v.meta[topic].Partitions[p]
-		d.ReplicationFactor = max(d.ReplicationFactor, len(pd.Replicas))
-		d.Partitions = append(d.Partitions, partitionDesc{
-			Partition: p, Leader: pd.Leader, Replicas: int32sOrEmpty(pd.Replicas), ISR: int32sOrEmpty(pd.ISR),
-			Start: v.offset(v.Starts, topic, p), End: v.offset(v.ends, topic, p), StableEnd: v.offset(v.Stable, topic, p),
-			SizeBytes: v.partitionSize(topic, p),
-		})
-	}
-	for _, g := range v.readers(topic) {
-		d.Groups = append(d.Groups, v.lag(topic, g))
-	}
-	for _, c := range v.configs[topic] {
-		switch c.Source {
-		case kmsg.ConfigSourceDefaultConfig, kmsg.ConfigSourceStaticBrokerConfig,
-			kmsg.ConfigSourceDynamicBrokerConfig, kmsg.ConfigSourceDynamicDefaultBrokerConfig:
-			continue // the broker's, not this topic's
-		}
-		if c.Sensitive {
-			d.Configs[c.Key] = "(sensitive)"
-		} else {
-			d.Configs[c.Key] = c.MaybeValue()
-		}
-	}
-	return d
-}
-
-func (d topicDescription) print(out io.Writer) error {
+// printDescription prints d as `surge topics describe` does.
+func printDescription(out io.Writer, d topicDescription) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	kind := "a Surge topic"
 	if !d.Surge {
@@ -183,13 +126,6 @@ func stallText(s *inspect.StallMark, now time.Time) string {
 	}
 	return fmt.Sprintf("at offset %d for %s (since %s%s): %s", s.Offset, now.Sub(s.Since).Round(time.Second),
 		s.Since.Format(time.RFC3339), who, s.Reason)
-}
-
-func int32sOrEmpty(s []int32) []int32 {
-	if s == nil {
-		return []int32{}
-	}
-	return s
 }
 
 func int32sText(s []int32) string {

@@ -7,18 +7,12 @@ import (
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/inspect"
 	"github.com/surgehq/surge/pkg/kafkax"
-	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
-// How `surge topics` knows a stage's lag is stalled: pkg/inspect
-// (stalls.go) says why the stages report it to commerce.stalls.
-
-// readStalls reads commerce.stalls to its end: the last record of each
-// key, tombstones removing it. A missing topic means no stalls.
-func readStalls(ctx context.Context, kafka config.Kafka, registryURL string, exists bool) (map[string]stream.Stall, error) {
-	return readReports(ctx, kafka, registryURL, topics.Stalls, exists, stream.NewStallCodec)
-}
+// How `surge topics` reads the compacted report topics: commerce.stalls
+// through pkg/inspect (stalls.go says why the stages report stalls there),
+// commerce.backlog here (topics_backlog.go).
 
 // readReports reads the compacted topic base (without the prefix), whose
 // values newCodec decodes, to its end: the last value of each key,

@@ -818,11 +818,12 @@ func TestRoutesAreTheDocumentedOnes(t *testing.T) {
 	e := newEnv(t, admin.Config{})
 	want := []string{
 		"DELETE /v1/sources/{id}", "DELETE /v1/sources/{id}/aliases/{entity_type}/{sender_id}", "DELETE /v1/subscriptions/{id}",
-		"GET /v1/asyncapi.json", "GET /v1/dlq/records", "GET /v1/dlq/records/{partition}/{offset}", "GET /v1/dlq/replays", "GET /v1/dlq/replays/{id}", "GET /v1/dlq/stats",
+		"GET /v1/asyncapi.json", "GET /v1/attempt-stats", "GET /v1/dlq/records", "GET /v1/dlq/records/{partition}/{offset}", "GET /v1/dlq/replays", "GET /v1/dlq/replays/{id}", "GET /v1/dlq/stats",
 		"GET /v1/event-types", "GET /v1/openapi.json", "GET /v1/sources", "GET /v1/sources/{id}",
 		"GET /v1/sources/{id}/aliases", "GET /v1/sources/{id}/aliases/{entity_type}/{sender_id}",
 		"GET /v1/stages/lag",
 		"GET /v1/subscriptions", "GET /v1/subscriptions/{id}", "GET /v1/subscriptions/{id}/attempts", "GET /v1/subscriptions/{id}/lanes",
+		"GET /v1/topics", "GET /v1/topics/{topic}/records",
 		"PATCH /v1/subscriptions/{id}",
 		"POST /v1/dlq/replays", "POST /v1/dlq/replays/{id}/resume", "POST /v1/dlq/replays/{id}/stop",
 		"POST /v1/sources/{id}/aliases",

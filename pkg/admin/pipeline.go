@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/surgehq/surge/pkg/httpx"
 	"github.com/surgehq/surge/pkg/inspect"
@@ -18,6 +19,10 @@ type Inspector interface {
 	StageLag(ctx context.Context) (*inspect.StageLagReport, error)
 	Attempts(ctx context.Context, subscription string, limit int) ([]inspect.Attempt, error)
 	Lanes(ctx context.Context, subscription string) (*inspect.LaneReport, error)
+	Topics(ctx context.Context) (*inspect.TopicReport, error)
+	TopicExists(ctx context.Context, topic string) (bool, error)
+	TopicRecords(ctx context.Context, topic string, window time.Duration, now time.Time) (*inspect.TopicRecords, error)
+	AttemptStats(ctx context.Context, window time.Duration, now time.Time) (*inspect.AttemptStatsReport, error)
 }
 
 // attemptList is the answer of GET /v1/subscriptions/{id}/attempts.

@@ -113,6 +113,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 		"GET /console/{$}":                               c.overview,
 		"GET /console/subscriptions":                     c.subscriptions,
 		"GET /console/subscriptions/{id}":                c.subscriptionDetail,
+		"GET /console/topics":                            c.topicsPage,
 		"POST /console/logout":                           c.logout,
 		"POST /console/subscriptions":                    c.createSubscription,
 		"POST /console/subscriptions/{id}/pause":         c.pauseSubscription,

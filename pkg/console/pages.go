@@ -26,6 +26,9 @@ type overviewData struct {
 	// instance has open; Waiting and InRetryTopic sum every backlog.
 	BreakerOpen           []subscriptionView
 	Waiting, InRetryTopic int64
+	// Rates are the per-minute figures and the failing endpoints
+	// (rates.go).
+	Rates ratesData
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ session) error {
@@ -55,6 +58,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ session) er
 			}
 		}
 	}
+	d.Rates = c.rates(r.Context(), d.Lag, subs.Subscriptions)
 	for _, t := range dlqTopics {
 		var st dlqStats
 		if err := c.call(r.Context(), http.MethodGet, "/v1/dlq/stats?topic="+t, nil, &st); err != nil {
@@ -71,6 +75,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ session) er
 type subscriptionsData struct {
 	Subscriptions []subscriptionView
 	Form          createForm
+	// Stats are the subscriptions' attempts over the stats window by id
+	// (stats.go); Paging says which page of the list this is.
+	Stats  map[string]*statsView
+	Paging listPage
 }
 
 func (c *Console) subscriptions(w http.ResponseWriter, r *http.Request, _ session) error {
@@ -82,13 +90,19 @@ func (c *Console) subscriptionsPage(w http.ResponseWriter, r *http.Request, stat
 	if err := c.call(r.Context(), http.MethodGet, "/v1/subscriptions", nil, &subs); err != nil {
 		return err
 	}
+	paging, lo, hi := pageOf(r, len(subs.Subscriptions))
+	rep, stats, statsErr := c.attemptStats(r.Context(), statsWindow)
+	paging.StatsWindow, paging.StatsError = statsWindow, statsErr
+	paging.StatsTruncated = rep != nil && rep.Truncated
 	return c.render(w, r, status, "subscriptions", page{Title: "Subscriptions", Nav: "subscriptions", Notice: notice,
-		Data: subscriptionsData{Subscriptions: subs.Subscriptions, Form: f}})
+		Data: subscriptionsData{Subscriptions: subs.Subscriptions[lo:hi], Form: f, Stats: stats, Paging: paging}})
 }
 
 // detailData is a subscription's page.
 type detailData struct {
 	Sub           subscriptionView
+	Stats         *statsView // nil: no attempt in the stats window
+	StatsError    string
 	Attempts      []inspect.Attempt
 	AttemptsError string
 	Lanes         *inspect.LaneReport
@@ -106,6 +120,8 @@ func (c *Console) subscriptionDetail(w http.ResponseWriter, r *http.Request, _ s
 		d.AttemptsError = err.Error()
 	}
 	d.Attempts = al.Attempts
+	_, stats, statsErr := c.attemptStats(r.Context(), statsWindow)
+	d.Stats, d.StatsError = stats[id], statsErr
 	var lanes inspect.LaneReport
 	if err := c.call(r.Context(), http.MethodGet, "/v1/subscriptions/"+url.PathEscape(id)+"/lanes", nil, &lanes); err != nil {
 		d.LanesError = err.Error()
