@@ -56,7 +56,11 @@ func (t *matcher) match(ctx context.Context, r *kgo.Record) {
 			return
 		}
 		if a.EventID == t.id {
-			t.add(attemptStep(r, a))
+			s := attemptStep(r, a)
+			if t.details {
+				s.ResponseHeaders, s.ResponseBody = a.ResponseHeaders, a.ResponseBody
+			}
+			t.add(s)
 		}
 		return
 	}
@@ -133,6 +137,12 @@ func (t *matcher) match(ctx context.Context, r *kgo.Record) {
 			s.EntityVersion = d.EntityVersion
 			if kind != KindDelivery {
 				s.Attempts, s.Status, s.Error, s.NextAttemptAt = d.Attempts, d.LastStatus, d.LastError, d.NextAttemptAt
+			}
+			if kind == KindDelivery && t.details {
+				s.Body = string(d.Body)
+				if len(s.Body) > MaxBody {
+					s.Body, s.BodyTruncated = strings.ToValidUTF8(s.Body[:MaxBody], ""), true
+				}
 			}
 		}
 		if kind == KindDeadLetter {

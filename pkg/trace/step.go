@@ -76,7 +76,20 @@ type Step struct {
 	Detail string `json:"detail,omitempty"`
 
 	ValueError string `json:"value_error,omitempty"` // the value did not decode
+
+	// With Options.Details only: a delivery's body (fanout's steps, at
+	// most MaxBody bytes of it), and for an attempt the headers it sent
+	// as far as the records tell (RequestHeaders) and the response's
+	// headers and the start of its body.
+	Body            string            `json:"body,omitempty"`
+	BodyTruncated   bool              `json:"body_truncated,omitempty"`
+	RequestHeaders  map[string]string `json:"request_headers,omitempty"`
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
+	ResponseBody    string            `json:"response_body,omitempty"`
 }
+
+// MaxBody is the most of a delivered body a step holds.
+const MaxBody = 64 << 10
 
 // Origin is the sender's identity of an event (event.Origin).
 type Origin struct {
@@ -112,4 +125,5 @@ type DeadLetter struct {
 type subState struct {
 	Found, Deleted, Enabled, Paused bool
 	URL, DisabledReason             string
+	Headers                         map[string]string // the custom headers it sends
 }

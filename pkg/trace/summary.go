@@ -5,13 +5,16 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgehq/surge/pkg/event"
+	"github.com/surgehq/surge/pkg/subscription"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/webhook"
 )
 
 // result orders the steps, decodes the state of the subscriptions they
@@ -37,12 +40,19 @@ func (t *matcher) result(ctx context.Context, adm *kadm.Client) *Trace {
 			if v == nil {
 				st.Deleted = true
 			} else if sub, err := t.subCodec.Decode(ctx, v); err == nil {
-				st.Enabled, st.Paused, st.URL, st.DisabledReason = sub.Enabled, sub.Paused, sub.URL, sub.DisabledReason
+				st.Enabled, st.Paused, st.URL, st.DisabledReason, st.Headers = sub.Enabled, sub.Paused, sub.URL, sub.DisabledReason, sub.Headers
 			} else {
 				st.Found = false
 			}
 		}
 		subs[s.SubscriptionID] = st
+	}
+	if t.details {
+		for i := range steps {
+			if steps[i].Kind == KindAttempt && steps[i].ValueError == "" {
+				steps[i].RequestHeaders = requestHeaders(steps[i], subs[steps[i].SubscriptionID])
+			}
+		}
 	}
 	summary := summarize(steps, subs)
 	if len(summary) == 0 {
@@ -224,4 +234,25 @@ func (t *matcher) noDeliveries(ctx context.Context, adm *kadm.Client, steps []St
 		sum.Detail = "no delivery found"
 	}
 	return sum
+}
+
+// requestHeaders are the headers the dispatcher sent with attempt a, as
+// far as the records tell: the subscription's custom headers as it is
+// now, and the ones every webhook carries (pkg/webhook). The signature
+// and any authorization are not recorded; webhook-timestamp is the
+// second the attempt started, which the signing time falls in.
+func requestHeaders(a Step, st subState) map[string]string {
+	h := map[string]string{}
+	if st.Found && !st.Deleted {
+		for k, v := range st.Headers {
+			if !slices.Contains(subscription.ReservedHeaders, strings.ToLower(k)) {
+				h[k] = v
+			}
+		}
+	}
+	h["Content-Type"] = "application/json"
+	h["User-Agent"] = webhook.UserAgent
+	h[webhook.HeaderID] = a.DeliveryID
+	h[webhook.HeaderTimestamp] = strconv.FormatInt(a.Time.Unix(), 10)
+	return h
 }
