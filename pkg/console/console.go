@@ -120,6 +120,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 		"GET /console/subscriptions/{id}/delete":         c.confirmDelete,
 		"POST /console/subscriptions/{id}/delete":        c.deleteSubscription,
 		"POST /console/subscriptions/{id}/rotate-secret": c.rotateSecret,
+		"GET /console/trace":                             c.tracePage,
 	} {
 		mux.Handle(route, c.headers(c.authenticated(h)))
 	}

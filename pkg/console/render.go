@@ -23,7 +23,7 @@ type page struct {
 }
 
 // pageNames are the templates, each with the layout around it.
-var pageNames = []string{"login", "overview", "subscriptions", "subscription", "confirm-delete", "secret", "error", "notfound"}
+var pageNames = []string{"login", "overview", "subscriptions", "subscription", "confirm-delete", "secret", "error", "notfound", "trace"}
 
 var funcs = template.FuncMap{
 	"when": func(t any) string {
