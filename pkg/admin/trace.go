@@ -32,7 +32,8 @@ type traceAnswer struct {
 	Entity *trace.EntityEvents `json:"entity,omitempty"`
 }
 
-// traceParams are the search parameters; exactly one is given.
+// traceParams are the search parameters, in the order one given wins
+// over the others.
 var traceParams = []string{"id", "entity", "webhook_id"}
 
 // traceQuery is GET /v1/trace: ?id= an event's Surge id or its sender's
@@ -47,7 +48,7 @@ func (a *API) traceQuery(r *http.Request) (any, error) {
 			continue
 		}
 		if name != "" {
-			return nil, httpx.Errorf(http.StatusBadRequest, httpx.CodeInvalid, "give one of ?id=, ?entity= and ?webhook_id=, not both ?%s= and ?%s=", name, p)
+			continue // the first given wins: id, then entity, then webhook_id
 		}
 		if len(vs) != 1 || strings.TrimSpace(vs[0]) == "" {
 			return nil, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: p, Message: "must be given once, not empty"}
@@ -55,14 +56,17 @@ func (a *API) traceQuery(r *http.Request) (any, error) {
 		name, value = p, strings.TrimSpace(vs[0])
 	}
 	if name == "" {
-		return nil, httpx.Errorf(http.StatusBadRequest, httpx.CodeInvalid, "give ?id= (an event id or the sender's id), ?entity= (an entity key, type:id) or ?webhook_id=")
+		// Each parameter is optional in the document, so asking for none is
+		// a valid request that cannot be answered: a 422.
+		return nil, &httpx.Error{Status: http.StatusUnprocessableEntity, Code: httpx.CodeInvalid, Field: "id",
+			Message: "give ?id= (an event id or the sender's id), ?entity= (an entity key, type:id) or ?webhook_id="}
 	}
 	limit := 0
 	if vs, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(vs[0])
-		if name != "entity" || len(vs) != 1 || err != nil || n < 1 || n > trace.MaxEntityEvents {
+		if len(vs) != 1 || err != nil || n < 1 || n > trace.MaxEntityEvents {
 			return nil, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeInvalid, Field: "limit",
-				Message: "must be one number from 1 to " + strconv.Itoa(trace.MaxEntityEvents) + ", with ?entity="}
+				Message: "must be one number from 1 to " + strconv.Itoa(trace.MaxEntityEvents)}
 		}
 		limit = n
 	}

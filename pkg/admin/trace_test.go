@@ -125,21 +125,21 @@ func TestTraceRoute(t *testing.T) {
 		}
 	}
 	traced("/v1/trace?id=evt_1")
-	traced("/v1/trace?id=sender-1")      // the sender's id of evt_1
-	traced("/v1/trace?webhook_id=msg_1") // its delivery
+	traced("/v1/trace?id=sender-1")             // the sender's id of evt_1
+	traced("/v1/trace?webhook_id=msg_1")        // its delivery
+	traced("/v1/trace?id=evt_1&entity=order:2") // id wins
 	if status, body := get("/v1/trace?entity=order:1&limit=5"); status != 200 || fmt.Sprint(body["entity"]) == "" ||
 		fmt.Sprint(body["entity"].(map[string]any)["events"].([]any)[0].(map[string]any)["event_id"]) != "evt_1" {
 		t.Fatalf("entity search: %d %v", status, body)
 	}
 	for path, want := range map[string]int{
-		"/v1/trace":                         400,
-		"/v1/trace?id=":                     400,
-		"/v1/trace?id=evt_1&entity=order:1": 400,
-		"/v1/trace?entity=order":            400,
-		"/v1/trace?id=evt_1&limit=5":        400,
-		"/v1/trace?id=evt_nope":             404,
-		"/v1/trace?webhook_id=msg_nope":     404,
-		"/v1/trace?id=dup":                  409,
+		"/v1/trace":                        422,
+		"/v1/trace?id=":                    400,
+		"/v1/trace?entity=order":           400,
+		"/v1/trace?entity=order:1&limit=0": 400,
+		"/v1/trace?id=evt_nope":            404,
+		"/v1/trace?webhook_id=msg_nope":    404,
+		"/v1/trace?id=dup":                 409,
 	} {
 		if status, body := get(path); status != want {
 			t.Errorf("GET %s: %d %v, want %d", path, status, body, want)
