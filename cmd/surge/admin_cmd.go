@@ -78,6 +78,11 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		return err
 	}
 	defer in.Close()
+	tr, err := newTracer(c.Kafka, c.Registry.URL, log.Named("trace"))
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
 	api, err := admin.New(admin.Config{Token: c.Token, AllowLoopback: c.AllowLoopback, SecretGrace: c.SecretGrace,
 		Cluster: asyncAPICluster("kafka", "the Kafka cluster this admin API runs on", c.Kafka, c.Registry.URL)}, admin.Deps{
 		Subscriptions: stores.Subscriptions,
@@ -89,6 +94,7 @@ func runAdmin(ctx context.Context, c adminConfig, log *zap.Logger) error {
 		Aliases:       stores.Aliases,
 		Backlog:       stores.Backlog,
 		Inspector:     in,
+		Tracer:        tr,
 	})
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ import (
 	"github.com/surgehq/surge/pkg/observe"
 	"github.com/surgehq/surge/pkg/registry"
 	"github.com/surgehq/surge/pkg/store"
+	"github.com/surgehq/surge/pkg/trace"
 	"github.com/surgehq/surge/pkg/tracing"
 	"github.com/surgehq/surge/services/dispatcher"
 	"github.com/surgehq/surge/services/enrich"
@@ -138,6 +139,8 @@ type devStack struct {
 	traces []*tracing.Provider // each service's tracing, from OTEL_*; nil ones are off
 	// inspector reads the admin API's stage lag, attempts and lanes.
 	inspector *inspect.Inspector
+	// tracer reads the admin API's traces.
+	tracer *trace.Tracer
 
 	KafkaAddr, RegistryURL, IngestURL, AdminURL string
 
@@ -279,6 +282,9 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 	if d.inspector, err = newInspector(kafka, d.RegistryURL, log.Named("inspect")); err != nil {
 		return nil, err
 	}
+	if d.tracer, err = newTracer(kafka, d.RegistryURL, log.Named("trace")); err != nil {
+		return nil, err
+	}
 	api, err := admin.New(admin.Config{Token: d.adminToken, AllowLoopback: true, Cluster: devAsyncAPICluster(kafka, d.RegistryURL)}, admin.Deps{
 		Subscriptions: d.stores.Subscriptions,
 		Sources:       d.stores.SourceTable(),
@@ -289,6 +295,7 @@ func startDev(ctx context.Context, c devConfig, log *zap.Logger) (_ *devStack, e
 		Aliases:       d.stores.Aliases,
 		Backlog:       d.stores.Backlog,
 		Inspector:     d.inspector,
+		Tracer:        d.tracer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
@@ -435,6 +442,7 @@ func (d *devStack) Close() error {
 	d.servers.Wait()
 	closeStarted(d.dlq) // background replays commit their position
 	closeStarted(d.inspector)
+	closeStarted(d.tracer)
 	d.stages.Wait()
 	closeStarted(d.dispatcher)
 	closeStarted(d.fanout)

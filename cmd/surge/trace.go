@@ -11,17 +11,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/segmentio/ksuid"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/surgehq/surge/pkg/avroserde"
 	"github.com/surgehq/surge/pkg/cli"
 	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/trace"
 )
 
 type traceConfig struct {
@@ -77,7 +74,7 @@ by one of the Surge ids listed.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return trace(ctx, c, strings.TrimSpace(args[0]), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runTrace(ctx, c, strings.TrimSpace(args[0]), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -92,151 +89,111 @@ by one of the Surge ids listed.`,
 	return cmd
 }
 
-func trace(ctx context.Context, c traceConfig, id string, out, errOut io.Writer) error {
+func runTrace(ctx context.Context, c traceConfig, id string, out, errOut io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	started := time.Now()
 
 	stderr := &lockedWriter{w: errOut}
-	prog := startTraceProgress(stderr, len(traceTopics), started)
+	prog := startTraceProgress(stderr, len(trace.Topics), started)
 	defer prog.stop()
 
-	srCl, err := sr.NewClient(sr.URLs(c.Registry.URL))
-	if err != nil {
-		return fmt.Errorf("creating registry client: %w", err)
-	}
-	admCl, err := kgo.NewClient(kafkax.ClientOpts(c.Kafka, nil)...)
+	reg, err := avroserde.Connect(c.Registry.URL)
 	if err != nil {
 		return err
 	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	reg := avroserde.NewRegistry(srCl)
-	names := topics.Namer{Prefix: c.Kafka.TopicPrefix}
+	tr, err := trace.New(trace.Config{
+		Names:      topics.Namer{Prefix: c.Kafka.TopicPrefix},
+		ClientOpts: kafkax.ClientOpts(c.Kafka, nil),
+		Registry:   reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	opts := trace.Options{Note: func(s string) { stderr.printf("note: %s\n", s) }, Progress: prog}
+	filter := trace.OriginFilter{Source: c.OriginSource, Type: c.OriginType}
+	raw := topics.Namer{Prefix: c.Kafka.TopicPrefix}.Name(topics.EventsRaw)
 
 	// An id that is not Surge's own, or whose origin is given, is first
 	// looked for as a sender's id.
-	_, minted := traceFrom(id, started)
+	_, minted := trace.From(id, started)
 	bySender := minted.IsZero() || c.OriginSource != "" || c.OriginType != ""
 	if bySender {
-		found, err := findBySenderID(ctx, c, adm, reg, names, id, stderr)
+		found, err := findBySenderID(ctx, tr, id, filter, stderr)
 		if err != nil {
 			return err
 		}
 		if found != "" {
 			id = found
 		} else if c.OriginSource != "" || c.OriginType != "" {
-			return fmt.Errorf("no event on %s has sender's id %s%s", names.Name(topics.EventsRaw), id, describeOriginFilter(c))
+			return fmt.Errorf("no event on %s has sender's id %s%s", raw, id, describeOriginFilter(filter))
 		}
 	}
-	res, err := traceEvent(ctx, c, adm, reg, names, id, started, stderr, prog)
-	if errors.Is(err, errNoRecord) && !bySender {
+	res, err := tr.Event(ctx, id, opts)
+	if errors.Is(err, trace.ErrNoRecord) && !bySender {
 		// A ksuid may be a sender's id too (a shop that mints ksuids).
-		found, ferr := findBySenderID(ctx, c, adm, reg, names, id, stderr)
+		found, ferr := findBySenderID(ctx, tr, id, filter, stderr)
 		if ferr != nil {
 			return ferr
 		}
 		if found != "" {
-			res, err = traceEvent(ctx, c, adm, reg, names, found, started, stderr, prog)
+			res, err = tr.Event(ctx, found, opts)
 		}
 	}
-	if err != nil && !errors.Is(err, errPartial) {
+	var partial *trace.PartialError
+	if errors.As(err, &partial) {
+		found := "nothing found so far"
+		if res != nil && len(res.Steps) > 0 {
+			found = "what was found so far is shown"
+		}
+		err = fmt.Errorf("searching for event %s: %w after %s with %d of %d topics read to their end (--timeout); %s",
+			partial.ID, trace.ErrPartial, c.Timeout, partial.TopicsRead, partial.Topics, found)
+	} else if err != nil {
 		return err
 	}
-	if res != nil && len(res.steps) > 0 {
-		if perr := printTrace(out, *res, res.minted, c.JSON); perr != nil {
+	if res != nil && len(res.Steps) > 0 {
+		if perr := printTrace(out, res, c.JSON); perr != nil {
 			return perr
 		}
 	}
 	return err
 }
 
-// errNoRecord is traceEvent's error when no topic holds a record of the
-// event; errPartial when it gave up (--timeout) with part of the trace.
-var (
-	errNoRecord = errors.New("no record of event")
-	errPartial  = errors.New("the search gave up")
-)
-
-// traceEvent reads every topic for the event with Surge id id and returns
-// its steps. Its errors wrap errNoRecord (nothing found) or errPartial
-// (gave up, res holds what was found).
-func traceEvent(ctx context.Context, c traceConfig, adm *kadm.Client, reg *avroserde.Registry, names topics.Namer, id string,
-	started time.Time, stderr *lockedWriter, prog *traceProgress) (*traceSearch, error) {
-	from, minted := traceFrom(id, started)
-	if minted.IsZero() {
-		stderr.printf("note: %s is not a ksuid; searching every topic from the beginning\n", id)
-	}
-	t := &tracer{
-		id:    id,
-		names: names,
-		base:  map[string]string{},
-		subs:  map[string][]byte{},
-	}
-	t.events = avroserde.NewEventCodec(reg, names.Name(topics.EventsRaw))
-	t.enriched = avroserde.NewEnrichedEventCodec(reg, names.Name(topics.EventsEnriched))
-	t.deliveries = avroserde.NewDeliveryCodec(reg, names.Name(topics.Deliveries))
-	t.attempts = avroserde.NewDeliveryAttemptCodec(reg, names.Name(topics.DeliveryAttempts))
-	t.subCodec = avroserde.NewSubscriptionCodec(reg, names.Name(topics.Subscriptions))
-	full := make([]string, len(traceTopics))
-	for i, b := range traceTopics {
-		full[i] = names.Name(b)
-		t.base[full[i]] = b
-	}
-
-	plan, err := planTrace(ctx, adm, full, from, names.Name(topics.Subscriptions))
+// findBySenderID looks the sender's id up on commerce.events.raw and
+// returns the Surge id of the one event found, "" when none is. Several
+// matches are an error listing them.
+func findBySenderID(ctx context.Context, tr *trace.Tracer, id string, f trace.OriginFilter, stderr *lockedWriter) (string, error) {
+	matches, err := tr.BySenderID(ctx, id, f)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	for _, m := range plan.missing {
-		stderr.printf("note: topic %s does not exist; skipped\n", m)
+	switch len(matches) {
+	case 0:
+		return "", nil
+	case 1:
+		m := matches[0]
+		stderr.printf("note: %s is the sender's id (%s%s) of event %s\n", id, m.Origin.Format, trace.DescribeOrigin(m.Origin), m.EventID)
+		return m.EventID, nil
 	}
-	prog.add(len(full) - len(plan.ranges)) // missing, or nothing after from
-
-	readErr := readPlan(ctx, c.Kafka, plan, prog, t.match)
-	prog.stop()
-	if readErr != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return nil, readErr
+	var b strings.Builder
+	for _, m := range matches {
+		fmt.Fprintf(&b, "\n  %s  %s  received %s  %s%s", m.EventID, m.EntityKey, traceTime(m.ReceivedAt), m.Origin.Format, trace.DescribeOrigin(m.Origin))
 	}
-	// Decoding subscriptions and asking consumer groups may outlive an
-	// expired --timeout by a little, so a partial trace is still shown.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer rcancel()
-	res := t.result(rctx, adm, from)
-	res.minted = minted
-	if readErr != nil {
-		found := "nothing found so far"
-		if len(res.steps) > 0 {
-			found = "what was found so far is shown"
-		}
-		return &res, fmt.Errorf("searching for event %s: %w after %s with %d of %d topics read to their end (--timeout); %s",
-			id, errPartial, c.Timeout, prog.doneCount(), len(full), found)
-	}
-	if len(res.steps) == 0 {
-		return nil, fmt.Errorf("%w %s on any topic (searched from %s)", errNoRecord, id, describeFrom(from))
-	}
-	return &res, nil
+	return "", fmt.Errorf("%d events have sender's id %s%s:%s\nnarrow the search with --origin-source or --origin-type, or trace one of these event ids",
+		len(matches), id, describeOriginFilter(f), b.String())
 }
 
-// traceFrom is where the search starts: a minute before the time in the
-// event's ksuid (ingest minted it when it accepted the event; the minute
-// covers clocks that disagree). A zero time means from the beginning: the
-// id is not a ksuid, or its time is implausibly in the future.
-func traceFrom(id string, now time.Time) (from, minted time.Time) {
-	k, err := ksuid.Parse(id)
-	if err != nil {
-		return time.Time{}, time.Time{}
+func describeOriginFilter(f trace.OriginFilter) string {
+	var parts []string
+	if f.Source != "" {
+		parts = append(parts, "origin source "+f.Source)
 	}
-	minted = k.Time()
-	if minted.After(now.Add(time.Hour)) {
-		return time.Time{}, time.Time{}
+	if f.Type != "" {
+		parts = append(parts, "origin type "+f.Type)
 	}
-	return minted.Add(-time.Minute), minted
-}
-
-func describeFrom(from time.Time) string {
-	if from.IsZero() {
-		return "the beginning"
+	if len(parts) == 0 {
+		return ""
 	}
-	return from.UTC().Format(time.RFC3339)
+	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -4,63 +4,44 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/surgehq/surge/pkg/trace"
 )
 
-func httpStatus(s string) string {
-	if s == "" || s == "0" {
-		return ""
-	}
-	return "HTTP " + s
-}
-
-func httpStatusN(s int32) string {
-	if s == 0 {
-		return "got no response"
-	}
-	return "got HTTP " + strconv.Itoa(int(s))
-}
-
-func traceTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-// humanResult is a result as people read it.
-func humanResult(r string) string {
-	switch r {
-	case resultDeadLettered:
-		return "dead-lettered"
-	case resultPending:
-		return "not delivered yet"
-	case resultNoDeliveries:
-		return "no deliveries"
-	}
-	return r
-}
+func traceTime(t time.Time) string { return trace.FormatTime(t) }
 
 // printTrace writes the steps as JSON lines, or as a timeline and a table
 // of subscriptions.
-func printTrace(out io.Writer, res traceSearch, minted time.Time, asJSON bool) error {
+func printTrace(out io.Writer, res *trace.Trace, asJSON bool) error {
+	steps := append(slices.Clone(res.Steps), res.Summary...)
 	if asJSON {
 		enc := json.NewEncoder(out)
-		for _, s := range res.steps {
+		for _, s := range steps {
 			if err := enc.Encode(s); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	head := "event " + res.id
-	if !minted.IsZero() {
-		head += ", accepted " + minted.UTC().Format(time.RFC3339)
+	head := "event " + res.EventID
+	if res.AcceptedAt != nil {
+		head += ", accepted " + res.AcceptedAt.UTC().Format(time.RFC3339)
 	}
-	fmt.Fprintf(out, "%s (searched from %s)\n\n", head, describeFrom(res.from))
+	from := time.Time{}
+	if res.SearchedFrom != nil {
+		from = *res.SearchedFrom
+	}
+	fmt.Fprintf(out, "%s (searched from %s)\n\n", head, trace.DescribeFrom(from))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tSTAGE\tTOPIC\tPARTITION\tOFFSET\tWHAT")
-	var sums []traceStep
-	for _, s := range res.steps {
-		if s.Stage == stageSummary {
+	var sums []trace.Step
+	for _, s := range steps {
+		if s.Stage == trace.StageSummary {
 			sums = append(sums, s)
 			continue
 		}
@@ -73,12 +54,12 @@ func printTrace(out io.Writer, res traceSearch, minted time.Time, asJSON bool) e
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if len(sums) == 1 && sums[0].SubscriptionID == "" {
 		s := sums[0]
-		fmt.Fprintf(tw, "%s: %s\n", humanResult(s.Result), withError(s.Detail, s.Error))
+		fmt.Fprintf(tw, "%s: %s\n", trace.HumanResult(s.Result), withError(s.Detail, s.Error))
 		return tw.Flush()
 	}
 	fmt.Fprintln(tw, "SUBSCRIPTION\tRESULT\tATTEMPTS\tWEBHOOK-ID\tDETAIL")
 	for _, s := range sums {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.SubscriptionID, humanResult(s.Result), s.Attempts, orDash(s.DeliveryID), withError(s.Detail, s.Error))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.SubscriptionID, trace.HumanResult(s.Result), s.Attempts, orDash(s.DeliveryID), withError(s.Detail, s.Error))
 	}
 	return tw.Flush()
 }
@@ -101,7 +82,7 @@ func orDash(s string) string {
 }
 
 // describeStep is a step's WHAT column: key=value pairs.
-func describeStep(s traceStep) string {
+func describeStep(s trace.Step) string {
 	var b []string
 	kv := func(k, v string) {
 		if v != "" {
@@ -114,8 +95,8 @@ func describeStep(s traceStep) string {
 		}
 	}
 	switch s.Kind {
-	case kindEvent:
-		if s.Stage == stageIngest {
+	case trace.KindEvent:
+		if s.Stage == trace.StageIngest {
 			kv("type", s.EventType)
 			kv("key", s.EntityKey)
 			kv("source", s.Source)
@@ -141,7 +122,7 @@ func describeStep(s traceStep) string {
 			}
 			q("warnings", strings.Join(s.Warnings, ", "))
 		}
-	case kindDerived:
+	case trace.KindDerived:
 		b = append(b, "derived")
 		kv("event_id", s.EventID)
 		kv("type", s.EventType)
@@ -149,11 +130,11 @@ func describeStep(s traceStep) string {
 		if s.EntityVersion > 0 {
 			kv("version", strconv.FormatInt(s.EntityVersion, 10))
 		}
-	case kindDelivery:
+	case trace.KindDelivery:
 		kv("subscription", s.SubscriptionID)
 		kv("webhook-id", s.DeliveryID)
 		kv("key", s.EntityKey)
-	case kindParked:
+	case trace.KindParked:
 		b = append(b, "parked")
 		kv("subscription", s.SubscriptionID)
 		kv("webhook-id", s.DeliveryID)
@@ -165,7 +146,7 @@ func describeStep(s traceStep) string {
 			kv("last_status", strconv.Itoa(int(s.Status)))
 		}
 		q("last_error", s.Error)
-	case kindAttempt:
+	case trace.KindAttempt:
 		kv("attempt", strconv.Itoa(int(s.Attempt)))
 		kv("subscription", s.SubscriptionID)
 		kv("status", strconv.Itoa(int(s.Status)))
@@ -177,7 +158,7 @@ func describeStep(s traceStep) string {
 			kv("next_attempt_at", traceTime(*s.NextAttemptAt))
 		}
 		q("error", s.Error)
-	case kindDeadLetter:
+	case trace.KindDeadLetter:
 		b = append(b, "dead-lettered")
 		kv("subscription", s.SubscriptionID)
 		kv("webhook-id", s.DeliveryID)

@@ -43,19 +43,10 @@ func startTraceProgress(w *lockedWriter, total int, started time.Time) *tracePro
 	return p
 }
 
-func (p *traceProgress) add(n int) {
-	if p != nil {
-		p.done.Add(int64(n))
-	}
-}
-
-func (p *traceProgress) record() {
-	if p != nil {
-		p.records.Add(1)
-	}
-}
-
-func (p *traceProgress) doneCount() int64 { return p.done.Load() }
+// TopicsDone, Record and ReadDone make it a trace.Progress.
+func (p *traceProgress) TopicsDone(n int) { p.done.Add(int64(n)) }
+func (p *traceProgress) Record()          { p.records.Add(1) }
+func (p *traceProgress) ReadDone()        { p.stop() }
 
 // stop ends the reports and returns once none is being written.
 func (p *traceProgress) stop() { p.show.stop() }

@@ -19,6 +19,7 @@ import (
 	"github.com/surgehq/surge/pkg/event"
 	"github.com/surgehq/surge/pkg/stream"
 	"github.com/surgehq/surge/pkg/topics"
+	"github.com/surgehq/surge/pkg/trace"
 )
 
 // TestTraceFollowsAnEventThroughARetriedDelivery is the issue's
@@ -126,9 +127,9 @@ func TestTraceFollowsAnEventThroughARetriedDelivery(t *testing.T) {
 		if err != nil {
 			t.Fatalf("surge trace --json: %v\n%s%s", err, stdout, stderr)
 		}
-		var steps []traceStep
+		var steps []trace.Step
 		for i, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
-			var s traceStep
+			var s trace.Step
 			dec := json.NewDecoder(strings.NewReader(line))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&s); err != nil {
@@ -158,7 +159,7 @@ func TestTraceFollowsAnEventThroughARetriedDelivery(t *testing.T) {
 		if s := steps[4]; s.Attempt != 2 || s.Status != 200 || s.Outcome != event.OutcomeDelivered || s.URL != receiver.URL+"/hook" {
 			t.Fatalf("attempt step %+v: want attempt 2, 200, delivered", s)
 		}
-		if s := steps[5]; s.SubscriptionID != subID || s.Result != resultDelivered || s.Attempts != 2 || s.DeliveryID != webhookID || s.URL != receiver.URL+"/hook" {
+		if s := steps[5]; s.SubscriptionID != subID || s.Result != trace.ResultDelivered || s.Attempts != 2 || s.DeliveryID != webhookID || s.URL != receiver.URL+"/hook" {
 			t.Fatalf("summary %+v: want %s delivered after 2 attempts", s, subID)
 		}
 	})
@@ -242,94 +243,4 @@ func findRecord(t *testing.T, broker, topic, id string) (int32, int64) {
 	}
 	t.Fatalf("no record of %s on %s", id, topic)
 	return 0, 0
-}
-
-// TestTraceSummary pins what each combination of facts about one
-// subscription's delivery comes to.
-func TestTraceSummary(t *testing.T) {
-	t0 := time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
-	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	next := at(60)
-	delivery := traceStep{Time: at(0), Stage: stageFanout, Kind: kindDelivery, SubscriptionID: "sub_a", DeliveryID: "msg_1"}
-	attempt := func(s int, n int32, status int32, outcome string) traceStep {
-		st := traceStep{Time: at(s), Stage: stageDispatcher, Kind: kindAttempt, SubscriptionID: "sub_a", DeliveryID: "msg_1",
-			Attempt: n, Status: status, Outcome: outcome}
-		if outcome == event.OutcomeRetry {
-			st.NextAttemptAt = &next
-		}
-		return st
-	}
-	parked := traceStep{Time: at(2), Stage: stageDispatcher, Kind: kindParked, SubscriptionID: "sub_a", DeliveryID: "msg_1", Attempts: 1}
-	dlq := traceStep{Time: at(9), Stage: stageDispatcher, Kind: kindDeadLetter, SubscriptionID: "sub_a", DeliveryID: "msg_1", Attempts: 3,
-		DeadLetter: &traceDeadLetter{Stage: "dispatcher", Class: "exhausted", HTTPStatus: "503", Error: "boom"}}
-	active := map[string]subState{"sub_a": {Found: true, Enabled: true}}
-
-	tests := []struct {
-		name         string
-		in           []traceStep
-		subs         map[string]subState
-		want         string
-		wantAttempts int32
-		wantDetail   string
-	}{
-		{name: "delivery only", in: []traceStep{delivery}, subs: active, want: resultPending, wantDetail: "waiting for the dispatcher"},
-		{name: "delivered after a retry", in: []traceStep{delivery, attempt(1, 1, 503, event.OutcomeRetry), attempt(2, 2, 200, event.OutcomeDelivered)},
-			subs: active, want: resultDelivered, wantAttempts: 2, wantDetail: "HTTP 200 on attempt 2"},
-		{name: "retrying", in: []traceStep{delivery, attempt(1, 1, 503, event.OutcomeRetry)}, subs: active,
-			want: resultRetrying, wantAttempts: 1, wantDetail: "attempt 1 got HTTP 503, next attempt at 2025-06-01T10:01:00.000Z"},
-		{name: "retrying, parked", in: []traceStep{delivery, attempt(1, 1, 0, event.OutcomeRetry), parked}, subs: active,
-			want: resultRetrying, wantAttempts: 1, wantDetail: "attempt 1 got no response"},
-		{name: "retrying on a paused subscription is held", in: []traceStep{delivery, attempt(1, 1, 503, event.OutcomeRetry)},
-			subs: map[string]subState{"sub_a": {Found: true, Enabled: true, Paused: true}}, want: resultHeld, wantAttempts: 1, wantDetail: "subscription paused"},
-		{name: "disabled by a 410", in: []traceStep{delivery, attempt(1, 1, 410, event.OutcomeHeld)},
-			subs: map[string]subState{"sub_a": {Found: true, DisabledReason: "410 Gone"}}, want: resultHeld, wantAttempts: 1, wantDetail: "HTTP 410"},
-		{name: "not tried on a disabled subscription", in: []traceStep{delivery, parked},
-			subs: map[string]subState{"sub_a": {Found: true, DisabledReason: "by an operator"}}, want: resultHeld, wantAttempts: 1, wantDetail: "disabled: by an operator"},
-		{name: "dead-lettered", in: []traceStep{delivery, attempt(1, 1, 503, event.OutcomeRetry), attempt(8, 3, 503, event.OutcomeDeadLettered), dlq},
-			subs: active, want: resultDeadLettered, wantAttempts: 3, wantDetail: "class exhausted HTTP 503"},
-		{name: "deleted subscription", in: []traceStep{delivery}, subs: map[string]subState{"sub_a": {Found: true, Deleted: true}},
-			want: resultPending, wantDetail: "deleted"},
-		{name: "delivered wins over a later held subscription", in: []traceStep{delivery, attempt(1, 1, 200, event.OutcomeDelivered)},
-			subs: map[string]subState{"sub_a": {Found: true, Paused: true}}, want: resultDelivered, wantAttempts: 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := summarize(tt.in, tt.subs)
-			if len(got) != 1 {
-				t.Fatalf("%d summary lines, want 1: %+v", len(got), got)
-			}
-			s := got[0]
-			if s.Result != tt.want || s.Attempts != tt.wantAttempts || s.SubscriptionID != "sub_a" || s.DeliveryID != "msg_1" || !strings.Contains(s.Detail, tt.wantDetail) {
-				t.Fatalf("summary %+v: want %s after %d attempts, detail containing %q", s, tt.want, tt.wantAttempts, tt.wantDetail)
-			}
-		})
-	}
-}
-
-func TestTraceFrom(t *testing.T) {
-	now := time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
-	k, err := ksuid.NewRandomWithTime(now.Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	future, err := ksuid.NewRandomWithTime(now.Add(48 * time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name string
-		in   string
-		want time.Time
-	}{
-		{name: "ksuid", in: k.String(), want: now.Add(-time.Hour - time.Minute)},
-		{name: "not a ksuid", in: "evt-100012", want: time.Time{}},
-		{name: "a ksuid from the future", in: future.String(), want: time.Time{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got, _ := traceFrom(tt.in, now); !got.Equal(tt.want) {
-				t.Fatalf("traceFrom(%q) = %s, want %s", tt.in, got, tt.want)
-			}
-		})
-	}
 }

@@ -109,6 +109,10 @@ type Deps struct {
 	// Inspector reads stage lag, attempts and lanes from Kafka (pkg/inspect);
 	// nil answers those routes with 503.
 	Inspector Inspector
+	// Tracer reads an event's trace, an entity key's events and a
+	// webhook-id's event from Kafka (pkg/trace) for GET /v1/trace; nil
+	// answers it with 503.
+	Tracer Tracer
 }
 
 // BacklogReports is the table of the dispatchers' backlog reports

@@ -60,6 +60,7 @@ type env struct {
 	aliases  *admintest.Store[catalog.EntityAlias]
 	backlog  *fakeBacklog   // backlog_test.go
 	inspect  *fakeInspector // pipeline_test.go
+	tracer   *fakeTracer    // trace_test.go
 }
 
 // testHosts is what the test DNS answers; each env gets its own copy.
@@ -84,6 +85,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		dlq:      newFakeDLQ(),
 		aliases:  admintest.NewStore[catalog.EntityAlias](),
 		inspect:  newFakeInspector(),
+		tracer:   newFakeTracer(),
 	}
 	e.backlog = &fakeBacklog{e: e}
 	for h, ips := range testHosts {
@@ -104,6 +106,7 @@ func newEnv(t *testing.T, cfg admin.Config) *env {
 		Aliases:       e.aliases,
 		Backlog:       e.backlog,
 		Inspector:     e.inspect,
+		Tracer:        e.tracer,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -823,7 +826,7 @@ func TestRoutesAreTheDocumentedOnes(t *testing.T) {
 		"GET /v1/sources/{id}/aliases", "GET /v1/sources/{id}/aliases/{entity_type}/{sender_id}",
 		"GET /v1/stages/lag",
 		"GET /v1/subscriptions", "GET /v1/subscriptions/{id}", "GET /v1/subscriptions/{id}/attempts", "GET /v1/subscriptions/{id}/lanes",
-		"GET /v1/topics", "GET /v1/topics/{topic}/records",
+		"GET /v1/topics", "GET /v1/topics/{topic}/records", "GET /v1/trace",
 		"PATCH /v1/subscriptions/{id}",
 		"POST /v1/dlq/replays", "POST /v1/dlq/replays/{id}/resume", "POST /v1/dlq/replays/{id}/stop",
 		"POST /v1/sources/{id}/aliases",

@@ -56,6 +56,7 @@ func (a *API) operations() []operation {
 		{"GET /v1/dlq/replays/{id}", okJSON(a.getReplay)},
 		{"POST /v1/dlq/replays/{id}/resume", a.resumeReplay},
 		{"POST /v1/dlq/replays/{id}/stop", a.stopReplay},
+		{"GET /v1/trace", okJSON(a.traceQuery)},
 	}
 }
 

@@ -129,6 +129,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 		"GET /console/dlq/replays/{id}":                  c.replayDetail,
 		"POST /console/dlq/replays/{id}/stop":            c.stopReplay,
 		"POST /console/dlq/replays/{id}/resume":          c.resumeReplay,
+		"GET /console/trace":                             c.tracePage,
 	} {
 		mux.Handle(route, c.headers(c.authenticated(h)))
 	}

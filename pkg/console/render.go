@@ -23,7 +23,7 @@ type page struct {
 }
 
 // pageNames are the templates, each with the layout around it.
-var pageNames = []string{"login", "overview", "subscriptions", "subscription", "confirm-delete", "secret", "error", "notfound", "topics"}
+var pageNames = []string{"login", "overview", "subscriptions", "subscription", "confirm-delete", "secret", "error", "notfound", "topics", "trace"}
 
 var funcs = template.FuncMap{
 	"when": func(t any) string {

@@ -1,4 +1,4 @@
-package main
+package trace
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/surgehq/surge/pkg/topics"
 )
 
-// tracer matches the records of the topics to one event id.
-type tracer struct {
+// matcher matches the records of the topics to one event id.
+type matcher struct {
 	id    string
 	names topics.Namer
 	base  map[string]string // full topic name → base name
@@ -24,7 +24,9 @@ type tracer struct {
 	attempts   *avroserde.Codec[event.DeliveryAttempt]
 	subCodec   *avroserde.Codec[event.Subscription]
 
-	steps []traceStep
+	details bool // Options.Details
+
+	steps []Step
 	subs  map[string][]byte // subscription id → last value (nil: tombstone)
 
 	// The event's raw and enriched records, to ask the stages' consumer
@@ -33,7 +35,7 @@ type tracer struct {
 }
 
 // match keeps r when it is about the event.
-func (t *tracer) match(ctx context.Context, r *kgo.Record) {
+func (t *matcher) match(ctx context.Context, r *kgo.Record) {
 	base := t.base[r.Topic]
 	eid := stream.Header(r, topics.HeaderEventID)
 	switch base {
@@ -49,12 +51,16 @@ func (t *tracer) match(ctx context.Context, r *kgo.Record) {
 		a, err := t.attempts.Decode(ctx, r.Value)
 		if err != nil {
 			if eid == t.id {
-				t.add(recordStep(r, stageDispatcher, kindAttempt, err))
+				t.add(recordStep(r, StageDispatcher, KindAttempt, err))
 			}
 			return
 		}
 		if a.EventID == t.id {
-			t.add(attemptStep(r, a))
+			s := attemptStep(r, a)
+			if t.details {
+				s.ResponseHeaders, s.ResponseBody = a.ResponseHeaders, a.ResponseBody
+			}
+			t.add(s)
 		}
 		return
 	}
@@ -67,7 +73,7 @@ func (t *tracer) match(ctx context.Context, r *kgo.Record) {
 	case topics.EventsRaw:
 		ev, err := t.events.Decode(ctx, r.Value)
 		if causedBy {
-			s := recordStep(r, stageEnrich, kindDerived, err)
+			s := recordStep(r, StageEnrich, KindDerived, err)
 			s.EventID = eid
 			if err == nil {
 				s.EventType, s.EntityKey, s.Source = ev.Type, ev.Entity.Key(), ev.Source
@@ -75,11 +81,11 @@ func (t *tracer) match(ctx context.Context, r *kgo.Record) {
 			t.add(s)
 			return
 		}
-		s := recordStep(r, stageIngest, kindEvent, err)
+		s := recordStep(r, StageIngest, KindEvent, err)
 		if err == nil {
 			rec := ev.ReceivedAt.UTC()
 			s.EventType, s.EntityKey, s.Source, s.ReceivedAt = ev.Type, ev.Entity.Key(), ev.Source, &rec
-			s.Origin = traceOriginOf(ev.Origin)
+			s.Origin = originOf(ev.Origin)
 		}
 		t.add(s)
 		if t.raw == nil {
@@ -87,11 +93,11 @@ func (t *tracer) match(ctx context.Context, r *kgo.Record) {
 		}
 	case topics.EventsEnriched:
 		e, err := t.enriched.Decode(ctx, r.Value)
-		kind := kindEvent
+		kind := KindEvent
 		if causedBy {
-			kind = kindDerived
+			kind = KindDerived
 		}
-		s := recordStep(r, stageEnrich, kind, err)
+		s := recordStep(r, StageEnrich, kind, err)
 		if err == nil {
 			s.EventType, s.EntityKey, s.Source = e.Type, e.Entity.Key(), e.Source
 			s.EntityVersion, s.Changes, s.Flags, s.Deleted = e.EntityVersion, e.Changes, e.Flags, e.Deleted
@@ -107,21 +113,21 @@ func (t *tracer) match(ctx context.Context, r *kgo.Record) {
 		t.add(s)
 	case topics.EventsDLQ:
 		dl := deadLetterOf(r)
-		stage := stageEnrich
-		if dl.Stage == stageFanout {
-			stage = stageFanout
+		stage := StageEnrich
+		if dl.Stage == StageFanout {
+			stage = StageFanout
 		}
-		s := recordStep(r, stage, kindDeadLetter, nil)
+		s := recordStep(r, stage, KindDeadLetter, nil)
 		s.EventType, s.DeadLetter = stream.Header(r, topics.HeaderEventType), dl
 		if r.Key != nil {
 			s.EntityKey = string(r.Key)
 		}
 		t.add(s)
 	case topics.Deliveries, topics.DeliveriesRetry, topics.DeliveriesDLQ:
-		kind := map[string]string{topics.Deliveries: kindDelivery, topics.DeliveriesRetry: kindParked, topics.DeliveriesDLQ: kindDeadLetter}[base]
-		stage := stageDispatcher
+		kind := map[string]string{topics.Deliveries: KindDelivery, topics.DeliveriesRetry: KindParked, topics.DeliveriesDLQ: KindDeadLetter}[base]
+		stage := StageDispatcher
 		if base == topics.Deliveries {
-			stage = stageFanout
+			stage = StageFanout
 		}
 		d, err := t.deliveries.Decode(ctx, r.Value)
 		s := recordStep(r, stage, kind, err)
@@ -129,31 +135,37 @@ func (t *tracer) match(ctx context.Context, r *kgo.Record) {
 		if err == nil {
 			s.SubscriptionID, s.DeliveryID, s.EventType, s.EntityKey = d.SubscriptionID, d.ID, d.EventType, d.EntityKey
 			s.EntityVersion = d.EntityVersion
-			if kind != kindDelivery {
+			if kind != KindDelivery {
 				s.Attempts, s.Status, s.Error, s.NextAttemptAt = d.Attempts, d.LastStatus, d.LastError, d.NextAttemptAt
 			}
+			if kind == KindDelivery && t.details {
+				s.Body = string(d.Body)
+				if len(s.Body) > MaxBody {
+					s.Body, s.BodyTruncated = strings.ToValidUTF8(s.Body[:MaxBody], ""), true
+				}
+			}
 		}
-		if kind == kindDeadLetter {
+		if kind == KindDeadLetter {
 			s.DeadLetter = deadLetterOf(r)
 		}
 		t.add(s)
 	}
 }
 
-func (t *tracer) add(s traceStep) { t.steps = append(t.steps, s) }
+func (t *matcher) add(s Step) { t.steps = append(t.steps, s) }
 
 // recordStep is the part of a step every record gives.
-func recordStep(r *kgo.Record, stage, kind string, decodeErr error) traceStep {
+func recordStep(r *kgo.Record, stage, kind string, decodeErr error) Step {
 	p, o := r.Partition, r.Offset
-	s := traceStep{Time: r.Timestamp.UTC(), Stage: stage, Kind: kind, Topic: r.Topic, Partition: &p, Offset: &o}
+	s := Step{Time: r.Timestamp.UTC(), Stage: stage, Kind: kind, Topic: r.Topic, Partition: &p, Offset: &o}
 	if decodeErr != nil {
 		s.ValueError = decodeErr.Error()
 	}
 	return s
 }
 
-func attemptStep(r *kgo.Record, a event.DeliveryAttempt) traceStep {
-	s := recordStep(r, stageDispatcher, kindAttempt, nil)
+func attemptStep(r *kgo.Record, a event.DeliveryAttempt) Step {
+	s := recordStep(r, StageDispatcher, KindAttempt, nil)
 	// An attempt is placed at the time it started: its record is written
 	// once it ended.
 	if !a.StartedAt.IsZero() {
@@ -170,9 +182,9 @@ func attemptStep(r *kgo.Record, a event.DeliveryAttempt) traceStep {
 	return s
 }
 
-func deadLetterOf(r *kgo.Record) *traceDeadLetter {
+func deadLetterOf(r *kgo.Record) *DeadLetter {
 	h := func(k string) string { return stream.Header(r, k) }
-	return &traceDeadLetter{
+	return &DeadLetter{
 		Stage:        h(topics.HeaderDLQStage),
 		Class:        h(topics.HeaderDLQErrorClass),
 		Error:        h(topics.HeaderDLQError),

@@ -1,4 +1,4 @@
-package main
+package trace
 
 import (
 	"context"
@@ -10,15 +10,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/surgehq/surge/pkg/config"
 	"github.com/surgehq/surge/pkg/kafkax"
 	"github.com/surgehq/surge/pkg/topics"
 )
 
-// traceTopics are the topics trace reads, in pipeline order. The
+// Topics are the topics trace reads, in pipeline order. The
 // subscriptions table is read for the current state of the subscriptions
 // the event was delivered to (paused, disabled, deleted, URL).
-var traceTopics = []string{
+var Topics = []string{
 	topics.EventsRaw,
 	topics.EventsEnriched,
 	topics.EventsDLQ,
@@ -29,19 +28,19 @@ var traceTopics = []string{
 	topics.Subscriptions,
 }
 
-// tracePlan is where each partition is read from and up to: only the
+// plan is where each partition is read from and up to: only the
 // topics and partitions with something to read are in ranges.
-type tracePlan struct {
+type plan struct {
 	ranges  kafkax.Ranges
 	missing []string
 }
 
-// planTrace lists, for every topic, the end offsets (last stable offsets:
+// planRead lists, for every topic, the end offsets (last stable offsets:
 // reads are read_committed) and the offsets to start at: the first offset
 // at or after from, or the log start when from is zero and for the
 // subscriptions table (its current state is wanted, not its history).
-func planTrace(ctx context.Context, adm *kadm.Client, full []string, from time.Time, subsTopic string) (tracePlan, error) {
-	p := tracePlan{ranges: kafkax.Ranges{}}
+func planRead(ctx context.Context, adm *kadm.Client, full []string, from time.Time, subsTopic string) (plan, error) {
+	p := plan{ranges: kafkax.Ranges{}}
 	ends, err := adm.ListCommittedOffsets(ctx, full...)
 	if err != nil {
 		return p, fmt.Errorf("listing end offsets: %w", err)
@@ -114,13 +113,13 @@ func planTrace(ctx context.Context, adm *kadm.Client, full []string, from time.T
 
 // readPlan consumes every planned partition, all topics at once, to the
 // end offsets of the plan, handing each data record to match.
-func readPlan(ctx context.Context, k config.Kafka, plan tracePlan, prog *traceProgress, match func(context.Context, *kgo.Record)) error {
+func readPlan(ctx context.Context, opts []kgo.Opt, p plan, prog *progress, match func(context.Context, *kgo.Record)) error {
 	rr := kafkax.RangeReader{
-		Opts:        kafkax.ClientOpts(k, nil),
+		Opts:        opts,
 		Markers:     true, // counted as records read
-		OnTopicDone: func(string) { prog.add(1) },
+		OnTopicDone: func(string) { prog.topicsDone(1) },
 	}
-	return rr.Read(ctx, plan.ranges, func(r *kgo.Record) error {
+	return rr.Read(ctx, p.ranges, func(r *kgo.Record) error {
 		prog.record()
 		if !r.Attrs.IsControl() {
 			match(ctx, r)
