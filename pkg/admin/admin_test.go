@@ -822,7 +822,7 @@ func TestRoutesAreTheDocumentedOnes(t *testing.T) {
 	want := []string{
 		"DELETE /v1/sources/{id}", "DELETE /v1/sources/{id}/aliases/{entity_type}/{sender_id}", "DELETE /v1/subscriptions/{id}",
 		"GET /v1/asyncapi.json", "GET /v1/attempt-stats", "GET /v1/dlq/records", "GET /v1/dlq/records/{partition}/{offset}", "GET /v1/dlq/replays", "GET /v1/dlq/replays/{id}", "GET /v1/dlq/stats",
-		"GET /v1/event-types", "GET /v1/openapi.json", "GET /v1/sources", "GET /v1/sources/{id}",
+		"GET /v1/event-types", "GET /v1/lanes", "GET /v1/openapi.json", "GET /v1/sources", "GET /v1/sources/{id}",
 		"GET /v1/sources/{id}/aliases", "GET /v1/sources/{id}/aliases/{entity_type}/{sender_id}",
 		"GET /v1/stages/lag",
 		"GET /v1/subscriptions", "GET /v1/subscriptions/{id}", "GET /v1/subscriptions/{id}/attempts", "GET /v1/subscriptions/{id}/lanes",

@@ -19,6 +19,7 @@ type Inspector interface {
 	StageLag(ctx context.Context) (*inspect.StageLagReport, error)
 	Attempts(ctx context.Context, subscription string, limit int) ([]inspect.Attempt, error)
 	Lanes(ctx context.Context, subscription string) (*inspect.LaneReport, error)
+	Parked(ctx context.Context) (*inspect.ParkedSummary, error)
 	Topics(ctx context.Context) (*inspect.TopicReport, error)
 	TopicExists(ctx context.Context, topic string) (bool, error)
 	TopicRecords(ctx context.Context, topic string, window time.Duration, now time.Time) (*inspect.TopicRecords, error)
@@ -90,6 +91,12 @@ func (a *API) subscriptionAttempts(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return attemptList{Attempts: orEmpty(list)}, nil
+}
+
+// parked is GET /v1/lanes: every subscription's parked keys, counted in
+// one read of the retry topic.
+func (a *API) parked(r *http.Request) (any, error) {
+	return fromInspector(a, func(in Inspector) (*inspect.ParkedSummary, error) { return in.Parked(r.Context()) })
 }
 
 func (a *API) subscriptionLanes(r *http.Request) (any, error) {

@@ -63,6 +63,14 @@ func (f *fakeInspector) Attempts(_ context.Context, sub string, limit int) ([]in
 	return out, nil
 }
 
+func (f *fakeInspector) Parked(context.Context) (*inspect.ParkedSummary, error) {
+	if err := f.failing(); err != nil {
+		return nil, err
+	}
+	since := f.now.Add(-time.Minute)
+	return &inspect.ParkedSummary{ParkedKeys: 1, Deliveries: 3, Subscriptions: []inspect.ParkedCount{{Subscription: "sub_1", ParkedKeys: 1, Deliveries: 3, OldestSince: &since}}}, nil
+}
+
 func (f *fakeInspector) Lanes(_ context.Context, sub string) (*inspect.LaneReport, error) {
 	if err := f.failing(); err != nil {
 		return nil, err

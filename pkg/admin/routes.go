@@ -33,6 +33,7 @@ func (a *API) operations() []operation {
 		{"POST /v1/subscriptions/{id}/revoke-secret", a.revokeSecret},
 		{"GET /v1/subscriptions/{id}/attempts", okJSON(a.subscriptionAttempts)},
 		{"GET /v1/subscriptions/{id}/lanes", okJSON(a.subscriptionLanes)},
+		{"GET /v1/lanes", okJSON(a.parked)},
 		{"GET /v1/stages/lag", okJSON(a.stageLag)},
 		{"GET /v1/topics", okJSON(a.listTopics)},
 		{"GET /v1/topics/{topic}/records", okJSON(a.topicRecords)},

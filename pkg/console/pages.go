@@ -23,9 +23,14 @@ type overviewData struct {
 	DLQError   string
 	StalledAny bool
 	// BreakerOpen are the subscriptions whose endpoint's breaker an
-	// instance has open; Waiting and InRetryTopic sum every backlog.
-	BreakerOpen           []subscriptionView
-	Waiting, InRetryTopic int64
+	// instance has open; Held sums what the dispatchers report holding in
+	// memory.
+	BreakerOpen []subscriptionView
+	Held        int64
+	// Parked counts the parked entity keys from the retry topic
+	// (GET /v1/lanes).
+	Parked      *inspect.ParkedSummary
+	ParkedError string
 	// Rates are the per-minute figures and the failing endpoints
 	// (rates.go).
 	Rates ratesData
@@ -50,14 +55,14 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, _ session) er
 		for _, s := range subs.Subscriptions {
 			d.States[s.State()]++
 			if b := s.Backlog; b != nil {
-				d.Waiting += b.InMemory + b.InRetryTopic
-				d.InRetryTopic += b.InRetryTopic
+				d.Held += b.InMemory
 				if b.Breaker == "open" {
 					d.BreakerOpen = append(d.BreakerOpen, s)
 				}
 			}
 		}
 	}
+	d.Parked, d.ParkedError = c.parked(r)
 	d.Rates = c.rates(r.Context(), d.Lag, subs.Subscriptions)
 	for _, t := range dlqTopics {
 		var st dlqStats
@@ -77,7 +82,9 @@ type subscriptionsData struct {
 	Form          createForm
 	// Stats are the subscriptions' attempts over the stats window by id
 	// (stats.go); Paging says which page of the list this is.
-	Stats  map[string]*statsView
+	Stats map[string]*statsView
+	// Parked are the subscriptions' parked keys by id (GET /v1/lanes).
+	Parked map[string]inspect.ParkedCount
 	Paging listPage
 }
 
@@ -91,11 +98,13 @@ func (c *Console) subscriptionsPage(w http.ResponseWriter, r *http.Request, stat
 		return err
 	}
 	paging, lo, hi := pageOf(r, len(subs.Subscriptions))
+	parked, parkedErr := c.parked(r)
+	paging.ParkedError = parkedErr
 	rep, stats, statsErr := c.attemptStats(r.Context(), statsWindow)
 	paging.StatsWindow, paging.StatsError = statsWindow, statsErr
 	paging.StatsTruncated = rep != nil && rep.Truncated
 	return c.render(w, r, status, "subscriptions", page{Title: "Subscriptions", Nav: "subscriptions", Notice: notice,
-		Data: subscriptionsData{Subscriptions: subs.Subscriptions[lo:hi], Form: f, Stats: stats, Paging: paging}})
+		Data: subscriptionsData{Subscriptions: subs.Subscriptions[lo:hi], Form: f, Stats: stats, Paging: paging, Parked: parkedBySubscription(parked)}})
 }
 
 // detailData is a subscription's page.
@@ -129,4 +138,25 @@ func (c *Console) subscriptionDetail(w http.ResponseWriter, r *http.Request, _ s
 		d.Lanes = &lanes
 	}
 	return c.render(w, r, http.StatusOK, "subscription", page{Title: "Subscription " + id, Nav: "subscriptions", Refresh: true, Data: d})
+}
+
+// parked is every subscription's parked keys (GET /v1/lanes), or why not.
+func (c *Console) parked(r *http.Request) (*inspect.ParkedSummary, string) {
+	var p inspect.ParkedSummary
+	if err := c.call(r.Context(), http.MethodGet, "/v1/lanes", nil, &p); err != nil {
+		return nil, err.Error()
+	}
+	return &p, ""
+}
+
+// parkedBySubscription indexes p by subscription; nil p gives nil.
+func parkedBySubscription(p *inspect.ParkedSummary) map[string]inspect.ParkedCount {
+	if p == nil {
+		return nil
+	}
+	out := make(map[string]inspect.ParkedCount, len(p.Subscriptions))
+	for _, c := range p.Subscriptions {
+		out[c.Subscription] = c
+	}
+	return out
 }

@@ -87,6 +87,7 @@ type listPage struct {
 	StatsWindow    string
 	StatsError     string
 	StatsTruncated bool
+	ParkedError    string
 }
 
 // pageOf cuts n rows into pages of pageSize and picks the one r asks for

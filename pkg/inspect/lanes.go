@@ -79,9 +79,64 @@ type parked struct {
 
 // Lanes reads subscription's parked keys from commerce.deliveries.retry.
 func (in *Inspector) Lanes(ctx context.Context, subscription string) (*LaneReport, error) {
+	reps, err := in.readLanes(ctx, subscription)
+	if err != nil {
+		return nil, err
+	}
+	if rep := reps[subscription]; rep != nil {
+		return rep, nil
+	}
+	return &LaneReport{Subscription: subscription, Lanes: []Lane{}}, nil
+}
+
+// ParkedSummary is every subscription's parked keys at once: what
+// Lanes counts, from one read of commerce.deliveries.retry.
+type ParkedSummary struct {
+	// ParkedKeys and Deliveries sum every subscription's.
+	ParkedKeys int `json:"parked_keys"`
+	Deliveries int `json:"deliveries"`
+	// Subscriptions lists those with a parked key, the one parked longest
+	// first.
+	Subscriptions []ParkedCount `json:"subscriptions"`
+}
+
+// ParkedCount is one subscription's parked keys and the deliveries
+// waiting for them, and since when its oldest lane is parked.
+type ParkedCount struct {
+	Subscription string     `json:"subscription"`
+	ParkedKeys   int        `json:"parked_keys"`
+	Deliveries   int        `json:"deliveries"`
+	OldestSince  *time.Time `json:"oldest_parked_since,omitempty"`
+}
+
+// Parked reads every subscription's parked keys from
+// commerce.deliveries.retry in one pass.
+func (in *Inspector) Parked(ctx context.Context) (*ParkedSummary, error) {
+	reps, err := in.readLanes(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := &ParkedSummary{Subscriptions: []ParkedCount{}}
+	for sub, rep := range reps {
+		c := ParkedCount{Subscription: sub, ParkedKeys: rep.ParkedKeys, Deliveries: rep.Deliveries}
+		if len(rep.Lanes) > 0 {
+			c.OldestSince = rep.Lanes[0].ParkedSince
+		}
+		out.ParkedKeys += c.ParkedKeys
+		out.Deliveries += c.Deliveries
+		out.Subscriptions = append(out.Subscriptions, c)
+	}
+	slices.SortFunc(out.Subscriptions, func(a, b ParkedCount) int {
+		return cmp.Or(compareTimes(a.OldestSince, b.OldestSince), strings.Compare(a.Subscription, b.Subscription))
+	})
+	return out, nil
+}
+
+// readLanes reads the lanes of subscription ("" for every subscription)
+// from commerce.deliveries.retry, by subscription.
+func (in *Inspector) readLanes(ctx context.Context, subscription string) (map[string]*LaneReport, error) {
 	topic := in.cfg.Names.Name(topics.DeliveriesRetry)
 	group := in.cfg.Names.Name(topics.GroupDispatcher)
-	rep := &LaneReport{Subscription: subscription, Lanes: []Lane{}}
 	committed, err := in.adm.FetchOffsets(ctx, group)
 	if err != nil {
 		return nil, fmt.Errorf("fetching the offsets of %s: %w", group, err)
@@ -96,57 +151,71 @@ func (in *Inspector) Lanes(ctx context.Context, subscription string) (*LaneRepor
 		return max(start, c.At)
 	})
 	if err != nil || ranges == nil {
-		return rep, err
+		return map[string]*LaneReport{}, err
 	}
-	prefix := event.DeliveryKey(subscription, "")
+	prefix := ""
+	if subscription != "" {
+		prefix = event.DeliveryKey(subscription, "")
+	}
 	type copyKey struct {
-		key    string
-		origin int64
+		sub, key string
+		origin   int64
 	}
+	type laneKey struct{ sub, key string }
 	latest := map[copyKey]parked{}
-	partitionOf := map[string]int32{}
+	partitionOf := map[laneKey]int32{}
 	err = kafkax.RangeReader{Opts: in.cfg.ClientOpts}.Read(ctx, ranges, func(r *kgo.Record) error {
 		if !strings.HasPrefix(string(r.Key), prefix) || resumes[r.Partition].Skip(r.Offset) {
 			return nil
 		}
 		d, err := in.retries.Decode(ctx, r.Value)
-		if err != nil || d.SubscriptionID != subscription {
+		if err != nil || (subscription != "" && d.SubscriptionID != subscription) {
 			return nil // not a delivery this registry knows; the dispatcher dead-letters it
 		}
 		origin := originOf(r)
-		k := copyKey{d.EntityKey, origin}
+		k := copyKey{d.SubscriptionID, d.EntityKey, origin}
 		if old, ok := latest[k]; !ok || r.Offset > old.offset {
 			latest[k] = parked{origin: origin, offset: r.Offset, d: d}
 		}
-		partitionOf[d.EntityKey] = r.Partition
+		partitionOf[laneKey{d.SubscriptionID, d.EntityKey}] = r.Partition
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", topic, err)
 	}
-	byKey := map[string][]parked{}
+	reps := map[string]*LaneReport{}
+	byKey := map[laneKey][]parked{}
 	for k, p := range latest {
-		byKey[k.key] = append(byKey[k.key], p)
+		lk := laneKey{k.sub, k.key}
+		byKey[lk] = append(byKey[lk], p)
+		rep := reps[k.sub]
+		if rep == nil {
+			rep = &LaneReport{Subscription: k.sub, Lanes: []Lane{}}
+			reps[k.sub] = rep
+		}
 		rep.Deliveries++
 	}
-	for key, ps := range byKey {
+	for lk, ps := range byKey {
 		slices.SortFunc(ps, func(a, b parked) int { return cmp.Compare(a.origin, b.origin) })
 		h := ps[0].d
+		rep := reps[lk.sub]
 		rep.Lanes = append(rep.Lanes, Lane{
-			EntityKey: key, Partition: partitionOf[key], ParkedSince: utc(h.FirstFailureAt), NextAttemptAt: utc(h.NextAttemptAt),
+			EntityKey: lk.key, Partition: partitionOf[lk], ParkedSince: utc(h.FirstFailureAt), NextAttemptAt: utc(h.NextAttemptAt),
 			Head: LaneDelivery{DeliveryID: h.ID, EventID: h.EventID, EventType: h.EventType, Attempts: h.Attempts,
 				LastStatus: h.LastStatus, LastError: h.LastError, Offset: ps[0].offset},
 			Waiting: len(ps) - 1,
 		})
 	}
-	rep.ParkedKeys = len(rep.Lanes)
-	slices.SortFunc(rep.Lanes, func(a, b Lane) int {
-		return cmp.Or(compareTimes(a.ParkedSince, b.ParkedSince), strings.Compare(a.EntityKey, b.EntityKey))
-	})
-	if len(rep.Lanes) > MaxLanes {
-		rep.Lanes, rep.Truncated = rep.Lanes[:MaxLanes], true
+	for _, rep := range reps {
+		rep.ParkedKeys = len(rep.Lanes)
+		slices.SortFunc(rep.Lanes, func(a, b Lane) int {
+			return cmp.Or(compareTimes(a.ParkedSince, b.ParkedSince), strings.Compare(a.EntityKey, b.EntityKey))
+		})
+		if len(rep.Lanes) > MaxLanes {
+			rep.Lanes, rep.Truncated = rep.Lanes[:MaxLanes], true
+		}
 	}
-	return rep, nil
+	return reps, nil
 }
 
 // originOf is a retry record's surge.origin.offset; without one, its own

@@ -218,8 +218,48 @@ test("the console in Chromium", { timeout: 240_000 }, async (t) => {
     await page.waitForTimeout(250);
   }
 
-  // The overview: every stage's lag, the subscriptions by state.
+  // Trace: order:X's events by its entity key, then the first one's
+  // journey: ingest, enrich, the delivery, the 400 that dead-lettered it
+  // and the replay's 200.
+  await page.click("nav >> text=Trace");
+  await page.waitForURL(`${admin}/console/trace`);
+  await page.fill("#q", "order:X");
+  await page.click("form[role=search] button[type=submit]");
+  const events = page.locator("#entity-events tbody tr");
+  assert.equal(await events.count(), 3, "the entity key lists order:X's three events");
+  await events.last().locator("a").click(); // newest first: the last row is n=1
+  await page.waitForURL(/\/console\/trace\?q=/);
+  const steps = page.locator("#trace-steps tbody tr");
+  const stepStages = await steps.locator("td:nth-child(2)").allTextContents();
+  for (const want of ["ingest", "enrich", "fanout", "dispatcher"]) {
+    assert.ok(stepStages.some((st) => st.trim() === want), `the journey has a ${want} step: ${JSON.stringify(stepStages)}`);
+  }
+  assert.match(await page.locator("#trace-steps tr.step-event", { hasText: "enriched" }).textContent(), /version 1/);
+  const tried = page.locator("#trace-steps tr.step-attempt .status");
+  assert.deepEqual((await tried.allTextContents()).map((x) => x.trim()), ["HTTP 400", "HTTP 200"], "every attempt: the 400, then the replay's 200");
+  assert.equal(await page.locator("#trace-steps tr.step-dead_letter").count(), 1, "the dead letter is in the journey");
+  assert.match(await page.locator("#trace-steps pre.delivered").first().textContent(), /"id":\s*"X"/, "the delivered body is shown");
+  assert.match(await page.locator("#trace-summary tbody tr", { hasText: subID }).textContent(), /delivered/i);
+  await page.screenshot({ path: `${shots}/trace.png`, fullPage: true });
+
+  // Topics: every commerce.* topic with its partitions.
+  await page.click("nav >> text=Topics");
+  await page.waitForURL(`${admin}/console/topics`);
+  for (const topic of ["commerce.events.raw", "commerce.deliveries", "commerce.deliveries.dlq", "commerce.delivery-attempts"]) {
+    assert.equal(await page.locator(`section.topic:has(h2 code:text-is("${topic}")) table.partitions tbody tr`).count(), 6, `${topic} has its 6 partitions`);
+  }
+  await page.screenshot({ path: `${shots}/topics.png` });
+
+  // The overview: the last minute's figures, the failing endpoint, every
+  // stage's lag, the subscriptions by state.
   await page.goto(`${admin}/console/`);
+  assert.ok(Number((await page.locator("#accepted").textContent()).replace(/[^0-9]/g, "")) >= 7, "the events accepted in the last minute");
+  const failing = page.locator("#failing tbody tr", { hasText: subID });
+  assert.equal(await failing.count(), 1, "the failing endpoint is on the overview");
+  assert.match(await failing.textContent(), /503|400/, "with its last failure");
+  assert.equal((await page.locator("#parked .status").textContent()).trim(), "1", "order:P is the one parked key");
+  const parkedRow = page.locator("#parked-subscriptions tbody tr", { hasText: subID });
+  assert.deepEqual((await parkedRow.locator("td").allTextContents()).slice(1, 3), ["1", "3"], "one key parked, three deliveries waiting");
   const stages = await page.locator("section:has(#lag-h) tbody tr td:first-child").allTextContents();
   assert.deepEqual(stages, ["enrich", "fanout", "dispatcher", "dispatcher"]);
   assert.match(await page.locator("section:has(#subs-h)").textContent(), /1 active/);
