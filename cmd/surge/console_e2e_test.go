@@ -180,6 +180,22 @@ func TestConsoleThroughKafka(t *testing.T) {
 		_, _, detail = c.do("GET", "/console/subscriptions/"+sub, nil)
 		return strings.Contains(detail, `<td><code>order:P</code></td>`) && strings.Contains(detail, "alert")
 	})
+	var parked struct {
+		ParkedKeys    int `json:"parked_keys"`
+		Deliveries    int `json:"deliveries"`
+		Subscriptions []struct {
+			Subscription string `json:"subscription"`
+			ParkedKeys   int    `json:"parked_keys"`
+			Deliveries   int    `json:"deliveries"`
+		} `json:"subscriptions"`
+	}
+	kafkatest.WaitFor(t, 30*time.Second, "GET /v1/lanes counts order:P and the delivery behind it", func() bool {
+		getJSON(t, stack.AdminURL, token, "/v1/lanes", &parked)
+		return parked.ParkedKeys == 1 && parked.Deliveries == 2 && len(parked.Subscriptions) == 1 && parked.Subscriptions[0].Subscription == sub
+	})
+	if _, _, over := c.do("GET", "/console/", nil); !regexp.MustCompile(`Parked entity keys: <span class="status warn">1</span>, with 2 deliveries`).MatchString(over) {
+		t.Errorf("the overview does not count the parked key:\n%s", tailOf(over, 3000))
+	}
 	if strings.Contains(detail, failBody) || !strings.Contains(detail, html.EscapeString(failBody)) {
 		t.Errorf("the receiver's <script> answer is not shown escaped:\n%s", tailOf(detail, 3000))
 	}
