@@ -253,11 +253,22 @@ func TestAuth(t *testing.T) {
 		{"basic scheme", "Basic " + token, "wrong bearer token"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, path := range []string{"/v1/subscriptions", "/v1/sources", "/v1/event-types", "/v1/subscriptions/x", "/v1/nothing-here"} {
-				r := e.doRaw("GET", path, nil, "Authorization", tt.auth)
+			// Every route but the two public documents, and an unknown one.
+			params := strings.NewReplacer("{id}", "x", "{partition}", "0", "{offset}", "0", "{entity_type}", "order",
+				"{sender_id}", "s1", "{type}", "order.placed", "{topic}", "commerce.events.raw")
+			routes := []string{"GET /v1/nothing-here"}
+			for _, route := range e.api.Routes() {
+				if !strings.HasSuffix(route, "/openapi.json") && !strings.HasSuffix(route, "/asyncapi.json") {
+					routes = append(routes, route)
+				}
+			}
+			for _, route := range routes {
+				method, pattern, _ := strings.Cut(route, " ")
+				path := params.Replace(pattern)
+				r := e.doRaw(method, path, nil, "Authorization", tt.auth)
 				r.wantError(t, http.StatusUnauthorized, "unauthorized", "", tt.wantMsg)
 				if got := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
-					t.Fatalf("%s: WWW-Authenticate %q", path, got)
+					t.Fatalf("%s %s: WWW-Authenticate %q", method, path, got)
 				}
 			}
 		})

@@ -27,6 +27,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -65,9 +66,15 @@ type Console struct {
 	csrfKey  [32]byte
 	pages    map[string]*template.Template
 
+	routes []string // what Mount registered behind the session
+
 	mu       sync.Mutex
 	sessions map[string]time.Time // session id → expiry
 }
+
+// Routes lists "METHOD /pattern" of every route Mount registered that
+// needs a session (all but the login page and the static assets), sorted.
+func (c *Console) Routes() []string { return slices.Clone(c.routes) }
 
 // New checks cfg and returns the console.
 func New(cfg Config) (*Console, error) {
@@ -132,7 +139,9 @@ func (c *Console) Mount(mux *http.ServeMux) {
 		"GET /console/trace":                             c.tracePage,
 	} {
 		mux.Handle(route, c.headers(c.authenticated(h)))
+		c.routes = append(c.routes, route)
 	}
+	slices.Sort(c.routes)
 	mux.Handle("/console/", c.headers(c.authenticated(func(w http.ResponseWriter, r *http.Request, _ session) error {
 		return c.render(w, r, http.StatusNotFound, "notfound", page{Title: "Not found"})
 	})))

@@ -156,3 +156,58 @@ func TestConsoleCSRFTokenIsBoundToTheSession(t *testing.T) {
 		t.Errorf("session a with its own CSRF token: %d, want 303", resp.StatusCode)
 	}
 }
+
+// TestEveryRouteNeedsASessionAndEveryFormItsCSRFToken walks every route
+// Mount registered behind the session: without a session, or with a
+// made-up one, a GET goes to the login page and a POST is a 401, and
+// neither reaches the admin API; with a session, a POST without its CSRF
+// token, or with another's, is a 403.
+func TestEveryRouteNeedsASessionAndEveryFormItsCSRFToken(t *testing.T) {
+	api := &fakeAPI{}
+	c, err := console.New(console.Config{Token: token, API: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	routes := c.Routes()
+	if len(routes) < 20 {
+		t.Fatalf("Routes lists %d routes: %v", len(routes), routes)
+	}
+	cookie := login(t, srv)
+	posts := 0
+	for _, route := range routes {
+		method, pattern, _ := strings.Cut(route, " ")
+		path := strings.NewReplacer("{id}", "x1", "{$}", "").Replace(pattern)
+		for _, forged := range []string{"", "forged-session"} {
+			resp, body := do(t, srv, method, path, forged, url.Values{"csrf": {"x"}})
+			switch {
+			case method == "GET" && (resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login"):
+				t.Errorf("%s %s with cookie %q: %d, want a 303 to the login page", method, path, forged, resp.StatusCode)
+			case method == "POST" && resp.StatusCode != http.StatusUnauthorized:
+				t.Errorf("%s %s with cookie %q: %d, want 401", method, path, forged, resp.StatusCode)
+			case strings.Contains(body, `name="csrf"`):
+				t.Errorf("%s %s with cookie %q rendered a form", method, path, forged)
+			}
+		}
+		if method != "POST" {
+			continue
+		}
+		posts++
+		for _, csrf := range []url.Values{{}, {"csrf": {"forged"}}} {
+			if resp, _ := do(t, srv, method, path, cookie, csrf); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s %s with a session and CSRF %v: %d, want 403", method, path, csrf, resp.StatusCode)
+			}
+		}
+	}
+	if posts < 10 {
+		t.Errorf("only %d POST routes checked", posts)
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if len(api.auth) != 0 {
+		t.Errorf("refused requests reached the admin API %d times", len(api.auth))
+	}
+}
